@@ -1,0 +1,6 @@
+package clipper
+
+import "errors"
+
+// ErrInvalidConfig is wrapped by every Config validation error; the message names the field.
+var ErrInvalidConfig = errors.New("invalid clipper config")
