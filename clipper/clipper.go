@@ -105,9 +105,6 @@ func New(stream string, cfg Config) (*Clipper, error) {
 		return nil, err
 	}
 	cfg = cfg.WithDefaults()
-	if cfg.Hop < time.Millisecond {
-		return nil, fmt.Errorf("clipper: Hop must be >= 1ms, got %v: %w", cfg.Hop, ErrInvalidConfig)
-	}
 	plane := cfg.Size * cfg.Size
 	return &Clipper{
 		stream:   stream,

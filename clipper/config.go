@@ -58,8 +58,9 @@ func (c Config) Validate() error {
 		return fmt.Errorf("clipper: GapTolerance must be >= 0, got %v: %w", c.GapTolerance, ErrInvalidConfig)
 	}
 	d := c.WithDefaults()
-	if d.Hop <= 0 {
-		return fmt.Errorf("clipper: Hop must be > 0 after defaults, got %v: %w", d.Hop, ErrInvalidConfig)
+	// A tiny hop would start an unbounded number of clips per frame.
+	if d.Hop < time.Millisecond {
+		return fmt.Errorf("clipper: Hop must be >= 1ms, got %v: %w", d.Hop, ErrInvalidConfig)
 	}
 	return nil
 }
