@@ -1,0 +1,147 @@
+"""Command line of the PyTorch side; the Go package training/python is its only caller.
+
+  count   --spec A.json [--spec B.json ...]        parameter counts of each built network
+  export  --spec A.json --out M.onnx --meta meta.json [--checkpoint C.pt] [--seed N]
+  forward --spec A.json --input x.f32 --batch N --output y.f32 [--checkpoint C.pt] [--seed N]
+          [--randomize-bn] [--save-checkpoint C.pt]
+Raw tensors (.f32) are little-endian float32, C order.
+"""
+import argparse
+import json
+import sys
+import traceback
+
+from . import proto
+
+
+def _load_json(path):
+    with open(path, encoding="utf-8") as f:
+        return json.load(f)
+
+
+def _model(args, torch, net):
+    spec = _load_json(args.spec)
+    torch.manual_seed(args.seed)
+    model = net.build(spec)
+    if args.checkpoint:
+        ckpt = torch.load(args.checkpoint, map_location="cpu")
+        state = ckpt
+        if isinstance(ckpt, dict) and "model_state" in ckpt:
+            state = ckpt["model_state"]
+        model.load_state_dict(state, strict=True)
+    return spec, model
+
+
+def cmd_count(args, ch):
+    from . import net
+    counts = []
+    for i, path in enumerate(args.spec):
+        spec = _load_json(path)
+        # No init: counting needs shapes only.
+        total, no_bn = net.build(spec, init=False).param_counts()
+        counts.append({"spec": path, "name": spec.get("name", ""), "params": total,
+                       "params_excluding_bn": no_bn})
+        ch.progress("count", step=i + 1, total=len(args.spec))
+    ch.result(counts=counts)
+
+
+def cmd_export(args, ch):
+    import torch
+    from . import export, net
+    ch.progress("build")
+    spec, model = _model(args, torch, net)
+    meta = _load_json(args.meta) if args.meta else {}
+    if not isinstance(meta, dict):
+        raise ValueError("--meta: want a JSON object of string values")
+    ch.progress("export")
+    info = export.export(model, args.out, meta, opset=args.opset)
+    total, no_bn = model.param_counts()
+    ch.result(params=total, params_excluding_bn=no_bn, **info)
+
+
+def randomize_bn(model, torch, calib_batches=2, calib_batch=2):
+    """Give every BN realistic running statistics (measured on random clips in train
+    mode) and non-trivial affine parameters, so folding and the residual branches are
+    exercised as in a trained model. Used by the export tests."""
+    bns = [m for m in model.modules() if isinstance(m, torch.nn.BatchNorm3d)]
+    with torch.no_grad():
+        for bn in bns:
+            bn.weight.uniform_(0.5, 1.5)
+            bn.bias.normal_(0.0, 0.2)
+            bn.reset_running_stats()
+            bn.momentum = None  # cumulative average over the calibration batches
+        model.train()
+        for _ in range(calib_batches):
+            model(torch.randn(model.input_shape(calib_batch)))
+    model.eval()
+
+
+def cmd_forward(args, ch):
+    import numpy as np
+    import torch
+    from . import net
+    spec, model = _model(args, torch, net)
+    if args.randomize_bn:
+        randomize_bn(model, torch)
+    if args.save_checkpoint:
+        torch.save({"arch": spec, "model_state": model.state_dict()}, args.save_checkpoint)
+    shape = model.input_shape(args.batch)
+    x = np.fromfile(args.input, dtype="<f4")
+    if x.size != int(np.prod(shape)):
+        raise ValueError(f"--input has {x.size} floats, want {shape}")
+    model.eval()
+    with torch.no_grad():
+        y = model(torch.from_numpy(x.reshape(shape).astype(np.float32)))
+    y.numpy().astype("<f4").tofile(args.output)
+    ch.result(shape=list(y.shape), max_abs=float(y.abs().max()))
+
+
+def parser():
+    p = argparse.ArgumentParser(prog="actionstream_trainer")
+    p.add_argument("--threads", type=int, default=0, help="torch intra-op threads (0 = default)")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    c = sub.add_parser("count")
+    c.add_argument("--spec", action="append", required=True)
+    c.set_defaults(func=cmd_count)
+
+    def model_args(q):
+        q.add_argument("--spec", required=True)
+        q.add_argument("--checkpoint")
+        q.add_argument("--seed", type=int, default=0)
+
+    e = sub.add_parser("export")
+    model_args(e)
+    e.add_argument("--out", required=True)
+    e.add_argument("--meta")
+    e.add_argument("--opset", type=int, default=17)
+    e.set_defaults(func=cmd_export)
+
+    f = sub.add_parser("forward")
+    model_args(f)
+    f.add_argument("--input", required=True)
+    f.add_argument("--output", required=True)
+    f.add_argument("--batch", type=int, required=True)
+    f.add_argument("--randomize-bn", action="store_true")
+    f.add_argument("--save-checkpoint")
+    f.set_defaults(func=cmd_forward)
+    return p
+
+
+def main(argv=None):
+    ch = proto.Channel()
+    args = parser().parse_args(argv)
+    try:
+        if args.threads > 0:
+            import torch
+            torch.set_num_threads(args.threads)
+        args.func(args, ch)
+    except Exception as exc:  # reported to Go; the traceback goes to stderr
+        traceback.print_exc()
+        ch.error(f"{type(exc).__name__}: {exc}")
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,70 @@
+"""ONNX export under docs/MODEL_CONTRACT.md: input `clip` [N,3,T,S,S], output `logits`
+[N,C], dynamic N, BatchNorm folded into the convs, Swish as Sigmoid+Mul, eval mode,
+metadata_props as given by the Go side (which owns the contract's keys)."""
+import copy
+import json
+import os
+
+import onnx
+import torch
+
+INPUT_NAME = "clip"
+OUTPUT_NAME = "logits"
+DEFAULT_OPSET = 17
+MIN_OPSET = 13
+
+
+class ExportError(RuntimeError):
+    pass
+
+
+def inference_copy(model):
+    """An eval-mode copy of model with every BN folded; the original is untouched."""
+    m = copy.deepcopy(model).cpu().float().eval()
+    m.fold_bn()
+    for p in m.parameters():
+        p.requires_grad_(False)
+    return m
+
+
+def export(model, out_path, metadata, opset=DEFAULT_OPSET):
+    if opset < MIN_OPSET:
+        raise ExportError(f"opset {opset} < {MIN_OPSET}")
+    labels = metadata.get("actionstream.labels")
+    if labels is not None:
+        n = len(json.loads(labels))
+        if n != model.num_classes:
+            raise ExportError(f"{n} labels for a {model.num_classes}-class network")
+    m = inference_copy(model)
+    dummy = torch.zeros(m.input_shape(1))
+    tmp = out_path + ".tmp"
+    torch.onnx.export(
+        m, dummy, tmp,
+        input_names=[INPUT_NAME], output_names=[OUTPUT_NAME],
+        dynamic_axes={INPUT_NAME: {0: "N"}, OUTPUT_NAME: {0: "N"}},
+        opset_version=opset, do_constant_folding=True,
+        training=torch.onnx.TrainingMode.EVAL)
+    proto = onnx.load(tmp)
+    bad = sorted({n.op_type for n in proto.graph.node
+                  if n.op_type in ("BatchNormalization", "Dropout")})
+    if bad:
+        os.remove(tmp)
+        raise ExportError(f"exported graph still has {bad} nodes")
+    del proto.metadata_props[:]
+    for k in sorted(metadata):
+        v = metadata[k]
+        if not isinstance(v, str):
+            raise ExportError(f"metadata {k!r}: value must be a string")
+        entry = proto.metadata_props.add()
+        entry.key, entry.value = k, v
+    proto.producer_name = "actionstream"
+    onnx.checker.check_model(proto)
+    onnx.save(proto, tmp)
+    os.replace(tmp, out_path)
+    return {
+        "path": out_path,
+        "opset": opset,
+        "nodes": len(proto.graph.node),
+        "ops": sorted({n.op_type for n in proto.graph.node}),
+        "bytes": os.path.getsize(out_path),
+    }
