@@ -1,0 +1,89 @@
+package infer
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+)
+
+// EnvLibrary names the environment variable that points at the ONNX Runtime library.
+const EnvLibrary = "ACTIONSTREAM_ORT_LIB"
+
+// libRel is where scripts/setup unpacks the CPU library, relative to the repository root.
+var libRel = filepath.Join("third_party", "onnxruntime", "libonnxruntime.so.1")
+
+// LibraryPath finds the ONNX Runtime shared library. Order: explicit (must exist);
+// $ACTIONSTREAM_ORT_LIB (must exist); third_party/onnxruntime/libonnxruntime.so.1 in
+// the executable's directory or any directory above it; the same searched upward from
+// the working directory (so tests of any package find the repository's copy); then
+// libonnxruntime.so{.1,} in $LD_LIBRARY_PATH and the usual system library directories.
+func LibraryPath(explicit string) (string, error) {
+	if explicit != "" {
+		return existing(explicit, "explicit library path")
+	}
+	if env := os.Getenv(EnvLibrary); env != "" {
+		return existing(env, "$"+EnvLibrary)
+	}
+	var tried []string
+	var starts []string
+	if exe, err := os.Executable(); err == nil {
+		if r, err := filepath.EvalSymlinks(exe); err == nil {
+			exe = r
+		}
+		starts = append(starts, filepath.Dir(exe))
+	}
+	if wd, err := os.Getwd(); err == nil {
+		starts = append(starts, wd)
+	}
+	for _, dir := range starts {
+		for {
+			p := filepath.Join(dir, libRel)
+			if isFile(p) {
+				return p, nil
+			}
+			tried = append(tried, p)
+			parent := filepath.Dir(dir)
+			if parent == dir {
+				break
+			}
+			dir = parent
+		}
+	}
+	var dirs []string
+	for _, d := range filepath.SplitList(os.Getenv("LD_LIBRARY_PATH")) {
+		if d != "" {
+			dirs = append(dirs, d)
+		}
+	}
+	dirs = append(dirs, "/usr/local/lib", "/usr/lib/x86_64-linux-gnu", "/usr/lib/aarch64-linux-gnu", "/usr/lib64", "/usr/lib")
+	for _, d := range dirs {
+		for _, n := range []string{"libonnxruntime.so.1", "libonnxruntime.so"} {
+			p := filepath.Join(d, n)
+			if isFile(p) {
+				return p, nil
+			}
+		}
+	}
+	if len(tried) > 4 {
+		tried = append(tried[:2], "...", tried[len(tried)-1])
+	}
+	return "", fmt.Errorf("%w: set %s or run scripts/setup (looked for %s upward from the executable and working directory: %s; and in %s)",
+		ErrNoLibrary, EnvLibrary, libRel, strings.Join(tried, ", "), strings.Join(dirs, ":"))
+}
+
+func existing(p, what string) (string, error) {
+	if !isFile(p) {
+		return "", fmt.Errorf("%w: %s %q does not exist or is not a file", ErrNoLibrary, what, p)
+	}
+	abs, err := filepath.Abs(p)
+	if err != nil {
+		return p, nil
+	}
+	return abs, nil
+}
+
+func isFile(p string) bool {
+	st, err := os.Stat(p)
+	return err == nil && st.Mode().IsRegular()
+}

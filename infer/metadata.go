@@ -1,0 +1,331 @@
+package infer
+
+import (
+	"encoding/json"
+	"fmt"
+	"math"
+	"os"
+	"strconv"
+	"strings"
+)
+
+// Tensor names fixed by the model contract (docs/MODEL_CONTRACT.md).
+const (
+	InputName  = "clip"
+	OutputName = "logits"
+)
+
+// SchemaVersion is the model contract version this package implements.
+const SchemaVersion = 1
+
+// Metadata keys (docs/MODEL_CONTRACT.md). Every value is a string.
+const (
+	KeySchemaVersion   = "actionstream.schema_version"
+	KeyName            = "actionstream.name"
+	KeyTask            = "actionstream.task"
+	KeyLabels          = "actionstream.labels"
+	KeyFrames          = "actionstream.frames"
+	KeySamplingRate    = "actionstream.sampling_rate"
+	KeyCropSize        = "actionstream.crop_size"
+	KeyResizeShortSide = "actionstream.resize_short_side"
+	KeyMean            = "actionstream.mean"
+	KeyStd             = "actionstream.std"
+	KeyScore           = "actionstream.score"
+	KeyArchitecture    = "actionstream.architecture"
+	KeyMACs            = "actionstream.macs"
+	KeyParams          = "actionstream.params"
+	KeyTrainedOn       = "actionstream.trained_on"
+)
+
+// Tasks and score functions the contract knows.
+const (
+	TaskClassification = "classification"
+	TaskDetection      = "detection"
+	ScoreSoftmax       = "softmax"
+	ScoreSigmoid       = "sigmoid"
+)
+
+// Metadata is a model's self-description, read from the ONNX file's metadata_props.
+// Architecture, MACs, Params and TrainedOn are informational and may be absent
+// (zero values); everything else is required to serve the model.
+type Metadata struct {
+	SchemaVersion   int
+	Name, Task      string
+	Labels          []string
+	Frames          int // T
+	SamplingRate    int // τ, counted at 30 fps
+	CropSize        int // S
+	ResizeShortSide int
+	Mean, Std       [3]float32
+	Score           string // ScoreSoftmax or ScoreSigmoid
+	Architecture    json.RawMessage
+	MACs, Params    int64
+	TrainedOn       string
+}
+
+// ClipLen is the number of float32 values in one clip: 3*T*S*S.
+func (m Metadata) ClipLen() int { return 3 * m.Frames * m.CropSize * m.CropSize }
+
+// ModelFile is everything read from a model file without ONNX Runtime.
+type modelFile struct {
+	meta       Metadata
+	fixedBatch int64 // >0 when the clip input has a fixed N
+	classes    int
+}
+
+// ReadMetadata reads and validates a model file's metadata and its `clip` input and
+// `logits` output in pure Go; ONNX Runtime is not needed. Errors wrap ErrNotONNX,
+// ErrNoMetadata, ErrBadMetadata, ErrSchemaVersion, ErrBadInput or ErrBadOutput and
+// name the file and the fault.
+func ReadMetadata(path string) (Metadata, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return Metadata{}, fmt.Errorf("infer: read model: %w", err)
+	}
+	mf, err := inspect(path, b)
+	if err != nil {
+		return Metadata{}, err
+	}
+	return mf.meta, nil
+}
+
+// inspect parses and validates the model bytes of path.
+func inspect(path string, b []byte) (*modelFile, error) {
+	pm, err := parseModel(b)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w: %v", path, ErrNotONNX, err)
+	}
+	if pm.IRVersion <= 0 {
+		return nil, fmt.Errorf("%s: %w: no ir_version (not a ModelProto)", path, ErrNotONNX)
+	}
+	if !pm.HasGraph {
+		return nil, fmt.Errorf("%s: %w: ModelProto has no graph", path, ErrNotONNX)
+	}
+	meta, err := parseMetadata(pm.Props)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	mf := &modelFile{meta: meta}
+	if err := checkInput(pm, meta, mf); err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	if err := checkOutput(pm, meta, mf); err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return mf, nil
+}
+
+func parseMetadata(p map[string]string) (Metadata, error) {
+	var m Metadata
+	// The version decides how to read the rest, so it is checked first.
+	v, err := reqInt(p, KeySchemaVersion)
+	if err != nil {
+		return m, err
+	}
+	if v != SchemaVersion {
+		return m, fmt.Errorf("%w: %s is %d, this build reads version %d", ErrSchemaVersion, KeySchemaVersion, v, SchemaVersion)
+	}
+	m.SchemaVersion = v
+
+	if m.Name, err = reqString(p, KeyName); err != nil {
+		return m, err
+	}
+	if m.Task, err = reqString(p, KeyTask); err != nil {
+		return m, err
+	}
+	if m.Task != TaskClassification && m.Task != TaskDetection {
+		return m, fmt.Errorf("%w: %s is %q, want %q or %q", ErrBadMetadata, KeyTask, m.Task, TaskClassification, TaskDetection)
+	}
+	s, err := reqString(p, KeyLabels)
+	if err != nil {
+		return m, err
+	}
+	if err := json.Unmarshal([]byte(s), &m.Labels); err != nil {
+		return m, fmt.Errorf("%w: %s is not a JSON array of strings: %v", ErrBadMetadata, KeyLabels, err)
+	}
+	if len(m.Labels) == 0 {
+		return m, fmt.Errorf("%w: %s is empty", ErrBadMetadata, KeyLabels)
+	}
+	for i, l := range m.Labels {
+		if strings.TrimSpace(l) == "" {
+			return m, fmt.Errorf("%w: %s[%d] is blank", ErrBadMetadata, KeyLabels, i)
+		}
+	}
+	for _, kv := range []struct {
+		key string
+		dst *int
+	}{
+		{KeyFrames, &m.Frames}, {KeySamplingRate, &m.SamplingRate},
+		{KeyCropSize, &m.CropSize}, {KeyResizeShortSide, &m.ResizeShortSide},
+	} {
+		n, err := reqInt(p, kv.key)
+		if err != nil {
+			return m, err
+		}
+		if n <= 0 {
+			return m, fmt.Errorf("%w: %s is %d, want > 0", ErrBadMetadata, kv.key, n)
+		}
+		*kv.dst = n
+	}
+	if m.ResizeShortSide < m.CropSize {
+		return m, fmt.Errorf("%w: %s %d is smaller than %s %d", ErrBadMetadata, KeyResizeShortSide, m.ResizeShortSide, KeyCropSize, m.CropSize)
+	}
+	if m.Mean, err = reqTriple(p, KeyMean); err != nil {
+		return m, err
+	}
+	if m.Std, err = reqTriple(p, KeyStd); err != nil {
+		return m, err
+	}
+	for i, sd := range m.Std {
+		if !(sd > 0) {
+			return m, fmt.Errorf("%w: %s[%d] is %v, want > 0", ErrBadMetadata, KeyStd, i, sd)
+		}
+	}
+	if m.Score, err = reqString(p, KeyScore); err != nil {
+		return m, err
+	}
+	if m.Score != ScoreSoftmax && m.Score != ScoreSigmoid {
+		return m, fmt.Errorf("%w: %s is %q, want %q or %q", ErrBadMetadata, KeyScore, m.Score, ScoreSoftmax, ScoreSigmoid)
+	}
+
+	// Informational keys.
+	if a, ok := p[KeyArchitecture]; ok && strings.TrimSpace(a) != "" {
+		if !json.Valid([]byte(a)) {
+			return m, fmt.Errorf("%w: %s is not valid JSON", ErrBadMetadata, KeyArchitecture)
+		}
+		m.Architecture = json.RawMessage(a)
+	}
+	for _, kv := range []struct {
+		key string
+		dst *int64
+	}{{KeyMACs, &m.MACs}, {KeyParams, &m.Params}} {
+		if s, ok := p[kv.key]; ok {
+			n, err := strconv.ParseInt(strings.TrimSpace(s), 10, 64)
+			if err != nil || n < 0 {
+				return m, fmt.Errorf("%w: %s is %q, want a non-negative integer", ErrBadMetadata, kv.key, s)
+			}
+			*kv.dst = n
+		}
+	}
+	m.TrainedOn = p[KeyTrainedOn]
+	return m, nil
+}
+
+func reqString(p map[string]string, key string) (string, error) {
+	s, ok := p[key]
+	if !ok {
+		return "", fmt.Errorf("%w: key %s is absent", ErrNoMetadata, key)
+	}
+	s = strings.TrimSpace(s)
+	if s == "" {
+		return "", fmt.Errorf("%w: key %s is empty", ErrNoMetadata, key)
+	}
+	return s, nil
+}
+
+func reqInt(p map[string]string, key string) (int, error) {
+	s, err := reqString(p, key)
+	if err != nil {
+		return 0, err
+	}
+	n, err := strconv.Atoi(s)
+	if err != nil {
+		return 0, fmt.Errorf("%w: %s is %q, want an integer", ErrBadMetadata, key, s)
+	}
+	return n, nil
+}
+
+func reqTriple(p map[string]string, key string) ([3]float32, error) {
+	var out [3]float32
+	s, err := reqString(p, key)
+	if err != nil {
+		return out, err
+	}
+	var v []float64
+	if err := json.Unmarshal([]byte(s), &v); err != nil || len(v) != 3 {
+		return out, fmt.Errorf("%w: %s is %q, want a JSON array of 3 numbers", ErrBadMetadata, key, s)
+	}
+	for i, x := range v {
+		if math.IsNaN(x) || math.IsInf(x, 0) {
+			return out, fmt.Errorf("%w: %s[%d] is not finite", ErrBadMetadata, key, i)
+		}
+		out[i] = float32(x)
+	}
+	return out, nil
+}
+
+func findValue(vs []valueInfo, name string) (valueInfo, bool) {
+	for _, v := range vs {
+		if v.Name == name {
+			return v, true
+		}
+	}
+	return valueInfo{}, false
+}
+
+func names(vs []valueInfo) string {
+	s := make([]string, len(vs))
+	for i, v := range vs {
+		s[i] = v.Name
+	}
+	return "[" + strings.Join(s, " ") + "]"
+}
+
+func shapeString(ds []dim) string {
+	s := make([]string, len(ds))
+	for i, d := range ds {
+		s[i] = d.String()
+	}
+	return "[" + strings.Join(s, ",") + "]"
+}
+
+// checkInput verifies the `clip` input: float32, rank 5, [N,3,T,S,S]. Symbolic
+// dims are accepted (the runtime feeds the metadata's sizes); fixed ones must agree.
+func checkInput(pm *protoModel, m Metadata, mf *modelFile) error {
+	in, ok := findValue(pm.Inputs, InputName)
+	if !ok {
+		return fmt.Errorf("%w: no input named %q (inputs: %s)", ErrBadInput, InputName, names(pm.Inputs))
+	}
+	if len(pm.Inputs) != 1 {
+		return fmt.Errorf("%w: want exactly one input %q, model has %s", ErrBadInput, InputName, names(pm.Inputs))
+	}
+	if !in.IsTensor || in.ElemType != onnxFloat {
+		return fmt.Errorf("%w: input %q has element type %d, want float32 (1)", ErrBadInput, InputName, in.ElemType)
+	}
+	if !in.HasShape || len(in.Dims) != 5 {
+		return fmt.Errorf("%w: input %q has rank %d %s, want rank 5 [N,3,T,S,S]", ErrBadInput, InputName, len(in.Dims), shapeString(in.Dims))
+	}
+	want := []int{0, 3, m.Frames, m.CropSize, m.CropSize}
+	what := []string{"N", "channels", "T (" + KeyFrames + ")", "S (" + KeyCropSize + ")", "S (" + KeyCropSize + ")"}
+	for i := 1; i < 5; i++ {
+		if d := in.Dims[i]; d.Fixed && d.Value != int64(want[i]) {
+			return fmt.Errorf("%w: input %q shape %s: dim %d (%s) is %d, metadata says %d",
+				ErrBadInput, InputName, shapeString(in.Dims), i, what[i], d.Value, want[i])
+		}
+	}
+	if d := in.Dims[0]; d.Fixed && d.Value > 0 {
+		mf.fixedBatch = d.Value
+	}
+	return nil
+}
+
+// checkOutput verifies the `logits` output: float32 [N,C] with C = len(labels) when fixed.
+func checkOutput(pm *protoModel, m Metadata, mf *modelFile) error {
+	out, ok := findValue(pm.Outputs, OutputName)
+	if !ok {
+		return fmt.Errorf("%w: no output named %q (outputs: %s)", ErrBadOutput, OutputName, names(pm.Outputs))
+	}
+	if !out.IsTensor || out.ElemType != onnxFloat {
+		return fmt.Errorf("%w: output %q has element type %d, want float32 (1)", ErrBadOutput, OutputName, out.ElemType)
+	}
+	if out.HasShape {
+		if len(out.Dims) != 2 {
+			return fmt.Errorf("%w: output %q has rank %d %s, want rank 2 [N,C]", ErrBadOutput, OutputName, len(out.Dims), shapeString(out.Dims))
+		}
+		if d := out.Dims[1]; d.Fixed && d.Value != int64(len(m.Labels)) {
+			return fmt.Errorf("%w: output %q has %d classes, %s has %d labels", ErrBadOutput, OutputName, d.Value, KeyLabels, len(m.Labels))
+		}
+	}
+	mf.classes = len(m.Labels)
+	return nil
+}

@@ -1,0 +1,188 @@
+package infer
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"os"
+	"sync"
+
+	ort "github.com/yalue/onnxruntime_go"
+)
+
+// Model is an open ONNX model that satisfies the model contract.
+type Model struct {
+	Meta     Metadata
+	Path     string
+	Digest   string // "sha256:<hex>" of the file's bytes, the same bytes the session runs
+	Provider string // execution provider actually used
+
+	rt         *Runtime
+	clipLen    int
+	classes    int
+	fixedBatch int
+
+	mu     sync.Mutex // one Run at a time; guards sess
+	sess   *ort.DynamicAdvancedSession
+	closed bool
+}
+
+// Open reads path, validates the model contract (ReadMetadata's errors) and creates an
+// ONNX Runtime session with the Runtime's threads and provider. If creating the
+// session with a GPU provider fails (e.g. no device), it falls back like NewRuntime.
+func (r *Runtime) Open(path string) (*Model, error) {
+	r.mu.Lock()
+	closed := r.closed
+	r.mu.Unlock()
+	if closed {
+		return nil, ErrClosed
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("infer: read model: %w", err)
+	}
+	mf, err := inspect(path, b)
+	if err != nil {
+		return nil, err
+	}
+	sum := sha256.Sum256(b)
+	m := &Model{
+		Meta:       mf.meta,
+		Path:       path,
+		Digest:     "sha256:" + hex.EncodeToString(sum[:]),
+		rt:         r,
+		clipLen:    mf.meta.ClipLen(),
+		classes:    mf.classes,
+		fixedBatch: int(mf.fixedBatch),
+	}
+	var errs []error
+	for _, p := range fallbacks(r.provider) {
+		sess, err := r.newSession(b, p)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", p, err))
+			continue
+		}
+		if p != r.provider {
+			// RequireGPU was checked in NewRuntime against the library; a session that
+			// still cannot start on the GPU is checked here the same way.
+			if _, err := chosen(r.provider, p, r.requireGPU, fmt.Errorf("%v", errs), r.log.With("model", path)); err != nil {
+				sess.Destroy()
+				return nil, fmt.Errorf("%s: %w", path, err)
+			}
+		}
+		m.sess, m.Provider = sess, p
+		break
+	}
+	if m.sess == nil {
+		return nil, fmt.Errorf("%s: infer: create onnx runtime session: %v", path, errs)
+	}
+	r.mu.Lock()
+	if r.closed {
+		r.mu.Unlock()
+		m.sess.Destroy()
+		return nil, ErrClosed
+	}
+	r.models[m] = struct{}{}
+	r.mu.Unlock()
+	return m, nil
+}
+
+func (r *Runtime) newSession(b []byte, provider string) (*ort.DynamicAdvancedSession, error) {
+	so, err := ort.NewSessionOptions()
+	if err != nil {
+		return nil, err
+	}
+	defer so.Destroy()
+	if r.threads > 0 {
+		if err := so.SetIntraOpNumThreads(r.threads); err != nil {
+			return nil, fmt.Errorf("set threads: %w", err)
+		}
+		if err := so.SetInterOpNumThreads(1); err != nil {
+			return nil, fmt.Errorf("set inter-op threads: %w", err)
+		}
+	}
+	if err := appendProvider(so, provider); err != nil {
+		return nil, err
+	}
+	return ort.NewDynamicAdvancedSessionWithONNXData(b, []string{InputName}, []string{OutputName}, so)
+}
+
+// ClipLen is the number of float32 values of one clip, 3*T*S*S.
+func (m *Model) ClipLen() int { return m.clipLen }
+
+// Classes is C, the number of logits per clip.
+func (m *Model) Classes() int { return m.classes }
+
+// MaxBatch is the fixed batch size of a model exported without a dynamic N, else 0.
+func (m *Model) MaxBatch() int { return m.fixedBatch }
+
+// Run runs n clips, input laid out [n,3,T,S,S], and returns the logits [n,C] in a new
+// slice. Safe for concurrent use; calls are serialised.
+func (m *Model) Run(input []float32, n int) ([]float32, error) {
+	if n <= 0 {
+		return nil, fmt.Errorf("%w: n = %d", ErrBadBatch, n)
+	}
+	out := make([]float32, n*m.classes)
+	if err := m.RunInto(input, n, out); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// RunInto is Run writing the logits into out (len >= n*C), so a caller that reuses its
+// buffers allocates nothing per call on the Go side.
+func (m *Model) RunInto(input []float32, n int, out []float32) error {
+	if n <= 0 {
+		return fmt.Errorf("%w: n = %d", ErrBadBatch, n)
+	}
+	if m.fixedBatch > 0 && n != m.fixedBatch {
+		return fmt.Errorf("%w: model %s has a fixed batch of %d, got %d", ErrBadBatch, m.Path, m.fixedBatch, n)
+	}
+	if len(input) < n*m.clipLen {
+		return fmt.Errorf("%w: input has %d values, %d clips need %d", ErrBadBatch, len(input), n, n*m.clipLen)
+	}
+	if len(out) < n*m.classes {
+		return fmt.Errorf("%w: output has room for %d values, %d clips need %d", ErrBadBatch, len(out), n, n*m.classes)
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.closed {
+		return ErrClosed
+	}
+	s := int64(m.Meta.CropSize)
+	// Tensors wrap the Go slices (no copy); creating them is a cheap C call.
+	in, err := ort.NewTensor(ort.NewShape(int64(n), 3, int64(m.Meta.Frames), s, s), input[:n*m.clipLen])
+	if err != nil {
+		return fmt.Errorf("infer: input tensor: %w", err)
+	}
+	defer in.Destroy()
+	o, err := ort.NewTensor(ort.NewShape(int64(n), int64(m.classes)), out[:n*m.classes])
+	if err != nil {
+		return fmt.Errorf("infer: output tensor: %w", err)
+	}
+	defer o.Destroy()
+	if err := m.sess.Run([]ort.Value{in}, []ort.Value{o}); err != nil {
+		return fmt.Errorf("infer: run %s (batch %d): %w", m.Meta.Name, n, err)
+	}
+	return nil
+}
+
+// Close destroys the session; it waits for a Run in progress. Idempotent.
+func (m *Model) Close() error {
+	m.mu.Lock()
+	if m.closed {
+		m.mu.Unlock()
+		return nil
+	}
+	m.closed = true
+	err := m.sess.Destroy()
+	m.sess = nil
+	m.mu.Unlock()
+	m.rt.mu.Lock()
+	delete(m.rt.models, m)
+	m.rt.mu.Unlock()
+	if err != nil {
+		return fmt.Errorf("infer: close %s: %w", m.Path, err)
+	}
+	return nil
+}

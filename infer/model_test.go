@@ -1,0 +1,144 @@
+package infer
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"math"
+	"os"
+	"testing"
+)
+
+// ORT's logits equal numpy's for a batch, and each clip's row does not depend on the
+// others in the batch (batch layout is right).
+func TestModelRunMatchesNumpy(t *testing.T) {
+	path := makeModel(t, "--frames", "4", "--crop", "8", "--classes", "5", "--expect", "3")
+	input, want := readF32(t, path+".input.f32"), readF32(t, path+".expected.f32")
+	r := newRuntime(t, Options{})
+	m := openModel(t, r, path)
+	if m.ClipLen() != 3*4*8*8 || m.Classes() != 5 || m.MaxBatch() != 0 || m.Provider != ProviderCPU {
+		t.Fatalf("model: cliplen %d classes %d maxbatch %d provider %s", m.ClipLen(), m.Classes(), m.MaxBatch(), m.Provider)
+	}
+	got, err := m.Run(input, 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != len(want) || len(want) != 15 {
+		t.Fatalf("got %d logits, want %d", len(got), len(want))
+	}
+	for i := range want {
+		if !near(float64(got[i]), float64(want[i]), 1e-4) {
+			t.Fatalf("logit %d: ort %v numpy %v", i, got[i], want[i])
+		}
+	}
+	one := make([]float32, 5)
+	if err := m.RunInto(input[m.ClipLen():2*m.ClipLen()], 1, one); err != nil {
+		t.Fatal(err)
+	}
+	for i := range one {
+		if !near(float64(one[i]), float64(want[5+i]), 1e-4) {
+			t.Fatalf("clip 1 alone, logit %d: %v, in batch %v", i, one[i], want[5+i])
+		}
+	}
+	b, _ := os.ReadFile(path)
+	sum := sha256.Sum256(b)
+	if m.Digest != "sha256:"+hex.EncodeToString(sum[:]) {
+		t.Fatalf("Digest = %s", m.Digest)
+	}
+	if m.Meta.Name != "test-linear" || m.Path != path {
+		t.Fatalf("Meta.Name %q Path %q", m.Meta.Name, m.Path)
+	}
+}
+
+func TestModelRunBadBatch(t *testing.T) {
+	r := newRuntime(t, Options{})
+	m := openModel(t, r, makeModel(t))
+	in := make([]float32, 2*m.ClipLen())
+	for _, n := range []int{0, -1, 3} {
+		if _, err := m.Run(in, n); !errors.Is(err, ErrBadBatch) {
+			t.Errorf("Run(n=%d) err = %v, want ErrBadBatch", n, err)
+		}
+	}
+	if err := m.RunInto(in, 2, make([]float32, 3)); !errors.Is(err, ErrBadBatch) {
+		t.Errorf("short output: err = %v", err)
+	}
+	if err := m.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := m.Run(in, 1); !errors.Is(err, ErrClosed) {
+		t.Fatalf("after Close: err = %v, want ErrClosed", err)
+	}
+	if err := m.Close(); err != nil {
+		t.Fatalf("second Close: %v", err)
+	}
+}
+
+func TestModelFixedBatch(t *testing.T) {
+	r := newRuntime(t, Options{})
+	m := openModel(t, r, makeModel(t, "--batch", "2"))
+	if m.MaxBatch() != 2 {
+		t.Fatalf("MaxBatch = %d", m.MaxBatch())
+	}
+	in := make([]float32, 2*m.ClipLen())
+	if _, err := m.Run(in, 1); !errors.Is(err, ErrBadBatch) {
+		t.Fatalf("n=1 on fixed batch 2: err = %v", err)
+	}
+	if _, err := m.Run(in, 2); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestOpenRejectsWithContractErrors(t *testing.T) {
+	r := newRuntime(t, Options{})
+	if _, err := r.Open(makeModel(t, "--dims", "3,8,8")); !errors.Is(err, ErrBadInput) {
+		t.Fatalf("rank 4: err = %v", err)
+	}
+	if _, err := r.Open(makeModel(t, "--omit", KeyScore)); !errors.Is(err, ErrNoMetadata) {
+		t.Fatalf("no score: err = %v", err)
+	}
+}
+
+func TestScores(t *testing.T) {
+	meta := Metadata{Labels: []string{"a", "b", "c"}, Score: ScoreSoftmax}
+	logits := []float32{1, 2, 3, 1000, 1000, 0}
+	s := Scores(meta, logits)
+	e := []float64{math.Exp(-2), math.Exp(-1), 1}
+	tot := e[0] + e[1] + e[2]
+	for i := 0; i < 3; i++ {
+		if !near(float64(s[i]), e[i]/tot, 1e-6) {
+			t.Fatalf("softmax[%d] = %v, want %v", i, s[i], e[i]/tot)
+		}
+	}
+	// Large logits stay finite (max subtracted); each row sums to 1.
+	if !near(float64(s[3]), 0.5, 1e-6) || !near(float64(s[4]), 0.5, 1e-6) || s[5] != 0 {
+		t.Fatalf("row 2 = %v", s[3:])
+	}
+	meta.Score = ScoreSigmoid
+	s = Scores(meta, []float32{0, 2, -2})
+	if s[0] != 0.5 || !near(float64(s[1]), 1/(1+math.Exp(-2)), 1e-6) || !near(float64(s[1]+s[2]), 1, 1e-6) {
+		t.Fatalf("sigmoid = %v", s)
+	}
+}
+
+func TestTopK(t *testing.T) {
+	labels := []string{"a", "b", "c", "d"}
+	got := TopK(labels, []float32{0.1, 0.4, 0.1, 0.4}, 3)
+	want := []string{"b", "d", "a"} // ties keep label order
+	if len(got) != 3 {
+		t.Fatalf("%v", got)
+	}
+	for i, w := range want {
+		if got[i].Label != w {
+			t.Fatalf("TopK = %v, want labels %v", got, want)
+		}
+	}
+	if got[0].Score != 0.4 || got[2].Score != 0.1 {
+		t.Fatalf("scores %v", got)
+	}
+	if n := len(TopK(labels, []float32{1, 2, 3, 4}, 0)); n != 4 {
+		t.Fatalf("k=0 gave %d", n)
+	}
+	if n := len(TopK(labels, []float32{1, 2, 3, 4}, 10)); n != 4 {
+		t.Fatalf("k=10 gave %d", n)
+	}
+}

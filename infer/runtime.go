@@ -1,0 +1,237 @@
+// Package infer runs action-recognition models: it reads the model contract from ONNX
+// files (docs/MODEL_CONTRACT.md), runs them in ONNX Runtime on CPU, CUDA or TensorRT,
+// turns logits into scores, and batches clips from all streams into one model call.
+package infer
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+
+	ort "github.com/yalue/onnxruntime_go"
+)
+
+// Execution providers.
+const (
+	ProviderCPU      = "cpu"
+	ProviderCUDA     = "cuda"
+	ProviderTensorRT = "tensorrt"
+)
+
+// Options configure a Runtime.
+type Options struct {
+	// LibraryPath is the ONNX Runtime shared library; "" means LibraryPath("") discovery.
+	LibraryPath string
+	// Threads is ONNX Runtime's intra-op thread count per model; 0 = ORT's default (one per core).
+	Threads int
+	// Provider is "cpu" (default), "cuda" or "tensorrt" (TensorRT falls back to CUDA for
+	// nodes it cannot take). When the library lacks the provider, the runtime falls back
+	// to the next one (tensorrt -> cuda -> cpu) with a warning.
+	Provider string
+	// RequireGPU turns a fallback to cpu into an ErrNoGPU error.
+	RequireGPU bool
+	// Logger receives warnings (provider fallback); nil = slog.Default().
+	Logger *slog.Logger
+}
+
+// ortState mirrors onnxruntime_go's own process-global state (one loaded library, one
+// environment per process). It has to be global because the library's is; every
+// Runtime holds one reference and the last Close destroys the environment.
+var ortState struct {
+	mu   sync.Mutex
+	refs int
+	lib  string
+}
+
+// Runtime is a handle on the process's ONNX Runtime environment plus the options that
+// models are opened with. Several Runtimes may coexist if they use the same library.
+type Runtime struct {
+	lib        string
+	threads    int
+	provider   string // effective, after fallback
+	requireGPU bool
+	log        *slog.Logger
+
+	mu     sync.Mutex
+	closed bool
+	models map[*Model]struct{}
+}
+
+// NewRuntime loads the library (once per process), initialises the ORT environment
+// (refcounted) and resolves the execution provider. Close releases the reference.
+func NewRuntime(opts Options) (*Runtime, error) {
+	log := opts.Logger
+	if log == nil {
+		log = slog.Default()
+	}
+	log = log.With("component", "infer")
+	want := strings.ToLower(strings.TrimSpace(opts.Provider))
+	if want == "" {
+		want = ProviderCPU
+	}
+	switch want {
+	case ProviderCPU, ProviderCUDA, ProviderTensorRT:
+	default:
+		return nil, fmt.Errorf("%w: provider %q, want cpu, cuda or tensorrt", ErrBadOptions, opts.Provider)
+	}
+	if opts.Threads < 0 {
+		return nil, fmt.Errorf("%w: threads %d < 0", ErrBadOptions, opts.Threads)
+	}
+	lib, err := LibraryPath(opts.LibraryPath)
+	if err != nil {
+		return nil, err
+	}
+	if err := acquireEnv(lib); err != nil {
+		return nil, err
+	}
+	r := &Runtime{lib: lib, threads: opts.Threads, requireGPU: opts.RequireGPU, log: log, models: map[*Model]struct{}{}}
+	r.provider, err = resolveProvider(want, opts.RequireGPU, log)
+	if err != nil {
+		releaseEnv()
+		return nil, err
+	}
+	return r, nil
+}
+
+func acquireEnv(lib string) error {
+	ortState.mu.Lock()
+	defer ortState.mu.Unlock()
+	if ortState.refs > 0 {
+		if ortState.lib != lib {
+			return fmt.Errorf("%w: loaded %s, asked for %s", ErrLibraryMismatch, ortState.lib, lib)
+		}
+		ortState.refs++
+		return nil
+	}
+	ort.SetSharedLibraryPath(lib)
+	if err := ort.InitializeEnvironment(ort.WithLogLevelError()); err != nil {
+		return fmt.Errorf("infer: initialise onnx runtime from %s: %w", lib, err)
+	}
+	ortState.refs, ortState.lib = 1, lib
+	return nil
+}
+
+func releaseEnv() error {
+	ortState.mu.Lock()
+	defer ortState.mu.Unlock()
+	if ortState.refs == 0 {
+		return nil
+	}
+	ortState.refs--
+	if ortState.refs > 0 {
+		return nil
+	}
+	ortState.lib = ""
+	if err := ort.DestroyEnvironment(); err != nil {
+		return fmt.Errorf("infer: destroy onnx runtime environment: %w", err)
+	}
+	return nil
+}
+
+// fallbacks lists the providers tried, best first, for a requested one.
+func fallbacks(want string) []string {
+	switch want {
+	case ProviderTensorRT:
+		return []string{ProviderTensorRT, ProviderCUDA, ProviderCPU}
+	case ProviderCUDA:
+		return []string{ProviderCUDA, ProviderCPU}
+	default:
+		return []string{ProviderCPU}
+	}
+}
+
+// resolveProvider probes the library for the requested provider by appending it to a
+// throw-away SessionOptions (a library built without it fails there) and applies the
+// fallback rule.
+func resolveProvider(want string, requireGPU bool, log *slog.Logger) (string, error) {
+	var errs []error
+	for _, p := range fallbacks(want) {
+		err := probeProvider(p)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", p, err))
+			continue
+		}
+		return chosen(want, p, requireGPU, errors.Join(errs...), log)
+	}
+	return "", fmt.Errorf("infer: no execution provider usable: %w", errors.Join(errs...))
+}
+
+// chosen applies the fallback rule once provider got picked for want; why explains
+// the providers that failed.
+func chosen(want, got string, requireGPU bool, why error, log *slog.Logger) (string, error) {
+	if got == want {
+		return got, nil
+	}
+	if got == ProviderCPU && requireGPU {
+		return "", fmt.Errorf("%w: asked for %s with RequireGPU: %v", ErrNoGPU, want, why)
+	}
+	log.Warn("execution provider unavailable, falling back", "want", want, "using", got, "reason", why)
+	return got, nil
+}
+
+func probeProvider(p string) error {
+	so, err := ort.NewSessionOptions()
+	if err != nil {
+		return err
+	}
+	defer so.Destroy()
+	return appendProvider(so, p)
+}
+
+// appendProvider registers provider p on so; cpu needs nothing (ORT always has it).
+func appendProvider(so *ort.SessionOptions, p string) error {
+	switch p {
+	case ProviderTensorRT:
+		t, err := ort.NewTensorRTProviderOptions()
+		if err != nil {
+			return err
+		}
+		defer t.Destroy()
+		if err := so.AppendExecutionProviderTensorRT(t); err != nil {
+			return err
+		}
+		// Nodes TensorRT cannot take go to CUDA rather than the CPU.
+		return appendProvider(so, ProviderCUDA)
+	case ProviderCUDA:
+		c, err := ort.NewCUDAProviderOptions()
+		if err != nil {
+			return err
+		}
+		defer c.Destroy()
+		return so.AppendExecutionProviderCUDA(c)
+	}
+	return nil
+}
+
+// Provider is the execution provider models will be opened with (after fallback).
+func (r *Runtime) Provider() string { return r.provider }
+
+// Library is the path of the loaded ONNX Runtime library.
+func (r *Runtime) Library() string { return r.lib }
+
+// Version is the ONNX Runtime version string of the loaded library.
+func (r *Runtime) Version() string { return ort.GetVersion() }
+
+// Close closes every model still open from this Runtime, then releases its reference
+// on the environment. Idempotent.
+func (r *Runtime) Close() error {
+	r.mu.Lock()
+	if r.closed {
+		r.mu.Unlock()
+		return nil
+	}
+	r.closed = true
+	models := make([]*Model, 0, len(r.models))
+	for m := range r.models {
+		models = append(models, m)
+	}
+	r.mu.Unlock()
+	var errs []error
+	for _, m := range models {
+		errs = append(errs, m.Close())
+	}
+	errs = append(errs, releaseEnv())
+	return errors.Join(errs...)
+}
