@@ -201,7 +201,8 @@ class Head(nn.Module):
             raise SpecError(f"head.dropout: {dropout} not in [0,1)")
         self.conv = ConvBN(nn.Conv3d(cin, conv_ch, 1, bias=False), _bn(conv_ch, eps, momentum))
         self.relu = nn.ReLU(inplace=True)
-        self.pool = nn.AvgPool3d(tuple(pool), stride=1)
+        # No padding, so count_include_pad is moot; False keeps a no-op Pad out of the ONNX graph.
+        self.pool = nn.AvgPool3d(tuple(pool), stride=1, count_include_pad=False)
         self.post_conv = nn.Conv3d(conv_ch, fc_ch, 1, bias=False)
         self.post_relu = nn.ReLU(inplace=True)
         self.dropout = nn.Dropout(dropout)
