@@ -43,4 +43,3 @@ func TestPythonUnitTests(t *testing.T) {
 		t.Fatalf("python unit tests failed: %v", err)
 	}
 }
-
