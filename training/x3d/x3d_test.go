@@ -234,7 +234,6 @@ func TestScaleAxes(t *testing.T) {
 	f, _ := PresetFactors("x3d-m")
 	g, _ := f.Scale(AxisFrameRate, 2)
 	if g.Frames != 32 || g.SamplingRate != 3 { // 5/2 rounds half away from zero
-
 		t.Errorf("frame_rate x2 of 16x5 = %dx%d, want 32x3", g.Frames, g.SamplingRate)
 	}
 	g, _ = f.Scale(AxisFrames, 0.5)
