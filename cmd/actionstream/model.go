@@ -343,7 +343,7 @@ func printModelFile(path string, asJSON bool, w io.Writer) error {
 	kv("task", info.Task)
 	kv("schema version", info.SchemaVersion)
 	kv("labels", fmt.Sprintf("%d: %s", len(info.Labels), strings.Join(info.Labels, ", ")))
-	kv("clip", fmt.Sprintf("%d×%d frames (τ at 30 fps), crop %d, resize short side %d", info.Frames, info.SamplingRate, info.CropSize, info.ResizeShortSide))
+	kv("clip T×τ, crop", fmt.Sprintf("%d×%d (τ in frames at 30 fps), crop %d, resize short side %d", info.Frames, info.SamplingRate, info.CropSize, info.ResizeShortSide))
 	kv("mean / std", fmt.Sprintf("%v / %v", info.Mean, info.Std))
 	kv("score", info.Score)
 	kv("multiply-adds", info.MACs)
