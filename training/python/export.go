@@ -80,6 +80,9 @@ func (o ExportOptions) Metadata() (map[string]string, error) {
 	if name == "" {
 		name = a.Name
 	}
+	if name == "" {
+		return nil, fmt.Errorf("%w: no model name", ErrBadOptions)
+	}
 	trainedOn := o.TrainedOn
 	if trainedOn == "" {
 		if o.Checkpoint != "" {
