@@ -219,7 +219,7 @@ const stderrTail = 8 << 10
 
 // Run runs `python -m actionstream_trainer [--threads N] args...` and returns the
 // raw JSON of its result message. onProgress (may be nil) is called for every
-// progress message, in order, on the calling goroutine's behalf; an error it
+// progress message, in order, on the calling goroutine; an error it
 // returns stops the process and is returned. Cancelling ctx interrupts the process
 // (SIGINT, then SIGKILL after a grace period) and Run returns ctx's error.
 func (r *Runner) Run(ctx context.Context, args []string, onProgress func(Message) error) (json.RawMessage, error) {
