@@ -101,7 +101,8 @@ type Buffered struct {
 	inFlight   int // events of the current batch resolved (delivered or rejected) so far
 	failedAt   time.Time
 	lastLog    time.Time
-	errsSince  uint64
+	errsSince  uint64 // failed attempts since the last log line
+	errsDown   uint64 // failed attempts since delivery last succeeded
 	lastErr    error
 	closeOnce  sync.Once
 	closeError error
@@ -388,7 +389,9 @@ func (b *Buffered) noteFailure(err error) {
 	now := time.Now()
 	if wasUp {
 		b.failedAt = now
+		b.errsDown = 0
 	}
+	b.errsDown++
 	if wasUp || now.Sub(b.lastLog) >= b.cfg.LogInterval {
 		b.log.Warn("sink delivery failing; retrying", "errors", b.errsSince, "buffered", buffered,
 			"down_for", now.Sub(b.failedAt).Round(time.Millisecond), "last_error", err)
@@ -403,7 +406,7 @@ func (b *Buffered) noteSuccess() {
 	b.st.Up = true
 	b.mu.Unlock()
 	if !wasUp {
-		b.log.Info("sink delivery resumed", "errors", b.errsSince, "down_for", time.Since(b.failedAt).Round(time.Millisecond))
+		b.log.Info("sink delivery resumed", "errors", b.errsDown, "down_for", time.Since(b.failedAt).Round(time.Millisecond))
 		b.errsSince = 0
 	}
 }

@@ -24,7 +24,7 @@ type memSink struct {
 	down    bool
 	got     []events.Event
 	writes  int
-	reject  map[string]bool                                // ids that fail permanently (whole batch error)
+	reject  map[string]bool                            // ids that fail permanently (whole batch error)
 	partial func(batch []events.Event) sink.BatchError // per-event results, nil = all ok
 	closed  bool
 }

@@ -1,0 +1,320 @@
+// Package kafka delivers events to Kafka with segmentio/kafka-go.
+//
+// Each event is one record: the value is the CloudEvents JSON object (structured content mode of
+// the CloudEvents Kafka protocol binding, hence the content-type header
+// "application/cloudevents+json; charset=UTF-8"), the key is the stream id (Data.Stream), so one
+// camera's events land in one partition in order. clip.scored can go to a topic of its own.
+//
+// [New] returns the producer behind a [sink.Buffered] wrapper: Write returns as soon as the
+// events are buffered, the kafka-go writer runs asynchronously with a Completion callback that
+// reports each partition batch's delivery result, and failed events are retried with backoff
+// until the broker acknowledges them (acks from all in-sync replicas) or the Close deadline.
+package kafka
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"time"
+
+	kafkago "github.com/segmentio/kafka-go"
+
+	"github.com/actionstream/actionstream/events"
+	"github.com/actionstream/actionstream/sink"
+)
+
+// Config configures the Kafka sink. Zero fields take the defaults shown.
+type Config struct {
+	Brokers      []string      // bootstrap "host:port" list; required
+	Topic        string        // topic of every event type but clip.scored; required
+	ClipTopic    string        // topic of clip.scored; "" = Topic
+	BatchTimeout time.Duration // how long a partition batch waits for more records; default 5ms (kafka-go's own default is 1s)
+	BatchSize    int           // records per produce round and per partition batch; default 100
+	BatchBytes   int64         // bytes per partition batch; default 1 MiB; a larger event is rejected
+	MaxAttempts  int           // kafka-go attempts per batch before Completion reports the error; default 3
+	DialTimeout  time.Duration // default 5s
+	WriteTimeout time.Duration // per produce request; default 10s
+	Buffer       sink.BufferConfig
+	Logger       *slog.Logger
+}
+
+func (c Config) withDefaults() (Config, error) {
+	if len(c.Brokers) == 0 {
+		return c, fmt.Errorf("kafka: %w: no brokers", ErrConfig)
+	}
+	if c.Topic == "" {
+		return c, fmt.Errorf("kafka: %w: no topic", ErrConfig)
+	}
+	if c.ClipTopic == "" {
+		c.ClipTopic = c.Topic
+	}
+	if c.BatchTimeout <= 0 {
+		c.BatchTimeout = 5 * time.Millisecond
+	}
+	if c.BatchSize <= 0 {
+		c.BatchSize = 100
+	}
+	if c.BatchBytes <= 0 {
+		c.BatchBytes = 1 << 20
+	}
+	if c.MaxAttempts <= 0 {
+		c.MaxAttempts = 3
+	}
+	if c.DialTimeout <= 0 {
+		c.DialTimeout = 5 * time.Second
+	}
+	if c.WriteTimeout <= 0 {
+		c.WriteTimeout = 10 * time.Second
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	if c.Buffer.Name == "" {
+		c.Buffer.Name = "kafka"
+	}
+	if c.Buffer.Logger == nil {
+		c.Buffer.Logger = c.Logger
+	}
+	return c, nil
+}
+
+// New returns the Kafka sink: a Producer behind a sink.Buffered wrapper configured by
+// cfg.Buffer. Closing it flushes the buffer, then closes the producer.
+func New(cfg Config) (*sink.Buffered, error) {
+	p, err := NewProducer(cfg)
+	if err != nil {
+		return nil, err
+	}
+	return sink.NewBuffered(p, p.cfg.Buffer), nil
+}
+
+// contentType is the record header of the CloudEvents Kafka binding, structured mode.
+const contentType = "application/cloudevents+json; charset=UTF-8"
+
+// Producer is the unbuffered Kafka sink.Sink: Write hands the events to an asynchronous kafka-go
+// writer and returns when the Completion callback has reported every record.
+//
+// Order: Writes are serialised, and one Write sends at most BatchSize records and BatchBytes
+// bytes per produce round, waiting for the round to complete before the next. So each
+// partition gets at most one batch per round, a batch succeeds or fails whole, and a record
+// that failed can be retried without a later record of the same stream having overtaken it.
+// This trades some throughput (one round in flight) for per-stream order across retries;
+// action events are rare and clip.scored is a few records per stream per second.
+type Producer struct {
+	cfg Config
+	w   *kafkago.Writer
+	mu  sync.Mutex // serialises Write: one produce round in flight
+}
+
+// NewProducer returns a Producer. It does not contact the brokers: a broker that is down shows
+// up as retryable Write errors.
+func NewProducer(cfg Config) (*Producer, error) {
+	cfg, err := cfg.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	p := &Producer{cfg: cfg}
+	p.w = &kafkago.Writer{
+		Addr:         kafkago.TCP(cfg.Brokers...),
+		Balancer:     &kafkago.Murmur2Balancer{}, // Java client's keyed partitioning
+		MaxAttempts:  cfg.MaxAttempts,
+		BatchSize:    cfg.BatchSize,
+		BatchBytes:   cfg.BatchBytes,
+		BatchTimeout: cfg.BatchTimeout,
+		ReadTimeout:  cfg.WriteTimeout,
+		WriteTimeout: cfg.WriteTimeout,
+		RequiredAcks: kafkago.RequireAll,
+		Async:        true,
+		Completion:   p.completion,
+		Transport: &kafkago.Transport{
+			DialTimeout: cfg.DialTimeout,
+			ClientID:    "actionstream",
+		},
+	}
+	return p, nil
+}
+
+// round tracks the records of one produce round until Completion has reported all of them.
+type round struct {
+	mu   sync.Mutex
+	errs []error // per record of the round
+	left int
+	done chan struct{}
+}
+
+// ref is a record's WriterData: which round and which record it is.
+type ref struct {
+	r   *round
+	idx int
+}
+
+// completion is kafka-go's Completion callback, called once per partition batch.
+func (p *Producer) completion(msgs []kafkago.Message, err error) {
+	for i := range msgs {
+		rf, ok := msgs[i].WriterData.(ref)
+		if !ok {
+			continue
+		}
+		rf.r.mu.Lock()
+		if err != nil {
+			rf.r.errs[rf.idx] = classify(fmt.Errorf("kafka: deliver to %s[%d]: %w", msgs[i].Topic, msgs[i].Partition, err))
+		}
+		rf.r.left--
+		if rf.r.left == 0 {
+			close(rf.r.done)
+		}
+		rf.r.mu.Unlock()
+	}
+}
+
+// classify marks errors that no retry can fix as permanent. Everything else, including
+// authorization and unknown-topic errors (an operator can fix those), stays retryable so the
+// events wait in the buffer rather than being dropped.
+func classify(err error) error {
+	if errors.Is(err, kafkago.MessageSizeTooLarge) || errors.Is(err, kafkago.InvalidMessage) ||
+		errors.Is(err, kafkago.InvalidRecord) || errors.Is(err, kafkago.InvalidTopic) {
+		return sink.Permanent(err)
+	}
+	return err
+}
+
+// Write produces batch and waits for every record's acknowledgement. It returns nil when all are
+// acknowledged by all in-sync replicas, else a sink.BatchError (events not attempted because an
+// earlier round failed are reported as failed too, so order is kept), or ctx's error: records
+// may then still be delivered later, and a retry would duplicate them with identical ids.
+func (p *Producer) Write(ctx context.Context, batch []events.Event) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	var batchErr sink.BatchError
+	for start := 0; start < len(batch); {
+		end, errs, err := p.produceRound(ctx, batch[start:])
+		if err != nil {
+			return err
+		}
+		if errs != nil {
+			batchErr = make(sink.BatchError, len(batch))
+			copy(batchErr[start:], errs)
+			next := fmt.Errorf("kafka: %w", ErrNotAttempted)
+			for i := start + end; i < len(batch); i++ {
+				batchErr[i] = next
+			}
+			return batchErr
+		}
+		start += end
+	}
+	return nil
+}
+
+// produceRound sends a prefix of batch that fits one round and waits for it. It returns the
+// prefix length and, if any record failed, its per-record errors.
+func (p *Producer) produceRound(ctx context.Context, batch []events.Event) (int, []error, error) {
+	r := &round{done: make(chan struct{})}
+	msgs := make([]kafkago.Message, 0, min(len(batch), p.cfg.BatchSize))
+	var errs []error
+	var bytes int64
+	n := 0
+	for n < len(batch) && len(msgs) < p.cfg.BatchSize {
+		ev := &batch[n]
+		value, err := json.Marshal(ev)
+		if err != nil {
+			errs = ensure(errs, len(batch))
+			errs[n] = sink.Permanent(fmt.Errorf("kafka: encode event %s: %w", ev.ID, err))
+			n++
+			continue
+		}
+		m := kafkago.Message{
+			Topic:   p.topic(ev),
+			Key:     []byte(ev.Data.Stream),
+			Value:   value,
+			Time:    ev.Time,
+			Headers: []kafkago.Header{{Key: "content-type", Value: []byte(contentType)}},
+		}
+		size := recordSize(&m)
+		if size > p.cfg.BatchBytes {
+			errs = ensure(errs, len(batch))
+			errs[n] = sink.Permanent(fmt.Errorf("kafka: event %s: %d bytes: %w", ev.ID, size, kafkago.MessageSizeTooLarge))
+			n++
+			continue
+		}
+		if bytes+size > p.cfg.BatchBytes {
+			break
+		}
+		bytes += size
+		m.WriterData = ref{r: r, idx: n}
+		msgs = append(msgs, m)
+		n++
+	}
+	if len(msgs) > 0 {
+		r.errs = make([]error, n)
+		r.left = len(msgs)
+		if err := p.w.WriteMessages(ctx, msgs...); err != nil {
+			// Async mode fails here only before anything is queued (metadata, validation).
+			err = classify(fmt.Errorf("kafka: produce: %w", err))
+			errs = ensure(errs, len(batch))
+			for _, m := range msgs {
+				errs[m.WriterData.(ref).idx] = err
+			}
+			return n, errs[:n], nil
+		}
+		select {
+		case <-r.done:
+		case <-ctx.Done():
+			return 0, nil, fmt.Errorf("kafka: waiting for acknowledgements: %w", ctx.Err())
+		}
+		for i, err := range r.errs {
+			if err != nil {
+				errs = ensure(errs, len(batch))
+				errs[i] = err
+			}
+		}
+	}
+	if errs != nil {
+		return n, errs[:n], nil
+	}
+	return n, nil, nil
+}
+
+func ensure(errs []error, n int) []error {
+	if errs == nil {
+		return make([]error, n)
+	}
+	return errs
+}
+
+// recordSize approximates a record's size in a batch (kafka-go's own check is on the same
+// order: key, value, headers and a fixed overhead).
+func recordSize(m *kafkago.Message) int64 {
+	n := int64(len(m.Key) + len(m.Value) + 64)
+	for _, h := range m.Headers {
+		n += int64(len(h.Key) + len(h.Value) + 8)
+	}
+	return n
+}
+
+func (p *Producer) topic(ev *events.Event) string {
+	if ev.Type == events.TypeClipScored {
+		return p.cfg.ClipTopic
+	}
+	return p.cfg.Topic
+}
+
+// Close closes the kafka-go writer, which finishes the batches it holds (bounded by MaxAttempts
+// and the timeouts). If ctx ends first Close returns its error; the writer finishes in the
+// background.
+func (p *Producer) Close(ctx context.Context) error {
+	done := make(chan error, 1)
+	go func() { done <- p.w.Close() }()
+	select {
+	case err := <-done:
+		if err != nil {
+			return fmt.Errorf("kafka: close writer: %w", err)
+		}
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("kafka: close writer (brokers %s): %w", strings.Join(p.cfg.Brokers, ","), ctx.Err())
+	}
+}
