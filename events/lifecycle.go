@@ -238,7 +238,7 @@ func (t *Tracker) actionEvent(typ string, i, ordinal int, end time.Duration, end
 	st := &t.states[i]
 	d := Data{
 		Stream: t.stream, Label: t.labels[i], Score: st.score, PeakScore: st.peak,
-		Span:  &Span{StartWall: st.startWall, EndWall: endWall, StartPTS: st.startPTS.Seconds(), EndPTS: end.Seconds()},
+		Span:  &Span{StartWall: st.startWall.UTC(), EndWall: endWall.UTC(), StartPTS: st.startPTS.Seconds(), EndPTS: end.Seconds()},
 		Model: t.model, ModelDigest: t.digest,
 	}
 	if typ != TypeActionStarted {
@@ -273,7 +273,7 @@ func (t *Tracker) clipScored(r ClipResult) Event {
 	}
 	d := Data{
 		Stream: t.stream, Label: top[0].Label, Score: top[0].Score, TopK: top,
-		Span:  &Span{StartWall: r.StartWall, EndWall: r.EndWall, StartPTS: r.StartPTS.Seconds(), EndPTS: r.EndPTS.Seconds()},
+		Span:  &Span{StartWall: r.StartWall.UTC(), EndWall: r.EndWall.UTC(), StartPTS: r.StartPTS.Seconds(), EndPTS: r.EndPTS.Seconds()},
 		Model: r.Model, ModelDigest: r.ModelDigest,
 	}
 	return New(t.source, TypeClipScored, ClipID(t.stream, r.StartPTS, r.EndPTS, r.StartWall), r.EndWall, d)
