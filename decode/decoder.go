@@ -1,0 +1,426 @@
+// Package decode turns encoded packets into the few frames the clipper samples: FFmpeg (through
+// go-astiav) decodes every frame, the Sampler says which ones it wants, and only those are
+// resized (short side to ResizeShortSide), centre-cropped to Size×Size and converted to
+// normalized planar float32 in a preallocated ring slot. It also holds the FFmpeg demuxer
+// adapter the file and RTSP sources use, so all cgo stays here.
+package decode
+
+/*
+#include "ffhelpers.h"
+static void as_set_pkt_timebase_ns(AVCodecContext *c) { c->pkt_timebase = (AVRational){1, 1000000000}; }
+*/
+import "C"
+
+import (
+	"fmt"
+	"log/slog"
+	"math"
+	"sync"
+	"sync/atomic"
+	"time"
+	"unsafe"
+
+	"github.com/asticode/go-astiav"
+
+	"github.com/actionstream/actionstream/clipper"
+	"github.com/actionstream/actionstream/ingest"
+)
+
+// Sampler decides which decoded frames become clip samples. *clipper.Clipper satisfies it.
+type Sampler interface {
+	// Want is called for every decoded frame in PTS order; true means convert it and call Add.
+	Want(pts time.Duration) bool
+	// Add takes a converted frame (it copies the pixels) and returns the clips it completed,
+	// valid until the next call.
+	Add(f *clipper.Frame) []*clipper.Clip
+}
+
+// Config configures a Decoder.
+type Config struct {
+	Stream string // for logs
+	// Size is the model's crop S; ResizeShortSide the short side before the centre crop
+	// (0 = Size). Mean and Std normalize x/255 per RGB channel (zero Std = 1).
+	Size, ResizeShortSide int
+	Mean, Std             [3]float32
+	// MaxWidth×MaxHeight caps the stream resolution (either orientation); 0 = 3840×2160.
+	MaxWidth, MaxHeight int
+	// Threads is FFmpeg's decoder thread count (0 = 1: one thread per stream scales best with
+	// many streams and adds no frame delay).
+	Threads int
+	// RingSlots is the number of preallocated conversion slots (0 = 2, the minimum).
+	RingSlots int
+	Logger    *slog.Logger
+}
+
+// Stats are a decoder's counters since it was created.
+type Stats struct {
+	Codec           string
+	Width, Height   int
+	FramesDecoded   int64   // every frame FFmpeg returned
+	FramesConverted int64   // frames the Sampler wanted, resized and converted
+	DecodeErrors    int64   // packets or frames FFmpeg rejected (skipped)
+	CorruptFrames   int64   // frames returned with concealed errors
+	PacketsSkipped  int64   // packets before any codec information
+	FPS             float64 // decoded frames per wall-clock second over the last second or so
+}
+
+// Decoder decodes one stream. Decode, Flush and Close must be called from one goroutine at a
+// time; Stats and the thumbnail methods are safe from any goroutine.
+type Decoder struct {
+	cfg     Config
+	sampler Sampler
+	out     func(*clipper.Clip)
+	log     *slog.Logger
+
+	codec  *ingest.CodecInfo
+	cc     *astiav.CodecContext
+	rcc    *C.AVCodecContext
+	pkt    *astiav.Packet
+	rpkt   *C.AVPacket
+	frame  *astiav.Frame
+	rframe *C.AVFrame
+	info   *C.as_frame_info
+	sws    **C.struct_SwsContext
+	ring   *ring
+	lut    [3][256]float32
+
+	srcW, srcH, rw, rh, x0, y0 int
+	lastPTS, frameDur          time.Duration
+
+	frames, converted, errors, corrupt, skipped atomic.Int64
+	fpsBits                                     atomic.Uint64
+	fpsStart                                    time.Time
+	fpsCount                                    int64
+
+	mu            sync.Mutex // guards the fields below, read by Stats
+	codecName     string
+	width, height int
+
+	closed bool
+}
+
+// New returns a Decoder that feeds s and hands every completed clip to out (called on the
+// decoding goroutine; it owns the clip and must Release it).
+func New(cfg Config, s Sampler, out func(*clipper.Clip)) (*Decoder, error) {
+	if cfg.Size <= 0 {
+		return nil, fmt.Errorf("%w: size %d", ErrConfig, cfg.Size)
+	}
+	if cfg.ResizeShortSide == 0 {
+		cfg.ResizeShortSide = cfg.Size
+	}
+	if cfg.ResizeShortSide < cfg.Size {
+		return nil, fmt.Errorf("%w: resize_short_side %d < size %d", ErrConfig, cfg.ResizeShortSide, cfg.Size)
+	}
+	if cfg.MaxWidth <= 0 {
+		cfg.MaxWidth = 3840
+	}
+	if cfg.MaxHeight <= 0 {
+		cfg.MaxHeight = 2160
+	}
+	if cfg.Threads <= 0 {
+		cfg.Threads = 1
+	}
+	if cfg.RingSlots < 2 {
+		cfg.RingSlots = 2
+	}
+	if s == nil {
+		return nil, fmt.Errorf("%w: nil sampler", ErrConfig)
+	}
+	if out == nil {
+		out = func(c *clipper.Clip) { c.Release() }
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	quietFFmpeg()
+	d := &Decoder{
+		cfg: cfg, sampler: s, out: out,
+		log:  cfg.Logger.With("component", "decode", "stream", cfg.Stream),
+		ring: newRing(cfg.RingSlots, cfg.Size),
+	}
+	for c := 0; c < 3; c++ {
+		std := cfg.Std[c]
+		if std == 0 {
+			std = 1
+		}
+		for v := 0; v < 256; v++ {
+			d.lut[c][v] = (float32(v)/255 - cfg.Mean[c]) / std
+		}
+	}
+	d.pkt = astiav.AllocPacket()
+	d.rpkt = rawPacket(d.pkt)
+	d.frame = astiav.AllocFrame()
+	d.rframe = rawFrame(d.frame)
+	d.info = C.as_info_alloc()
+	d.sws = C.as_sws_alloc()
+	if d.info == nil || d.sws == nil {
+		d.Close()
+		return nil, fmt.Errorf("%w: out of memory", ErrConfig)
+	}
+	return d, nil
+}
+
+func (d *Decoder) fits(w, h int) bool {
+	return (w <= d.cfg.MaxWidth && h <= d.cfg.MaxHeight) || (h <= d.cfg.MaxWidth && w <= d.cfg.MaxHeight)
+}
+
+func (d *Decoder) tooLarge(w, h int) error {
+	return fmt.Errorf("stream %q is %dx%d, cap is %dx%d: %w", d.cfg.Stream, w, h, d.cfg.MaxWidth, d.cfg.MaxHeight, ErrTooLarge)
+}
+
+func (d *Decoder) open(ci *ingest.CodecInfo) error {
+	codec := astiav.FindDecoderByName(ci.Codec)
+	if codec == nil {
+		return fmt.Errorf("no FFmpeg decoder named %q: %w", ci.Codec, ErrUnsupportedCodec)
+	}
+	if !d.fits(ci.Width, ci.Height) {
+		return d.tooLarge(ci.Width, ci.Height)
+	}
+	cc := astiav.AllocCodecContext(codec)
+	if cc == nil {
+		return fmt.Errorf("allocating %s decoder: %w", ci.Codec, ErrUnsupportedCodec)
+	}
+	if len(ci.Extradata) > 0 {
+		if err := cc.SetExtraData(ci.Extradata); err != nil {
+			cc.Free()
+			return fmt.Errorf("%s extradata: %w", ci.Codec, err)
+		}
+	}
+	cc.SetWidth(ci.Width)
+	cc.SetHeight(ci.Height)
+	cc.SetThreadCount(d.cfg.Threads)
+	C.as_set_pkt_timebase_ns(rawCodecContext(cc))
+	if err := cc.Open(codec, nil); err != nil {
+		cc.Free()
+		return fmt.Errorf("opening %s decoder: %v: %w", ci.Codec, err, ErrUnsupportedCodec)
+	}
+	d.cc, d.rcc = cc, rawCodecContext(cc)
+	c := *ci
+	c.Extradata = append([]byte(nil), ci.Extradata...)
+	d.codec = &c
+	d.srcW, d.srcH = 0, 0
+	d.mu.Lock()
+	d.codecName, d.width, d.height = ci.Codec, ci.Width, ci.Height
+	d.mu.Unlock()
+	d.log.Debug("decoder opened", "codec", ci.Codec, "width", ci.Width, "height", ci.Height, "threads", d.cfg.Threads)
+	return nil
+}
+
+func (d *Decoder) closeCodec() {
+	if d.cc != nil {
+		d.cc.Free()
+		d.cc, d.rcc = nil, nil
+	}
+}
+
+// Decode decodes one packet and processes every frame it completes. Broken bitstream errors are
+// counted and skipped; the only errors returned are fatal to the stream: a codec FFmpeg cannot
+// open (ErrUnsupportedCodec) or a resolution over the cap (ErrTooLarge), both wrapping
+// ingest.ErrPermanent, or ErrClosed.
+func (d *Decoder) Decode(p ingest.Packet) error {
+	if d.closed {
+		return ErrClosed
+	}
+	if p.Codec != nil && !p.Codec.Equal(d.codec) {
+		if d.cc != nil {
+			if err := d.drain(); err != nil {
+				return err
+			}
+			d.closeCodec()
+		}
+		if err := d.open(p.Codec); err != nil {
+			d.codec = nil
+			return err
+		}
+	}
+	if d.cc == nil || len(p.Data) == 0 {
+		d.skipped.Add(1)
+		return nil
+	}
+	key := C.int(0)
+	if p.Key {
+		key = 1
+	}
+	r := int(C.as_send(d.rcc, d.rpkt, (*C.uint8_t)(unsafe.Pointer(&p.Data[0])), C.int(len(p.Data)),
+		C.int64_t(p.PTS), C.int64_t(p.Duration), key))
+	if r == errAgain {
+		// Cannot happen while every send is followed by a full receive; recover anyway.
+		if err := d.receive(p.PTS, p.Wall); err != nil {
+			return err
+		}
+		r = int(C.as_send(d.rcc, d.rpkt, (*C.uint8_t)(unsafe.Pointer(&p.Data[0])), C.int(len(p.Data)),
+			C.int64_t(p.PTS), C.int64_t(p.Duration), key))
+	}
+	if r < 0 {
+		d.errors.Add(1)
+	}
+	return d.receive(p.PTS, p.Wall)
+}
+
+// Flush drains the frames FFmpeg still holds (reordering, frame threads) at the end of input and
+// resets the decoder so decoding can continue from the next keyframe.
+func (d *Decoder) Flush() error {
+	if d.closed {
+		return ErrClosed
+	}
+	if d.cc == nil {
+		return nil
+	}
+	if err := d.drain(); err != nil {
+		return err
+	}
+	C.avcodec_flush_buffers(d.rcc)
+	return nil
+}
+
+func (d *Decoder) drain() error {
+	C.as_send(d.rcc, d.rpkt, nil, 0, 0, 0, 0)
+	err := d.receive(d.lastPTS, time.Time{})
+	C.avcodec_flush_buffers(d.rcc)
+	return err
+}
+
+func (d *Decoder) receive(pktPTS time.Duration, pktWall time.Time) error {
+	for {
+		r := int(C.as_receive(d.rcc, d.rframe, d.info))
+		if r == errAgain || r == errEOF {
+			return nil
+		}
+		if r < 0 {
+			d.errors.Add(1)
+			return nil
+		}
+		d.frames.Add(1)
+		if d.info.corrupt != 0 {
+			d.corrupt.Add(1)
+		}
+		w, h := int(d.info.width), int(d.info.height)
+		if w != d.srcW || h != d.srcH {
+			if !d.fits(w, h) {
+				return d.tooLarge(w, h)
+			}
+			d.geometry(w, h)
+		}
+		pts := time.Duration(d.info.pts)
+		if int64(d.info.pts) == noPTS {
+			pts = d.lastPTS + d.frameDur
+		}
+		if pts > d.lastPTS && d.lastPTS > 0 && pts-d.lastPTS < time.Second {
+			d.frameDur = pts - d.lastPTS
+		} else if d.frameDur == 0 {
+			d.frameDur = 40 * time.Millisecond
+		}
+		d.lastPTS = pts
+		d.tickFPS()
+		if d.sampler.Want(pts) {
+			wall := pktWall
+			if wall.IsZero() {
+				wall = time.Now()
+			} else {
+				wall = wall.Add(pts - pktPTS)
+			}
+			d.convert(pts, wall)
+		}
+	}
+}
+
+func (d *Decoder) tickFPS() {
+	d.fpsCount++
+	if d.fpsCount&7 != 0 && d.fpsCount > 1 {
+		return
+	}
+	now := time.Now()
+	if d.fpsStart.IsZero() {
+		d.fpsStart = now
+		d.fpsCount = 0
+		return
+	}
+	if el := now.Sub(d.fpsStart); el >= time.Second {
+		d.fpsBits.Store(math.Float64bits(float64(d.fpsCount) / el.Seconds()))
+		d.fpsStart, d.fpsCount = now, 0
+	}
+}
+
+// geometry computes the resize (short side to ResizeShortSide) and centre-crop window.
+func (d *Decoder) geometry(w, h int) {
+	short, r := min(w, h), d.cfg.ResizeShortSide
+	d.rw = max((w*r+short/2)/short, d.cfg.Size)
+	d.rh = max((h*r+short/2)/short, d.cfg.Size)
+	d.x0 = (d.rw - d.cfg.Size) / 2
+	d.y0 = (d.rh - d.cfg.Size) / 2
+	d.srcW, d.srcH = w, h
+	d.mu.Lock()
+	d.width, d.height = w, h
+	d.mu.Unlock()
+}
+
+func (d *Decoder) convert(pts time.Duration, wall time.Time) {
+	s := d.ring.next(d.rw, d.rh)
+	if s == nil {
+		d.errors.Add(1)
+		return
+	}
+	if C.as_scale(d.sws, d.rframe, (*C.uint8_t)(unsafe.Pointer(&s.rgb[0])), C.int(s.stride), C.int(d.rw), C.int(d.rh)) < 0 {
+		d.errors.Add(1)
+		return
+	}
+	size := d.cfg.Size
+	plane := size * size
+	px := s.frame.Pixels
+	lr, lg, lb := &d.lut[0], &d.lut[1], &d.lut[2]
+	for y := 0; y < size; y++ {
+		off := (y+d.y0)*s.stride + 3*d.x0
+		row := s.rgb[off : off+3*size]
+		o := y * size
+		pr, pg, pb := px[o:o+size], px[plane+o:plane+o+size], px[2*plane+o:2*plane+o+size]
+		for x := range size {
+			pix := row[3*x : 3*x+3]
+			pr[x], pg[x], pb[x] = lr[pix[0]], lg[pix[1]], lb[pix[2]]
+		}
+	}
+	s.frame.PTS, s.frame.Wall = pts, wall
+	d.ring.publish(s)
+	d.converted.Add(1)
+	for _, c := range d.sampler.Add(&s.frame) {
+		d.out(c)
+	}
+}
+
+// Stats returns the counters so far.
+func (d *Decoder) Stats() Stats {
+	d.mu.Lock()
+	st := Stats{Codec: d.codecName, Width: d.width, Height: d.height}
+	d.mu.Unlock()
+	st.FramesDecoded = d.frames.Load()
+	st.FramesConverted = d.converted.Load()
+	st.DecodeErrors = d.errors.Load()
+	st.CorruptFrames = d.corrupt.Load()
+	st.PacketsSkipped = d.skipped.Load()
+	st.FPS = math.Float64frombits(d.fpsBits.Load())
+	return st
+}
+
+// Close frees the FFmpeg state and the ring. Idempotent; thumbnails return ErrNoFrame after.
+func (d *Decoder) Close() error {
+	if d.closed {
+		return nil
+	}
+	d.closed = true
+	d.closeCodec()
+	if d.frame != nil {
+		d.frame.Free()
+	}
+	if d.pkt != nil {
+		d.pkt.Free()
+	}
+	if d.info != nil {
+		C.av_free(unsafe.Pointer(d.info))
+		d.info = nil
+	}
+	if d.sws != nil {
+		C.as_sws_free(d.sws)
+		d.sws = nil
+	}
+	d.ring.close()
+	return nil
+}

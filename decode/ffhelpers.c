@@ -1,0 +1,51 @@
+// FFmpeg helpers for the decode hot path; see cffmpeg.go for why they exist.
+#include <string.h>
+#include "ffhelpers.h"
+
+// as_send copies size bytes into pkt (with FFmpeg's required zero padding) and sends it.
+// A NULL data with size 0 enters draining mode.
+int as_send(AVCodecContext *c, AVPacket *pkt, const uint8_t *data, int size, int64_t pts, int64_t dur, int key) {
+	if (data == NULL && size == 0) {
+		return avcodec_send_packet(c, NULL);
+	}
+	av_packet_unref(pkt);
+	int r = av_new_packet(pkt, size);
+	if (r < 0) return r;
+	memcpy(pkt->data, data, size);
+	pkt->pts = pts;
+	pkt->dts = AV_NOPTS_VALUE;
+	pkt->duration = dur;
+	if (key) pkt->flags |= AV_PKT_FLAG_KEY;
+	return avcodec_send_packet(c, pkt);
+}
+
+
+
+int as_receive(AVCodecContext *c, AVFrame *f, as_frame_info *info) {
+	int r = avcodec_receive_frame(c, f);
+	if (r < 0) return r;
+	info->pts = f->best_effort_timestamp;
+	if (info->pts == AV_NOPTS_VALUE) info->pts = f->pts;
+	info->width = f->width;
+	info->height = f->height;
+	info->format = f->format;
+	info->corrupt = f->decode_error_flags != 0 || (f->flags & AV_FRAME_FLAG_CORRUPT) != 0;
+	return 0;
+}
+
+as_frame_info *as_info_alloc(void) { return av_mallocz(sizeof(as_frame_info)); }
+
+// as_scale converts frame f into packed RGB24 of dw x dh at dst with the given stride, reusing
+// *sws when the geometry is unchanged.
+int as_scale(struct SwsContext **sws, AVFrame *f, uint8_t *dst, int stride, int dw, int dh) {
+	*sws = sws_getCachedContext(*sws, f->width, f->height, f->format, dw, dh, AV_PIX_FMT_RGB24,
+		SWS_BILINEAR, NULL, NULL, NULL);
+	if (*sws == NULL) return AVERROR(EINVAL);
+	uint8_t *dsts[4] = {dst, NULL, NULL, NULL};
+	int strides[4] = {stride, 0, 0, 0};
+	int h = sws_scale(*sws, (const uint8_t * const *)f->data, f->linesize, 0, f->height, dsts, strides);
+	return h == dh ? 0 : AVERROR(EINVAL);
+}
+
+struct SwsContext **as_sws_alloc(void) { return av_mallocz(sizeof(struct SwsContext *)); }
+void as_sws_free(struct SwsContext **s) { if (s) { sws_freeContext(*s); av_free(s); } }

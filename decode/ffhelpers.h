@@ -1,0 +1,20 @@
+#ifndef ACTIONSTREAM_FFHELPERS_H
+#define ACTIONSTREAM_FFHELPERS_H
+#include <libavformat/avformat.h>
+#include <libavcodec/avcodec.h>
+#include <libavutil/imgutils.h>
+#include <libswscale/swscale.h>
+
+// as_frame_info is filled by as_receive for the Go side to read without more cgo calls.
+typedef struct {
+	int64_t pts;
+	int width, height, format, corrupt;
+} as_frame_info;
+
+int as_send(AVCodecContext *c, AVPacket *pkt, const uint8_t *data, int size, int64_t pts, int64_t dur, int key);
+int as_receive(AVCodecContext *c, AVFrame *f, as_frame_info *info);
+as_frame_info *as_info_alloc(void);
+int as_scale(struct SwsContext **sws, AVFrame *f, uint8_t *dst, int stride, int dw, int dh);
+struct SwsContext **as_sws_alloc(void);
+void as_sws_free(struct SwsContext **s);
+#endif
