@@ -96,7 +96,7 @@ func NewTracker(stream string, cfg Config) (*Tracker, error) {
 	return t, nil
 }
 
-// Observe feeds one clip result, in stream order, and returns the events it causes: clip.scored
+// Observe feeds one clip result of the Tracker's stream (an empty r.Stream is accepted), in order, and returns the events it causes: clip.scored
 // first (when enabled), then action events in label order. A clip whose PTS goes backwards or
 // jumps ahead by more than ResetGap first ends every active action (as Flush does). A result whose
 // scores do not match its labels is rejected with ErrBadResult and changes nothing.
@@ -104,6 +104,9 @@ func (t *Tracker) Observe(r ClipResult) ([]Event, error) {
 	if len(r.Labels) == 0 || len(r.Scores) != len(r.Labels) {
 		return nil, fmt.Errorf("events: stream %s clip %d: %d scores for %d labels: %w",
 			t.stream, r.Seq, len(r.Scores), len(r.Labels), ErrBadResult)
+	}
+	if r.Stream != "" && r.Stream != t.stream {
+		return nil, fmt.Errorf("events: tracker of stream %s fed a clip of stream %s: %w", t.stream, r.Stream, ErrBadResult)
 	}
 	if r.EndPTS < r.StartPTS {
 		return nil, fmt.Errorf("events: stream %s clip %d: end PTS %v before start %v: %w",

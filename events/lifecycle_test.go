@@ -318,6 +318,11 @@ func TestBadResult(t *testing.T) {
 		t.Fatalf("mismatched scores: %v", err)
 	}
 	r = clip(0, .5, .5, .5)
+	r.Stream = "cam9"
+	if _, err := tr.Observe(r); !errors.Is(err, ErrBadResult) {
+		t.Fatalf("other stream: %v", err)
+	}
+	r = clip(0, .5, .5, .5)
 	r.EndPTS = -1
 	if _, err := tr.Observe(r); !errors.Is(err, ErrBadResult) {
 		t.Fatalf("reversed span: %v", err)
