@@ -1,0 +1,90 @@
+package decode
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"fmt"
+	"os/exec"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/actionstream/actionstream/clipper"
+)
+
+// BenchResult is one measured pass over a file.
+type BenchResult struct {
+	Frames    int64 // frames decoded
+	Converted int64 // frames sampled and converted
+	Clips     int64 // clips completed
+	Errors    int64 // decode errors + corrupt frames
+	Elapsed   time.Duration
+	FPS       float64 // Frames / Elapsed
+}
+
+// BenchFile runs file -> demux -> decode (one thread) -> sample -> convert -> clip as fast as
+// possible and measures it, for `actionstream bench decode`. cfg.Threads is forced to 1 to
+// compare with `ffmpeg -threads 1`. A nil Sampler uses a clipper with X3D-S sampling
+// (13 frames, τ 6) at cfg.Size.
+func BenchFile(ctx context.Context, path string, cfg Config, s Sampler) (BenchResult, error) {
+	var res BenchResult
+	cfg.Threads = 1
+	if s == nil {
+		cl, err := clipper.New(cfg.Stream, clipper.Config{Frames: 13, SamplingRate: 6, Size: cfg.Size})
+		if err != nil {
+			return res, err
+		}
+		s = cl
+	}
+	d, err := New(cfg, s, func(c *clipper.Clip) {
+		res.Clips++
+		c.Release()
+	})
+	if err != nil {
+		return res, err
+	}
+	defer d.Close()
+	start := time.Now()
+	if _, err := Demux(ctx, DemuxConfig{URL: path}, d.Decode); err != nil {
+		return res, err
+	}
+	if err := d.Flush(); err != nil {
+		return res, err
+	}
+	res.Elapsed = time.Since(start)
+	st := d.Stats()
+	res.Frames, res.Converted, res.Errors = st.FramesDecoded, st.FramesConverted, st.DecodeErrors+st.CorruptFrames
+	if res.Elapsed > 0 {
+		res.FPS = float64(res.Frames) / res.Elapsed.Seconds()
+	}
+	return res, nil
+}
+
+// BenchFFmpeg measures the reference: `ffmpeg -threads 1 -i path -f null -` (the ffmpeg CLI
+// on PATH), returning its decoded frame count and wall time.
+func BenchFFmpeg(ctx context.Context, path string) (BenchResult, error) {
+	var res BenchResult
+	cmd := exec.CommandContext(ctx, "ffmpeg", "-hide_banner", "-nostdin", "-loglevel", "error",
+		"-threads", "1", "-i", path, "-an", "-f", "null", "-progress", "pipe:1", "-")
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	start := time.Now()
+	out, err := cmd.Output()
+	res.Elapsed = time.Since(start)
+	if err != nil {
+		return res, fmt.Errorf("ffmpeg: %w: %s", err, strings.TrimSpace(stderr.String()))
+	}
+	sc := bufio.NewScanner(bytes.NewReader(out))
+	for sc.Scan() {
+		if v, ok := strings.CutPrefix(sc.Text(), "frame="); ok {
+			if n, err := strconv.ParseInt(strings.TrimSpace(v), 10, 64); err == nil {
+				res.Frames = n
+			}
+		}
+	}
+	if res.Elapsed > 0 {
+		res.FPS = float64(res.Frames) / res.Elapsed.Seconds()
+	}
+	return res, nil
+}
