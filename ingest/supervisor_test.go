@@ -1,0 +1,181 @@
+package ingest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// fakeSource plays a script: each Run takes the next step (packets to emit, then the error).
+type fakeSource struct {
+	mu    sync.Mutex
+	steps []step
+	calls []time.Time
+}
+
+type step struct {
+	packets int
+	hold    time.Duration // stay up this long after the packets
+	err     error
+}
+
+func (f *fakeSource) Run(ctx context.Context, emit func(Packet) error) error {
+	f.mu.Lock()
+	f.calls = append(f.calls, time.Now())
+	if len(f.steps) == 0 {
+		f.mu.Unlock()
+		<-ctx.Done()
+		return ctx.Err()
+	}
+	s := f.steps[0]
+	f.steps = f.steps[1:]
+	f.mu.Unlock()
+	for i := 0; i < s.packets; i++ {
+		if err := emit(Packet{PTS: time.Duration(i)}); err != nil {
+			return fmt.Errorf("fake: %w", err)
+		}
+	}
+	if s.hold > 0 {
+		select {
+		case <-time.After(s.hold):
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	return s.err
+}
+
+func TestBackoffCapped(t *testing.T) {
+	s := NewSupervisor(SupervisorConfig{MinBackoff: 100 * time.Millisecond, MaxBackoff: time.Second})
+	want := []time.Duration{100, 200, 400, 800, 1000, 1000}
+	for i, w := range want {
+		if got := s.Backoff(i); got != w*time.Millisecond {
+			t.Errorf("Backoff(%d) = %v, want %v", i, got, w*time.Millisecond)
+		}
+	}
+	if got := s.Backoff(1000); got != time.Second {
+		t.Errorf("Backoff(1000) = %v", got)
+	}
+	lo, hi := time.Hour, time.Duration(0)
+	for range 2000 {
+		d := s.jittered(time.Second)
+		lo, hi = min(lo, d), max(hi, d)
+	}
+	if lo < 800*time.Millisecond || hi > 1200*time.Millisecond || hi-lo < 300*time.Millisecond {
+		t.Errorf("jitter range [%v, %v], want spread within ±20%%", lo, hi)
+	}
+}
+
+func TestSupervisorRestartsWithBackoff(t *testing.T) {
+	boom := errors.New("connection refused")
+	src := &fakeSource{steps: []step{
+		{err: boom}, {err: boom}, {err: boom}, // never up
+		{packets: 3, err: errors.New("rtsp://u:pw@cam/1: broken pipe")}, // up, then down
+		{packets: 2}, // up, then clean end
+	}}
+	var events []string
+	s := NewSupervisor(SupervisorConfig{MinBackoff: 20 * time.Millisecond, MaxBackoff: 60 * time.Millisecond, Jitter: -1,
+		OnUp:   func() { events = append(events, "up") },
+		OnDown: func(r string, err error) { events = append(events, "down:"+r) }})
+	got := 0
+	if err := s.Run(context.Background(), src, func(Packet) error { got++; return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if got != 5 || s.Restarts() != 4 {
+		t.Errorf("packets %d restarts %d", got, s.Restarts())
+	}
+	want := []string{"up", "down:rtsp://u:pw@cam/1: broken pipe", "up", "down:" + ReasonEnd}
+	if strings.Join(events, "|") != strings.Join(want, "|") {
+		t.Errorf("events %q, want %q", events, want)
+	}
+	// Delays double from 20 ms and cap at 60 ms: 20, 40, 60, 60.
+	wantGaps := []time.Duration{20, 40, 60, 60}
+	for i, w := range wantGaps {
+		gap := src.calls[i+1].Sub(src.calls[i])
+		if gap < w*time.Millisecond || gap > w*time.Millisecond+150*time.Millisecond {
+			t.Errorf("retry %d after %v, want ~%v", i, gap, w*time.Millisecond)
+		}
+	}
+}
+
+func TestSupervisorResetsBackoffAfterLongRun(t *testing.T) {
+	boom := errors.New("boom")
+	src := &fakeSource{steps: []step{{err: boom}, {err: boom}, {packets: 1, hold: 60 * time.Millisecond, err: boom}, {err: boom}}}
+	s := NewSupervisor(SupervisorConfig{MinBackoff: 10 * time.Millisecond, MaxBackoff: time.Second, Jitter: -1, ResetAfter: 50 * time.Millisecond})
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	go func() {
+		for {
+			src.mu.Lock()
+			n := len(src.calls)
+			src.mu.Unlock()
+			if n >= 5 {
+				cancel()
+				return
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+	}()
+	if err := s.Run(ctx, src, func(Packet) error { return nil }); !errors.Is(err, context.Canceled) {
+		t.Fatalf("err = %v", err)
+	}
+	// After the run that stayed up 60 ms (>= ResetAfter), the next delay is back to 10 ms.
+	gap := src.calls[3].Sub(src.calls[2]) - 60*time.Millisecond
+	if gap > 35*time.Millisecond {
+		t.Errorf("delay after a long run %v, want the reset minimum ~10ms", gap)
+	}
+	if d := src.calls[4].Sub(src.calls[3]); d < 20*time.Millisecond {
+		t.Errorf("second failure after reset retried after %v, want ~20ms", d)
+	}
+}
+
+func TestSupervisorStops(t *testing.T) {
+	// Permanent errors are not retried.
+	src := &fakeSource{steps: []step{{err: fmt.Errorf("bad codec: %w", ErrPermanent)}}}
+	s := NewSupervisor(SupervisorConfig{MinBackoff: time.Millisecond})
+	if err := s.Run(context.Background(), src, func(Packet) error { return nil }); !errors.Is(err, ErrPermanent) || len(src.calls) != 1 {
+		t.Errorf("permanent: err %v after %d calls", err, len(src.calls))
+	}
+	// Cancellation during a long backoff returns promptly.
+	src = &fakeSource{steps: []step{{err: errors.New("x")}}}
+	s = NewSupervisor(SupervisorConfig{MinBackoff: time.Hour})
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	if err := s.Run(ctx, src, func(Packet) error { return nil }); !errors.Is(err, context.DeadlineExceeded) || time.Since(start) > time.Second {
+		t.Errorf("cancel in backoff: %v after %v", err, time.Since(start))
+	}
+	// Shutdown of a running source reports down with the shutdown reason.
+	var reason string
+	src = &fakeSource{steps: []step{{packets: 1, hold: time.Hour}}}
+	s = NewSupervisor(SupervisorConfig{OnDown: func(r string, _ error) { reason = r }})
+	ctx, cancel = context.WithCancel(context.Background())
+	err := s.Run(ctx, src, func(Packet) error { cancel(); return nil })
+	if !errors.Is(err, context.Canceled) || reason != ReasonShutdown || s.Up() {
+		t.Errorf("shutdown: err %v reason %q up %v", err, reason, s.Up())
+	}
+}
+
+func TestRedact(t *testing.T) {
+	cases := map[string]string{
+		"rtsp://admin:s3cret@10.0.0.1:554/stream": "rtsp://admin:xxxxx@10.0.0.1:554/stream",
+		"rtsp://10.0.0.1/stream":                  "rtsp://10.0.0.1/stream",
+		"rtsp://cam/x?user=a&password=p":          "rtsp://cam/x?password=xxxxx&user=a",
+		"/videos/a.mp4":                           "/videos/a.mp4",
+		"rtsp://ad min:p w@cam/%zz":               "rtsp://xxxxx@cam/%zz",
+		"rtsp://user@cam/1":                       "rtsp://user@cam/1",
+	}
+	for in, want := range cases {
+		if got := Redact(in); got != want {
+			t.Errorf("Redact(%q) = %q, want %q", in, got, want)
+		}
+	}
+	msg := RedactIn("open rtsp://admin:s3cret@cam/1 failed (s3cret)", "rtsp://admin:s3cret@cam/1")
+	if strings.Contains(msg, "s3cret") {
+		t.Errorf("RedactIn left the password: %q", msg)
+	}
+}
