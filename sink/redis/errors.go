@@ -1,0 +1,6 @@
+package redis
+
+import "errors"
+
+// ErrConfig reports an unusable Config or StreamState.
+var ErrConfig = errors.New("invalid redis sink config")

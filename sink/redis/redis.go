@@ -1,0 +1,392 @@
+// Package redis keeps the current state of every stream in Redis, and optionally appends the
+// events to a Redis Stream, with go-redis.
+//
+// Keys (prefix configurable, default "actionstream:"):
+//
+//	<prefix>stream:<id>  hash, expires StateTTL after the last write to it:
+//	    stream, status ("up" | "down" | what the pipeline sets), reason, fps,
+//	    last_clip_time (RFC 3339, wall clock end of the latest clip), model, model_digest,
+//	    actions (JSON array of the active actions: id, label, score, actor_id, started_at,
+//	    updated_at), updated_at
+//	<Config.Stream>      stream of events (XADD ... MAXLEN ~ StreamMaxLen), fields:
+//	    id, type, stream, event (the CloudEvents JSON)
+//
+// The sink is the only writer of these keys and keeps each stream's state in memory, so every
+// write sets the whole hash: a Redis that restarted empty is repopulated by the next write.
+// Events go through a [sink.Buffered] wrapper (Redis down: they wait and arrive when it is
+// back); UpdateStream is latest-wins and not buffered.
+package redis
+
+import (
+	"cmp"
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"maps"
+	"slices"
+	"strconv"
+	"sync"
+	"time"
+
+	goredis "github.com/redis/go-redis/v9"
+
+	"github.com/actionstream/actionstream/events"
+	"github.com/actionstream/actionstream/sink"
+)
+
+// Stream statuses set from stream.up / stream.down events.
+const (
+	StatusUp   = "up"
+	StatusDown = "down"
+)
+
+// Config configures the Redis sink. Zero fields take the defaults shown.
+type Config struct {
+	Addr         string        // "host:port"; required
+	Username     string        // ACL user; "" = default user
+	Password     string        // never logged
+	DB           int           // database number
+	KeyPrefix    string        // default "actionstream:"
+	StateTTL     time.Duration // lifetime of a stream's hash after its last write; default 60s
+	Stream       string        // Redis Stream key for events; "" = don't append events
+	StreamMaxLen int64         // approximate cap of the Redis Stream; default 100000
+	DialTimeout  time.Duration // default 2s
+	IOTimeout    time.Duration // read and write timeout of a command; default 3s
+	Buffer       sink.BufferConfig
+	Logger       *slog.Logger
+}
+
+func (c Config) withDefaults() (Config, error) {
+	if c.Addr == "" {
+		return c, fmt.Errorf("redis: %w: no address", ErrConfig)
+	}
+	if c.KeyPrefix == "" {
+		c.KeyPrefix = "actionstream:"
+	}
+	if c.StateTTL <= 0 {
+		c.StateTTL = 60 * time.Second
+	}
+	if c.StreamMaxLen <= 0 {
+		c.StreamMaxLen = 100000
+	}
+	if c.DialTimeout <= 0 {
+		c.DialTimeout = 2 * time.Second
+	}
+	if c.IOTimeout <= 0 {
+		c.IOTimeout = 3 * time.Second
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	if c.Buffer.Name == "" {
+		c.Buffer.Name = "redis"
+	}
+	if c.Buffer.Logger == nil {
+		c.Buffer.Logger = c.Logger
+	}
+	return c, nil
+}
+
+// StreamState is what the pipeline knows about a stream besides its events.
+type StreamState struct {
+	Stream      string    // stream id; required
+	Status      string    // e.g. StatusUp; "" leaves the stored status
+	Reason      string    // why the status is what it is (replaced together with Status)
+	FPS         float64   // decoded frames per second (always replaced)
+	LastClip    time.Time // wall clock end of the latest clip; zero leaves the stored value
+	Model       string    // model name; "" leaves the stored value
+	ModelDigest string    // "sha256:<hex>"; "" leaves the stored value
+}
+
+// Action is one active action as stored in a stream hash's "actions" field.
+type Action struct {
+	ID        string    `json:"id"`
+	Label     string    `json:"label"`
+	Score     float32   `json:"score"`
+	ActorID   string    `json:"actor_id,omitempty"`
+	StartedAt time.Time `json:"started_at"`
+	UpdatedAt time.Time `json:"updated_at"`
+}
+
+// Sink is the Redis sink: buffered event writes plus direct stream-state updates.
+type Sink struct {
+	b *sink.Buffered
+	w *writer
+}
+
+// New returns a Redis sink. It does not contact Redis: a server that is down shows up as
+// buffered events and UpdateStream errors.
+func New(cfg Config) (*Sink, error) {
+	cfg, err := cfg.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	w := &writer{
+		cfg: cfg,
+		client: goredis.NewClient(&goredis.Options{
+			Addr:         cfg.Addr,
+			Username:     cfg.Username,
+			Password:     cfg.Password,
+			DB:           cfg.DB,
+			DialTimeout:  cfg.DialTimeout,
+			ReadTimeout:  cfg.IOTimeout,
+			WriteTimeout: cfg.IOTimeout,
+			// The buffered wrapper owns retries: one policy, counted once.
+			MaxRetries:    -1,
+			DialerRetries: 1,
+		}),
+		states: map[string]*state{},
+	}
+	return &Sink{b: sink.NewBuffered(w, cfg.Buffer), w: w}, nil
+}
+
+// Write buffers events; see sink.Buffered. action.started/updated/ended maintain the active
+// actions, stream.up/down the status, clip.scored the last clip time and model.
+func (s *Sink) Write(ctx context.Context, batch []events.Event) error { return s.b.Write(ctx, batch) }
+
+// Close delivers the buffered events (bounded by ctx), then closes the Redis client.
+func (s *Sink) Close(ctx context.Context) error { return s.b.Close(ctx) }
+
+// Stats returns the counters of the event buffer.
+func (s *Sink) Stats() sink.Stats { return s.b.Stats() }
+
+// UpdateStream records st and writes the stream's hash (refreshing its TTL). Call it at least
+// once per StateTTL for each live stream (the pipeline does with its fps tick), or the state
+// expires. An error is retryable; st is kept and written by the next successful write anyway.
+// ctx bounds this call only.
+func (s *Sink) UpdateStream(ctx context.Context, st StreamState) error {
+	return s.w.updateStream(ctx, st)
+}
+
+// DeleteStream forgets a stream that was removed from the configuration and deletes its hash.
+func (s *Sink) DeleteStream(ctx context.Context, stream string) error {
+	return s.w.deleteStream(ctx, stream)
+}
+
+// state is the in-memory copy of one stream's hash.
+type state struct {
+	id          string
+	status      string
+	reason      string
+	fps         float64
+	lastClip    time.Time
+	model       string
+	modelDigest string
+	actions     map[string]*Action // by label and actor
+}
+
+// writer is the unbuffered sink.Sink: each Write is one MULTI/EXEC transaction, so a batch is
+// applied whole or not at all.
+type writer struct {
+	cfg    Config
+	client *goredis.Client
+
+	mu     sync.Mutex // serialises writes so hashes are written in the order states change
+	states map[string]*state
+	closed bool
+}
+
+func (w *writer) stateOf(stream string) *state {
+	st := w.states[stream]
+	if st == nil {
+		st = &state{id: stream, actions: map[string]*Action{}}
+		w.states[stream] = st
+	}
+	return st
+}
+
+func (w *writer) key(stream string) string { return w.cfg.KeyPrefix + "stream:" + stream }
+
+// apply folds one event into its stream's state.
+func (w *writer) apply(ev *events.Event) *state {
+	st := w.stateOf(ev.Data.Stream)
+	if ev.Data.Model != "" {
+		st.model, st.modelDigest = ev.Data.Model, ev.Data.ModelDigest
+	}
+	actionKey := ev.Data.Label + "\x00" + ev.Data.ActorID
+	switch ev.Type {
+	case events.TypeStreamUp:
+		st.status, st.reason = StatusUp, ev.Data.Reason
+	case events.TypeStreamDown:
+		st.status, st.reason = StatusDown, ev.Data.Reason
+	case events.TypeActionStarted, events.TypeActionUpdated:
+		a := st.actions[actionKey]
+		if a == nil {
+			a = &Action{ID: ev.ID, Label: ev.Data.Label, ActorID: ev.Data.ActorID, StartedAt: ev.Time}
+			if ev.Data.Span != nil {
+				a.StartedAt = ev.Data.Span.StartWall
+			}
+			st.actions[actionKey] = a
+		}
+		a.Score, a.UpdatedAt = ev.Data.Score, ev.Time
+	case events.TypeActionEnded:
+		delete(st.actions, actionKey)
+	case events.TypeClipScored:
+		if ev.Data.Span != nil && ev.Data.Span.EndWall.After(st.lastClip) {
+			st.lastClip = ev.Data.Span.EndWall
+		}
+	}
+	return st
+}
+
+// queueState adds the commands writing st's whole hash and its TTL to pipe.
+func (w *writer) queueState(ctx context.Context, pipe goredis.Pipeliner, st *state) {
+	actions := slices.SortedFunc(maps.Values(st.actions), func(a, b *Action) int {
+		return cmp.Or(cmp.Compare(a.Label, b.Label), cmp.Compare(a.ActorID, b.ActorID))
+	})
+	if actions == nil {
+		actions = []*Action{}
+	}
+	actionsJSON, _ := json.Marshal(actions) // plain strings, numbers and times: cannot fail
+	lastClip := ""
+	if !st.lastClip.IsZero() {
+		lastClip = st.lastClip.UTC().Format(time.RFC3339Nano)
+	}
+	key := w.key(st.id)
+	pipe.HSet(ctx, key,
+		"stream", st.id,
+		"status", st.status,
+		"reason", st.reason,
+		"fps", strconv.FormatFloat(st.fps, 'f', 2, 64),
+		"last_clip_time", lastClip,
+		"model", st.model,
+		"model_digest", st.modelDigest,
+		"actions", actionsJSON,
+		"updated_at", time.Now().UTC().Format(time.RFC3339Nano),
+	)
+	pipe.PExpire(ctx, key, w.cfg.StateTTL)
+}
+
+// Write applies batch to the stream states and writes the touched hashes, plus one XADD per
+// event when a Redis Stream is configured, in one transaction. Failures are retryable (applying
+// the same events twice yields the same state; the Redis Stream may get a duplicate entry with
+// the same event id), except an event that cannot be encoded, which is rejected.
+func (w *writer) Write(ctx context.Context, batch []events.Event) error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.closed {
+		return fmt.Errorf("redis: %w", sink.ErrClosed)
+	}
+	var values [][]byte
+	var batchErr sink.BatchError
+	if w.cfg.Stream != "" {
+		values = make([][]byte, len(batch))
+		for i := range batch {
+			v, err := json.Marshal(&batch[i])
+			if err != nil {
+				if batchErr == nil {
+					batchErr = make(sink.BatchError, len(batch))
+				}
+				batchErr[i] = sink.Permanent(fmt.Errorf("redis: encode event %s: %w", batch[i].ID, err))
+				continue
+			}
+			values[i] = v
+		}
+	}
+	touched := map[string]*state{}
+	var order []*state
+	for i := range batch {
+		if batchErr != nil && batchErr[i] != nil {
+			continue
+		}
+		st := w.apply(&batch[i])
+		if touched[st.id] == nil {
+			touched[st.id] = st
+			order = append(order, st)
+		}
+	}
+	_, err := w.client.TxPipelined(ctx, func(pipe goredis.Pipeliner) error {
+		for _, st := range order {
+			w.queueState(ctx, pipe, st)
+		}
+		for i, v := range values {
+			if v == nil {
+				continue
+			}
+			ev := &batch[i]
+			pipe.XAdd(ctx, &goredis.XAddArgs{
+				Stream: w.cfg.Stream,
+				MaxLen: w.cfg.StreamMaxLen,
+				Approx: true,
+				Values: []any{"id", ev.ID, "type", ev.Type, "stream", ev.Data.Stream, "event", v},
+			})
+		}
+		return nil
+	})
+	if err != nil {
+		err = fmt.Errorf("redis %s: write %d events: %w", w.cfg.Addr, len(batch), err)
+		if batchErr == nil {
+			return err
+		}
+		for i := range batchErr {
+			if batchErr[i] == nil {
+				batchErr[i] = err
+			}
+		}
+	}
+	if batchErr != nil {
+		return batchErr
+	}
+	return nil
+}
+
+func (w *writer) updateStream(ctx context.Context, in StreamState) error {
+	if in.Stream == "" {
+		return fmt.Errorf("redis: %w: StreamState without stream id", ErrConfig)
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.closed {
+		return fmt.Errorf("redis: %w", sink.ErrClosed)
+	}
+	st := w.stateOf(in.Stream)
+	if in.Status != "" {
+		st.status, st.reason = in.Status, in.Reason
+	}
+	st.fps = in.FPS
+	if in.LastClip.After(st.lastClip) {
+		st.lastClip = in.LastClip
+	}
+	if in.Model != "" {
+		st.model = in.Model
+	}
+	if in.ModelDigest != "" {
+		st.modelDigest = in.ModelDigest
+	}
+	_, err := w.client.TxPipelined(ctx, func(pipe goredis.Pipeliner) error {
+		w.queueState(ctx, pipe, st)
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("redis %s: update stream %s: %w", w.cfg.Addr, in.Stream, err)
+	}
+	return nil
+}
+
+func (w *writer) deleteStream(ctx context.Context, stream string) error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.closed {
+		return fmt.Errorf("redis: %w", sink.ErrClosed)
+	}
+	delete(w.states, stream)
+	if err := w.client.Del(ctx, w.key(stream)).Err(); err != nil {
+		return fmt.Errorf("redis %s: delete stream %s: %w", w.cfg.Addr, stream, err)
+	}
+	return nil
+}
+
+// Close closes the client; the buffered wrapper calls it after delivering what it holds.
+func (w *writer) Close(context.Context) error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.closed {
+		return nil
+	}
+	w.closed = true
+	if err := w.client.Close(); err != nil {
+		return fmt.Errorf("redis: close client: %w", err)
+	}
+	return nil
+}
