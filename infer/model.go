@@ -101,6 +101,11 @@ func (r *Runtime) newSession(b []byte, provider string) (*ort.DynamicAdvancedSes
 			return nil, fmt.Errorf("set inter-op threads: %w", err)
 		}
 	}
+	for k, v := range r.config {
+		if err := so.AddSessionConfigEntry(k, v); err != nil {
+			return nil, fmt.Errorf("session config %s=%s: %w", k, v, err)
+		}
+	}
 	if err := appendProvider(so, provider); err != nil {
 		return nil, err
 	}

@@ -73,6 +73,16 @@ func TestModelRunBadBatch(t *testing.T) {
 	}
 }
 
+// Session config entries are applied to every session opened from the runtime.
+func TestRuntimeSessionConfig(t *testing.T) {
+	path := makeModel(t)
+	r := newRuntime(t, Options{SessionConfig: map[string]string{"session.intra_op.allow_spinning": "0"}})
+	m := openModel(t, r, path)
+	if _, err := m.Run(make([]float32, m.ClipLen()), 1); err != nil {
+		t.Fatal(err)
+	}
+}
+
 func TestModelFixedBatch(t *testing.T) {
 	r := newRuntime(t, Options{})
 	m := openModel(t, r, makeModel(t, "--batch", "2"))
@@ -134,6 +144,10 @@ func TestTopK(t *testing.T) {
 	}
 	if got[0].Score != 0.4 || got[2].Score != 0.1 {
 		t.Fatalf("scores %v", got)
+	}
+	nan := float32(math.NaN())
+	if got := TopK(labels, []float32{nan, 0.2, nan, 0.7}, 4); got[0].Label != "d" || got[1].Label != "b" || got[2].Label != "a" {
+		t.Fatalf("NaN ordering: %v", got)
 	}
 	if n := len(TopK(labels, []float32{1, 2, 3, 4}, 0)); n != 4 {
 		t.Fatalf("k=0 gave %d", n)

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"strings"
 	"sync"
 
@@ -32,6 +33,10 @@ type Options struct {
 	Provider string
 	// RequireGPU turns a fallback to cpu into an ErrNoGPU error.
 	RequireGPU bool
+	// SessionConfig are ONNX Runtime session config entries applied to every model, e.g.
+	// "session.intra_op.allow_spinning": "0" so idle ORT threads stop spinning on cores
+	// the decoders need between batches.
+	SessionConfig map[string]string
 	// Logger receives warnings (provider fallback); nil = slog.Default().
 	Logger *slog.Logger
 }
@@ -52,6 +57,7 @@ type Runtime struct {
 	threads    int
 	provider   string // effective, after fallback
 	requireGPU bool
+	config     map[string]string
 	log        *slog.Logger
 
 	mu     sync.Mutex
@@ -86,7 +92,7 @@ func NewRuntime(opts Options) (*Runtime, error) {
 	if err := acquireEnv(lib); err != nil {
 		return nil, err
 	}
-	r := &Runtime{lib: lib, threads: opts.Threads, requireGPU: opts.RequireGPU, log: log, models: map[*Model]struct{}{}}
+	r := &Runtime{lib: lib, threads: opts.Threads, requireGPU: opts.RequireGPU, config: maps.Clone(opts.SessionConfig), log: log, models: map[*Model]struct{}{}}
 	r.provider, err = resolveProvider(want, opts.RequireGPU, log)
 	if err != nil {
 		releaseEnv()
@@ -146,6 +152,13 @@ func fallbacks(want string) []string {
 // throw-away SessionOptions (a library built without it fails there) and applies the
 // fallback rule.
 func resolveProvider(want string, requireGPU bool, log *slog.Logger) (string, error) {
+	if want != ProviderCPU {
+		// A missing provider library makes ORT log an error of its own; the outcome is
+		// reported once below, so keep ORT quiet while probing.
+		if err := ort.SetEnvironmentLogLevel(ort.LoggingLevelFatal); err == nil {
+			defer ort.SetEnvironmentLogLevel(ort.LoggingLevelError)
+		}
+	}
 	var errs []error
 	for _, p := range fallbacks(want) {
 		err := probeProvider(p)

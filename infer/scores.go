@@ -58,7 +58,11 @@ func TopK(labels []string, scores []float32, k int) []events.LabelScore {
 	for i := range idx {
 		idx[i] = i
 	}
-	sort.SliceStable(idx, func(a, b int) bool { return scores[idx[a]] > scores[idx[b]] })
+	// NaN ranks last so one bad logit cannot break the ordering.
+	sort.SliceStable(idx, func(a, b int) bool {
+		x, y := scores[idx[a]], scores[idx[b]]
+		return x > y || (y != y && x == x)
+	})
 	out := make([]events.LabelScore, k)
 	for i := range out {
 		out[i] = events.LabelScore{Label: labels[idx[i]], Score: scores[idx[i]]}
