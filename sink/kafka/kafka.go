@@ -3,7 +3,8 @@
 // Each event is one record: the value is the CloudEvents JSON object (structured content mode of
 // the CloudEvents Kafka protocol binding, hence the content-type header
 // "application/cloudevents+json; charset=UTF-8"), the key is the stream id (Data.Stream), so one
-// camera's events land in one partition in order. clip.scored can go to a topic of its own.
+// camera's events land in one partition in order. clip.scored goes to a topic of its own, and
+// only when that topic is configured (it is one record per clip per stream).
 //
 // [New] returns the producer behind a [sink.Buffered] wrapper: Write returns as soon as the
 // events are buffered, the kafka-go writer runs asynchronously with a Completion callback that
@@ -31,7 +32,7 @@ import (
 type Config struct {
 	Brokers      []string      // bootstrap "host:port" list; required
 	Topic        string        // topic of every event type but clip.scored; required
-	ClipTopic    string        // topic of clip.scored; "" = Topic
+	ClipTopic    string        // topic of clip.scored; "" = clip.scored is not produced (filtered out)
 	BatchTimeout time.Duration // how long a partition batch waits for more records; default 5ms (kafka-go's own default is 1s)
 	BatchSize    int           // records per produce round and per partition batch; default 100
 	BatchBytes   int64         // bytes per partition batch; default 1 MiB; a larger event is rejected
@@ -48,9 +49,6 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	if c.Topic == "" {
 		return c, fmt.Errorf("kafka: %w: no topic", ErrConfig)
-	}
-	if c.ClipTopic == "" {
-		c.ClipTopic = c.Topic
 	}
 	if c.BatchTimeout <= 0 {
 		c.BatchTimeout = 5 * time.Millisecond
@@ -219,6 +217,10 @@ func (p *Producer) produceRound(ctx context.Context, batch []events.Event) (int,
 	n := 0
 	for n < len(batch) && len(msgs) < p.cfg.BatchSize {
 		ev := &batch[n]
+		if ev.Type == events.TypeClipScored && p.cfg.ClipTopic == "" {
+			n++ // not wanted in Kafka: done, nothing to send
+			continue
+		}
 		value, err := json.Marshal(ev)
 		if err != nil {
 			errs = ensure(errs, len(batch))

@@ -341,6 +341,34 @@ func TestBrokerRestartMidRunLosesNothing(t *testing.T) {
 	t.Logf("%d events, %d failed attempts, %d retries, %d duplicates (identical ids and contents)", len(written), st.Errors, st.Retries, dups)
 }
 
+func TestClipScoredNotProducedWithoutClipTopic(t *testing.T) {
+	b := startBroker(t)
+	cfg := testConfig(b.addr())
+	cfg.ClipTopic = ""
+	s, err := kafka.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	all := sinktest.Stream("cam", 40)
+	if err := s.Write(context.Background(), all); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	var want []events.Event
+	for _, ev := range all {
+		if ev.Type != events.TypeClipScored {
+			want = append(want, ev)
+		}
+	}
+	if len(want) == len(all) {
+		t.Fatal("fixture has no clip.scored event")
+	}
+	recs := consumeAll(t, b.addr(), len(want))
+	checkRecords(t, recs, want)
+}
+
 func TestOversizedEventIsRejectedNotRetried(t *testing.T) {
 	b := startBroker(t)
 	cfg := testConfig(b.addr())
