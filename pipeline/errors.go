@@ -1,0 +1,12 @@
+package pipeline
+
+import "errors"
+
+var (
+	// ErrDuplicateStream: two streams with one id.
+	ErrDuplicateStream = errors.New("duplicate stream id")
+	// ErrUnsupportedURL: no source serves this URL scheme.
+	ErrUnsupportedURL = errors.New("unsupported stream URL")
+	// ErrStreamFailed: a stream stopped on an error that retrying cannot fix.
+	ErrStreamFailed = errors.New("stream failed")
+)

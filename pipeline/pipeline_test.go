@@ -1,0 +1,122 @@
+package pipeline
+
+import (
+	"context"
+	"errors"
+	"math"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/actionstream/actionstream/clipper"
+	"github.com/actionstream/actionstream/configs"
+	"github.com/actionstream/actionstream/events"
+	"github.com/actionstream/actionstream/internal/testkit"
+	"github.com/actionstream/actionstream/sink"
+)
+
+// collect is a sink that keeps every event.
+type collect struct {
+	mu  sync.Mutex
+	evs []events.Event
+}
+
+func (c *collect) Write(_ context.Context, b []events.Event) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.evs = append(c.evs, b...)
+	return nil
+}
+func (c *collect) Close(context.Context) error { return nil }
+
+func (c *collect) ofType(typ string) []events.Event {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var out []events.Event
+	for _, e := range c.evs {
+		if e.Type == typ {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
+func oneShotConfig(model, input string) configs.Config {
+	cfg := configs.Default()
+	cfg.Model.Path = model
+	cfg.Model.Runtime.Threads = 1
+	cfg.Streams = []configs.Stream{{ID: "cam", URL: input}}
+	cfg.Events.ClipScored = true
+	cfg.HTTP.Addr = ""
+	cfg.ShutdownTimeout = configs.Duration(time.Minute)
+	return cfg
+}
+
+// TestClipSpansMatchTimestampArithmetic runs whole files through the pipeline at several frame
+// rates, codecs and a variable frame rate, and checks every clip.scored span against the
+// sampling rule applied to the frame times ffprobe reports.
+func TestClipSpansMatchTimestampArithmetic(t *testing.T) {
+	model := testkit.TinyModel(t)
+	dir := t.TempDir()
+	cases := []testkit.Video{
+		{FPS: "10", Seconds: 4},
+		{FPS: "25", Seconds: 3},
+		{FPS: "30", Seconds: 3},
+		{FPS: "60", Seconds: 2},
+		{FPS: "30", Seconds: 3, Codec: "mpeg4"},
+		// Variable frame rate: 30 fps for a second, then every third frame only.
+		{FPS: "30", Seconds: 4, Filter: `select='lt(n\,30)+not(mod(n\,3))'`, ExtraOut: []string{"-fps_mode", "vfr"}, Size: "80x64"},
+	}
+	for _, v := range cases {
+		path := testkit.MakeVideo(t, dir, v)
+		t.Run(v.FPS+"fps_"+v.Codec+"_"+v.Size, func(t *testing.T) {
+			pts := testkit.FramePTS(t, path)
+			out := &collect{}
+			p, err := New(Options{Config: oneShotConfig(model, path), OneShot: true, Sinks: []sink.Sink{out}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			meta := p.Model().Meta
+			want, err := clipper.Expect(pts, clipper.Config{Frames: meta.Frames, SamplingRate: meta.SamplingRate, Size: meta.CropSize})
+			if err != nil {
+				t.Fatal(err)
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+			defer cancel()
+			if err := p.Run(ctx); err != nil {
+				t.Fatal(err)
+			}
+			got := out.ofType(events.TypeClipScored)
+			if len(got) != len(want.Clips) || len(got) == 0 {
+				t.Fatalf("%d frames: got %d clips, the arithmetic says %d", len(pts), len(got), len(want.Clips))
+			}
+			for i, e := range got {
+				if err := events.Validate(e); err != nil {
+					t.Fatalf("clip %d: %v", i, err)
+				}
+				w := want.Clips[i]
+				if math.Abs(e.Data.Span.StartPTS-w.Start.Seconds()) > 1e-3 || math.Abs(e.Data.Span.EndPTS-w.End.Seconds()) > 1e-3 {
+					t.Errorf("clip %d span [%.4f, %.4f], want [%.4f, %.4f]", i, e.Data.Span.StartPTS, e.Data.Span.EndPTS, w.Start.Seconds(), w.End.Seconds())
+				}
+				if len(e.Data.TopK) == 0 || e.Data.Model != "tiny" || e.Data.ModelDigest == "" {
+					t.Errorf("clip %d: incomplete data %+v", i, e.Data)
+				}
+			}
+			if ups := out.ofType(events.TypeStreamUp); len(ups) != 1 {
+				t.Errorf("want one stream.up, got %d", len(ups))
+			}
+		})
+	}
+}
+
+func TestOneShotUnreadableInputFails(t *testing.T) {
+	model := testkit.TinyModel(t)
+	p, err := New(Options{Config: oneShotConfig(model, t.TempDir()+"/missing.mp4"), OneShot: true, Sinks: []sink.Sink{&collect{}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = p.Run(context.Background())
+	if !errors.Is(err, ErrStreamFailed) {
+		t.Fatalf("want ErrStreamFailed, got %v", err)
+	}
+}

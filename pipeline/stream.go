@@ -1,0 +1,233 @@
+package pipeline
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/actionstream/actionstream/clipper"
+	"github.com/actionstream/actionstream/configs"
+	"github.com/actionstream/actionstream/decode"
+	"github.com/actionstream/actionstream/events"
+	"github.com/actionstream/actionstream/infer"
+	"github.com/actionstream/actionstream/ingest"
+	"github.com/actionstream/actionstream/ingest/file"
+	// rtsp pending
+)
+
+// StreamStatus is one stream's current state (the /api/streams entries, the Redis hash).
+type StreamStatus struct {
+	ID            string                `json:"id"`
+	URL           string                `json:"url"` // credentials redacted
+	Status        string                `json:"status"`
+	Reason        string                `json:"reason,omitempty"`
+	Codec         string                `json:"codec,omitempty"`
+	Width         int                   `json:"width,omitempty"`
+	Height        int                   `json:"height,omitempty"`
+	FPS           float64               `json:"fps"`
+	FramesDecoded int64                 `json:"frames_decoded"`
+	DecodeErrors  int64                 `json:"decode_errors"`
+	Clips         uint64                `json:"clips"`
+	ClipsDropped  uint64                `json:"clips_dropped"`
+	Restarts      int64                 `json:"restarts"`
+	LastClip      time.Time             `json:"last_clip,omitempty"`
+	Active        []events.ActiveAction `json:"active"`
+	Top           []events.LabelScore   `json:"top,omitempty"`
+}
+
+// Stream states.
+const (
+	StatusStarting = "starting"
+	StatusUp       = "up"
+	StatusDown     = "down"
+	StatusEnded    = "ended"
+	StatusFailed   = "failed"
+)
+
+type stream struct {
+	id      string
+	url     string
+	src     ingest.Source
+	sup     *ingest.Supervisor
+	clp     *clipper.Clipper
+	dec     *decode.Decoder
+	// tracker is fed by the batcher's goroutine and flushed when the source goes down.
+	trackerMu sync.Mutex
+	tracker   *events.Tracker
+
+	mu       sync.Mutex
+	state    string
+	reason   string
+	lastClip time.Time
+	active   []events.ActiveAction
+	top      []events.LabelScore
+	// inflight gates one-shot mode: a stream submits its next clip only after the previous
+	// one was scored, so no clip is replaced.
+	inflight chan struct{}
+}
+
+func (p *Pipeline) addStream(sc configs.Stream) error {
+	p.mu.Lock()
+	_, dup := p.streams[sc.ID]
+	p.mu.Unlock()
+	if dup {
+		return fmt.Errorf("%w: %q", ErrDuplicateStream, sc.ID)
+	}
+	src, err := p.newSource(sc)
+	if err != nil {
+		return err
+	}
+	return p.attach(sc.ID, ingest.Redact(sc.URL), src)
+}
+
+// attach adds a stream fed by src (configured sources and, later, WHIP publishers).
+func (p *Pipeline) attach(id, url string, src ingest.Source) error {
+	clp, err := clipper.New(id, p.clipperConfig())
+	if err != nil {
+		return fmt.Errorf("clipper: %w", err)
+	}
+	tr, err := events.NewTracker(id, p.events.tracker)
+	if err != nil {
+		return fmt.Errorf("events: %w", err)
+	}
+	s := &stream{id: id, url: url, src: src, clp: clp, tracker: tr, state: StatusStarting}
+	if p.oneShot {
+		s.inflight = make(chan struct{}, 1)
+	}
+	dec, err := decode.New(p.decodeConfig(id), clp, func(c *clipper.Clip) { p.submit(s, c) })
+	if err != nil {
+		return fmt.Errorf("decoder: %w", err)
+	}
+	s.dec = dec
+	s.sup = ingest.NewSupervisor(ingest.SupervisorConfig{
+		Stream:     id,
+		MinBackoff: p.cfg.Supervisor.BackoffInitial.D(), MaxBackoff: p.cfg.Supervisor.BackoffMax.D(),
+		OnUp: func() {
+			s.setState(StatusUp, "")
+			p.emit(context.Background(), []events.Event{events.StreamUp(p.events.source, id, time.Now(), "")})
+		},
+		OnDown: func(reason string, err error) {
+			// A new connection starts a new timeline: never let a clip span the outage, and end
+			// the actions in progress so consumers are not left with open ones.
+			clp.Reset()
+			s.setState(StatusDown, reason)
+			evs := s.flushActions()
+			evs = append(evs, events.StreamDown(p.events.source, id, time.Now(), reason))
+			p.emit(context.Background(), evs)
+		},
+		Logger: p.log,
+	})
+	p.mu.Lock()
+	p.streams[id] = s
+	p.order = append(p.order, id)
+	p.mu.Unlock()
+	return nil
+}
+
+func (p *Pipeline) newSource(sc configs.Stream) (ingest.Source, error) {
+	switch configs.URLKind(sc.URL) {
+	case "rtsp":
+		return nil, fmt.Errorf("rtsp pending")
+	case "file":
+		return file.New(file.Config{Stream: sc.ID, URL: sc.URL, Loop: sc.Loop && !p.oneShot, Paced: !p.oneShot, Logger: p.log})
+	}
+	return nil, fmt.Errorf("%w: %s", ErrUnsupportedURL, ingest.Redact(sc.URL))
+}
+
+// runStream runs one stream's source under its supervisor, decoding on this goroutine.
+func (p *Pipeline) runStream(ctx context.Context, s *stream) {
+	defer s.dec.Close()
+	err := s.sup.Run(ctx, s.src, s.dec.Decode)
+	if ferr := s.dec.Flush(); ferr != nil {
+		p.log.Warn("decoder flush", "stream", s.id, "err", ferr)
+	}
+	switch {
+	case err == nil:
+		s.setState(StatusEnded, ingest.ReasonEnd)
+	case errors.Is(err, context.Canceled):
+		s.setState(StatusDown, ingest.ReasonShutdown)
+	default:
+		p.log.Error("stream failed permanently", "stream", s.id, "err", err)
+		s.setState(StatusFailed, err.Error())
+	}
+	if s.inflight != nil {
+		// Wait until the last clip is scored, so `run` sees every result before it exits.
+		s.inflight <- struct{}{}
+	}
+}
+
+// submit hands a finished clip to the batcher (decoder goroutine).
+func (p *Pipeline) submit(s *stream, c *clipper.Clip) {
+	if s.inflight != nil {
+		s.inflight <- struct{}{}
+	}
+	if err := p.batcher.Submit(c); err != nil {
+		p.log.Warn("clip refused", "stream", s.id, "err", err)
+		if s.inflight != nil {
+			<-s.inflight
+		}
+	}
+}
+
+func (s *stream) onResult(r infer.Result) {
+	s.mu.Lock()
+	s.lastClip = r.EndWall
+	s.top = r.TopK
+	s.mu.Unlock()
+	if s.inflight != nil {
+		select {
+		case <-s.inflight:
+		default:
+		}
+	}
+}
+
+// observe feeds one scored clip to the lifecycle.
+func (s *stream) observe(r events.ClipResult) ([]events.Event, error) {
+	s.trackerMu.Lock()
+	defer s.trackerMu.Unlock()
+	evs, err := s.tracker.Observe(r)
+	s.setActive(s.tracker.Active())
+	return evs, err
+}
+
+// flushActions ends every active action.
+func (s *stream) flushActions() []events.Event {
+	s.trackerMu.Lock()
+	defer s.trackerMu.Unlock()
+	evs := s.tracker.Flush()
+	s.setActive(nil)
+	return evs
+}
+
+func (s *stream) setState(state, reason string) {
+	s.mu.Lock()
+	s.state, s.reason = state, reason
+	s.mu.Unlock()
+}
+
+func (s *stream) setActive(a []events.ActiveAction) {
+	s.mu.Lock()
+	s.active = a
+	s.mu.Unlock()
+}
+
+func (s *stream) status() StreamStatus {
+	ds := s.dec.Stats()
+	cs := s.clp.Stats()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	active := s.active
+	if active == nil {
+		active = []events.ActiveAction{}
+	}
+	return StreamStatus{
+		ID: s.id, URL: s.url, Status: s.state, Reason: s.reason,
+		Codec: ds.Codec, Width: ds.Width, Height: ds.Height, FPS: ds.FPS,
+		FramesDecoded: ds.FramesDecoded, DecodeErrors: ds.DecodeErrors,
+		Clips: cs.Clips, ClipsDropped: cs.ClipsDropped, Restarts: s.sup.Restarts(),
+		LastClip: s.lastClip, Active: active, Top: s.top,
+	}
+}
