@@ -2,7 +2,6 @@ package infer
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"sync"
@@ -107,9 +106,6 @@ const (
 	batcherRunning
 	batcherClosed
 )
-
-// ErrBatcherRunning is returned by a second call to Run.
-var errBatcherRunning = errors.New("infer: batcher already running")
 
 // NewBatcher makes a batcher for m. handle is called from the Run goroutine, one Result
 // per scored clip in batch order; while it blocks, no further batch runs (back-pressure
@@ -231,7 +227,7 @@ func (b *Batcher) Run(ctx context.Context) error {
 	b.mu.Lock()
 	if b.state != batcherIdle {
 		b.mu.Unlock()
-		return errBatcherRunning
+		return ErrBatcherRunning
 	}
 	b.state = batcherRunning
 	b.mu.Unlock()

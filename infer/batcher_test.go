@@ -281,8 +281,8 @@ func TestBatcherShutdownFlushes(t *testing.T) {
 	if late.Tensor != nil {
 		t.Fatal("refused clip not released")
 	}
-	if err := b.Run(context.Background()); err == nil {
-		t.Fatal("second Run succeeded")
+	if err := b.Run(context.Background()); !errors.Is(err, ErrBatcherRunning) {
+		t.Fatalf("second Run: %v, want ErrBatcherRunning", err)
 	}
 	st := b.Stats()
 	if st.Scored != 5 || st.Rejected != 1 || st.BatchSizes[2] != 2 || st.BatchSizes[1] != 1 {
@@ -429,5 +429,35 @@ func TestBatcherWithClipper(t *testing.T) {
 		if r.Stream != "cam" || r.EndWall.Before(r.StartWall) || r.End <= r.Start {
 			t.Fatalf("result %+v", r)
 		}
+	}
+}
+
+// A model exported with a fixed N caps MaxBatch and gets padded calls of that size.
+func TestBatcherFixedBatchModel(t *testing.T) {
+	path := makeModel(t, "--frames", "4", "--crop", "8", "--classes", "5", "--batch", "2", "--expect", "3")
+	r := newRuntime(t, Options{})
+	f := &batchFixture{m: openModel(t, r, path), input: readF32(t, path+".input.f32"), logits: readF32(t, path+".expected.f32")}
+	col := newCollector()
+	b, err := NewBatcher(f.m, BatcherConfig{Logger: quiet(), MaxBatch: 8, MaxWait: 10 * time.Millisecond}, col.handle)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b.MaxBatch() != 2 {
+		t.Fatalf("MaxBatch = %d, want the model's 2", b.MaxBatch())
+	}
+	runBatcher(t, b)
+	for i := 0; i < 3; i++ {
+		if err := b.Submit(f.clip(fmt.Sprint("s", i), 0, i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, r := range col.wait(t, 3, 10*time.Second) {
+		f.checkScores(t, r, int(r.Stream[1]-'0'))
+		if r.BatchSize > 2 {
+			t.Fatalf("batch of %d", r.BatchSize)
+		}
+	}
+	if st := b.Stats(); st.Failed != 0 || st.Scored != 3 {
+		t.Fatalf("stats %+v", st)
 	}
 }

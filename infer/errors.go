@@ -31,6 +31,8 @@ var (
 	ErrClosed = errors.New("infer: closed")
 	// ErrBadBatch: Run got an input whose length does not match n clips of the model's shape.
 	ErrBadBatch = errors.New("bad batch")
+	// ErrBatcherRunning: Run was called on a batcher that is running or has run.
+	ErrBatcherRunning = errors.New("infer: batcher already running")
 	// ErrClipShape: a submitted clip's frames/size do not match the model.
 	ErrClipShape = errors.New("clip shape does not match model")
 )

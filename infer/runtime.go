@@ -1,6 +1,16 @@
 // Package infer runs action-recognition models: it reads the model contract from ONNX
 // files (docs/MODEL_CONTRACT.md), runs them in ONNX Runtime on CPU, CUDA or TensorRT,
 // turns logits into scores, and batches clips from all streams into one model call.
+//
+// Typical use:
+//
+//	rt, err := infer.NewRuntime(infer.Options{Threads: 4}) // library found by LibraryPath
+//	m, err := rt.Open("model.onnx")                        // contract checked, session made
+//	b, err := infer.NewBatcher(m, infer.BatcherConfig{}, handle)
+//	go b.Run(ctx)                                          // owner cancels ctx, waits for Run
+//	b.Submit(clip)                                         // from any stream's goroutine
+//
+// ReadMetadata needs no ONNX Runtime: it parses the protobuf itself.
 package infer
 
 import (
