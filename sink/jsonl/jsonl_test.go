@@ -30,7 +30,7 @@ func readLines(t *testing.T, path string) []events.Event {
 	sc := bufio.NewScanner(f)
 	sc.Buffer(make([]byte, 1<<20), 1<<20)
 	for sc.Scan() {
-		ev, err := sinktest.CheckJSON(sc.Bytes())
+		ev, err := events.ParseJSON(sc.Bytes())
 		if err != nil {
 			t.Fatalf("line %d: %v", len(out)+1, err)
 		}

@@ -136,7 +136,7 @@ func consumeAll(t *testing.T, addr string, want int) []record {
 				h[x.Key] = string(x.Value)
 			}
 			out = append(out, record{r.Topic, r.Partition, r.Offset, string(r.Key), r.Value, h})
-			ev, err := sinktest.CheckJSON(r.Value)
+			ev, err := events.ParseJSON(r.Value)
 			if err != nil {
 				t.Errorf("record %s[%d]@%d: %v", r.Topic, r.Partition, r.Offset, err)
 				return
@@ -176,7 +176,7 @@ func checkRecords(t *testing.T, recs []record, written []events.Event) (dups int
 	gotSeq := map[ts][]string{}
 	streamPartition := map[ts]int32{}
 	for _, r := range recs {
-		ev, err := sinktest.CheckJSON(r.value)
+		ev, err := events.ParseJSON(r.value)
 		if err != nil {
 			t.Fatalf("%s[%d]@%d: %v", r.topic, r.partition, r.offset, err)
 		}
