@@ -109,3 +109,31 @@ func TestReadMetadataRejects(t *testing.T) {
 		t.Fatalf("absent file: err = %v", err)
 	}
 }
+
+// Every truncation of a valid model is handled: no panic, and any error is one of the
+// contract's sentinels (a cut right after a complete field can still be a valid file).
+func TestReadMetadataTruncated(t *testing.T) {
+	b, err := os.ReadFile(makeModel(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for n := 0; n < len(b); n++ {
+		_, err := inspect("cut.onnx", b[:n])
+		if err != nil && !errors.Is(err, ErrNotONNX) && !errors.Is(err, ErrNoMetadata) &&
+			!errors.Is(err, ErrBadMetadata) && !errors.Is(err, ErrBadInput) && !errors.Is(err, ErrBadOutput) {
+			t.Fatalf("cut at %d: unexpected error %v", n, err)
+		}
+	}
+}
+
+func FuzzInspect(f *testing.F) {
+	b, err := os.ReadFile(makeModel(f))
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(b)
+	f.Add([]byte{0x08, 0x08, 0x3a, 0x00})
+	f.Fuzz(func(t *testing.T, data []byte) {
+		inspect("fuzz.onnx", data) // must not panic
+	})
+}
