@@ -37,13 +37,14 @@ type Options struct {
 // Pipeline is the running system. New opens the model and the sinks; Run runs the streams.
 type Pipeline struct {
 	cfg     configs.Config
+	base    *slog.Logger // handed to the stages, which add their own component
 	log     *slog.Logger
 	oneShot bool
 
 	runtime *infer.Runtime
 	model   *infer.Model
 	batcher *infer.Batcher
-	out     sink.Sink // a Fanout of Buffered sinks
+	out     sink.Sink  // a Fanout of Buffered sinks
 	state   StateStore // optional: Redis
 	metrics *metrics
 	events  eventsCfg
@@ -71,7 +72,7 @@ func New(opts Options) (*Pipeline, error) {
 	if log == nil {
 		log = slog.Default()
 	}
-	p := &Pipeline{cfg: cfg, log: log.With("component", "pipeline"), oneShot: opts.OneShot, streams: map[string]*stream{}}
+	p := &Pipeline{cfg: cfg, base: log, log: log.With("component", "pipeline"), oneShot: opts.OneShot, streams: map[string]*stream{}}
 
 	rt, err := infer.NewRuntime(infer.Options{
 		LibraryPath: cfg.Model.Runtime.Library, Threads: cfg.Model.Runtime.Threads,
@@ -313,7 +314,7 @@ func (p *Pipeline) clipperConfig() clipper.Config {
 func (p *Pipeline) decodeConfig(id string) decode.Config {
 	m := p.model.Meta
 	return decode.Config{Stream: id, Size: m.CropSize, ResizeShortSide: m.ResizeShortSide, Mean: m.Mean, Std: m.Std,
-		MaxWidth: p.cfg.Decode.MaxWidth, MaxHeight: p.cfg.Decode.MaxHeight, Logger: p.log}
+		MaxWidth: p.cfg.Decode.MaxWidth, MaxHeight: p.cfg.Decode.MaxHeight, Logger: p.base}
 }
 
 var _ ingest.Source = ingest.SourceFunc(nil)

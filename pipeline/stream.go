@@ -47,12 +47,12 @@ const (
 )
 
 type stream struct {
-	id      string
-	url     string
-	src     ingest.Source
-	sup     *ingest.Supervisor
-	clp     *clipper.Clipper
-	dec     *decode.Decoder
+	id  string
+	url string
+	src ingest.Source
+	sup *ingest.Supervisor
+	clp *clipper.Clipper
+	dec *decode.Decoder
 	// tracker is fed by the batcher's goroutine and flushed when the source goes down.
 	trackerMu sync.Mutex
 	tracker   *events.Tracker
@@ -109,6 +109,9 @@ func (p *Pipeline) attach(id, url string, src ingest.Source) error {
 			p.emit(context.Background(), []events.Event{events.StreamUp(p.events.source, id, time.Now(), "")})
 		},
 		OnDown: func(reason string, err error) {
+			if err == nil {
+				return // end of input: runStream drains the decoder first, then reports it
+			}
 			// A new connection starts a new timeline: never let a clip span the outage, and end
 			// the actions in progress so consumers are not left with open ones.
 			clp.Reset()
@@ -117,7 +120,7 @@ func (p *Pipeline) attach(id, url string, src ingest.Source) error {
 			evs = append(evs, events.StreamDown(p.events.source, id, time.Now(), reason))
 			p.emit(context.Background(), evs)
 		},
-		Logger: p.log,
+		Logger: p.base,
 	})
 	p.mu.Lock()
 	p.streams[id] = s
@@ -131,7 +134,7 @@ func (p *Pipeline) newSource(sc configs.Stream) (ingest.Source, error) {
 	case "rtsp":
 		return nil, fmt.Errorf("rtsp pending")
 	case "file":
-		return file.New(file.Config{Stream: sc.ID, URL: sc.URL, Loop: sc.Loop && !p.oneShot, Paced: !p.oneShot, Logger: p.log})
+		return file.New(file.Config{Stream: sc.ID, URL: sc.URL, Loop: sc.Loop && !p.oneShot, Paced: !p.oneShot, Logger: p.base})
 	}
 	return nil, fmt.Errorf("%w: %s", ErrUnsupportedURL, ingest.Redact(sc.URL))
 }
@@ -146,6 +149,7 @@ func (p *Pipeline) runStream(ctx context.Context, s *stream) {
 	switch {
 	case err == nil:
 		s.setState(StatusEnded, ingest.ReasonEnd)
+		p.emit(context.Background(), []events.Event{events.StreamDown(p.events.source, s.id, time.Now(), ingest.ReasonEnd)})
 	case errors.Is(err, context.Canceled):
 		s.setState(StatusDown, ingest.ReasonShutdown)
 	default:
