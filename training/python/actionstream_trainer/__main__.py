@@ -4,6 +4,8 @@
   export  --spec A.json --out M.onnx --meta meta.json [--checkpoint C.pt] [--seed N]
   forward --spec A.json --input x.f32 --batch N --output y.f32 [--checkpoint C.pt] [--seed N]
           [--randomize-bn] [--save-checkpoint C.pt]
+  fit     --spec A.json --data DIR --out RUN [...]         train on a prepared dataset (train.py)
+  clips   --data DIR --split S --out x.f32 [--index i ...]  a dataset's clips as the trainer sees them
 Raw tensors (.f32) are little-endian float32, C order.
 """
 import argparse
@@ -96,6 +98,30 @@ def cmd_forward(args, ch):
     ch.result(shape=list(y.shape), max_abs=float(y.abs().max()))
 
 
+def cmd_fit(args, ch):
+    from . import train
+    spec = _load_json(args.spec)
+    train.fit(args, spec, ch)
+
+
+def cmd_clips(args, ch):
+    """Writes stored clips converted exactly as fit converts them (centre crop), so a
+    test can compare them with what the serving decoder produces."""
+    import numpy as np
+    import torch
+    from . import data
+    ds = data.Dataset(args.data)
+    sp = ds.split(args.split)
+    idx = args.index if args.index else list(range(len(sp)))
+    lut = torch.from_numpy(ds.lut)
+    u8 = torch.from_numpy(np.ascontiguousarray(sp.clips[idx]))
+    x = data.to_float(u8, lut)
+    if not args.store_size:
+        x = data.centre(x, ds.crop_offset, ds.size)
+    x.contiguous().numpy().astype("<f4").tofile(args.out)
+    ch.result(shape=list(x.shape), labels=[int(sp.labels[i]) for i in idx])
+
+
 def parser():
     p = argparse.ArgumentParser(prog="actionstream_trainer")
     p.add_argument("--threads", type=int, default=0, help="torch intra-op threads (0 = default)")
@@ -125,6 +151,16 @@ def parser():
     f.add_argument("--randomize-bn", action="store_true")
     f.add_argument("--save-checkpoint")
     f.set_defaults(func=cmd_forward)
+    from . import train
+    train.add_parser(sub, cmd_fit)
+
+    k = sub.add_parser("clips")
+    k.add_argument("--data", required=True)
+    k.add_argument("--split", default="train")
+    k.add_argument("--out", required=True)
+    k.add_argument("--index", type=int, action="append")
+    k.add_argument("--store-size", action="store_true", help="whole stored square, no centre crop")
+    k.set_defaults(func=cmd_clips)
     return p
 
 

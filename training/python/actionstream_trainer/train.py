@@ -1,0 +1,260 @@
+"""The training loop behind `actionstream train fit`: SGD with momentum, a cosine
+learning rate after a linear warm-up, weight decay on conv/linear weights only (none
+on BatchNorm or biases), the spec's dropout, optional short-side jitter + random crop
+and horizontal flip, resumable checkpoints, and JSON progress lines for Go to render.
+"""
+import math
+import os
+import time
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from . import data, net
+
+CHECKPOINT = "checkpoint.pt"
+
+
+def lr_at(step, total, warmup, base, final_frac=0.0):
+    """Linear warm-up from base/warmup to base over `warmup` steps, then a half cosine
+    down to base*final_frac at `total`."""
+    if warmup > 0 and step < warmup:
+        return base * (step + 1) / warmup
+    t = (step - warmup) / max(1, total - warmup)
+    t = min(max(t, 0.0), 1.0)
+    lo = base * final_frac
+    return lo + (base - lo) * 0.5 * (1.0 + math.cos(math.pi * t))
+
+
+def param_groups(model, weight_decay):
+    """Weight decay on conv and linear weights; none on BN γ/β or any bias."""
+    decay, no_decay = [], []
+    for mod in model.modules():
+        for name, p in mod.named_parameters(recurse=False):
+            if not p.requires_grad:
+                continue
+            if isinstance(mod, torch.nn.modules.batchnorm._BatchNorm) or name == "bias":
+                no_decay.append(p)
+            else:
+                decay.append(p)
+    return [{"params": decay, "weight_decay": weight_decay},
+            {"params": no_decay, "weight_decay": 0.0}]
+
+
+class Augment:
+    """Train-time view of a stored clip: short-side jitter (a random square of side
+    c = S*R/j for a short side j drawn from [jmin, jmax], resized to S), random
+    position, optional horizontal flip. Off (jmin == 0) = the serving centre crop."""
+
+    def __init__(self, size, store, offset, jitter, flip, gen):
+        self.size, self.store, self.offset = size, store, offset
+        self.jitter = jitter  # (jmin, jmax, R) or None
+        self.flip = flip
+        self.gen = gen
+
+    def __call__(self, x):
+        n = x.shape[0]
+        s = self.size
+        if self.jitter is None:
+            x = data.centre(x, self.offset, s)
+        else:
+            jmin, jmax, resize = self.jitter
+            outs = []
+            for i in range(n):
+                j = jmin + (jmax - jmin) * float(torch.rand(1, generator=self.gen))
+                c = int(round(s * resize / j))
+                c = min(max(c, 1), self.store)
+                y0 = int(torch.randint(0, self.store - c + 1, (1,), generator=self.gen))
+                x0 = int(torch.randint(0, self.store - c + 1, (1,), generator=self.gen))
+                v = x[i, :, :, y0:y0 + c, x0:x0 + c]
+                if c != s:
+                    t = v.shape[1]
+                    v = v.permute(1, 0, 2, 3)  # T,C,H,W: resize each frame
+                    v = F.interpolate(v, size=(s, s), mode="bilinear", align_corners=False)
+                    v = v.permute(1, 0, 2, 3).reshape(3, t, s, s)
+                outs.append(v)
+            x = torch.stack(outs)
+        if self.flip:
+            m = torch.rand(n, generator=self.gen) < 0.5
+            if m.any():
+                x = x.clone()
+                idx = m.nonzero().flatten().to(x.device)
+                x[idx] = x[idx].flip(-1)
+        return x.contiguous()
+
+
+def evaluate(model, split, lut, ds, device, batch, ncls):
+    """Loss, top-1, top-5 and a confusion matrix on the centre crop (serving view)."""
+    model.eval()
+    n = len(split)
+    loss_sum, top1, top5 = 0.0, 0, 0
+    conf = np.zeros((ncls, ncls), dtype=np.int64)
+    with torch.no_grad():
+        for i in range(0, n, batch):
+            u8 = torch.from_numpy(np.ascontiguousarray(split.clips[i:i + batch])).to(device)
+            x = data.centre(data.to_float(u8, lut), ds.crop_offset, ds.size).contiguous()
+            y = torch.from_numpy(split.labels[i:i + batch]).to(device)
+            logits = model(x)
+            loss_sum += float(F.cross_entropy(logits, y, reduction="sum"))
+            k = min(5, ncls)
+            top = logits.topk(k, dim=1).indices
+            top1 += int((top[:, 0] == y).sum())
+            top5 += int((top == y[:, None]).any(dim=1).sum())
+            for a, b in zip(y.tolist(), top[:, 0].tolist()):
+                conf[a, b] += 1
+    model.train()
+    if n == 0:
+        return {"loss": None, "top1": None, "top5": None, "confusion": conf.tolist()}
+    return {"loss": loss_sum / n, "top1": top1 / n, "top5": top5 / n, "confusion": conf.tolist()}
+
+
+def _save(path, state):
+    tmp = path + ".tmp"
+    torch.save(state, tmp)
+    os.replace(tmp, path)
+
+
+def fit(args, spec, ch):
+    torch.manual_seed(args.seed)
+    np.random.seed(args.seed % (2**32))
+    device = torch.device(args.device)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise RuntimeError("--device cuda: torch sees no CUDA device")
+    ds = data.Dataset(args.data)
+    if len(ds.labels) != spec["num_classes"]:
+        raise ValueError(f"dataset has {len(ds.labels)} labels, the spec {spec['num_classes']} classes")
+    if ds.frames != spec["frames"] or ds.size != spec["crop_size"]:
+        raise ValueError(f"dataset clips are T={ds.frames} S={ds.size}, the spec wants "
+                         f"T={spec['frames']} S={spec['crop_size']}")
+    train = ds.split(args.train_split)
+    val = ds.splits.get(args.val_split) if args.val_split else None
+    if len(train) == 0:
+        raise ValueError("empty training split")
+    ncls = len(ds.labels)
+
+    model = net.build(spec).to(device)
+    opt = torch.optim.SGD(param_groups(model, args.weight_decay), lr=args.lr,
+                          momentum=args.momentum, nesterov=False)
+    steps_per_epoch = max(1, len(train) // args.batch) if args.drop_last else \
+        max(1, math.ceil(len(train) / args.batch))
+    total = steps_per_epoch * args.epochs
+    warmup = int(round(args.warmup_epochs * steps_per_epoch))
+
+    history, start_epoch = [], 0
+    os.makedirs(args.out, exist_ok=True)
+    ckpt_path = os.path.join(args.out, CHECKPOINT)
+    if args.resume and os.path.exists(ckpt_path):
+        ck = torch.load(ckpt_path, map_location=device)
+        if ck.get("arch") != spec:
+            raise ValueError(f"{ckpt_path}: checkpoint is for another architecture")
+        model.load_state_dict(ck["model_state"])
+        opt.load_state_dict(ck["optimizer"])
+        start_epoch = int(ck["epoch"])
+        history = ck.get("history", [])
+        ch.progress("resume", epoch=start_epoch, epochs=args.epochs)
+
+    lut = torch.from_numpy(ds.lut).to(device)
+    gen = torch.Generator()
+    jitter = None
+    if args.jitter_min > 0:
+        jitter = (float(args.jitter_min), float(args.jitter_max), float(ds.index["resize_short_side"]))
+    aug = Augment(ds.size, ds.store_size, ds.crop_offset, jitter, args.flip, gen)
+
+    # Small datasets live on the device (GPU); otherwise read through the memmap.
+    resident = None
+    if device.type == "cuda":
+        resident = torch.from_numpy(np.ascontiguousarray(train.clips)).to(device)
+    labels_all = torch.from_numpy(train.labels)
+
+    model.train()
+    t_start = time.time()
+    clips_done, last_sent = 0, 0.0
+    for epoch in range(start_epoch, args.epochs):
+        gen.manual_seed(args.seed * 1000003 + epoch)
+        perm = torch.randperm(len(train), generator=gen)
+        ep_loss, ep_correct, ep_n = 0.0, 0, 0
+        ep_t0 = time.time()
+        for b in range(steps_per_epoch):
+            step = epoch * steps_per_epoch + b
+            lr = lr_at(step, total, warmup, args.lr, args.final_lr_frac)
+            for g in opt.param_groups:
+                g["lr"] = lr
+            idx = perm[b * args.batch:(b + 1) * args.batch]
+            if len(idx) == 0:
+                continue
+            if resident is not None:
+                u8 = resident[idx.to(device)]
+            else:
+                order = np.sort(idx.numpy())  # sequential reads from the memmap
+                idx = torch.from_numpy(order)
+                u8 = torch.from_numpy(np.ascontiguousarray(train.clips[order])).to(device)
+            y = labels_all[idx].to(device)
+            x = aug(data.to_float(u8, lut))
+            logits = model(x)
+            loss = F.cross_entropy(logits, y)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            n = len(idx)
+            ep_loss += float(loss) * n
+            ep_correct += int((logits.argmax(1) == y).sum())
+            ep_n += n
+            clips_done += n
+            now = time.time()
+            if now - last_sent >= args.progress_every or b == steps_per_epoch - 1:
+                last_sent = now
+                el = now - t_start
+                ch.progress("train", step=step + 1, total=total, epoch=epoch + 1, epochs=args.epochs,
+                            loss=ep_loss / ep_n, acc=ep_correct / ep_n, lr=lr,
+                            clips_per_s=clips_done / el if el > 0 else 0.0, elapsed_s=el)
+        ep_time = time.time() - ep_t0
+        rec = {"epoch": epoch + 1, "lr": lr, "train_loss": ep_loss / max(1, ep_n),
+               "train_acc": ep_correct / max(1, ep_n), "clips_per_s": ep_n / ep_time if ep_time > 0 else 0.0,
+               "seconds": ep_time}
+        last = epoch + 1 == args.epochs
+        if val is not None and len(val) and (last or (args.val_every > 0 and (epoch + 1) % args.val_every == 0)):
+            ev = evaluate(model, val, lut, ds, device, args.eval_batch, ncls)
+            rec.update(val_loss=ev["loss"], val_top1=ev["top1"], val_top5=ev["top5"])
+            if last:
+                rec["val_confusion"] = ev["confusion"]
+        history.append(rec)
+        ch.progress("epoch", step=epoch + 1, total=args.epochs,
+                    **{k: v for k, v in rec.items() if k != "val_confusion"})
+        _save(ckpt_path, {"arch": spec, "model_state": model.state_dict(), "optimizer": opt.state_dict(),
+                          "epoch": epoch + 1, "history": history, "labels": ds.labels})
+    total_time = time.time() - t_start
+    final = history[-1] if history else {}
+    ch.result(checkpoint=os.path.abspath(ckpt_path), epochs=args.epochs, steps=total,
+              history=history, final=final, device=str(device),
+              train_clips=len(train), val_clips=len(val) if val is not None else 0,
+              seconds=total_time, clips_per_s=clips_done / total_time if total_time > 0 else 0.0,
+              torch=torch.__version__, threads=torch.get_num_threads())
+
+
+def add_parser(sub, func):
+    f = sub.add_parser("fit")
+    f.add_argument("--spec", required=True)
+    f.add_argument("--data", required=True)
+    f.add_argument("--out", required=True)
+    f.add_argument("--train-split", default="train")
+    f.add_argument("--val-split", default="val")
+    f.add_argument("--epochs", type=int, default=10)
+    f.add_argument("--batch", type=int, default=16)
+    f.add_argument("--eval-batch", type=int, default=32)
+    f.add_argument("--lr", type=float, default=0.05)
+    f.add_argument("--final-lr-frac", type=float, default=0.0)
+    f.add_argument("--momentum", type=float, default=0.9)
+    f.add_argument("--weight-decay", type=float, default=5e-5)
+    f.add_argument("--warmup-epochs", type=float, default=1.0)
+    f.add_argument("--jitter-min", type=float, default=0.0)
+    f.add_argument("--jitter-max", type=float, default=0.0)
+    f.add_argument("--flip", action="store_true")
+    f.add_argument("--drop-last", action="store_true")
+    f.add_argument("--device", default="cpu")
+    f.add_argument("--seed", type=int, default=0)
+    f.add_argument("--resume", action="store_true")
+    f.add_argument("--val-every", type=int, default=1)
+    f.add_argument("--progress-every", type=float, default=0.5)
+    f.set_defaults(func=func)
+    return f
