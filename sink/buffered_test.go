@@ -114,6 +114,7 @@ func sameOrder(t *testing.T, got, want []events.Event) {
 }
 
 func TestBufferedDeliversInOrderAfterOutageAndBlocksWhenFull(t *testing.T) {
+	sinktest.CheckGoroutines(t)
 	mem := &memSink{down: true}
 	b := sink.NewBuffered(mem, fastConfig("mem", 20))
 	evs := sinktest.Interleave(sinktest.Stream("cam-a", 20), sinktest.Stream("cam-b", 20))
@@ -176,6 +177,7 @@ func TestBufferedCloseFlushesEverythingAccepted(t *testing.T) {
 }
 
 func TestBufferedCloseDeadlineReportsUndelivered(t *testing.T) {
+	sinktest.CheckGoroutines(t)
 	mem := &memSink{down: true}
 	b := sink.NewBuffered(mem, fastConfig("mem", 100))
 	evs := sinktest.Stream("cam", 30)
@@ -200,6 +202,7 @@ func TestBufferedCloseDeadlineReportsUndelivered(t *testing.T) {
 }
 
 func TestBufferedWriteHonoursContextAndClose(t *testing.T) {
+	sinktest.CheckGoroutines(t)
 	mem := &memSink{down: true}
 	b := sink.NewBuffered(mem, fastConfig("mem", 5))
 	evs := sinktest.Stream("cam", 10)
@@ -365,6 +368,7 @@ func (l *lockedWriter) Write(p []byte) (int, error) {
 }
 
 func TestFanoutOneDownSinkDoesNotHoldBackTheOthers(t *testing.T) {
+	sinktest.CheckGoroutines(t)
 	down, up := &memSink{down: true}, &memSink{}
 	f := sink.NewFanout(
 		sink.NewBuffered(down, fastConfig("down", 100)),

@@ -103,9 +103,10 @@ const contentType = "application/cloudevents+json; charset=UTF-8"
 // This trades some throughput (one round in flight) for per-stream order across retries;
 // action events are rare and clip.scored is a few records per stream per second.
 type Producer struct {
-	cfg Config
-	w   *kafkago.Writer
-	mu  sync.Mutex // serialises Write: one produce round in flight
+	cfg       Config
+	w         *kafkago.Writer
+	transport *kafkago.Transport // ours to close: kafka-go closes only transports it made
+	mu        sync.Mutex         // serialises Write: one produce round in flight
 }
 
 // NewProducer returns a Producer. It does not contact the brokers: a broker that is down shows
@@ -115,7 +116,7 @@ func NewProducer(cfg Config) (*Producer, error) {
 	if err != nil {
 		return nil, err
 	}
-	p := &Producer{cfg: cfg}
+	p := &Producer{cfg: cfg, transport: &kafkago.Transport{DialTimeout: cfg.DialTimeout, ClientID: "actionstream"}}
 	p.w = &kafkago.Writer{
 		Addr:         kafkago.TCP(cfg.Brokers...),
 		Balancer:     &kafkago.Murmur2Balancer{}, // Java client's keyed partitioning
@@ -128,10 +129,7 @@ func NewProducer(cfg Config) (*Producer, error) {
 		RequiredAcks: kafkago.RequireAll,
 		Async:        true,
 		Completion:   p.completion,
-		Transport: &kafkago.Transport{
-			DialTimeout: cfg.DialTimeout,
-			ClientID:    "actionstream",
-		},
+		Transport:    p.transport,
 	}
 	return p, nil
 }
@@ -309,7 +307,11 @@ func (p *Producer) topic(ev *events.Event) string {
 // background.
 func (p *Producer) Close(ctx context.Context) error {
 	done := make(chan error, 1)
-	go func() { done <- p.w.Close() }()
+	go func() {
+		err := p.w.Close()
+		p.transport.CloseIdleConnections()
+		done <- err
+	}()
 	select {
 	case err := <-done:
 		if err != nil {

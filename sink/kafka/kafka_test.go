@@ -233,6 +233,7 @@ func testConfig(addr string) kafka.Config {
 }
 
 func TestEveryEventConsumedBackInOrderWithAcksAll(t *testing.T) {
+	sinktest.CheckGoroutines(t)
 	b := startBroker(t)
 	s, err := kafka.New(testConfig(b.addr()))
 	if err != nil {
@@ -291,6 +292,7 @@ func TestBatchTimeoutIsMilliseconds(t *testing.T) {
 }
 
 func TestBrokerRestartMidRunLosesNothing(t *testing.T) {
+	sinktest.CheckGoroutines(t)
 	b := startBroker(t)
 	s, err := kafka.New(testConfig(b.addr()))
 	if err != nil {
@@ -342,6 +344,7 @@ func TestBrokerRestartMidRunLosesNothing(t *testing.T) {
 }
 
 func TestClipScoredNotProducedWithoutClipTopic(t *testing.T) {
+	sinktest.CheckGoroutines(t)
 	b := startBroker(t)
 	cfg := testConfig(b.addr())
 	cfg.ClipTopic = ""

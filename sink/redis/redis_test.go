@@ -191,6 +191,7 @@ func event(stream, typ, label string, score float32, at time.Time) events.Event 
 }
 
 func TestStreamStateAndEventStream(t *testing.T) {
+	sinktest.CheckGoroutines(t)
 	srv := startServer(t)
 	s, err := redis.New(redis.Config{Addr: srv.addr(), KeyPrefix: "t:", StateTTL: time.Minute, Stream: "t:events", Buffer: fastBuffer()})
 	if err != nil {
@@ -296,6 +297,7 @@ func TestStateTTLRefreshedOnWriteThenExpires(t *testing.T) {
 }
 
 func TestEventStreamIsCapped(t *testing.T) {
+	sinktest.CheckGoroutines(t)
 	srv := startServer(t)
 	s, err := redis.New(redis.Config{Addr: srv.addr(), Stream: "events", StreamMaxLen: 100, Buffer: fastBuffer()})
 	if err != nil {
@@ -318,6 +320,7 @@ func TestEventStreamIsCapped(t *testing.T) {
 }
 
 func TestRedisKilledMidRunBufferedEventsArriveAfterRestart(t *testing.T) {
+	sinktest.CheckGoroutines(t)
 	srv := startServer(t)
 	s, err := redis.New(redis.Config{Addr: srv.addr(), Stream: "events", DialTimeout: 200 * time.Millisecond, IOTimeout: 500 * time.Millisecond, Buffer: fastBuffer()})
 	if err != nil {

@@ -6,6 +6,10 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"runtime"
+	"runtime/pprof"
+	"strings"
+	"testing"
 	"time"
 
 	"github.com/actionstream/actionstream/events"
@@ -78,4 +82,22 @@ func Interleave(seqs ...[]events.Event) []events.Event {
 func ID(stream, typ string, i int) string {
 	h := sha256.Sum256(fmt.Appendf(nil, "%s\x00%s\x00%d", stream, typ, i))
 	return hex.EncodeToString(h[:16])
+}
+
+// CheckGoroutines fails t if, once t's other cleanups have run, more goroutines are left than
+// when it was called: every goroutine a sink starts must end with Close. Call it first in a test.
+func CheckGoroutines(t testing.TB) {
+	before := runtime.NumGoroutine()
+	t.Cleanup(func() {
+		deadline := time.Now().Add(5 * time.Second)
+		for runtime.NumGoroutine() > before {
+			if time.Now().After(deadline) {
+				var buf strings.Builder
+				_ = pprof.Lookup("goroutine").WriteTo(&buf, 1)
+				t.Errorf("%d goroutines left, %d before the test:\n%s", runtime.NumGoroutine(), before, buf.String())
+				return
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	})
 }
