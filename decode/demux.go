@@ -189,11 +189,14 @@ func Demux(ctx context.Context, cfg DemuxConfig, emit func(ingest.Packet) error)
 	defer pkt.Free()
 	raw := rawPacket(pkt)
 
+	// A packet without timestamps (FFmpeg's RTSP demuxer returns the first one so) follows the
+	// previous one.
+	lastPTS := cfg.PTSOffset
 	var (
-		lastPTS, lastDur time.Duration
-		paceWall         time.Time
-		paceDTS          time.Duration
-		timer            *time.Timer
+		lastDur  time.Duration
+		paceWall time.Time
+		paceDTS  time.Duration
+		timer    *time.Timer
 	)
 	if cfg.Paced {
 		timer = time.NewTimer(time.Hour)

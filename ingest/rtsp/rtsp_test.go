@@ -1,0 +1,280 @@
+package rtsp_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/actionstream/actionstream/clipper"
+	"github.com/actionstream/actionstream/decode"
+	"github.com/actionstream/actionstream/ingest"
+	"github.com/actionstream/actionstream/ingest/rtsp"
+)
+
+// syncBuffer is a log sink safe for concurrent writes.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+func TestNewValidates(t *testing.T) {
+	for _, u := range []string{"http://cam/x", "rtsp://", "::bad"} {
+		if _, err := rtsp.New(rtsp.Config{URL: u}); !errors.Is(err, ingest.ErrPermanent) {
+			t.Errorf("New(%q): %v", u, err)
+		}
+	}
+	if _, err := rtsp.New(rtsp.Config{URL: "rtsp://cam/x", Transport: "sctp"}); !errors.Is(err, ingest.ErrPermanent) {
+		t.Errorf("bad transport: %v", err)
+	}
+	s, err := rtsp.New(rtsp.Config{URL: "rtsp://admin:pa55word@cam:8554/x", Transport: "UDP"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(s.Name(), "pa55word") {
+		t.Errorf("Name leaks the password: %s", s.Name())
+	}
+}
+
+// waitFor polls cond until it holds or the deadline passes.
+func waitFor(t *testing.T, what string, d time.Duration, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %v waiting for %s", d, what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// The camera's server dies mid-stream and comes back: the supervisor reconnects and decoded
+// frames resume, with timestamps that keep going forward. The password never reaches a log.
+func TestRecoverAfterServerRestart(t *testing.T) {
+	aus, sps, pps := h264AccessUnits(t)
+	addr := net.JoinHostPort("127.0.0.1", fmt.Sprint(freePort(t)))
+	cam := startCam(t, addr, 0, aus, sps, pps)
+	defer func() { cam.Close() }()
+
+	logs := &syncBuffer{}
+	logger := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	url := "rtsp://viewer:topsecret@" + addr + "/cam"
+	src, err := rtsp.New(rtsp.Config{Stream: "cam1", URL: url, StallTimeout: 2 * time.Second, Logger: logger})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cl, err := clipper.New("cam1", clipper.Config{Frames: 4, SamplingRate: 3, Size: 32})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var clips atomic.Int64
+	dec, err := decode.New(decode.Config{Stream: "cam1", Size: 32, Logger: logger}, cl, func(c *clipper.Clip) { clips.Add(1); c.Release() })
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer dec.Close()
+
+	var (
+		mu      sync.Mutex
+		ups     int
+		downs   []string
+		lastPTS time.Duration
+		backPTS int
+	)
+	sup := ingest.NewSupervisor(ingest.SupervisorConfig{Stream: "cam1", MinBackoff: 100 * time.Millisecond, MaxBackoff: 400 * time.Millisecond, Logger: logger,
+		OnUp: func() { mu.Lock(); ups++; mu.Unlock() },
+		OnDown: func(r string, err error) {
+			mu.Lock()
+			downs = append(downs, r)
+			mu.Unlock()
+		}})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		done <- sup.Run(ctx, src, func(p ingest.Packet) error {
+			mu.Lock()
+			if p.PTS < lastPTS {
+				backPTS++
+				t.Logf("PTS went back: %v -> %v (codec %v)", lastPTS, p.PTS, p.Codec != nil)
+			}
+			lastPTS = p.PTS
+			mu.Unlock()
+			return dec.Decode(p)
+		})
+	}()
+	defer func() {
+		cancel()
+		if err := <-done; !errors.Is(err, context.Canceled) {
+			t.Errorf("supervisor ended with %v", err)
+		}
+	}()
+
+	frames := func() int64 { return dec.Stats().FramesDecoded }
+	waitFor(t, "frames from the first server", 10*time.Second, func() bool { return frames() >= 20 })
+	mu.Lock()
+	ptsBefore := lastPTS
+	mu.Unlock()
+
+	cam.Close()
+	waitFor(t, "stream down", 5*time.Second, func() bool { mu.Lock(); defer mu.Unlock(); return len(downs) >= 1 })
+	stalledAt := frames()
+	time.Sleep(500 * time.Millisecond) // a few refused reconnects
+	cam = startCam(t, addr, 0, aus, sps, pps)
+	waitFor(t, "frames from the restarted server", 15*time.Second, func() bool { return frames() >= stalledAt+20 })
+
+	mu.Lock()
+	defer mu.Unlock()
+	if ups != 2 || sup.Restarts() < 1 {
+		t.Errorf("ups %d, restarts %d; want 2 ups and at least one restart", ups, sup.Restarts())
+	}
+	if lastPTS <= ptsBefore+500*time.Millisecond || backPTS != 0 {
+		t.Errorf("PTS after reconnect %v (before %v), %d backwards steps", lastPTS, ptsBefore, backPTS)
+	}
+	if clips.Load() == 0 {
+		t.Error("no clips completed")
+	}
+	all := logs.String() + strings.Join(downs, "\n")
+	if strings.Contains(all, "topsecret") {
+		t.Errorf("password leaked into logs or reasons:\n%s", all)
+	}
+	if !strings.Contains(all, "viewer:xxxxx@") {
+		t.Errorf("logs never name the redacted URL:\n%s", all)
+	}
+	t.Logf("down reasons: %q; stats %+v; restarts %d", downs, dec.Stats(), sup.Restarts())
+	if t.Failed() {
+		t.Logf("logs:\n%s", logs.String())
+	}
+}
+
+// A server that keeps the session open but stops sending is detected within the timeout.
+func TestStallDetected(t *testing.T) {
+	aus, sps, pps := h264AccessUnits(t)
+	addr := net.JoinHostPort("127.0.0.1", fmt.Sprint(freePort(t)))
+	cam := startCam(t, addr, 0, aus, sps, pps)
+	defer cam.Close()
+	src, err := rtsp.New(rtsp.Config{URL: "rtsp://" + addr + "/cam", StallTimeout: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var paused time.Time
+	n := 0
+	err = src.Run(context.Background(), func(p ingest.Packet) error {
+		n++
+		if n == 15 {
+			cam.paused.Store(true)
+			paused = time.Now()
+		}
+		return nil
+	})
+	// FFmpeg's H.264 parser holds the last access unit until the next one starts, so the final
+	// packet may come out with the error; measure from when the server went quiet.
+	silent := time.Since(paused)
+	if !errors.Is(err, ingest.ErrStalled) {
+		t.Fatalf("err = %v, want ErrStalled", err)
+	}
+	if silent < 900*time.Millisecond || silent > 2500*time.Millisecond {
+		t.Errorf("stall noticed after %v of silence, want ~1s", silent)
+	}
+	if n < 15 {
+		t.Errorf("%d packets before the stall", n)
+	}
+}
+
+// A server that accepts the TCP connection and never answers is cut off by the open timeout.
+func TestSilentServerOpenTimeout(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	var conns []net.Conn
+	var cmu sync.Mutex
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			cmu.Lock()
+			conns = append(conns, c)
+			cmu.Unlock()
+		}
+	}()
+	defer func() {
+		cmu.Lock()
+		for _, c := range conns {
+			c.Close()
+		}
+		cmu.Unlock()
+	}()
+	src, err := rtsp.New(rtsp.Config{URL: "rtsp://u:hidden@" + l.Addr().String() + "/x", StallTimeout: 500 * time.Millisecond, OpenTimeout: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	err = src.Run(context.Background(), func(ingest.Packet) error { return nil })
+	el := time.Since(start)
+	if !errors.Is(err, ingest.ErrStalled) || errors.Is(err, ingest.ErrPermanent) {
+		t.Fatalf("err = %v, want a retryable ErrStalled", err)
+	}
+	if el < 900*time.Millisecond || el > 2500*time.Millisecond {
+		t.Errorf("open gave up after %v, want ~1s", el)
+	}
+	if strings.Contains(err.Error(), "hidden") {
+		t.Errorf("error leaks the password: %v", err)
+	}
+}
+
+func TestUDPTransport(t *testing.T) {
+	aus, sps, pps := h264AccessUnits(t)
+	addr := net.JoinHostPort("127.0.0.1", fmt.Sprint(freePort(t)))
+	cam := startCam(t, addr, freeUDPPair(t), aus, sps, pps)
+	defer cam.Close()
+	src, err := rtsp.New(rtsp.Config{URL: "rtsp://" + addr + "/cam", Transport: "udp", StallTimeout: 2 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := decode.New(decode.Config{Size: 32}, &allSampler{}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	err = src.Run(ctx, func(p ingest.Packet) error {
+		if err := d.Decode(p); err != nil {
+			return err
+		}
+		if d.Stats().FramesDecoded >= 20 {
+			cancel()
+		}
+		return nil
+	})
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("err = %v (stats %+v)", err, d.Stats())
+	}
+}
+
+type allSampler struct{}
+
+func (allSampler) Want(time.Duration) bool            { return true }
+func (allSampler) Add(*clipper.Frame) []*clipper.Clip { return nil }

@@ -1,0 +1,185 @@
+package rtsp_test
+
+import (
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/bluenviron/gortsplib/v4"
+	"github.com/bluenviron/gortsplib/v4/pkg/base"
+	"github.com/bluenviron/gortsplib/v4/pkg/description"
+	"github.com/bluenviron/gortsplib/v4/pkg/format"
+	"github.com/bluenviron/gortsplib/v4/pkg/format/rtph264"
+	"github.com/bluenviron/mediacommon/pkg/codecs/h264"
+)
+
+// h264AccessUnits encodes a short testsrc clip with ffmpeg (no B-frames, so RTP time = decode
+// order; an IDR every second) and splits the Annex-B stream into access units at the AUDs.
+func h264AccessUnits(t *testing.T) (aus [][][]byte, sps, pps []byte) {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "cam.h264")
+	out, err := exec.Command("ffmpeg", "-hide_banner", "-loglevel", "error", "-nostdin", "-y",
+		"-f", "lavfi", "-i", "testsrc=size=160x120:rate=25:duration=2",
+		"-c:v", "libx264", "-preset", "ultrafast", "-bf", "0", "-g", "25", "-pix_fmt", "yuv420p",
+		"-bsf:v", "h264_metadata=aud=insert", "-f", "h264", path).CombinedOutput()
+	if err != nil {
+		t.Fatalf("ffmpeg: %v\n%s", err, out)
+	}
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	nalus, err := h264.AnnexBUnmarshal(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var au [][]byte
+	for _, n := range nalus {
+		switch h264.NALUType(n[0] & 0x1f) {
+		case h264.NALUTypeAccessUnitDelimiter:
+			if len(au) > 0 {
+				aus = append(aus, au)
+			}
+			au = nil
+			continue
+		case h264.NALUTypeSPS:
+			sps = n
+		case h264.NALUTypePPS:
+			pps = n
+		}
+		au = append(au, n)
+	}
+	if len(au) > 0 {
+		aus = append(aus, au)
+	}
+	if len(aus) != 50 || sps == nil || pps == nil {
+		t.Fatalf("%d access units, sps %v pps %v", len(aus), sps != nil, pps != nil)
+	}
+	return aus, sps, pps
+}
+
+// camServer is an RTSP server (gortsplib) that serves one H.264 stream like a camera: it loops
+// the access units at 25 fps in real time. Pause makes it stall (connection up, no packets).
+type camServer struct {
+	t      *testing.T
+	srv    *gortsplib.Server
+	stream *gortsplib.ServerStream
+	media  *description.Media
+	aus    [][][]byte
+	paused atomic.Bool
+	sent   atomic.Int64
+	stop   chan struct{}
+	wg     sync.WaitGroup
+}
+
+func (c *camServer) OnDescribe(*gortsplib.ServerHandlerOnDescribeCtx) (*base.Response, *gortsplib.ServerStream, error) {
+	return &base.Response{StatusCode: base.StatusOK}, c.stream, nil
+}
+
+func (c *camServer) OnSetup(*gortsplib.ServerHandlerOnSetupCtx) (*base.Response, *gortsplib.ServerStream, error) {
+	return &base.Response{StatusCode: base.StatusOK}, c.stream, nil
+}
+
+func (c *camServer) OnPlay(*gortsplib.ServerHandlerOnPlayCtx) (*base.Response, error) {
+	return &base.Response{StatusCode: base.StatusOK}, nil
+}
+
+// startCam serves on addr ("127.0.0.1:port"); udpPort > 0 also enables UDP transport.
+func startCam(t *testing.T, addr string, udpPort int, aus [][][]byte, sps, pps []byte) *camServer {
+	t.Helper()
+	c := &camServer{t: t, aus: aus, stop: make(chan struct{})}
+	c.srv = &gortsplib.Server{Handler: c, RTSPAddress: addr}
+	if udpPort > 0 {
+		c.srv.UDPRTPAddress = net.JoinHostPort("127.0.0.1", strconv.Itoa(udpPort))
+		c.srv.UDPRTCPAddress = net.JoinHostPort("127.0.0.1", strconv.Itoa(udpPort+1))
+	}
+	if err := c.srv.Start(); err != nil {
+		t.Fatalf("rtsp server on %s: %v", addr, err)
+	}
+	forma := &format.H264{PayloadTyp: 96, PacketizationMode: 1, SPS: sps, PPS: pps}
+	c.media = &description.Media{Type: description.MediaTypeVideo, Formats: []format.Format{forma}}
+	c.stream = gortsplib.NewServerStream(c.srv, &description.Session{Medias: []*description.Media{c.media}})
+	enc, err := forma.CreateEncoder()
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.wg.Add(1)
+	go c.feed(enc)
+	return c
+}
+
+func (c *camServer) feed(enc *rtph264.Encoder) {
+	defer c.wg.Done()
+	tick := time.NewTicker(40 * time.Millisecond)
+	defer tick.Stop()
+	for i := 0; ; i++ {
+		select {
+		case <-c.stop:
+			return
+		case <-tick.C:
+		}
+		if c.paused.Load() {
+			continue
+		}
+		pkts, err := enc.Encode(c.aus[i%len(c.aus)])
+		if err != nil {
+			c.t.Errorf("rtp encode: %v", err)
+			return
+		}
+		for _, p := range pkts {
+			p.Timestamp = uint32(i * 3600) // 90 kHz
+			_ = c.stream.WritePacketRTP(c.media, p)
+		}
+		c.sent.Add(1)
+	}
+}
+
+func (c *camServer) Close() {
+	close(c.stop)
+	c.wg.Wait()
+	c.stream.Close()
+	c.srv.Close()
+}
+
+// freePort returns a loopback TCP port that was free a moment ago.
+func freePort(t *testing.T) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+// freeUDPPair returns an even port p with p and p+1 free for UDP.
+func freeUDPPair(t *testing.T) int {
+	t.Helper()
+	for range 50 {
+		c, err := net.ListenPacket("udp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		p := c.LocalAddr().(*net.UDPAddr).Port &^ 1
+		c.Close()
+		a, err1 := net.ListenPacket("udp", net.JoinHostPort("127.0.0.1", strconv.Itoa(p)))
+		b, err2 := net.ListenPacket("udp", net.JoinHostPort("127.0.0.1", strconv.Itoa(p+1)))
+		if a != nil {
+			a.Close()
+		}
+		if b != nil {
+			b.Close()
+		}
+		if err1 == nil && err2 == nil {
+			return p
+		}
+	}
+	t.Fatal("no free UDP port pair")
+	return 0
+}
