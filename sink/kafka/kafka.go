@@ -251,7 +251,12 @@ func (p *Producer) produceRound(ctx context.Context, batch []events.Event) (int,
 	if len(msgs) > 0 {
 		r.errs = make([]error, n)
 		r.left = len(msgs)
-		if err := p.w.WriteMessages(ctx, msgs...); err != nil {
+		// In async mode ctx only bounds the metadata lookup; bound it explicitly so a broker
+		// that accepts connections but never answers cannot hang the round.
+		mctx, cancel := context.WithTimeout(ctx, p.cfg.DialTimeout+p.cfg.WriteTimeout)
+		err := p.w.WriteMessages(mctx, msgs...)
+		cancel()
+		if err != nil {
 			// Async mode fails here only before anything is queued (metadata, validation).
 			err = classify(fmt.Errorf("kafka: produce: %w", err))
 			errs = ensure(errs, len(batch))

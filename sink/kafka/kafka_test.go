@@ -409,3 +409,49 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 		time.Sleep(5 * time.Millisecond)
 	}
 }
+
+func TestSilentBrokerGivesRetryableErrorNotAHang(t *testing.T) {
+	sinktest.CheckGoroutines(t)
+	// A "broker" that accepts connections and never answers.
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var conns sync.WaitGroup
+	accepted := make(chan net.Conn, 16)
+	conns.Go(func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			accepted <- c
+		}
+	})
+	t.Cleanup(func() {
+		l.Close()
+		conns.Wait()
+		close(accepted)
+		for c := range accepted {
+			c.Close()
+		}
+	})
+
+	cfg := testConfig(l.Addr().String())
+	cfg.DialTimeout, cfg.WriteTimeout = 100*time.Millisecond, 200*time.Millisecond
+	p, err := kafka.NewProducer(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	err = p.Write(context.Background(), sinktest.Stream("cam", 3))
+	if err == nil || sink.IsPermanent(err) {
+		t.Fatalf("Write to a silent broker: %v, want a retryable error", err)
+	}
+	if d := time.Since(start); d > 5*time.Second {
+		t.Fatalf("Write took %v", d)
+	}
+	if err := p.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+}
