@@ -14,7 +14,7 @@ import (
 	"github.com/actionstream/actionstream/infer"
 	"github.com/actionstream/actionstream/ingest"
 	"github.com/actionstream/actionstream/ingest/file"
-	// rtsp pending
+	"github.com/actionstream/actionstream/ingest/rtsp"
 )
 
 // StreamStatus is one stream's current state (the /api/streams entries, the Redis hash).
@@ -132,7 +132,7 @@ func (p *Pipeline) attach(id, url string, src ingest.Source) error {
 func (p *Pipeline) newSource(sc configs.Stream) (ingest.Source, error) {
 	switch configs.URLKind(sc.URL) {
 	case "rtsp":
-		return nil, fmt.Errorf("rtsp pending")
+		return rtsp.New(rtsp.Config{Stream: sc.ID, URL: sc.URL, Transport: sc.Transport, StallTimeout: sc.StallTimeout.D(), Logger: p.base})
 	case "file":
 		return file.New(file.Config{Stream: sc.ID, URL: sc.URL, Loop: sc.Loop && !p.oneShot, Paced: !p.oneShot, Logger: p.base})
 	}
