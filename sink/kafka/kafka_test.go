@@ -455,3 +455,29 @@ func TestSilentBrokerGivesRetryableErrorNotAHang(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+func TestCloseDeadlineWithBrokerDownReportsUndelivered(t *testing.T) {
+	sinktest.CheckGoroutines(t)
+	b := startBroker(t)
+	s, err := kafka.New(testConfig(b.addr()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.stop()
+	if err := s.Write(context.Background(), sinktest.Stream("cam", 10)); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	err = s.Close(ctx)
+	if !errors.Is(err, sink.ErrUndelivered) {
+		t.Fatalf("Close with the broker down: %v, want ErrUndelivered", err)
+	}
+	if d := time.Since(start); d > 3*time.Second {
+		t.Fatalf("Close took %v with a 300ms deadline", d)
+	}
+	if st := s.Stats(); st.Undelivered != 10 || st.Delivered != 0 {
+		t.Fatalf("stats: %+v", st)
+	}
+}

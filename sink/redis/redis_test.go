@@ -252,7 +252,7 @@ func TestStreamStateAndEventStream(t *testing.T) {
 
 func TestStateTTLRefreshedOnWriteThenExpires(t *testing.T) {
 	srv := startServer(t)
-	s, err := redis.New(redis.Config{Addr: srv.addr(), StateTTL: 800 * time.Millisecond, Buffer: fastBuffer()})
+	s, err := redis.New(redis.Config{Addr: srv.addr(), StateTTL: 1500 * time.Millisecond, Buffer: fastBuffer()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -263,22 +263,22 @@ func TestStateTTLRefreshedOnWriteThenExpires(t *testing.T) {
 	if err := s.UpdateStream(ctx, redis.StreamState{Stream: "cam", Status: redis.StatusUp, FPS: 25}); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(500 * time.Millisecond)
+	time.Sleep(800 * time.Millisecond)
 	if err := s.UpdateStream(ctx, redis.StreamState{Stream: "cam", FPS: 24.5}); err != nil {
 		t.Fatal(err)
 	}
-	if ttl := c.PTTL(ctx, key).Val(); ttl < 600*time.Millisecond {
-		t.Fatalf("TTL %v after a write, want refreshed to ~800ms", ttl)
+	if ttl := c.PTTL(ctx, key).Val(); ttl < time.Second {
+		t.Fatalf("TTL %v after a write, want refreshed to ~1.5s", ttl)
 	}
 	if h := c.HGetAll(ctx, key).Val(); h["status"] != "up" || h["fps"] != "24.50" {
 		t.Fatalf("status must survive an update without one: %v", h)
 	}
-	time.Sleep(500 * time.Millisecond)
+	time.Sleep(800 * time.Millisecond)
 	if err := s.Write(ctx, []events.Event{event("cam", events.TypeActionStarted, "run", 0.7, time.Now())}); err != nil {
 		t.Fatal(err)
 	}
 	deadline := time.Now().Add(5 * time.Second)
-	for c.PTTL(ctx, key).Val() < 600*time.Millisecond {
+	for c.PTTL(ctx, key).Val() < time.Second {
 		if time.Now().After(deadline) {
 			t.Fatal("an event write did not refresh the TTL")
 		}
