@@ -7,6 +7,10 @@ var (
 	ErrDuplicateStream = errors.New("duplicate stream id")
 	// ErrUnsupportedURL: no source serves this URL scheme.
 	ErrUnsupportedURL = errors.New("unsupported stream URL")
+	// ErrNotRunning: a stream was attached outside Run.
+	ErrNotRunning = errors.New("pipeline not running")
+	// ErrNoStream: no stream has this id.
+	ErrNoStream = errors.New("no such stream")
 	// ErrStreamFailed: a stream stopped on an error that retrying cannot fix.
 	ErrStreamFailed = errors.New("stream failed")
 )

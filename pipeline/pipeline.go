@@ -49,10 +49,14 @@ type Pipeline struct {
 	metrics *metrics
 	events  eventsCfg
 
-	mu      sync.Mutex
-	streams map[string]*stream
-	order   []string
-	ready   bool
+	subs subscribers
+
+	mu         sync.Mutex
+	streams    map[string]*stream
+	order      []string
+	ready      bool
+	streamsCtx context.Context // the ctx of Run while streams may start; nil otherwise
+	wg         sync.WaitGroup  // every stream goroutine
 }
 
 type eventsCfg struct {
@@ -157,19 +161,6 @@ func (p *Pipeline) Run(ctx context.Context) error {
 	batchCtx, stopBatcher := context.WithCancel(context.Background())
 	batchDone := make(chan error, 1)
 	go func() { batchDone <- p.batcher.Run(batchCtx) }()
-
-	p.mu.Lock()
-	p.ready = true
-	p.mu.Unlock()
-
-	var wg sync.WaitGroup
-	for _, s := range p.snapshotStreams() {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			p.runStream(ctx, s)
-		}()
-	}
 	stateDone := make(chan struct{})
 	stateCtx, stopState := context.WithCancel(context.Background())
 	go func() {
@@ -177,10 +168,24 @@ func (p *Pipeline) Run(ctx context.Context) error {
 		p.publishState(stateCtx)
 	}()
 
-	// Streams end on ctx (serve) or at the end of their inputs (run).
-	wg.Wait()
+	p.mu.Lock()
+	p.ready = true
+	p.streamsCtx = ctx
+	for _, id := range p.order {
+		p.startLocked(p.streams[id], false)
+	}
+	p.mu.Unlock()
+
+	// One-shot: until every input has ended. Serving: until ctx ends (streams come and go).
+	if !p.oneShot {
+		<-ctx.Done()
+	}
 	p.mu.Lock()
 	p.ready = false
+	p.mu.Unlock()
+	p.wg.Wait()
+	p.mu.Lock()
+	p.streamsCtx = nil // no Attach from here on
 	p.mu.Unlock()
 
 	deadline := time.Now().Add(p.cfg.ShutdownTimeout.D())
@@ -247,6 +252,7 @@ func (p *Pipeline) emit(ctx context.Context, evs []events.Event) {
 	for _, e := range evs {
 		p.metrics.countEvent(e.Type)
 	}
+	p.subs.publish(evs)
 	if err := p.out.Write(ctx, evs); err != nil && !errors.Is(err, sink.ErrClosed) {
 		p.log.Error("events not accepted by the sinks", "n", len(evs), "err", err)
 	}

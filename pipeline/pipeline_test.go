@@ -11,6 +11,8 @@ import (
 	"github.com/actionstream/actionstream/clipper"
 	"github.com/actionstream/actionstream/configs"
 	"github.com/actionstream/actionstream/events"
+	"github.com/actionstream/actionstream/ingest"
+	"github.com/actionstream/actionstream/ingest/file"
 	"github.com/actionstream/actionstream/internal/testkit"
 	"github.com/actionstream/actionstream/sink"
 )
@@ -118,5 +120,70 @@ func TestOneShotUnreadableInputFails(t *testing.T) {
 	err = p.Run(context.Background())
 	if !errors.Is(err, ErrStreamFailed) {
 		t.Fatalf("want ErrStreamFailed, got %v", err)
+	}
+}
+
+// TestAttachLiveStream adds a stream while serving (as a WHIP publisher does): it is scored,
+// a second stream with the same id is refused while it is live, and the id is free again once
+// the source ends. Live subscribers see the events.
+func TestAttachLiveStream(t *testing.T) {
+	model := testkit.TinyModel(t)
+	video := testkit.MakeVideo(t, t.TempDir(), testkit.Video{FPS: "30", Seconds: 2})
+	cfg := oneShotConfig(model, video)
+	cfg.Streams = nil
+	out := &collect{}
+	p, err := New(Options{Config: cfg, Sinks: []sink.Sink{out}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	fileSrc := func() ingest.Source {
+		s, err := file.New(file.Config{Stream: "pub", URL: video, Paced: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	if err := p.Attach("pub", "whip", fileSrc()); !errors.Is(err, ErrNotRunning) {
+		t.Fatalf("attach before Run: %v", err)
+	}
+	live, unsubscribe := p.Subscribe(1000)
+	defer unsubscribe()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- p.Run(ctx) }()
+	deadline := time.Now().Add(20 * time.Second)
+	for !p.Ready() && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if err := p.Attach("pub", "whip", fileSrc()); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Attach("pub", "whip", fileSrc()); !errors.Is(err, ErrDuplicateStream) {
+		t.Fatalf("second publisher for a live id: %v", err)
+	}
+	for len(p.Streams()) != 0 && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	if n := len(p.Streams()); n != 0 {
+		t.Fatalf("ended stream not removed: %d streams", n)
+	}
+	if err := p.Attach("pub", "whip", fileSrc()); err != nil {
+		t.Fatalf("id not free after the stream ended: %v", err)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if n := len(out.ofType(events.TypeClipScored)); n < 3 {
+		t.Fatalf("only %d clips scored", n)
+	}
+	var seen int
+	for len(live) > 0 {
+		if e := <-live; e.Type == events.TypeClipScored {
+			seen++
+		}
+	}
+	if seen == 0 {
+		t.Fatal("the live subscriber saw no clip.scored")
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/actionstream/actionstream/clipper"
@@ -57,40 +58,119 @@ type stream struct {
 	trackerMu sync.Mutex
 	tracker   *events.Tracker
 
-	mu       sync.Mutex
-	state    string
-	reason   string
-	lastClip time.Time
-	active   []events.ActiveAction
-	top      []events.LabelScore
+	mu                sync.Mutex
+	state             string
+	reason            string
+	lastClip          time.Time
+	active            []events.ActiveAction
+	top               []events.LabelScore
+	submitted, scored atomic.Uint64 // clips handed to the batcher, results received
+
 	// inflight gates one-shot mode: a stream submits its next clip only after the previous
 	// one was scored, so no clip is replaced.
 	inflight chan struct{}
 }
 
 func (p *Pipeline) addStream(sc configs.Stream) error {
-	p.mu.Lock()
-	_, dup := p.streams[sc.ID]
-	p.mu.Unlock()
-	if dup {
-		return fmt.Errorf("%w: %q", ErrDuplicateStream, sc.ID)
-	}
 	src, err := p.newSource(sc)
 	if err != nil {
 		return err
 	}
-	return p.attach(sc.ID, ingest.Redact(sc.URL), src)
+	s, err := p.newStream(sc.ID, ingest.Redact(sc.URL), src)
+	if err != nil {
+		return err
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if _, dup := p.streams[sc.ID]; dup {
+		return fmt.Errorf("%w: %q", ErrDuplicateStream, sc.ID)
+	}
+	p.streams[sc.ID] = s
+	p.order = append(p.order, sc.ID)
+	return nil
 }
 
-// attach adds a stream fed by src (configured sources and, later, WHIP publishers).
-func (p *Pipeline) attach(id, url string, src ingest.Source) error {
+// Attach adds a stream fed by src while Run runs (a WHIP publisher). The stream is removed
+// when src ends for good (end of input or a permanent error); the supervisor restarts it after
+// other failures. It fails with ErrDuplicateStream while a stream with this id exists, and with
+// ErrNotRunning before Run or once shutdown has begun.
+func (p *Pipeline) Attach(id, url string, src ingest.Source) error {
+	s, err := p.newStream(id, url, src)
+	if err != nil {
+		return err
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.streamsCtx == nil || !p.ready {
+		s.dec.Close()
+		return ErrNotRunning
+	}
+	if _, dup := p.streams[id]; dup {
+		s.dec.Close()
+		return fmt.Errorf("%w: %q", ErrDuplicateStream, id)
+	}
+	p.streams[id] = s
+	p.order = append(p.order, id)
+	p.startLocked(s, true)
+	return nil
+}
+
+// startLocked runs s on its own goroutine; p.mu is held.
+func (p *Pipeline) startLocked(s *stream, dynamic bool) {
+	ctx := p.streamsCtx
+	p.wg.Add(1)
+	go func() {
+		defer p.wg.Done()
+		p.runStream(ctx, s)
+		if dynamic {
+			p.remove(s)
+		}
+	}()
+}
+
+// remove forgets an ended dynamic stream (its id may be published again), after ending its
+// actions.
+func (p *Pipeline) remove(s *stream) {
+	// Let the batcher score the clips this stream already submitted: their results need the
+	// stream's lifecycle. Replaced clips never come back; a failed batch is covered by the bound.
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		if s.scored.Load()+p.batcher.Stats().DroppedByStream[s.id] >= s.submitted.Load() {
+			break
+		}
+	}
+	p.emit(context.Background(), s.flushActions())
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.streams[s.id] != s {
+		return
+	}
+	delete(p.streams, s.id)
+	for i, id := range p.order {
+		if id == s.id {
+			p.order = append(p.order[:i], p.order[i+1:]...)
+			break
+		}
+	}
+}
+
+// Thumbnail is the latest converted frame of a stream as JPEG, with its PTS.
+func (p *Pipeline) Thumbnail(id string) ([]byte, time.Duration, error) {
+	s := p.stream(id)
+	if s == nil {
+		return nil, 0, fmt.Errorf("%w: %q", ErrNoStream, id)
+	}
+	return s.dec.ThumbnailJPEG(80)
+}
+
+// newStream builds a stream's decoder, clipper, lifecycle and supervisor.
+func (p *Pipeline) newStream(id, url string, src ingest.Source) (*stream, error) {
 	clp, err := clipper.New(id, p.clipperConfig())
 	if err != nil {
-		return fmt.Errorf("clipper: %w", err)
+		return nil, fmt.Errorf("clipper: %w", err)
 	}
 	tr, err := events.NewTracker(id, p.events.tracker)
 	if err != nil {
-		return fmt.Errorf("events: %w", err)
+		return nil, fmt.Errorf("events: %w", err)
 	}
 	s := &stream{id: id, url: url, src: src, clp: clp, tracker: tr, state: StatusStarting}
 	if p.oneShot {
@@ -98,7 +178,7 @@ func (p *Pipeline) attach(id, url string, src ingest.Source) error {
 	}
 	dec, err := decode.New(p.decodeConfig(id), clp, func(c *clipper.Clip) { p.submit(s, c) })
 	if err != nil {
-		return fmt.Errorf("decoder: %w", err)
+		return nil, fmt.Errorf("decoder: %w", err)
 	}
 	s.dec = dec
 	s.sup = ingest.NewSupervisor(ingest.SupervisorConfig{
@@ -122,11 +202,7 @@ func (p *Pipeline) attach(id, url string, src ingest.Source) error {
 		},
 		Logger: p.base,
 	})
-	p.mu.Lock()
-	p.streams[id] = s
-	p.order = append(p.order, id)
-	p.mu.Unlock()
-	return nil
+	return s, nil
 }
 
 func (p *Pipeline) newSource(sc configs.Stream) (ingest.Source, error) {
@@ -167,7 +243,9 @@ func (p *Pipeline) submit(s *stream, c *clipper.Clip) {
 	if s.inflight != nil {
 		s.inflight <- struct{}{}
 	}
+	s.submitted.Add(1)
 	if err := p.batcher.Submit(c); err != nil {
+		s.submitted.Add(^uint64(0))
 		p.log.Warn("clip refused", "stream", s.id, "err", err)
 		if s.inflight != nil {
 			<-s.inflight
@@ -176,6 +254,7 @@ func (p *Pipeline) submit(s *stream, c *clipper.Clip) {
 }
 
 func (s *stream) onResult(r infer.Result) {
+	s.scored.Add(1)
 	s.mu.Lock()
 	s.lastClip = r.EndWall
 	s.top = r.TopK
