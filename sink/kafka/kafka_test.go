@@ -4,17 +4,12 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"fmt"
 	"net"
 	"slices"
 	"sort"
 	"sync"
 	"testing"
 	"time"
-
-	"github.com/twmb/franz-go/pkg/kfake"
-	"github.com/twmb/franz-go/pkg/kgo"
-	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/actionstream/actionstream/events"
 	"github.com/actionstream/actionstream/sink"
@@ -27,140 +22,20 @@ const (
 	clipsTopic  = "clips"
 )
 
-// broker is a kfake cluster that can be stopped and started again on the same port with the
-// same data directory, like a restarted Kafka broker. It records the acks of produce requests.
-type broker struct {
-	t    *testing.T
-	port int
-	dir  string
-	c    *kfake.Cluster
-
-	mu   sync.Mutex
-	acks map[int16]int // produce requests by acks
-}
-
-func freePort(t *testing.T) int {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
-
-func startBroker(t *testing.T) *broker {
-	b := &broker{t: t, port: freePort(t), dir: t.TempDir(), acks: map[int16]int{}}
-	b.start()
-	t.Cleanup(b.stop)
-	return b
-}
-
-func (b *broker) addr() string { return fmt.Sprintf("127.0.0.1:%d", b.port) }
-
-func (b *broker) start() {
-	b.t.Helper()
-	var c *kfake.Cluster
-	var err error
-	// The port was just released by the previous cluster; retry briefly if the OS still holds it.
-	for range 50 {
-		c, err = kfake.NewCluster(kfake.Ports(b.port), kfake.DataDir(b.dir), kfake.SeedTopics(4, eventsTopic, clipsTopic))
-		if err == nil {
-			break
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	if err != nil {
-		b.t.Fatalf("start kfake on port %d: %v", b.port, err)
-	}
-	c.ControlKey(int16(kmsg.Produce), func(req kmsg.Request) (kmsg.Response, error, bool) {
-		b.mu.Lock()
-		b.acks[req.(*kmsg.ProduceRequest).Acks]++
-		b.mu.Unlock()
-		return nil, nil, false // observe only; the cluster handles the request
-	})
-	b.c = c
-}
-
-func (b *broker) stop() {
-	if b.c != nil {
-		b.c.Close()
-		b.c = nil
-	}
-}
-
-func (b *broker) produceAcks() map[int16]int {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return maps(b.acks)
-}
-
-func maps(m map[int16]int) map[int16]int {
-	out := make(map[int16]int, len(m))
-	for k, v := range m {
-		out[k] = v
-	}
-	return out
-}
-
-type record struct {
-	topic     string
-	partition int32
-	offset    int64
-	key       string
-	value     []byte
-	headers   map[string]string
-}
-
-// consumeAll reads both topics from the start until want distinct event ids are seen.
-func consumeAll(t *testing.T, addr string, want int) []record {
-	t.Helper()
-	cl, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.ConsumeTopics(eventsTopic, clipsTopic),
-		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cl.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	var out []record
-	ids := map[string]bool{}
-	for len(ids) < want {
-		fs := cl.PollFetches(ctx)
-		if ctx.Err() != nil {
-			t.Fatalf("consumed %d distinct events of %d before timeout", len(ids), want)
-		}
-		fs.EachError(func(topic string, p int32, err error) { t.Logf("fetch %s[%d]: %v", topic, p, err) })
-		fs.EachRecord(func(r *kgo.Record) {
-			h := map[string]string{}
-			for _, x := range r.Headers {
-				h[x.Key] = string(x.Value)
-			}
-			out = append(out, record{r.Topic, r.Partition, r.Offset, string(r.Key), r.Value, h})
-			ev, err := events.ParseJSON(r.Value)
-			if err != nil {
-				t.Errorf("record %s[%d]@%d: %v", r.Topic, r.Partition, r.Offset, err)
-				return
-			}
-			ids[ev.ID] = true
-		})
-	}
-	return out
-}
-
 // checkRecords validates every record against the contract and the sink's promises: key =
 // stream id, clip.scored on its own topic, content-type header, duplicates only as identical
 // copies, and per (topic, stream) the sequence of first occurrences equal to what was written.
-func checkRecords(t *testing.T, recs []record, written []events.Event) (dups int) {
+func checkRecords(t *testing.T, recs []sinktest.Record, written []events.Event) (dups int) {
 	t.Helper()
 	sort.SliceStable(recs, func(i, j int) bool {
 		a, b := recs[i], recs[j]
-		if a.topic != b.topic {
-			return a.topic < b.topic
+		if a.Topic != b.Topic {
+			return a.Topic < b.Topic
 		}
-		if a.partition != b.partition {
-			return a.partition < b.partition
+		if a.Partition != b.Partition {
+			return a.Partition < b.Partition
 		}
-		return a.offset < b.offset
+		return a.Offset < b.Offset
 	})
 	type ts struct{ topic, stream string }
 	wantSeq := map[ts][]string{}
@@ -176,32 +51,32 @@ func checkRecords(t *testing.T, recs []record, written []events.Event) (dups int
 	gotSeq := map[ts][]string{}
 	streamPartition := map[ts]int32{}
 	for _, r := range recs {
-		ev, err := events.ParseJSON(r.value)
+		ev, err := events.ParseJSON(r.Value)
 		if err != nil {
-			t.Fatalf("%s[%d]@%d: %v", r.topic, r.partition, r.offset, err)
+			t.Fatalf("%s[%d]@%d: %v", r.Topic, r.Partition, r.Offset, err)
 		}
-		if r.key != ev.Data.Stream {
-			t.Fatalf("record key %q, want the stream id %q", r.key, ev.Data.Stream)
+		if r.Key != ev.Data.Stream {
+			t.Fatalf("record key %q, want the stream id %q", r.Key, ev.Data.Stream)
 		}
-		if ct := r.headers["content-type"]; ct != "application/cloudevents+json; charset=UTF-8" {
+		if ct := r.Headers["content-type"]; ct != "application/cloudevents+json; charset=UTF-8" {
 			t.Fatalf("content-type header %q", ct)
 		}
-		if (ev.Type == events.TypeClipScored) != (r.topic == clipsTopic) {
-			t.Fatalf("event %s of type %s on topic %s", ev.ID, ev.Type, r.topic)
+		if (ev.Type == events.TypeClipScored) != (r.Topic == clipsTopic) {
+			t.Fatalf("event %s of type %s on topic %s", ev.ID, ev.Type, r.Topic)
 		}
-		k := ts{r.topic, ev.Data.Stream}
-		if p, ok := streamPartition[k]; ok && p != r.partition {
-			t.Fatalf("stream %s on partitions %d and %d of %s", k.stream, p, r.partition, k.topic)
+		k := ts{r.Topic, ev.Data.Stream}
+		if p, ok := streamPartition[k]; ok && p != r.Partition {
+			t.Fatalf("stream %s on partitions %d and %d of %s", k.stream, p, r.Partition, k.topic)
 		}
-		streamPartition[k] = r.partition
+		streamPartition[k] = r.Partition
 		if prev, ok := seen[ev.ID]; ok {
-			if !bytes.Equal(prev, r.value) {
+			if !bytes.Equal(prev, r.Value) {
 				t.Fatalf("event id %s delivered twice with different contents", ev.ID)
 			}
 			dups++
 			continue
 		}
-		seen[ev.ID] = r.value
+		seen[ev.ID] = r.Value
 		gotSeq[k] = append(gotSeq[k], ev.ID)
 	}
 	if len(seen) != len(written) {
@@ -234,8 +109,8 @@ func testConfig(addr string) kafka.Config {
 
 func TestEveryEventConsumedBackInOrderWithAcksAll(t *testing.T) {
 	sinktest.CheckGoroutines(t)
-	b := startBroker(t)
-	s, err := kafka.New(testConfig(b.addr()))
+	b := sinktest.StartKafka(t, eventsTopic, clipsTopic)
+	s, err := kafka.New(testConfig(b.Addr()))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -255,18 +130,18 @@ func TestEveryEventConsumedBackInOrderWithAcksAll(t *testing.T) {
 	if st.Delivered != uint64(len(written)) || st.Errors != 0 {
 		t.Fatalf("stats: %+v", st)
 	}
-	if dups := checkRecords(t, consumeAll(t, b.addr(), len(written)), written); dups != 0 {
+	if dups := checkRecords(t, sinktest.ConsumeKafka(t, b.Addr(), []string{eventsTopic, clipsTopic}, len(written)), written); dups != 0 {
 		t.Fatalf("%d duplicates without any failure", dups)
 	}
-	acks := b.produceAcks()
+	acks := b.ProduceAcks()
 	if len(acks) != 1 || acks[-1] == 0 {
 		t.Fatalf("produce requests by acks: %v, want all with acks=-1 (all replicas)", acks)
 	}
 }
 
 func TestBatchTimeoutIsMilliseconds(t *testing.T) {
-	b := startBroker(t)
-	p, err := kafka.NewProducer(testConfig(b.addr()))
+	b := sinktest.StartKafka(t, eventsTopic, clipsTopic)
+	p, err := kafka.NewProducer(testConfig(b.Addr()))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -293,8 +168,8 @@ func TestBatchTimeoutIsMilliseconds(t *testing.T) {
 
 func TestBrokerRestartMidRunLosesNothing(t *testing.T) {
 	sinktest.CheckGoroutines(t)
-	b := startBroker(t)
-	s, err := kafka.New(testConfig(b.addr()))
+	b := sinktest.StartKafka(t, eventsTopic, clipsTopic)
+	s, err := kafka.New(testConfig(b.Addr()))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -317,17 +192,17 @@ func TestBrokerRestartMidRunLosesNothing(t *testing.T) {
 	third := len(written) / 3
 
 	write(0, third)
-	waitFor(t, "first third delivered", func() bool { return s.Stats().Delivered >= uint64(third/2) })
-	b.stop()
+	sinktest.WaitFor(t, "first third delivered", func() bool { return s.Stats().Delivered >= uint64(third/2) })
+	b.Stop()
 	// While the broker is down, Write keeps accepting (the buffer absorbs) and delivery fails.
 	write(third, 2*third)
-	waitFor(t, "delivery failures noticed", func() bool { st := s.Stats(); return st.Errors > 0 && !st.Up })
+	sinktest.WaitFor(t, "delivery failures noticed", func() bool { st := s.Stats(); return st.Errors > 0 && !st.Up })
 	down := s.Stats()
 	if down.Buffered == 0 {
 		t.Fatalf("nothing buffered while the broker is down: %+v", down)
 	}
 	time.Sleep(300 * time.Millisecond)
-	b.start()
+	b.Start()
 	write(2*third, len(written))
 
 	closeCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
@@ -339,14 +214,14 @@ func TestBrokerRestartMidRunLosesNothing(t *testing.T) {
 	if st.Delivered != uint64(len(written)) || st.Rejected != 0 || st.Undelivered != 0 || st.Retries == 0 {
 		t.Fatalf("stats: %+v", st)
 	}
-	dups := checkRecords(t, consumeAll(t, b.addr(), len(written)), written)
+	dups := checkRecords(t, sinktest.ConsumeKafka(t, b.Addr(), []string{eventsTopic, clipsTopic}, len(written)), written)
 	t.Logf("%d events, %d failed attempts, %d retries, %d duplicates (identical ids and contents)", len(written), st.Errors, st.Retries, dups)
 }
 
 func TestClipScoredNotProducedWithoutClipTopic(t *testing.T) {
 	sinktest.CheckGoroutines(t)
-	b := startBroker(t)
-	cfg := testConfig(b.addr())
+	b := sinktest.StartKafka(t, eventsTopic, clipsTopic)
+	cfg := testConfig(b.Addr())
 	cfg.ClipTopic = ""
 	s, err := kafka.New(cfg)
 	if err != nil {
@@ -368,13 +243,13 @@ func TestClipScoredNotProducedWithoutClipTopic(t *testing.T) {
 	if len(want) == len(all) {
 		t.Fatal("fixture has no clip.scored event")
 	}
-	recs := consumeAll(t, b.addr(), len(want))
+	recs := sinktest.ConsumeKafka(t, b.Addr(), []string{eventsTopic, clipsTopic}, len(want))
 	checkRecords(t, recs, want)
 }
 
 func TestOversizedEventIsRejectedNotRetried(t *testing.T) {
-	b := startBroker(t)
-	cfg := testConfig(b.addr())
+	b := sinktest.StartKafka(t, eventsTopic, clipsTopic)
+	cfg := testConfig(b.Addr())
 	cfg.BatchBytes = 4096
 	p, err := kafka.NewProducer(cfg)
 	if err != nil {
@@ -396,17 +271,6 @@ func TestConfigErrors(t *testing.T) {
 	}
 	if _, err := kafka.New(kafka.Config{Brokers: []string{"127.0.0.1:1"}}); !errors.Is(err, kafka.ErrConfig) {
 		t.Fatalf("no topic: %v", err)
-	}
-}
-
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
 	}
 }
 
@@ -458,12 +322,12 @@ func TestSilentBrokerGivesRetryableErrorNotAHang(t *testing.T) {
 
 func TestCloseDeadlineWithBrokerDownReportsUndelivered(t *testing.T) {
 	sinktest.CheckGoroutines(t)
-	b := startBroker(t)
-	s, err := kafka.New(testConfig(b.addr()))
+	b := sinktest.StartKafka(t, eventsTopic, clipsTopic)
+	s, err := kafka.New(testConfig(b.Addr()))
 	if err != nil {
 		t.Fatal(err)
 	}
-	b.stop()
+	b.Stop()
 	if err := s.Write(context.Background(), sinktest.Stream("cam", 10)); err != nil {
 		t.Fatal(err)
 	}

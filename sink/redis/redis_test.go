@@ -1,14 +1,9 @@
 package redis_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
-	"net"
-	"os"
-	"os/exec"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -20,82 +15,6 @@ import (
 	"github.com/actionstream/actionstream/sink/internal/sinktest"
 	"github.com/actionstream/actionstream/sink/redis"
 )
-
-// server is a real redis-server process on a free loopback port, without persistence, that a
-// test can kill and start again on the same port.
-type server struct {
-	t    *testing.T
-	bin  string
-	port int
-	cmd  *exec.Cmd
-	log  bytes.Buffer // the server's output, shown if the test fails
-}
-
-func redisBinary(t *testing.T) string {
-	if p, err := exec.LookPath("redis-server"); err == nil {
-		return p
-	}
-	if _, err := os.Stat("/usr/bin/redis-server"); err == nil {
-		return "/usr/bin/redis-server"
-	}
-	t.Fatal("redis-server not found: install Debian's redis-server package (scripts/setup does)")
-	return ""
-}
-
-func startServer(t *testing.T) *server {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	port := l.Addr().(*net.TCPAddr).Port
-	l.Close()
-	s := &server{t: t, bin: redisBinary(t), port: port}
-	s.start()
-	t.Cleanup(func() {
-		s.kill()
-		if t.Failed() {
-			t.Logf("redis-server output:\n%s", s.log.String())
-		}
-	})
-	return s
-}
-
-func (s *server) addr() string { return "127.0.0.1:" + strconv.Itoa(s.port) }
-
-func (s *server) start() {
-	s.t.Helper()
-	s.cmd = exec.Command(s.bin, "--port", strconv.Itoa(s.port), "--bind", "127.0.0.1",
-		"--save", "", "--appendonly", "no", "--dir", s.t.TempDir(), "--loglevel", "warning")
-	s.cmd.Stdout, s.cmd.Stderr = &s.log, &s.log
-	if err := s.cmd.Start(); err != nil {
-		s.t.Fatalf("start redis-server: %v", err)
-	}
-	c := goredis.NewClient(&goredis.Options{Addr: s.addr(), MaxRetries: -1})
-	defer c.Close()
-	deadline := time.Now().Add(10 * time.Second)
-	for c.Ping(context.Background()).Err() != nil {
-		if time.Now().After(deadline) {
-			s.t.Fatalf("redis-server on port %d did not answer PING", s.port)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
-// kill ends the server abruptly (SIGKILL), like a crash, and waits for the process.
-func (s *server) kill() {
-	if s.cmd == nil {
-		return
-	}
-	_ = s.cmd.Process.Kill()
-	_ = s.cmd.Wait()
-	s.cmd = nil
-}
-
-func (s *server) client(t *testing.T) *goredis.Client {
-	c := goredis.NewClient(&goredis.Options{Addr: s.addr()})
-	t.Cleanup(func() { c.Close() })
-	return c
-}
 
 func fastBuffer() sink.BufferConfig {
 	return sink.BufferConfig{Capacity: 2000, MaxBatch: 50, BackoffMin: 10 * time.Millisecond, BackoffMax: 100 * time.Millisecond}
@@ -192,8 +111,8 @@ func event(stream, typ, label string, score float32, at time.Time) events.Event 
 
 func TestStreamStateAndEventStream(t *testing.T) {
 	sinktest.CheckGoroutines(t)
-	srv := startServer(t)
-	s, err := redis.New(redis.Config{Addr: srv.addr(), KeyPrefix: "t:", StateTTL: time.Minute, Stream: "t:events", Buffer: fastBuffer()})
+	srv := sinktest.StartRedis(t)
+	s, err := redis.New(redis.Config{Addr: srv.Addr(), KeyPrefix: "t:", StateTTL: time.Minute, Stream: "t:events", Buffer: fastBuffer()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -221,7 +140,7 @@ func TestStreamStateAndEventStream(t *testing.T) {
 		t.Fatalf("UpdateStream after Close: %v", err)
 	}
 
-	c := srv.client(t)
+	c := srv.Client(t)
 	h, err := c.HGetAll(ctx, "t:stream:cam").Result()
 	if err != nil {
 		t.Fatal(err)
@@ -251,14 +170,14 @@ func TestStreamStateAndEventStream(t *testing.T) {
 }
 
 func TestStateTTLRefreshedOnWriteThenExpires(t *testing.T) {
-	srv := startServer(t)
-	s, err := redis.New(redis.Config{Addr: srv.addr(), StateTTL: 1500 * time.Millisecond, Buffer: fastBuffer()})
+	srv := sinktest.StartRedis(t)
+	s, err := redis.New(redis.Config{Addr: srv.Addr(), StateTTL: 1500 * time.Millisecond, Buffer: fastBuffer()})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer s.Close(context.Background())
 	ctx := context.Background()
-	c := srv.client(t)
+	c := srv.Client(t)
 	key := "actionstream:stream:cam"
 	if err := s.UpdateStream(ctx, redis.StreamState{Stream: "cam", Status: redis.StatusUp, FPS: 25}); err != nil {
 		t.Fatal(err)
@@ -298,8 +217,8 @@ func TestStateTTLRefreshedOnWriteThenExpires(t *testing.T) {
 
 func TestEventStreamIsCapped(t *testing.T) {
 	sinktest.CheckGoroutines(t)
-	srv := startServer(t)
-	s, err := redis.New(redis.Config{Addr: srv.addr(), Stream: "events", StreamMaxLen: 100, Buffer: fastBuffer()})
+	srv := sinktest.StartRedis(t)
+	s, err := redis.New(redis.Config{Addr: srv.Addr(), Stream: "events", StreamMaxLen: 100, Buffer: fastBuffer()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -310,7 +229,7 @@ func TestEventStreamIsCapped(t *testing.T) {
 	if err := s.Close(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	got := streamEntries(t, srv.client(t), "events")
+	got := streamEntries(t, srv.Client(t), "events")
 	// MAXLEN ~ trims whole radix-tree nodes (100 entries by default): at least 100 stay, far
 	// fewer than written, and the newest are the last ones written.
 	if len(got) < 100 || len(got) > 300 {
@@ -321,8 +240,8 @@ func TestEventStreamIsCapped(t *testing.T) {
 
 func TestRedisKilledMidRunBufferedEventsArriveAfterRestart(t *testing.T) {
 	sinktest.CheckGoroutines(t)
-	srv := startServer(t)
-	s, err := redis.New(redis.Config{Addr: srv.addr(), Stream: "events", DialTimeout: 200 * time.Millisecond, IOTimeout: 500 * time.Millisecond, Buffer: fastBuffer()})
+	srv := sinktest.StartRedis(t)
+	s, err := redis.New(redis.Config{Addr: srv.Addr(), Stream: "events", DialTimeout: 200 * time.Millisecond, IOTimeout: 500 * time.Millisecond, Buffer: fastBuffer()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -340,11 +259,11 @@ func TestRedisKilledMidRunBufferedEventsArriveAfterRestart(t *testing.T) {
 		t.Fatal(err)
 	}
 	write(first)
-	waitFor(t, "first part delivered", func() bool { return s.Stats().Delivered == uint64(len(first)) })
+	sinktest.WaitFor(t, "first part delivered", func() bool { return s.Stats().Delivered == uint64(len(first)) })
 
-	srv.kill()
+	srv.Kill()
 	write(second) // accepted into the buffer while Redis is gone
-	waitFor(t, "failures noticed", func() bool { st := s.Stats(); return st.Errors > 0 && !st.Up })
+	sinktest.WaitFor(t, "failures noticed", func() bool { st := s.Stats(); return st.Errors > 0 && !st.Up })
 	if st := s.Stats(); st.Buffered != len(second) {
 		t.Fatalf("buffered %d while Redis is down, want %d: %+v", st.Buffered, len(second), st)
 	}
@@ -354,7 +273,7 @@ func TestRedisKilledMidRunBufferedEventsArriveAfterRestart(t *testing.T) {
 	}
 
 	time.Sleep(300 * time.Millisecond) // let retries pile up against the dead server
-	srv.start()                        // same port, empty: no persistence
+	srv.Start()                        // same port, empty: no persistence
 	write(third)
 	closeCtx, cancel := context.WithTimeout(ctx, 20*time.Second)
 	defer cancel()
@@ -366,7 +285,7 @@ func TestRedisKilledMidRunBufferedEventsArriveAfterRestart(t *testing.T) {
 		t.Fatalf("stats: %+v", st)
 	}
 
-	c := srv.client(t)
+	c := srv.Client(t)
 	// The restarted server lost the first part with its memory; everything written from the
 	// outage on must be there, once per id, in order.
 	want := append(append([]events.Event(nil), second...), third...)
@@ -380,16 +299,5 @@ func TestRedisKilledMidRunBufferedEventsArriveAfterRestart(t *testing.T) {
 func TestConfigErrors(t *testing.T) {
 	if _, err := redis.New(redis.Config{}); !errors.Is(err, redis.ErrConfig) {
 		t.Fatalf("no address: %v", err)
-	}
-}
-
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
 	}
 }
