@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"runtime"
 	"sync/atomic"
 	"time"
 
@@ -69,6 +70,9 @@ func Demux(ctx context.Context, cfg DemuxConfig, emit func(ingest.Packet) error)
 		return res, fmt.Errorf("%s: %w: allocating format context", cfg.Name, ErrOpen)
 	}
 	interrupter := fc.SetInterruptCallback()
+	// FFmpeg polls the flag through a pointer into this Go object until the input is closed;
+	// keep it alive past CloseInput (deferred later, so it runs earlier).
+	defer runtime.KeepAlive(interrupter)
 
 	// The watchdog is the only goroutine here; Demux waits for it before returning.
 	var (

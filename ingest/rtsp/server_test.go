@@ -69,6 +69,7 @@ func h264AccessUnits(t *testing.T) (aus [][][]byte, sps, pps []byte) {
 type camServer struct {
 	t      *testing.T
 	srv    *gortsplib.Server
+	mu     sync.Mutex // guards stream: the handler runs on server goroutines
 	stream *gortsplib.ServerStream
 	media  *description.Media
 	aus    [][][]byte
@@ -78,12 +79,21 @@ type camServer struct {
 	wg     sync.WaitGroup
 }
 
-func (c *camServer) OnDescribe(*gortsplib.ServerHandlerOnDescribeCtx) (*base.Response, *gortsplib.ServerStream, error) {
+func (c *camServer) serve() (*base.Response, *gortsplib.ServerStream, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.stream == nil {
+		return &base.Response{StatusCode: base.StatusNotFound}, nil, nil
+	}
 	return &base.Response{StatusCode: base.StatusOK}, c.stream, nil
 }
 
+func (c *camServer) OnDescribe(*gortsplib.ServerHandlerOnDescribeCtx) (*base.Response, *gortsplib.ServerStream, error) {
+	return c.serve()
+}
+
 func (c *camServer) OnSetup(*gortsplib.ServerHandlerOnSetupCtx) (*base.Response, *gortsplib.ServerStream, error) {
-	return &base.Response{StatusCode: base.StatusOK}, c.stream, nil
+	return c.serve()
 }
 
 func (c *camServer) OnPlay(*gortsplib.ServerHandlerOnPlayCtx) (*base.Response, error) {
@@ -104,7 +114,10 @@ func startCam(t *testing.T, addr string, udpPort int, aus [][][]byte, sps, pps [
 	}
 	forma := &format.H264{PayloadTyp: 96, PacketizationMode: 1, SPS: sps, PPS: pps}
 	c.media = &description.Media{Type: description.MediaTypeVideo, Formats: []format.Format{forma}}
-	c.stream = gortsplib.NewServerStream(c.srv, &description.Session{Medias: []*description.Media{c.media}})
+	stream := gortsplib.NewServerStream(c.srv, &description.Session{Medias: []*description.Media{c.media}})
+	c.mu.Lock()
+	c.stream = stream
+	c.mu.Unlock()
 	enc, err := forma.CreateEncoder()
 	if err != nil {
 		t.Fatal(err)
