@@ -54,32 +54,42 @@ func (l *looper) next() error {
 	return l.d.Decode(p)
 }
 
-// The decode -> sample -> convert -> ring path allocates nothing per frame in steady state.
+// The decode -> sample -> convert -> ring path allocates nothing per frame in steady state, with
+// a trivial sampler and with the real clipper assembling (and releasing) clips.
 func TestDecodeToRingZeroAlloc(t *testing.T) {
 	path := genTestsrc(t, t.TempDir(), 320, 240, 30, 1, "libx264", "mp4")
 	pkts, span := loadPackets(t, path)
-	s := &countSampler{}
-	d, err := New(Config{Size: 64, ResizeShortSide: 72}, s, nil)
+	cl, err := clipper.New("alloc", clipper.Config{Frames: 4, SamplingRate: 3, Size: 64})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer d.Close()
-	l := &looper{d: d, pkts: pkts, span: span}
-	for range len(pkts) { // warm up: opens the codec, sizes the ring
-		if err := l.next(); err != nil {
+	for name, s := range map[string]Sampler{"counting": &countSampler{}, "clipper": cl} {
+		clips := 0
+		d, err := New(Config{Size: 64, ResizeShortSide: 72}, s, func(c *clipper.Clip) { clips++; c.Release() })
+		if err != nil {
 			t.Fatal(err)
 		}
-	}
-	allocs := testing.AllocsPerRun(60, func() {
-		if err := l.next(); err != nil {
-			t.Fatal(err)
+		l := &looper{d: d, pkts: pkts, span: span}
+		for range 2 * len(pkts) { // warm up: opens the codec, sizes the ring, fills the pools
+			if err := l.next(); err != nil {
+				t.Fatal(err)
+			}
 		}
-	})
-	if allocs != 0 {
-		t.Errorf("%.2f allocations per packet in steady state, want 0", allocs)
-	}
-	if st := d.Stats(); st.FramesConverted == 0 || st.DecodeErrors != 0 {
-		t.Errorf("stats %+v", st)
+		allocs := testing.AllocsPerRun(90, func() {
+			if err := l.next(); err != nil {
+				t.Fatal(err)
+			}
+		})
+		if allocs != 0 {
+			t.Errorf("%s: %.2f allocations per packet in steady state, want 0", name, allocs)
+		}
+		if st := d.Stats(); st.FramesConverted == 0 || st.DecodeErrors != 0 {
+			t.Errorf("%s: stats %+v", name, st)
+		}
+		if name == "clipper" && clips == 0 {
+			t.Error("no clips from the clipper")
+		}
+		d.Close()
 	}
 }
 

@@ -96,9 +96,10 @@ func TestCodecChangeMidStream(t *testing.T) {
 	}
 }
 
-// Thumbnails read from other goroutines while decoding (run with -race).
+// Thumbnails and stats read from other goroutines while decoding at native speed (run with
+// -race); the fps stat measures the real rate.
 func TestThumbnailConcurrent(t *testing.T) {
-	path := genTestsrc(t, t.TempDir(), 160, 120, 30, 1, "libx264", "mp4")
+	path := genTestsrc(t, t.TempDir(), 160, 120, 30, 1.5, "libx264", "mp4")
 	d, err := New(Config{Size: 32}, &recSampler{every: 1, lo: -10, hi: 10}, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -133,5 +134,8 @@ func TestThumbnailConcurrent(t *testing.T) {
 	}
 	if got == 0 {
 		t.Error("no thumbnail while decoding")
+	}
+	if fps := d.Stats().FPS; fps < 25 || fps > 36 {
+		t.Errorf("fps %.1f decoding a 30 fps file at native speed", fps)
 	}
 }
