@@ -2,11 +2,143 @@ package main
 
 import (
 	"context"
-	"errors"
+	"flag"
+	"fmt"
 	"io"
+	"os"
+	"strings"
+
+	"github.com/actionstream/actionstream/training/dataset"
+	"github.com/actionstream/actionstream/training/fit"
+	"github.com/actionstream/actionstream/training/python"
+	"github.com/actionstream/actionstream/training/x3d"
 )
 
-// cmdTrainFit is a placeholder until the training helper builds `train fit`.
 func cmdTrainFit(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	return errors.New("fit: not built yet (another helper is building it)")
+	fs := flag.NewFlagSet("actionstream train fit", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	data := fs.String("data", "", "prepared dataset directory (train prepare) (required)")
+	out := fs.String("out", "", "run directory: checkpoint.pt, metrics.json, curves.png, model.onnx (required)")
+	preset := fs.String("preset", "x3d-xs", "starting factors: "+strings.Join(x3d.Presets(), ", "))
+	archFile := fs.String("arch", "", "train exactly this architecture JSON instead of --preset and factor flags")
+	width := fs.Float64("width", 0, "γw width multiplier (0 = the preset's)")
+	bottleneck := fs.Float64("bottleneck", 0, "γb bottleneck multiplier (0 = the preset's)")
+	depth := fs.Float64("depth", 0, "γd depth multiplier (0 = the preset's)")
+	name := fs.String("name", "", "model name in the ONNX metadata and events (default: the architecture's)")
+	d := fit.DefaultRecipe
+	epochs := fs.Int("epochs", d.Epochs, "epochs")
+	batch := fs.Int("batch", d.Batch, "clips per SGD step")
+	lr := fs.Float64("lr", d.LR, "peak learning rate (after the linear warm-up; cosine decay to --final-lr-frac·lr)")
+	finalLR := fs.Float64("final-lr-frac", 0, "the cosine schedule's end as a fraction of --lr")
+	momentum := fs.Float64("momentum", d.Momentum, "SGD momentum")
+	wd := fs.Float64("weight-decay", d.WeightDecay, "weight decay on conv/linear weights (none on BN and biases)")
+	warmup := fs.Float64("warmup", d.WarmupEpochs, "linear warm-up epochs (negative = none)")
+	dropout := fs.Float64("dropout", 0, "dropout before the classifier (0 = the architecture's 0.5; negative = none)")
+	jitter := fs.String("jitter", "", "short-side jitter range MIN,MAX in pixels, e.g. 160,182 (default: off, the serving crop)")
+	flip := fs.Bool("flip", false, "random horizontal flips (off by default: they swap left and right)")
+	device := fs.String("device", "cpu", "cpu or cuda")
+	seed := fs.Int64("seed", 0, "seed of initialisation, order and augmentation")
+	resume := fs.Bool("resume", false, "continue from --out's checkpoint")
+	val := fs.String("val-split", "val", "split evaluated after each epoch (- = none)")
+	threads := fs.Int("threads", 0, "torch CPU threads (0 = torch's default)")
+	trainedOn := fs.String("trained-on", "", "trained_on metadata text (default: describes the dataset)")
+	noExport := fs.Bool("no-export", false, "skip the ONNX export")
+	quiet := fs.Bool("quiet", false, "no progress bar")
+	fs.Usage = func() {
+		fmt.Fprintln(stderr, "usage: actionstream train fit --data DIR --out DIR [--preset NAME | --arch FILE] [flags]\n\n"+
+			"T, τ and the crop come from the dataset; the classes from its labels.\n\nflags:")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *data == "" || *out == "" || fs.NArg() > 0 {
+		fs.Usage()
+		return errUsage
+	}
+	ds, err := dataset.Open(*data)
+	if err != nil {
+		return err
+	}
+	ix := ds.Index
+	var arch x3d.Arch
+	if *archFile != "" {
+		b, err := os.ReadFile(*archFile)
+		if err != nil {
+			return err
+		}
+		if arch, err = x3d.ParseArch(b); err != nil {
+			return err
+		}
+	} else {
+		f, err := x3d.PresetFactors(*preset)
+		if err != nil {
+			return err
+		}
+		f.Frames, f.SamplingRate, f.Crop, f.PoolCrop = ix.Frames, ix.SamplingRate, ix.Size, 0
+		if *width > 0 {
+			f.Width = *width
+		}
+		if *bottleneck > 0 {
+			f.Bottleneck = *bottleneck
+		}
+		if *depth > 0 {
+			f.Depth = *depth
+		}
+		n := *preset
+		if *width > 0 || *bottleneck > 0 || *depth > 0 || f != mustPresetFactors(*preset) {
+			n = fmt.Sprintf("%s-t%d-s%d", *preset, f.Frames, f.Crop)
+		}
+		if arch, err = x3d.Build(f, n, len(ix.Labels)); err != nil {
+			return err
+		}
+	}
+	rec := fit.Recipe{Epochs: *epochs, Batch: *batch, LR: *lr, FinalLRFrac: *finalLR, Momentum: *momentum,
+		WeightDecay: *wd, WarmupEpochs: *warmup, Dropout: *dropout, Flip: *flip, Seed: *seed}
+	if *warmup == 0 {
+		rec.WarmupEpochs = -1
+	}
+	if *jitter != "" {
+		lo, hi, ok := strings.Cut(*jitter, ",")
+		if _, err := fmt.Sscanf(lo+" "+hi, "%g %g", &rec.JitterMin, &rec.JitterMax); !ok || err != nil {
+			return fmt.Errorf("--jitter %q: want MIN,MAX", *jitter)
+		}
+	}
+	r, err := python.New(ctx, python.Options{Threads: *threads, Stderr: stderr})
+	if err != nil {
+		return err
+	}
+	cost := arch.Cost()
+	fmt.Fprintf(stderr, "fit: %s (%.3f GFLOPs, %.2fM params), T=%d τ=%d S=%d, %d classes, device %s\n",
+		arch.Name, float64(cost.MACs)/1e9, float64(cost.Params)/1e6, arch.Frames, arch.SamplingRate, arch.CropSize,
+		arch.NumClasses, *device)
+	o := fit.Options{Arch: arch, Data: *data, Out: *out, Name: *name, Recipe: rec, Device: *device,
+		Resume: *resume, ValSplit: *val, TrainedOn: *trainedOn, NoExport: *noExport}
+	if !*quiet {
+		o.Bar = stderr
+	}
+	res, err := fit.Fit(ctx, r, o)
+	if err != nil {
+		return err
+	}
+	m := res.Metrics
+	fmt.Fprintf(stdout, "trained %s: %d epochs, %d train clips, %.1f clips/s on %s, %.0fs\n", m.Name, len(m.History),
+		m.TrainClips, m.ClipsPerS, m.Device, m.Seconds)
+	if m.ValTop1 != nil {
+		fmt.Fprintf(stdout, "val top-1 %.2f%%", 100**m.ValTop1)
+		if m.ValTop5 != nil {
+			fmt.Fprintf(stdout, ", top-5 %.2f%%", 100**m.ValTop5)
+		}
+		fmt.Fprintln(stdout)
+	}
+	fmt.Fprintf(stdout, "metrics %s\ncurves  %s\n", res.MetricsPath, res.CurvesPath)
+	if res.Model != "" {
+		fmt.Fprintf(stdout, "model   %s\n", res.Model)
+	}
+	return nil
+}
+
+func mustPresetFactors(name string) x3d.Factors {
+	f, _ := x3d.PresetFactors(name)
+	return f
 }

@@ -1,0 +1,343 @@
+// Package fit trains an X3D network on a prepared dataset (training/dataset) with the
+// PyTorch trainer (training/python), renders the trainer's JSON progress lines as a
+// terminal progress bar, and leaves a run directory with the checkpoint, metrics.json,
+// curves.png (loss and accuracy per epoch) and the exported ONNX model carrying the
+// complete model-contract metadata.
+package fit
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strconv"
+	"time"
+
+	"github.com/actionstream/actionstream/training/dataset"
+	"github.com/actionstream/actionstream/training/python"
+	"github.com/actionstream/actionstream/training/x3d"
+)
+
+// Files of a run directory.
+const (
+	ArchFile       = "arch.json"
+	CheckpointFile = "checkpoint.pt"
+	MetricsFile    = "metrics.json"
+	CurvesFile     = "curves.png"
+	ModelFile      = "model.onnx"
+)
+
+// Recipe is the optimisation recipe. The zero value of a field takes DefaultRecipe's.
+type Recipe struct {
+	Epochs       int     `json:"epochs"`
+	Batch        int     `json:"batch"`
+	LR           float64 `json:"lr"`            // peak learning rate (after warm-up)
+	FinalLRFrac  float64 `json:"final_lr_frac"` // cosine ends at LR×this
+	Momentum     float64 `json:"momentum"`
+	WeightDecay  float64 `json:"weight_decay"` // conv/linear weights only; none on BN and biases
+	WarmupEpochs float64 `json:"warmup_epochs"` // negative = no warm-up
+	// Dropout before the classifier: 0 = the architecture's (X3D: 0.5); negative = none.
+	Dropout float64 `json:"dropout"`
+	// JitterMin..JitterMax is the short-side jitter range in pixels (the stored square
+	// is the frame at short side resize R; a random square is cut so the frame's short
+	// side looks like j ∈ [min,max], resized to the crop). 0 = off: the serving crop.
+	JitterMin float64 `json:"jitter_min"`
+	JitterMax float64 `json:"jitter_max"`
+	// Flip mirrors half the clips horizontally. Off by default: it swaps left and right.
+	Flip bool  `json:"flip"`
+	Seed int64 `json:"seed"`
+}
+
+// DefaultRecipe is a short-schedule recipe that suits small datasets.
+var DefaultRecipe = Recipe{Epochs: 10, Batch: 16, LR: 0.05, Momentum: 0.9, WeightDecay: 5e-5,
+	WarmupEpochs: 1}
+
+func (r Recipe) withDefaults() Recipe {
+	d := DefaultRecipe
+	if r.Epochs == 0 {
+		r.Epochs = d.Epochs
+	}
+	if r.Batch == 0 {
+		r.Batch = d.Batch
+	}
+	if r.LR == 0 {
+		r.LR = d.LR
+	}
+	if r.Momentum == 0 {
+		r.Momentum = d.Momentum
+	}
+	if r.WeightDecay == 0 {
+		r.WeightDecay = d.WeightDecay
+	}
+	switch {
+	case r.WarmupEpochs == 0:
+		r.WarmupEpochs = d.WarmupEpochs
+	case r.WarmupEpochs < 0:
+		r.WarmupEpochs = 0
+	}
+	return r
+}
+
+// Options describe one training run.
+type Options struct {
+	Arch   x3d.Arch // NumClasses, Frames and CropSize must match the dataset
+	Data   string   // prepared dataset directory
+	Out    string   // run directory (created)
+	Name   string   // model name in the ONNX metadata; "" = Arch.Name
+	Recipe Recipe
+	Device string // "cpu" (default) or "cuda"
+	// Resume continues from Out's checkpoint (same architecture) instead of starting over.
+	Resume   bool
+	ValSplit string // "" = "val"; "-" = none
+	// TrainedOn is the ONNX trained_on text; "" = derived from the dataset.
+	TrainedOn string
+	// NoExport skips the ONNX export (a search that only needs the accuracy).
+	NoExport bool
+	// Bar, if set, receives a one-line progress bar redrawn in place (a terminal).
+	Bar io.Writer
+	// OnEpoch, if set, is called after every epoch with its record.
+	OnEpoch func(Epoch)
+}
+
+// Epoch is one epoch's record (what the trainer reports).
+type Epoch struct {
+	Epoch     int      `json:"epoch"`
+	LR        float64  `json:"lr"`
+	TrainLoss float64  `json:"train_loss"`
+	TrainAcc  float64  `json:"train_acc"`
+	ValLoss   *float64 `json:"val_loss,omitempty"`
+	ValTop1   *float64 `json:"val_top1,omitempty"`
+	ValTop5   *float64 `json:"val_top5,omitempty"`
+	ClipsPerS float64  `json:"clips_per_s"`
+	Seconds   float64  `json:"seconds"`
+	Confusion [][]int  `json:"val_confusion,omitempty"`
+}
+
+// Metrics is metrics.json.
+type Metrics struct {
+	Name        string      `json:"name"`
+	Arch        string      `json:"arch"`
+	Factors     x3d.Factors `json:"factors"`
+	MACs        int64       `json:"macs"`
+	Params      int64       `json:"params"`
+	Labels      []string    `json:"labels"`
+	Data        string      `json:"data"`
+	TrainClips  int         `json:"train_clips"`
+	ValClips    int         `json:"val_clips"`
+	Recipe      Recipe      `json:"recipe"`
+	Device      string      `json:"device"`
+	Torch       string      `json:"torch"`
+	Threads     int         `json:"threads"`
+	Seconds     float64     `json:"seconds"`
+	ClipsPerS   float64     `json:"clips_per_s"` // training throughput over the whole run
+	History     []Epoch     `json:"history"`
+	ValTop1     *float64    `json:"val_top1,omitempty"`
+	ValTop5     *float64    `json:"val_top5,omitempty"`
+	PerClassVal []float64   `json:"per_class_val_top1,omitempty"`
+	Model       string      `json:"model,omitempty"`
+	Checkpoint  string      `json:"checkpoint"`
+	Finished    time.Time   `json:"finished"`
+}
+
+// Result is where a run left its files.
+type Result struct {
+	Dir, Model, Checkpoint, MetricsPath, CurvesPath string
+	Metrics                                         Metrics
+}
+
+type pyResult struct {
+	Checkpoint string  `json:"checkpoint"`
+	History    []Epoch `json:"history"`
+	Device     string  `json:"device"`
+	TrainClips int     `json:"train_clips"`
+	ValClips   int     `json:"val_clips"`
+	Seconds    float64 `json:"seconds"`
+	ClipsPerS  float64 `json:"clips_per_s"`
+	Torch      string  `json:"torch"`
+	Threads    int     `json:"threads"`
+}
+
+// Fit trains, writes metrics.json and curves.png, and exports Out/model.onnx.
+func Fit(ctx context.Context, r *python.Runner, o Options) (Result, error) {
+	rec := o.Recipe.withDefaults()
+	if o.Data == "" || o.Out == "" {
+		return Result{}, fmt.Errorf("%w: data and out are required", ErrOptions)
+	}
+	if rec.Epochs < 1 || rec.Batch < 1 || rec.LR <= 0 || rec.Dropout >= 1 {
+		return Result{}, fmt.Errorf("%w: recipe %+v", ErrOptions, rec)
+	}
+	if rec.JitterMin < 0 || rec.JitterMax < rec.JitterMin {
+		return Result{}, fmt.Errorf("%w: jitter range %g..%g", ErrOptions, rec.JitterMin, rec.JitterMax)
+	}
+	device := o.Device
+	if device == "" {
+		device = "cpu"
+	}
+	if device != "cpu" && device != "cuda" && !isCUDAIndex(device) {
+		return Result{}, fmt.Errorf("%w: device %q (cpu or cuda)", ErrOptions, device)
+	}
+	ds, err := dataset.Open(o.Data)
+	if err != nil {
+		return Result{}, err
+	}
+	ix := ds.Index
+	a := o.Arch
+	if a.NumClasses != len(ix.Labels) || a.Frames != ix.Frames || a.CropSize != ix.Size {
+		return Result{}, fmt.Errorf("%w: arch %s has %d classes, T=%d, S=%d; dataset %d labels, T=%d, S=%d",
+			ErrData, a.Name, a.NumClasses, a.Frames, a.CropSize, len(ix.Labels), ix.Frames, ix.Size)
+	}
+	if a.SamplingRate != ix.SamplingRate {
+		return Result{}, fmt.Errorf("%w: arch τ=%d, dataset τ=%d", ErrData, a.SamplingRate, ix.SamplingRate)
+	}
+	switch {
+	case rec.Dropout > 0:
+		a.Head.Dropout = rec.Dropout
+	case rec.Dropout < 0:
+		a.Head.Dropout = 0
+	}
+	rec.Dropout = a.Head.Dropout
+	if err := a.Validate(); err != nil {
+		return Result{}, fmt.Errorf("%w: %w", ErrOptions, err)
+	}
+	if err := os.MkdirAll(o.Out, 0o755); err != nil {
+		return Result{}, fmt.Errorf("fit: %w", err)
+	}
+	out, err := filepath.Abs(o.Out)
+	if err != nil {
+		return Result{}, fmt.Errorf("fit: %w", err)
+	}
+	data, err := filepath.Abs(o.Data)
+	if err != nil {
+		return Result{}, fmt.Errorf("fit: %w", err)
+	}
+	archJSON, err := a.JSON()
+	if err != nil {
+		return Result{}, fmt.Errorf("fit: %w", err)
+	}
+	specPath := filepath.Join(out, ArchFile)
+	if err := os.WriteFile(specPath, archJSON, 0o644); err != nil {
+		return Result{}, fmt.Errorf("fit: %w", err)
+	}
+	val := o.ValSplit
+	if val == "" {
+		val = "val"
+	}
+	if val == "-" {
+		val = ""
+	}
+	f := func(v float64) string { return strconv.FormatFloat(v, 'g', -1, 64) }
+	args := []string{"fit", "--spec", specPath, "--data", data, "--out", out,
+		"--val-split", val, "--epochs", strconv.Itoa(rec.Epochs), "--batch", strconv.Itoa(rec.Batch),
+		"--lr", f(rec.LR), "--final-lr-frac", f(rec.FinalLRFrac), "--momentum", f(rec.Momentum),
+		"--weight-decay", f(rec.WeightDecay), "--warmup-epochs", f(rec.WarmupEpochs),
+		"--jitter-min", f(rec.JitterMin), "--jitter-max", f(rec.JitterMax),
+		"--device", device, "--seed", strconv.FormatInt(rec.Seed, 10)}
+	if rec.Flip {
+		args = append(args, "--flip")
+	}
+	if o.Resume {
+		args = append(args, "--resume")
+	}
+	bar := newBar(o.Bar)
+	raw, err := r.Run(ctx, args, func(m python.Message) error {
+		switch m.Stage {
+		case "train":
+			var p TrainProgress
+			if json.Unmarshal(m.Raw, &p) == nil {
+				bar.update(p)
+			}
+		case "epoch":
+			var e Epoch
+			if json.Unmarshal(m.Raw, &e) == nil {
+				bar.epoch(e)
+				if o.OnEpoch != nil {
+					o.OnEpoch(e)
+				}
+			}
+		}
+		return nil
+	})
+	bar.done()
+	if err != nil {
+		return Result{}, err
+	}
+	var pr pyResult
+	if err := json.Unmarshal(raw, &pr); err != nil {
+		return Result{}, fmt.Errorf("%w: fit result: %w", python.ErrProtocol, err)
+	}
+	name := o.Name
+	if name == "" {
+		name = a.Name
+	}
+	cost := a.Cost()
+	m := Metrics{
+		Name: name, Arch: a.Name, Factors: a.Factors, MACs: cost.MACs, Params: cost.Params,
+		Labels: ix.Labels, Data: o.Data, TrainClips: pr.TrainClips, ValClips: pr.ValClips,
+		Recipe: rec, Device: pr.Device, Torch: pr.Torch, Threads: pr.Threads, Seconds: pr.Seconds,
+		ClipsPerS: pr.ClipsPerS, History: pr.History, Checkpoint: pr.Checkpoint, Finished: time.Now().UTC(),
+	}
+	if n := len(pr.History); n > 0 {
+		last := pr.History[n-1]
+		m.ValTop1, m.ValTop5 = last.ValTop1, last.ValTop5
+		m.PerClassVal = perClass(last.Confusion)
+	}
+	res := Result{Dir: out, Checkpoint: pr.Checkpoint, MetricsPath: filepath.Join(out, MetricsFile),
+		CurvesPath: filepath.Join(out, CurvesFile)}
+	if err := WriteCurves(res.CurvesPath, name, m.History); err != nil {
+		return Result{}, err
+	}
+	if !o.NoExport {
+		trained := o.TrainedOn
+		if trained == "" {
+			trained = fmt.Sprintf("%s (%d train clips, %d labels), %d epochs", filepath.Base(data), pr.TrainClips, len(ix.Labels), rec.Epochs)
+		}
+		res.Model = filepath.Join(out, ModelFile)
+		if _, err := r.Export(ctx, python.ExportOptions{
+			Arch: a, Out: res.Model, Labels: ix.Labels, Name: name, Checkpoint: pr.Checkpoint,
+			TrainedOn: trained, ResizeShortSide: ix.ResizeShortSide, Mean: ix.Mean, Std: ix.Std,
+		}); err != nil {
+			return Result{}, fmt.Errorf("fit: export: %w", err)
+		}
+		m.Model = res.Model
+	}
+	b, err := json.MarshalIndent(m, "", "  ")
+	if err != nil {
+		return Result{}, fmt.Errorf("fit: %w", err)
+	}
+	if err := os.WriteFile(res.MetricsPath, b, 0o644); err != nil {
+		return Result{}, fmt.Errorf("fit: %w", err)
+	}
+	res.Metrics = m
+	return res, nil
+}
+
+func isCUDAIndex(d string) bool {
+	if len(d) < 6 || d[:5] != "cuda:" {
+		return false
+	}
+	_, err := strconv.Atoi(d[5:])
+	return err == nil
+}
+
+// perClass is each row's diagonal share (recall per true class); NaN-free: a class
+// without clips gets -1.
+func perClass(conf [][]int) []float64 {
+	if len(conf) == 0 {
+		return nil
+	}
+	out := make([]float64, len(conf))
+	for i, row := range conf {
+		n := 0
+		for _, v := range row {
+			n += v
+		}
+		if n == 0 || i >= len(row) {
+			out[i] = -1
+			continue
+		}
+		out[i] = float64(row[i]) / float64(n)
+	}
+	return out
+}
