@@ -386,6 +386,22 @@ func TestDemuxPacedAndOffset(t *testing.T) {
 	}
 }
 
+// A consumer that blocks (back-pressure) is not the input stalling.
+func TestDemuxSlowConsumerIsNotAStall(t *testing.T) {
+	path := genTestsrc(t, t.TempDir(), 64, 48, 25, 0.4, "libx264", "mp4")
+	n := 0
+	_, err := Demux(context.Background(), DemuxConfig{URL: path, StallTimeout: 100 * time.Millisecond}, func(ingest.Packet) error {
+		n++
+		if n == 3 {
+			time.Sleep(400 * time.Millisecond)
+		}
+		return nil
+	})
+	if err != nil || n != 10 {
+		t.Fatalf("err %v after %d packets", err, n)
+	}
+}
+
 func TestDemuxErrors(t *testing.T) {
 	_, err := Demux(context.Background(), DemuxConfig{URL: filepath.Join(t.TempDir(), "missing.mp4")}, func(ingest.Packet) error { return nil })
 	if !errors.Is(err, ErrOpen) {

@@ -76,7 +76,7 @@ func Demux(ctx context.Context, cfg DemuxConfig, emit func(ingest.Packet) error)
 
 	// The watchdog is the only goroutine here; Demux waits for it before returning.
 	var (
-		lastProgress atomic.Int64 // unix nanos of the last packet (or of the open start)
+		lastProgress atomic.Int64 // unix nanos of the last packet or of the open start, or notWaiting
 		stalled      atomic.Bool
 		opened       atomic.Bool
 	)
@@ -256,6 +256,7 @@ func Demux(ctx context.Context, cfg DemuxConfig, emit func(ingest.Packet) error)
 			if paceWall.IsZero() {
 				paceWall, paceDTS = time.Now(), d
 			} else if wait := time.Until(paceWall.Add(d - paceDTS)); wait > 0 {
+				lastProgress.Store(notWaiting)
 				timer.Reset(wait)
 				select {
 				case <-ctx.Done():
@@ -272,16 +273,21 @@ func Demux(ctx context.Context, cfg DemuxConfig, emit func(ingest.Packet) error)
 		if res.Packets == 0 {
 			p.Codec = info
 		}
+		// emit may block (back-pressure); that is not the input stalling.
+		lastProgress.Store(notWaiting)
 		err := emit(p)
 		pkt.Unref()
 		if err != nil {
 			return res, fmt.Errorf("%s: %w", cfg.Name, err)
 		}
 		res.Packets++
-		// emit may block (back-pressure); that is not the camera stalling.
 		lastProgress.Store(time.Now().UnixNano())
 	}
 }
+
+// notWaiting as the last progress time keeps the watchdog quiet while Demux itself holds up
+// reading (emit blocking, pacing).
+const notWaiting = int64(1<<63 - 1)
 
 func nonZero(d time.Duration) time.Duration {
 	if d <= 0 {
