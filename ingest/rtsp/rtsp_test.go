@@ -278,3 +278,54 @@ type allSampler struct{}
 
 func (allSampler) Want(time.Duration) bool            { return true }
 func (allSampler) Add(*clipper.Frame) []*clipper.Clip { return nil }
+
+// Under the supervisor a stalled camera is reported down, reconnected, and up again once it
+// sends again.
+func TestStallReconnects(t *testing.T) {
+	aus, sps, pps := h264AccessUnits(t)
+	addr := net.JoinHostPort("127.0.0.1", fmt.Sprint(freePort(t)))
+	cam := startCam(t, addr, 0, aus, sps, pps)
+	defer cam.Close()
+	src, err := rtsp.New(rtsp.Config{URL: "rtsp://" + addr + "/cam", StallTimeout: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var (
+		mu      sync.Mutex
+		ups     int
+		reasons []string
+		packets int
+	)
+	sup := ingest.NewSupervisor(ingest.SupervisorConfig{MinBackoff: 50 * time.Millisecond, MaxBackoff: 200 * time.Millisecond,
+		OnUp:   func() { mu.Lock(); ups++; mu.Unlock() },
+		OnDown: func(r string, _ error) { mu.Lock(); reasons = append(reasons, r); mu.Unlock() }})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		done <- sup.Run(ctx, src, func(ingest.Packet) error {
+			mu.Lock()
+			packets++
+			if packets == 10 {
+				cam.paused.Store(true)
+			}
+			mu.Unlock()
+			return nil
+		})
+	}()
+	defer func() {
+		cancel()
+		<-done
+	}()
+	get := func() (int, int, []string) {
+		mu.Lock()
+		defer mu.Unlock()
+		return ups, packets, append([]string(nil), reasons...)
+	}
+	waitFor(t, "stall reported", 10*time.Second, func() bool { _, _, r := get(); return len(r) == 1 })
+	if _, _, r := get(); !strings.Contains(r[0], ingest.ErrStalled.Error()) {
+		t.Fatalf("down reason %q, want a stall", r[0])
+	}
+	_, before, _ := get()
+	cam.paused.Store(false)
+	waitFor(t, "up again with packets", 10*time.Second, func() bool { u, p, _ := get(); return u == 2 && p >= before+10 })
+}
