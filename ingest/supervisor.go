@@ -5,6 +5,7 @@ import (
 	"errors"
 	"log/slog"
 	"math/rand/v2"
+	"sync"
 	"sync/atomic"
 	"time"
 )
@@ -31,7 +32,10 @@ type SupervisorConfig struct {
 	// (nil at end of input). Both run on the supervising goroutine and must not block for long.
 	OnUp   func()
 	OnDown func(reason string, err error)
-	Logger *slog.Logger
+	// OnRetry is called before each backoff wait, also while the source never came up (a
+	// camera that refuses connections), for metrics.
+	OnRetry func(attempt int, delay time.Duration, err error)
+	Logger  *slog.Logger
 }
 
 // Supervisor runs a Source and restarts it after failures with capped exponential backoff and
@@ -40,6 +44,15 @@ type Supervisor struct {
 	cfg      SupervisorConfig
 	restarts atomic.Int64
 	up       atomic.Bool
+	mu       sync.Mutex
+	lastErr  error
+}
+
+// LastError is the error of the most recent failed run (nil if none yet); for status pages.
+func (s *Supervisor) LastError() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.lastErr
 }
 
 // NewSupervisor returns a Supervisor with defaults applied.
@@ -141,8 +154,14 @@ func (s *Supervisor) Run(ctx context.Context, src Source, emit func(Packet) erro
 			return err
 		}
 
+		s.mu.Lock()
+		s.lastErr = err
+		s.mu.Unlock()
 		delay := s.jittered(s.Backoff(failures))
 		failures++
+		if s.cfg.OnRetry != nil {
+			s.cfg.OnRetry(failures, delay, err)
+		}
 		s.cfg.Logger.Warn("source failed, retrying", "err", err, "retry_in", delay.Round(time.Millisecond), "attempt", failures)
 		t := time.NewTimer(delay)
 		select {

@@ -78,15 +78,20 @@ func TestSupervisorRestartsWithBackoff(t *testing.T) {
 		{packets: 2}, // up, then clean end
 	}}
 	var events []string
+	var retries []int
 	s := NewSupervisor(SupervisorConfig{MinBackoff: 20 * time.Millisecond, MaxBackoff: 60 * time.Millisecond, Jitter: -1,
-		OnUp:   func() { events = append(events, "up") },
-		OnDown: func(r string, err error) { events = append(events, "down:"+r) }})
+		OnRetry: func(n int, d time.Duration, err error) { retries = append(retries, n) },
+		OnUp:    func() { events = append(events, "up") },
+		OnDown:  func(r string, err error) { events = append(events, "down:"+r) }})
 	got := 0
 	if err := s.Run(context.Background(), src, func(Packet) error { got++; return nil }); err != nil {
 		t.Fatal(err)
 	}
-	if got != 5 || s.Restarts() != 4 {
-		t.Errorf("packets %d restarts %d", got, s.Restarts())
+	if got != 5 || s.Restarts() != 4 || len(retries) != 4 || retries[3] != 4 {
+		t.Errorf("packets %d restarts %d retries %v", got, s.Restarts(), retries)
+	}
+	if e := s.LastError(); e == nil || !strings.Contains(e.Error(), "broken pipe") {
+		t.Errorf("LastError %v", e)
 	}
 	want := []string{"up", "down:rtsp://u:pw@cam/1: broken pipe", "up", "down:" + ReasonEnd}
 	if strings.Join(events, "|") != strings.Join(want, "|") {
