@@ -91,6 +91,8 @@ type Decoder struct {
 	fpsBits                                     atomic.Uint64
 	fpsStart                                    time.Time
 	fpsCount                                    int64
+	errLogAt                                    time.Time // last periodic error report
+	errLogged                                   int64     // errors+corrupt at that report
 
 	mu            sync.Mutex // guards the fields below, read by Stats
 	codecName     string
@@ -338,8 +340,22 @@ func (d *Decoder) tickFPS() {
 	if el := now.Sub(d.fpsStart); el >= time.Second {
 		d.fpsBits.Store(math.Float64bits(float64(d.fpsCount) / el.Seconds()))
 		d.fpsStart, d.fpsCount = now, 0
+		d.reportErrors(now)
 	}
 }
+
+// reportErrors logs bitstream error totals at most every errorReportEvery, never per frame.
+func (d *Decoder) reportErrors(now time.Time) {
+	total := d.errors.Load() + d.corrupt.Load()
+	if total == d.errLogged || now.Sub(d.errLogAt) < errorReportEvery {
+		return
+	}
+	d.log.Warn("bitstream errors", "new", total-d.errLogged, "decode_errors", d.errors.Load(),
+		"corrupt_frames", d.corrupt.Load(), "frames", d.frames.Load())
+	d.errLogAt, d.errLogged = now, total
+}
+
+const errorReportEvery = 10 * time.Second
 
 // geometry computes the resize (short side to ResizeShortSide) and centre-crop window.
 func (d *Decoder) geometry(w, h int) {
