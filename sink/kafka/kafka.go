@@ -39,8 +39,12 @@ type Config struct {
 	MaxAttempts  int           // kafka-go attempts per batch before Completion reports the error; default 3
 	DialTimeout  time.Duration // default 5s
 	WriteTimeout time.Duration // per produce request; default 10s
-	Buffer       sink.BufferConfig
-	Logger       *slog.Logger
+	// MetadataTTL bounds how long cluster metadata is cached; default 2s. kafka-go keeps the
+	// error of a failed first lookup until the next refresh, so this is also how soon a
+	// broker that was down when the daemon started is noticed to be back.
+	MetadataTTL time.Duration
+	Buffer      sink.BufferConfig
+	Logger      *slog.Logger
 }
 
 func (c Config) withDefaults() (Config, error) {
@@ -67,6 +71,9 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	if c.WriteTimeout <= 0 {
 		c.WriteTimeout = 10 * time.Second
+	}
+	if c.MetadataTTL <= 0 {
+		c.MetadataTTL = 2 * time.Second
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
@@ -116,7 +123,11 @@ func NewProducer(cfg Config) (*Producer, error) {
 	if err != nil {
 		return nil, err
 	}
-	p := &Producer{cfg: cfg, transport: &kafkago.Transport{DialTimeout: cfg.DialTimeout, ClientID: "actionstream"}}
+	p := &Producer{cfg: cfg, transport: &kafkago.Transport{
+		DialTimeout: cfg.DialTimeout,
+		MetadataTTL: cfg.MetadataTTL,
+		ClientID:    "actionstream",
+	}}
 	p.w = &kafkago.Writer{
 		Addr:         kafkago.TCP(cfg.Brokers...),
 		Balancer:     &kafkago.Murmur2Balancer{}, // Java client's keyed partitioning
