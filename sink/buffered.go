@@ -90,20 +90,25 @@ type Buffered struct {
 	closing bool
 	space   chan struct{} // closed and replaced whenever space is freed or Close starts
 	st      Stats
+	// Events of the batch being delivered already resolved (delivered or rejected); Close
+	// subtracts them from count when it abandons the rest.
+	inFlight int
 
-	data   chan struct{} // capacity 1: wakes the delivery goroutine
+	data chan struct{} // capacity 1: wakes the delivery goroutine
+	// runCtx is Buffered's own context for the wrapped sink's calls, cancelled by Close when
+	// its deadline passes (not a caller's context).
 	runCtx context.Context
 	abort  context.CancelFunc
 	done   chan struct{}
 
 	// Delivery goroutine only.
-	scratch    []events.Event
-	inFlight   int // events of the current batch resolved (delivered or rejected) so far
-	failedAt   time.Time
-	lastLog    time.Time
-	errsSince  uint64 // failed attempts since the last log line
-	errsDown   uint64 // failed attempts since delivery last succeeded
-	lastErr    error
+	scratch   []events.Event
+	failedAt  time.Time
+	lastLog   time.Time
+	errsSince uint64 // failed attempts since the last log line
+	errsDown  uint64 // failed attempts since delivery last succeeded
+	lastErr   error  // read by Close only after the goroutine ended
+
 	closeOnce  sync.Once
 	closeError error
 }
