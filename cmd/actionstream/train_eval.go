@@ -2,11 +2,121 @@ package main
 
 import (
 	"context"
-	"errors"
+	"flag"
+	"fmt"
 	"io"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/actionstream/actionstream/infer"
+	"github.com/actionstream/actionstream/training/eval"
+	"github.com/actionstream/actionstream/training/python"
+	"github.com/actionstream/actionstream/training/x3d"
 )
 
-// cmdTrainEval is a placeholder until the training helper builds `train eval`.
 func cmdTrainEval(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	return errors.New("eval: not built yet (another helper is building it)")
+	fs := flag.NewFlagSet("actionstream train eval", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	model := fs.String("model", "", "ONNX model of the contract (or --run)")
+	run := fs.String("run", "", "train fit run directory: evaluates RUN/model.onnx, or with --test-crop a re-export of RUN/checkpoint.pt")
+	testCrop := fs.Int("test-crop", 0, "with --run: export the network at this larger crop first (X3D tests at 8/7 of the training crop)")
+	labels := fs.String("labels", "", "labels CSV (path,label,split) (required)")
+	splits := fs.String("split", "test", "comma-separated splits to evaluate")
+	clips := fs.Int("clips", 10, "K clips per video, uniformly spaced on the serving grid")
+	crops := fs.Int("crops", 1, "1 = centre crop (the serving view), 3 = left/centre/right along the long side at short side = crop")
+	out := fs.String("out", "", "directory for eval.json and confusion.png (default: print only)")
+	threads := fs.Int("threads", 0, "ONNX Runtime threads (0 = default)")
+	provider := fs.String("provider", "cpu", "ONNX Runtime provider: cpu, cuda, tensorrt")
+	batch := fs.Int("batch", 8, "clips per ONNX Runtime call")
+	quiet := fs.Bool("quiet", false, "no progress line")
+	fs.Usage = func() {
+		fmt.Fprintln(stderr, "usage: actionstream train eval (--model M.onnx | --run DIR [--test-crop N]) --labels CSV [flags]\n\nflags:")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *labels == "" || (*model == "") == (*run == "") || fs.NArg() > 0 {
+		fs.Usage()
+		return errUsage
+	}
+	if *run != "" {
+		*model = filepath.Join(*run, "model.onnx")
+		if *testCrop > 0 {
+			p, err := exportAtCrop(ctx, *run, *model, *testCrop, stderr)
+			if err != nil {
+				return err
+			}
+			*model = p
+		}
+	}
+	rt, err := infer.NewRuntime(infer.Options{Threads: *threads, Provider: *provider})
+	if err != nil {
+		return err
+	}
+	defer rt.Close()
+	o := eval.Options{Model: *model, Labels: *labels, Splits: strings.Split(*splits, ","), Clips: *clips,
+		Crops: *crops, Batch: *batch, Runtime: rt}
+	if !*quiet {
+		o.Progress = func(done, total int) {
+			fmt.Fprintf(stderr, "\reval: %d/%d videos", done, total)
+			if done == total {
+				fmt.Fprintln(stderr)
+			}
+		}
+	}
+	rep, err := eval.Run(ctx, o)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "%s on %s (%s): %d videos, %d views\n", rep.ModelName, *splits, rep.Protocol, rep.Videos, rep.Views)
+	fmt.Fprintf(stdout, "top-1 %.2f%%  top-5 %.2f%%\n", 100*rep.Top1, 100*rep.Top5)
+	for _, c := range rep.PerClass {
+		if c.Videos > 0 {
+			fmt.Fprintf(stdout, "  %-14s %5.1f%%  (%d videos)\n", c.Label, 100*c.Top1, c.Videos)
+		}
+	}
+	if *out != "" {
+		if err := os.MkdirAll(*out, 0o755); err != nil {
+			return err
+		}
+		j, png := filepath.Join(*out, "eval.json"), filepath.Join(*out, "confusion.png")
+		if err := rep.Write(j, png); err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "wrote %s, %s\n", j, png)
+	}
+	return nil
 }
+
+// exportAtCrop re-exports a run's checkpoint at a larger crop, next to its model.
+func exportAtCrop(ctx context.Context, run, model string, crop int, stderr io.Writer) (string, error) {
+	meta, err := infer.ReadMetadata(model)
+	if err != nil {
+		return "", err
+	}
+	b, err := os.ReadFile(filepath.Join(run, "arch.json"))
+	if err != nil {
+		return "", err
+	}
+	arch, err := x3d.ParseArch(b)
+	if err != nil {
+		return "", err
+	}
+	if arch, err = AtCrop(arch, crop); err != nil {
+		return "", err
+	}
+	r, err := python.New(ctx, python.Options{Stderr: stderr})
+	if err != nil {
+		return "", err
+	}
+	out := filepath.Join(run, fmt.Sprintf("model-crop%d.onnx", crop))
+	_, err = r.Export(ctx, python.ExportOptions{Arch: arch, Out: out, Labels: meta.Labels, Name: meta.Name,
+		Checkpoint: filepath.Join(run, "checkpoint.pt"), TrainedOn: meta.TrainedOn, ResizeShortSide: crop,
+		Mean: meta.Mean, Std: meta.Std, Score: meta.Score})
+	return out, err
+}
+
+// AtCrop is eval.AtCrop (the network at another crop).
+func AtCrop(a x3d.Arch, crop int) (x3d.Arch, error) { return eval.AtCrop(a, crop) }

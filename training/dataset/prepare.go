@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
+	"image"
 	"log/slog"
 	"math"
 	"os"
@@ -280,6 +281,59 @@ type storedClip struct {
 // videoClips runs the serving decode path over one file and returns every clip of
 // its sampling grid in the stored form.
 func videoClips(ctx context.Context, path string, cfg Config, lut *[3][256]float32) ([]storedClip, error) {
+	pics, err := clipPictures(ctx, path, cfg, lut)
+	if err != nil {
+		return nil, err
+	}
+	s, q := cfg.Size, cfg.StoreSize
+	m := (q - s) / 2
+	out := make([]storedClip, len(pics))
+	for k, c := range pics {
+		t := len(c.Frames)
+		data := make([]byte, 3*t*q*q)
+		for i, img := range c.Frames {
+			w, h := img.Rect.Dx(), img.Rect.Dy()
+			x0, y0 := (w-s)/2-m, (h-s)/2-m
+			if x0 < 0 || y0 < 0 || x0+q > w || y0+q > h {
+				return nil, fmt.Errorf("%w: %dx%d picture cannot hold a %d square", ErrSkew, w, h, q)
+			}
+			for y := 0; y < q; y++ {
+				row := img.Pix[(y+y0)*img.Stride+4*x0:]
+				for x := 0; x < q; x++ {
+					p := row[4*x : 4*x+3]
+					for ch := 0; ch < 3; ch++ {
+						data[(ch*t+i)*q*q+y*q+x] = p[ch]
+					}
+				}
+			}
+		}
+		out[k] = storedClip{data: data, index: c.Index, start: c.Start, end: c.End}
+	}
+	return out, nil
+}
+
+// ClipPictures is one clip of a video's serving grid: for each of its T samples, the
+// picture the decoder's scaler made (RGBA, short side ResizeShortSide, not cropped).
+// Its centre Size×Size window, through NormLUT, is exactly the served clip.
+type ClipPictures struct {
+	Index      int
+	Start, End time.Duration
+	Frames     []*image.RGBA
+}
+
+// VideoClips decodes one video through the serving path (Demux, Decoder, Clipper with
+// cfg's T, τ, S, R, mean, std, hop) and returns every clip of its grid, in order, with
+// the uncropped pictures of its samples (for other crops than the centre one).
+func VideoClips(ctx context.Context, path string, cfg Config) ([]ClipPictures, error) {
+	cfg, err := cfg.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	lut := NormLUT(cfg.Mean, cfg.Std)
+	return clipPictures(ctx, path, cfg, &lut)
+}
+
+func clipPictures(ctx context.Context, path string, cfg Config, lut *[3][256]float32) ([]ClipPictures, error) {
 	cl, err := clipper.New(path, cfg.clipperConfig())
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrConfig, err)
@@ -314,21 +368,20 @@ func videoClips(ctx context.Context, path string, cfg Config, lut *[3][256]float
 
 type storedFrame struct {
 	pts time.Duration
-	sq  []byte // [3][Q][Q]
+	img *image.RGBA
 }
 
 // recorder is the Sampler the decoder feeds: it passes every frame to the clipper
-// (the serving sampling rule, unchanged) and keeps each sampled frame's stored square,
-// taken from the decoder's own scaled picture, so the clips the clipper completes can
-// be written as bytes.
+// (the serving sampling rule, unchanged) and keeps each sampled frame's scaled
+// picture, checked against the decoder's own float crop, so the clips the clipper
+// completes can be stored as bytes.
 type recorder struct {
 	clipper *clipper.Clipper
 	dec     *decode.Decoder
 	cfg     Config
 	lut     *[3][256]float32
 	frames  map[uint64]*storedFrame // by content hash of the decoder's float frame
-	clips   []storedClip
-	seq     int
+	clips   []ClipPictures
 	err     error
 }
 
@@ -343,28 +396,16 @@ func (r *recorder) Add(f *clipper.Frame) []*clipper.Clip {
 		r.err = fmt.Errorf("%w: scaled picture for %v unavailable (%v, pts %v)", ErrSkew, f.PTS, err, pts)
 		return nil
 	}
-	s, q := r.cfg.Size, r.cfg.StoreSize
+	s := r.cfg.Size
 	w, h := img.Rect.Dx(), img.Rect.Dy()
-	m := (q - s) / 2
-	x0, y0 := (w-s)/2-m, (h-s)/2-m
-	if x0 < 0 || y0 < 0 || x0+q > w || y0+q > h {
-		r.err = fmt.Errorf("%w: %dx%d picture cannot hold a %d square", ErrSkew, w, h, q)
-		return nil
-	}
-	sq := make([]byte, 3*q*q)
-	for y := 0; y < q; y++ {
-		row := img.Pix[(y+y0)*img.Stride+4*x0:]
-		for x := 0; x < q; x++ {
-			p := row[4*x : 4*x+3]
-			sq[y*q+x], sq[q*q+y*q+x], sq[2*q*q+y*q+x] = p[0], p[1], p[2]
-		}
-	}
-	// The bytes must convert to exactly what the decoder handed the clipper.
+	x0, y0 := (w-s)/2, (h-s)/2
+	// The picture's centre crop must convert to exactly what the decoder handed the clipper.
 	plane := s * s
 	for c := 0; c < 3; c++ {
 		for y := 0; y < s; y++ {
+			row := img.Pix[(y+y0)*img.Stride+4*x0:]
 			for x := 0; x < s; x++ {
-				got := r.lut[c][sq[c*q*q+(y+m)*q+x+m]]
+				got := r.lut[c][row[4*x+c]]
 				if math.Float32bits(got) != math.Float32bits(f.Pixels[c*plane+y*s+x]) {
 					r.err = fmt.Errorf("%w: frame %v channel %d (%d,%d): %v from bytes, decoder %v",
 						ErrSkew, f.PTS, c, x, y, got, f.Pixels[c*plane+y*s+x])
@@ -373,23 +414,20 @@ func (r *recorder) Add(f *clipper.Frame) []*clipper.Clip {
 			}
 		}
 	}
-	r.frames[hashPlanes(f.Pixels, 0, 1, plane)] = &storedFrame{pts: f.PTS, sq: sq}
+	r.frames[hashPlanes(f.Pixels, 0, 1, plane)] = &storedFrame{pts: f.PTS, img: img}
 	clips := r.clipper.Add(f)
 	for _, c := range clips {
 		t := c.Frames
-		data := make([]byte, 3*t*q*q)
+		pc := ClipPictures{Index: len(r.clips), Start: c.Start, End: c.End, Frames: make([]*image.RGBA, t)}
 		for i := 0; i < t; i++ {
 			fr := r.frames[hashPlanes(c.Tensor, i, t, plane)]
 			if fr == nil {
 				r.err = fmt.Errorf("%w: clip %d sample %d matches no sampled frame", ErrSkew, c.Seq, i)
 				return clips
 			}
-			for ch := 0; ch < 3; ch++ {
-				copy(data[(ch*t+i)*q*q:(ch*t+i+1)*q*q], fr.sq[ch*q*q:(ch+1)*q*q])
-			}
+			pc.Frames[i] = fr.img
 		}
-		r.clips = append(r.clips, storedClip{data: data, index: r.seq, start: c.Start, end: c.End})
-		r.seq++
+		r.clips = append(r.clips, pc)
 		// Later clips start later: frames before this clip's start are done with.
 		for k, fr := range r.frames {
 			if fr.pts < c.Start {
