@@ -92,7 +92,8 @@ type Buffered struct {
 	st      Stats
 	// Events of the batch being delivered already resolved (delivered or rejected); Close
 	// subtracts them from count when it abandons the rest.
-	inFlight int
+	inFlight    int
+	lastFullLog time.Time // last "buffer full" line: at most one per LogInterval
 
 	data chan struct{} // capacity 1: wakes the delivery goroutine
 	// runCtx is Buffered's own context for the wrapped sink's calls, cancelled by Close when
@@ -155,6 +156,11 @@ func (b *Buffered) enqueue(ctx context.Context, part []events.Event) error {
 		if waitStart.IsZero() {
 			waitStart = time.Now()
 			b.st.BlockedWrites++
+			if waitStart.Sub(b.lastFullLog) >= b.cfg.LogInterval {
+				b.lastFullLog = waitStart
+				b.log.Warn("sink buffer full; writers wait (back-pressure)", "buffered", b.count,
+					"capacity", b.cfg.Capacity, "blocked_writes", b.st.BlockedWrites, "blocked_time", b.st.BlockedTime.Round(time.Millisecond))
+			}
 		}
 		space := b.space
 		b.mu.Unlock()

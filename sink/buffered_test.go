@@ -398,3 +398,41 @@ func TestFanoutOneDownSinkDoesNotHoldBackTheOthers(t *testing.T) {
 		t.Fatalf("AllStats: %+v", got)
 	}
 }
+
+func TestBufferedLogsBackPressureAsPeriodicTotals(t *testing.T) {
+	var logs bytes.Buffer
+	var logMu sync.Mutex
+	mem := &memSink{down: true}
+	cfg := fastConfig("mem", 4)
+	cfg.LogInterval = time.Hour
+	cfg.Logger = slog.New(slog.NewTextHandler(&lockedWriter{w: &logs, mu: &logMu}, nil))
+	b := sink.NewBuffered(mem, cfg)
+	evs := sinktest.Stream("cam", 24)
+	if err := b.Write(context.Background(), evs[:4]); err != nil {
+		t.Fatal(err)
+	}
+	// Twenty writers block on the full buffer while the sink is down.
+	var wg sync.WaitGroup
+	for i := 4; i < 24; i++ {
+		wg.Go(func() {
+			if err := b.Write(context.Background(), evs[i:i+1]); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	sinktest.WaitFor(t, "writers to block", func() bool { return b.Stats().BlockedWrites == 20 })
+	mem.setDown(false)
+	wg.Wait()
+	if err := b.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	logMu.Lock()
+	out := logs.String()
+	logMu.Unlock()
+	if n := strings.Count(out, "sink buffer full"); n != 1 {
+		t.Fatalf("%d back-pressure lines for 20 blocked writes in one interval, want 1:\n%s", n, out)
+	}
+	if st := b.Stats(); st.Delivered != 24 || st.BlockedWrites != 20 {
+		t.Fatalf("stats: %+v", st)
+	}
+}

@@ -8,8 +8,9 @@
 // capped exponential backoff until the sink comes back. When the buffer is full, Write blocks
 // (back-pressure): the results handler waits, so inference waits; decoding never waits because
 // the per-stream clip queues in front of inference are latest-wins and drop stale clips instead.
-// Time spent blocked and the number of blocked writes are counted in [Stats]. Delivery errors are
-// logged as periodic totals, never one line per event.
+// Time spent blocked and the number of blocked writes are counted in [Stats]. A full buffer and
+// delivery errors are logged as periodic totals (at most one line per LogInterval each), never
+// one line per event.
 //
 // Only two things lose events, both counted: an event the sink can never accept (an error
 // wrapping [ErrPermanent], e.g. a score that is NaN cannot be JSON-encoded) is counted as
