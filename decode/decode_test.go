@@ -390,10 +390,10 @@ func TestDemuxPacedAndOffset(t *testing.T) {
 func TestDemuxSlowConsumerIsNotAStall(t *testing.T) {
 	path := genTestsrc(t, t.TempDir(), 64, 48, 25, 0.4, "libx264", "mp4")
 	n := 0
-	_, err := Demux(context.Background(), DemuxConfig{URL: path, StallTimeout: 100 * time.Millisecond}, func(ingest.Packet) error {
+	_, err := Demux(context.Background(), DemuxConfig{URL: path, StallTimeout: 300 * time.Millisecond}, func(ingest.Packet) error {
 		n++
 		if n == 3 {
-			time.Sleep(400 * time.Millisecond)
+			time.Sleep(time.Second)
 		}
 		return nil
 	})

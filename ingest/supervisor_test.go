@@ -79,8 +79,9 @@ func TestSupervisorRestartsWithBackoff(t *testing.T) {
 	}}
 	var events []string
 	var retries []int
+	var delays []time.Duration
 	s := NewSupervisor(SupervisorConfig{MinBackoff: 20 * time.Millisecond, MaxBackoff: 60 * time.Millisecond, Jitter: -1,
-		OnRetry: func(n int, d time.Duration, err error) { retries = append(retries, n) },
+		OnRetry: func(n int, d time.Duration, err error) { retries = append(retries, n); delays = append(delays, d) },
 		OnUp:    func() { events = append(events, "up") },
 		OnDown:  func(r string, err error) { events = append(events, "down:"+r) }})
 	got := 0
@@ -97,12 +98,16 @@ func TestSupervisorRestartsWithBackoff(t *testing.T) {
 	if strings.Join(events, "|") != strings.Join(want, "|") {
 		t.Errorf("events %q, want %q", events, want)
 	}
-	// Delays double from 20 ms and cap at 60 ms: 20, 40, 60, 60.
+	// Delays double from 20 ms and cap at 60 ms: 20, 40, 60, 60; each retry waits at least that
+	// (only lower bounds on wall time: a loaded machine may wait longer).
 	wantGaps := []time.Duration{20, 40, 60, 60}
 	for i, w := range wantGaps {
-		gap := src.calls[i+1].Sub(src.calls[i])
-		if gap < w*time.Millisecond || gap > w*time.Millisecond+150*time.Millisecond {
-			t.Errorf("retry %d after %v, want ~%v", i, gap, w*time.Millisecond)
+		if i >= len(delays) || delays[i] != w*time.Millisecond {
+			t.Errorf("delays %v, want %v ms", delays, wantGaps)
+			break
+		}
+		if gap := src.calls[i+1].Sub(src.calls[i]); gap < w*time.Millisecond {
+			t.Errorf("retry %d after %v, before its %v backoff", i, gap, w*time.Millisecond)
 		}
 	}
 }
@@ -110,31 +115,23 @@ func TestSupervisorRestartsWithBackoff(t *testing.T) {
 func TestSupervisorResetsBackoffAfterLongRun(t *testing.T) {
 	boom := errors.New("boom")
 	src := &fakeSource{steps: []step{{err: boom}, {err: boom}, {packets: 1, hold: 60 * time.Millisecond, err: boom}, {err: boom}}}
-	s := NewSupervisor(SupervisorConfig{MinBackoff: 10 * time.Millisecond, MaxBackoff: time.Second, Jitter: -1, ResetAfter: 50 * time.Millisecond})
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	go func() {
-		for {
-			src.mu.Lock()
-			n := len(src.calls)
-			src.mu.Unlock()
-			if n >= 5 {
+	var delays []time.Duration
+	s := NewSupervisor(SupervisorConfig{MinBackoff: 10 * time.Millisecond, MaxBackoff: time.Second, Jitter: -1, ResetAfter: 50 * time.Millisecond,
+		OnRetry: func(_ int, d time.Duration, _ error) {
+			delays = append(delays, d)
+			if len(delays) == 4 {
 				cancel()
-				return
 			}
-			time.Sleep(5 * time.Millisecond)
-		}
-	}()
+		}})
 	if err := s.Run(ctx, src, func(Packet) error { return nil }); !errors.Is(err, context.Canceled) {
 		t.Fatalf("err = %v", err)
 	}
-	// After the run that stayed up 60 ms (>= ResetAfter), the next delay is back to 10 ms.
-	gap := src.calls[3].Sub(src.calls[2]) - 60*time.Millisecond
-	if gap > 35*time.Millisecond {
-		t.Errorf("delay after a long run %v, want the reset minimum ~10ms", gap)
-	}
-	if d := src.calls[4].Sub(src.calls[3]); d < 20*time.Millisecond {
-		t.Errorf("second failure after reset retried after %v, want ~20ms", d)
+	// 10, 20, then the run that stayed up 60 ms (>= ResetAfter) resets: 10, 20 again.
+	want := []time.Duration{10 * time.Millisecond, 20 * time.Millisecond, 10 * time.Millisecond, 20 * time.Millisecond}
+	if fmt.Sprint(delays) != fmt.Sprint(want) {
+		t.Errorf("delays %v, want %v", delays, want)
 	}
 }
 
