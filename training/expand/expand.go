@@ -587,3 +587,18 @@ func writeFileAtomic(path string, data []byte) error {
 	}
 	return nil
 }
+
+// Synthetic is a dry-run Trainer for exercising the search without training: accuracy is a
+// fixed smooth function of the factors (every axis helps with diminishing returns, the
+// temporal axes most). It says nothing about real networks.
+func Synthetic() Trainer {
+	return TrainerFunc(func(ctx context.Context, c Candidate) (Result, error) {
+		if err := ctx.Err(); err != nil {
+			return Result{}, err
+		}
+		f := c.Factors
+		z := 0.5*math.Log(float64(f.Frames)) + 0.3*math.Log(float64(f.Crop)/112) + 0.2*math.Log(f.Width/2) +
+			0.1*math.Log(f.Bottleneck) + 0.25*math.Log(f.Depth) + 0.1*math.Log(12/float64(f.SamplingRate))
+		return Result{Accuracy: math.Max(0, math.Min(1, 1-0.9*math.Exp(-z)))}, nil
+	})
+}
