@@ -17,6 +17,7 @@ import (
 	"github.com/actionstream/actionstream/decode"
 	"github.com/actionstream/actionstream/ingest"
 	"github.com/actionstream/actionstream/ingest/rtsp"
+	"github.com/actionstream/actionstream/internal/testkit/rtspcam"
 )
 
 // syncBuffer is a log sink safe for concurrent writes.
@@ -70,9 +71,9 @@ func waitFor(t *testing.T, what string, d time.Duration, cond func() bool) {
 // The camera's server dies mid-stream and comes back: the supervisor reconnects and decoded
 // frames resume, with timestamps that keep going forward. The password never reaches a log.
 func TestRecoverAfterServerRestart(t *testing.T) {
-	aus, sps, pps := h264AccessUnits(t)
-	addr := net.JoinHostPort("127.0.0.1", fmt.Sprint(freePort(t)))
-	cam := startCam(t, addr, 0, aus, sps, pps)
+	aus, sps, pps := rtspcam.H264AccessUnits(t)
+	addr := net.JoinHostPort("127.0.0.1", fmt.Sprint(rtspcam.FreePort(t)))
+	cam := rtspcam.Start(t, addr, 0, aus, sps, pps)
 	defer func() { cam.Close() }()
 
 	logs := &syncBuffer{}
@@ -138,7 +139,7 @@ func TestRecoverAfterServerRestart(t *testing.T) {
 	waitFor(t, "stream down", 5*time.Second, func() bool { mu.Lock(); defer mu.Unlock(); return len(downs) >= 1 })
 	stalledAt := frames()
 	time.Sleep(500 * time.Millisecond) // a few refused reconnects
-	cam = startCam(t, addr, 0, aus, sps, pps)
+	cam = rtspcam.Start(t, addr, 0, aus, sps, pps)
 	waitFor(t, "frames from the restarted server", 15*time.Second, func() bool { return frames() >= stalledAt+20 })
 
 	mu.Lock()
@@ -167,9 +168,9 @@ func TestRecoverAfterServerRestart(t *testing.T) {
 
 // A server that keeps the session open but stops sending is detected within the timeout.
 func TestStallDetected(t *testing.T) {
-	aus, sps, pps := h264AccessUnits(t)
-	addr := net.JoinHostPort("127.0.0.1", fmt.Sprint(freePort(t)))
-	cam := startCam(t, addr, 0, aus, sps, pps)
+	aus, sps, pps := rtspcam.H264AccessUnits(t)
+	addr := net.JoinHostPort("127.0.0.1", fmt.Sprint(rtspcam.FreePort(t)))
+	cam := rtspcam.Start(t, addr, 0, aus, sps, pps)
 	defer cam.Close()
 	src, err := rtsp.New(rtsp.Config{URL: "rtsp://" + addr + "/cam", StallTimeout: time.Second})
 	if err != nil {
@@ -180,7 +181,7 @@ func TestStallDetected(t *testing.T) {
 	err = src.Run(context.Background(), func(p ingest.Packet) error {
 		n++
 		if n == 15 {
-			cam.paused.Store(true)
+			cam.Paused.Store(true)
 			paused = time.Now()
 		}
 		return nil
@@ -245,9 +246,9 @@ func TestSilentServerOpenTimeout(t *testing.T) {
 }
 
 func TestUDPTransport(t *testing.T) {
-	aus, sps, pps := h264AccessUnits(t)
-	addr := net.JoinHostPort("127.0.0.1", fmt.Sprint(freePort(t)))
-	cam := startCam(t, addr, freeUDPPair(t), aus, sps, pps)
+	aus, sps, pps := rtspcam.H264AccessUnits(t)
+	addr := net.JoinHostPort("127.0.0.1", fmt.Sprint(rtspcam.FreePort(t)))
+	cam := rtspcam.Start(t, addr, rtspcam.FreeUDPPair(t), aus, sps, pps)
 	defer cam.Close()
 	src, err := rtsp.New(rtsp.Config{URL: "rtsp://" + addr + "/cam", Transport: "udp", StallTimeout: 2 * time.Second})
 	if err != nil {
@@ -282,9 +283,9 @@ func (allSampler) Add(*clipper.Frame) []*clipper.Clip { return nil }
 // Under the supervisor a stalled camera is reported down, reconnected, and up again once it
 // sends again.
 func TestStallReconnects(t *testing.T) {
-	aus, sps, pps := h264AccessUnits(t)
-	addr := net.JoinHostPort("127.0.0.1", fmt.Sprint(freePort(t)))
-	cam := startCam(t, addr, 0, aus, sps, pps)
+	aus, sps, pps := rtspcam.H264AccessUnits(t)
+	addr := net.JoinHostPort("127.0.0.1", fmt.Sprint(rtspcam.FreePort(t)))
+	cam := rtspcam.Start(t, addr, 0, aus, sps, pps)
 	defer cam.Close()
 	src, err := rtsp.New(rtsp.Config{URL: "rtsp://" + addr + "/cam", StallTimeout: time.Second})
 	if err != nil {
@@ -306,7 +307,7 @@ func TestStallReconnects(t *testing.T) {
 			mu.Lock()
 			packets++
 			if packets == 10 {
-				cam.paused.Store(true)
+				cam.Paused.Store(true)
 			}
 			mu.Unlock()
 			return nil
@@ -326,6 +327,6 @@ func TestStallReconnects(t *testing.T) {
 		t.Fatalf("down reason %q, want a stall", r[0])
 	}
 	_, before, _ := get()
-	cam.paused.Store(false)
+	cam.Paused.Store(false)
 	waitFor(t, "up again with packets", 10*time.Second, func() bool { u, p, _ := get(); return u == 2 && p >= before+10 })
 }

@@ -1,4 +1,6 @@
-package rtsp_test
+// Package rtspcam is an in-process RTSP camera for tests: a gortsplib server that loops an
+// ffmpeg-encoded H.264 clip in real time and can be stopped, restarted or paused (stalled).
+package rtspcam
 
 import (
 	"net"
@@ -19,9 +21,9 @@ import (
 	"github.com/bluenviron/mediacommon/pkg/codecs/h264"
 )
 
-// h264AccessUnits encodes a short testsrc clip with ffmpeg (no B-frames, so RTP time = decode
+// H264AccessUnits encodes a short testsrc clip with ffmpeg (no B-frames, so RTP time = decode
 // order; an IDR every second) and splits the Annex-B stream into access units at the AUDs.
-func h264AccessUnits(t *testing.T) (aus [][][]byte, sps, pps []byte) {
+func H264AccessUnits(t testing.TB) (aus [][][]byte, sps, pps []byte) {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "cam.h264")
 	out, err := exec.Command("ffmpeg", "-hide_banner", "-loglevel", "error", "-nostdin", "-y",
@@ -64,22 +66,22 @@ func h264AccessUnits(t *testing.T) (aus [][][]byte, sps, pps []byte) {
 	return aus, sps, pps
 }
 
-// camServer is an RTSP server (gortsplib) that serves one H.264 stream like a camera: it loops
+// Camera is an RTSP server (gortsplib) that serves one H.264 stream like a camera: it loops
 // the access units at 25 fps in real time. Pause makes it stall (connection up, no packets).
-type camServer struct {
-	t      *testing.T
+type Camera struct {
+	t      testing.TB
 	srv    *gortsplib.Server
 	mu     sync.Mutex // guards stream: the handler runs on server goroutines
 	stream *gortsplib.ServerStream
 	media  *description.Media
 	aus    [][][]byte
-	paused atomic.Bool
-	sent   atomic.Int64
+	Paused atomic.Bool  // true: the session stays up but no packets are sent
+	Sent   atomic.Int64 // access units sent
 	stop   chan struct{}
 	wg     sync.WaitGroup
 }
 
-func (c *camServer) serve() (*base.Response, *gortsplib.ServerStream, error) {
+func (c *Camera) serve() (*base.Response, *gortsplib.ServerStream, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.stream == nil {
@@ -88,22 +90,22 @@ func (c *camServer) serve() (*base.Response, *gortsplib.ServerStream, error) {
 	return &base.Response{StatusCode: base.StatusOK}, c.stream, nil
 }
 
-func (c *camServer) OnDescribe(*gortsplib.ServerHandlerOnDescribeCtx) (*base.Response, *gortsplib.ServerStream, error) {
+func (c *Camera) OnDescribe(*gortsplib.ServerHandlerOnDescribeCtx) (*base.Response, *gortsplib.ServerStream, error) {
 	return c.serve()
 }
 
-func (c *camServer) OnSetup(*gortsplib.ServerHandlerOnSetupCtx) (*base.Response, *gortsplib.ServerStream, error) {
+func (c *Camera) OnSetup(*gortsplib.ServerHandlerOnSetupCtx) (*base.Response, *gortsplib.ServerStream, error) {
 	return c.serve()
 }
 
-func (c *camServer) OnPlay(*gortsplib.ServerHandlerOnPlayCtx) (*base.Response, error) {
+func (c *Camera) OnPlay(*gortsplib.ServerHandlerOnPlayCtx) (*base.Response, error) {
 	return &base.Response{StatusCode: base.StatusOK}, nil
 }
 
-// startCam serves on addr ("127.0.0.1:port"); udpPort > 0 also enables UDP transport.
-func startCam(t *testing.T, addr string, udpPort int, aus [][][]byte, sps, pps []byte) *camServer {
+// Start serves on addr ("127.0.0.1:port"); udpPort > 0 also enables UDP transport.
+func Start(t testing.TB, addr string, udpPort int, aus [][][]byte, sps, pps []byte) *Camera {
 	t.Helper()
-	c := &camServer{t: t, aus: aus, stop: make(chan struct{})}
+	c := &Camera{t: t, aus: aus, stop: make(chan struct{})}
 	c.srv = &gortsplib.Server{Handler: c, RTSPAddress: addr}
 	if udpPort > 0 {
 		c.srv.UDPRTPAddress = net.JoinHostPort("127.0.0.1", strconv.Itoa(udpPort))
@@ -127,7 +129,7 @@ func startCam(t *testing.T, addr string, udpPort int, aus [][][]byte, sps, pps [
 	return c
 }
 
-func (c *camServer) feed(enc *rtph264.Encoder) {
+func (c *Camera) feed(enc *rtph264.Encoder) {
 	defer c.wg.Done()
 	tick := time.NewTicker(40 * time.Millisecond)
 	defer tick.Stop()
@@ -137,7 +139,7 @@ func (c *camServer) feed(enc *rtph264.Encoder) {
 			return
 		case <-tick.C:
 		}
-		if c.paused.Load() {
+		if c.Paused.Load() {
 			continue
 		}
 		pkts, err := enc.Encode(c.aus[i%len(c.aus)])
@@ -149,19 +151,20 @@ func (c *camServer) feed(enc *rtph264.Encoder) {
 			p.Timestamp = uint32(i * 3600) // 90 kHz
 			_ = c.stream.WritePacketRTP(c.media, p)
 		}
-		c.sent.Add(1)
+		c.Sent.Add(1)
 	}
 }
 
-func (c *camServer) Close() {
+// Close stops the server and drops every session (a camera that dies).
+func (c *Camera) Close() {
 	close(c.stop)
 	c.wg.Wait()
 	c.stream.Close()
 	c.srv.Close()
 }
 
-// freePort returns a loopback TCP port that was free a moment ago.
-func freePort(t *testing.T) int {
+// FreePort returns a loopback TCP port that was free a moment ago.
+func FreePort(t testing.TB) int {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -171,8 +174,8 @@ func freePort(t *testing.T) int {
 	return l.Addr().(*net.TCPAddr).Port
 }
 
-// freeUDPPair returns an even port p with p and p+1 free for UDP.
-func freeUDPPair(t *testing.T) int {
+// FreeUDPPair returns an even port p with p and p+1 free for UDP.
+func FreeUDPPair(t testing.TB) int {
 	t.Helper()
 	for range 50 {
 		c, err := net.ListenPacket("udp", "127.0.0.1:0")
