@@ -23,7 +23,8 @@ import (
 // Files of a run directory.
 const (
 	ArchFile       = "arch.json"
-	CheckpointFile = "checkpoint.pt"
+	CheckpointFile = "checkpoint.pt" // weights, optimizer state and history (resume)
+	WeightsFile    = "weights.pt"    // the final weights alone
 	MetricsFile    = "metrics.json"
 	CurvesFile     = "curves.png"
 	ModelFile      = "model.onnx"
@@ -36,7 +37,7 @@ type Recipe struct {
 	LR           float64 `json:"lr"`            // peak learning rate (after warm-up)
 	FinalLRFrac  float64 `json:"final_lr_frac"` // cosine ends at LR×this
 	Momentum     float64 `json:"momentum"`
-	WeightDecay  float64 `json:"weight_decay"` // conv/linear weights only; none on BN and biases
+	WeightDecay  float64 `json:"weight_decay"`  // conv/linear weights only; none on BN and biases
 	WarmupEpochs float64 `json:"warmup_epochs"` // negative = no warm-up
 	// Dropout before the classifier: 0 = the architecture's (X3D: 0.5); negative = none.
 	Dropout float64 `json:"dropout"`
@@ -149,6 +150,7 @@ type Result struct {
 
 type pyResult struct {
 	Checkpoint string  `json:"checkpoint"`
+	Weights    string  `json:"weights"`
 	History    []Epoch `json:"history"`
 	Device     string  `json:"device"`
 	TrainClips int     `json:"train_clips"`
@@ -295,7 +297,7 @@ func Fit(ctx context.Context, r *python.Runner, o Options) (Result, error) {
 		}
 		res.Model = filepath.Join(out, ModelFile)
 		if _, err := r.Export(ctx, python.ExportOptions{
-			Arch: a, Out: res.Model, Labels: ix.Labels, Name: name, Checkpoint: pr.Checkpoint,
+			Arch: a, Out: res.Model, Labels: ix.Labels, Name: name, Checkpoint: pr.Weights,
 			TrainedOn: trained, ResizeShortSide: ix.ResizeShortSide, Mean: ix.Mean, Std: ix.Std,
 		}); err != nil {
 			return Result{}, fmt.Errorf("fit: export: %w", err)

@@ -13,7 +13,8 @@ import torch.nn.functional as F
 
 from . import data, net
 
-CHECKPOINT = "checkpoint.pt"
+CHECKPOINT = "checkpoint.pt"  # weights + optimizer state + history: what --resume reads
+WEIGHTS = "weights.pt"         # the final weights alone (what export reads; a third the size)
 
 
 def lr_at(step, total, warmup, base, final_frac=0.0):
@@ -225,7 +226,10 @@ def fit(args, spec, ch):
                           "epoch": epoch + 1, "history": history, "labels": ds.labels})
     total_time = time.time() - t_start
     final = history[-1] if history else {}
-    ch.result(checkpoint=os.path.abspath(ckpt_path), epochs=args.epochs, steps=total,
+    weights = os.path.join(args.out, WEIGHTS)
+    _save(weights, {"arch": spec, "model_state": {k: v.cpu() for k, v in model.state_dict().items()},
+                    "labels": ds.labels})
+    ch.result(checkpoint=os.path.abspath(ckpt_path), weights=os.path.abspath(weights), epochs=args.epochs, steps=total,
               history=history, final=final, device=str(device),
               train_clips=len(train), val_clips=len(val) if val is not None else 0,
               seconds=total_time, clips_per_s=clips_done / total_time if total_time > 0 else 0.0,
