@@ -61,8 +61,8 @@ func cmdTrainSynth(ctx context.Context, args []string, stdout, stderr io.Writer)
 		}
 	}
 	if *val == 0 && *test == 0 {
-		// Zero both means "all train"; Defaults would read it as unset.
-		*val = 1e-12
+		// Both zero on the command line means all train; in a Config it means the defaults.
+		*val, *test = -1, -1
 	}
 	plan, err := synth.NewPlan(synth.Config{
 		Videos: *videos, Seed: *seed, Actors: *actors, Width: w, Height: h, Classes: cls,

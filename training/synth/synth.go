@@ -63,8 +63,8 @@ type Config struct {
 	FPS          []FPSWeight `json:"fps"`           // frame rates and their weights
 	MinSeconds   float64     `json:"min_seconds"`   // video duration range
 	MaxSeconds   float64     `json:"max_seconds"`   //
-	ValFraction  float64     `json:"val_fraction"`  // per class, by a seeded hash order
-	TestFraction float64     `json:"test_fraction"` //
+	ValFraction  float64     `json:"val_fraction"`  // per class, by a seeded hash order; < 0 = none
+	TestFraction float64     `json:"test_fraction"` // (both 0 = the defaults)
 }
 
 // Default values of Config fields.
@@ -103,6 +103,8 @@ func (c Config) Defaults() Config {
 	if c.ValFraction == 0 && c.TestFraction == 0 {
 		c.ValFraction, c.TestFraction = DefaultValFraction, DefaultTestFraction
 	}
+	// A negative fraction asks for none (zero would mean "default").
+	c.ValFraction, c.TestFraction = max(0, c.ValFraction), max(0, c.TestFraction)
 	return c
 }
 
