@@ -240,6 +240,13 @@ func Run(ctx context.Context, cfg Config, tr Trainer) (Trajectory, error) {
 	if err := os.MkdirAll(filepath.Join(cfg.Out, candidatesDir), 0o755); err != nil {
 		return Trajectory{}, fmt.Errorf("expand: %w", err)
 	}
+	// Results are only comparable on one task: refuse an output directory holding a
+	// search over another number of classes (a changed target, factor or axes is fine:
+	// finished candidates stay valid).
+	if prev, err := ReadTrajectory(cfg.Out); err == nil && prev.NumClasses != cfg.NumClasses {
+		return Trajectory{}, fmt.Errorf("%w: %s holds a search over %d classes, this one has %d",
+			ErrBadConfig, cfg.Out, prev.NumClasses, cfg.NumClasses)
+	}
 	if s.done, err = loadResults(cfg.Out); err != nil {
 		return Trajectory{}, err
 	}

@@ -438,6 +438,12 @@ func TestResumeSkipsFinishedCandidates(t *testing.T) {
 	if third.total.Load() != 0 {
 		t.Errorf("a finished search trained %d candidates again", third.total.Load())
 	}
+	// Another task in the same directory is refused.
+	other := cfg
+	other.NumClasses = classes + 1
+	if _, err := Run(context.Background(), other, smoothCounter()); !errors.Is(err, ErrBadConfig) {
+		t.Errorf("search over another class count in the same directory: %v", err)
+	}
 	// A different schedule is a different candidate.
 	cfg.Epochs = 3
 	fourth := smoothCounter()
