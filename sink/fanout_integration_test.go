@@ -9,8 +9,8 @@ import (
 	"time"
 
 	"github.com/actionstream/actionstream/events"
+	"github.com/actionstream/actionstream/internal/testkit/sinktest"
 	"github.com/actionstream/actionstream/sink"
-	"github.com/actionstream/actionstream/sink/internal/sinktest"
 	"github.com/actionstream/actionstream/sink/jsonl"
 	"github.com/actionstream/actionstream/sink/kafka"
 	"github.com/actionstream/actionstream/sink/redis"

@@ -13,8 +13,8 @@ import (
 	"testing"
 
 	"github.com/actionstream/actionstream/events"
+	"github.com/actionstream/actionstream/internal/testkit/sinktest"
 	"github.com/actionstream/actionstream/sink"
-	"github.com/actionstream/actionstream/sink/internal/sinktest"
 	"github.com/actionstream/actionstream/sink/jsonl"
 )
 

@@ -11,8 +11,8 @@ import (
 	goredis "github.com/redis/go-redis/v9"
 
 	"github.com/actionstream/actionstream/events"
+	"github.com/actionstream/actionstream/internal/testkit/sinktest"
 	"github.com/actionstream/actionstream/sink"
-	"github.com/actionstream/actionstream/sink/internal/sinktest"
 	"github.com/actionstream/actionstream/sink/redis"
 )
 
