@@ -1,0 +1,321 @@
+package whip
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/pion/rtcp"
+	"github.com/pion/webrtc/v4"
+	"github.com/pion/webrtc/v4/pkg/media/samplebuilder"
+
+	"github.com/actionstream/actionstream/ingest"
+)
+
+const (
+	// maxReorderDelay is how long the sample builder waits for a missing packet (reordered, or
+	// resent after a NACK) before it gives the frame up.
+	maxReorderDelay = 300 * time.Millisecond
+	// pliInterval rate-limits keyframe requests while waiting for a keyframe.
+	pliInterval = 500 * time.Millisecond
+	// maxSkew: a sender clock (RTCP SR) further than this from ours is not trusted for Wall.
+	maxSkew = 5 * time.Second
+)
+
+type remoteTrack struct {
+	track *webrtc.TrackRemote
+	recv  *webrtc.RTPReceiver
+}
+
+// senderReport maps an RTP timestamp to the sender's wall clock (RTCP SR).
+type senderReport struct {
+	wall  time.Time
+	rtp   uint32
+	clock int64
+}
+
+// session is one publisher's PeerConnection and the ingest.Source that reads its video.
+type session struct {
+	srv          *Server
+	stream, id   string
+	log          *slog.Logger
+	pc           *webrtc.PeerConnection
+	tracks       chan remoteTrack
+	done         chan struct{} // closed when the session starts ending
+	finished     chan struct{} // closed when the connection is closed and its goroutines ended
+	closeOnce    sync.Once
+	ran          atomic.Bool
+	sr           atomic.Pointer[senderReport]
+	packetsLost  atomic.Int64
+	keyRequests  atomic.Int64
+	mu           sync.Mutex
+	closing      bool
+	wg           sync.WaitGroup // track readers started by pion callbacks
+	disconnected atomic.Bool
+}
+
+// start negotiates: it applies the offer and returns the complete answer (all candidates
+// gathered: WHIP servers do not trickle). code is the HTTP status for err.
+func (ss *session) start(ctx context.Context, offer string) (string, int, error) {
+	api, err := ss.srv.newAPI()
+	if err != nil {
+		return "", http.StatusInternalServerError, fmt.Errorf("webrtc setup: %w", err)
+	}
+	var servers []webrtc.ICEServer
+	for _, s := range ss.srv.cfg.ICE.Servers {
+		servers = append(servers, webrtc.ICEServer{URLs: s.URLs, Username: s.Username, Credential: s.Credential})
+	}
+	pc, err := api.NewPeerConnection(webrtc.Configuration{ICEServers: servers})
+	if err != nil {
+		return "", http.StatusInternalServerError, fmt.Errorf("webrtc setup: %w", err)
+	}
+	ss.mu.Lock()
+	ss.pc = pc
+	ss.mu.Unlock()
+	pc.OnTrack(func(t *webrtc.TrackRemote, recv *webrtc.RTPReceiver) {
+		if t.Kind() == webrtc.RTPCodecTypeVideo {
+			select {
+			case ss.tracks <- remoteTrack{t, recv}:
+				return
+			default: // a second video track: only the first is analysed
+			}
+		}
+		ss.goTrack(func() { drain(t) })
+	})
+	pc.OnConnectionStateChange(func(st webrtc.PeerConnectionState) {
+		ss.log.Debug("connection state", "state", st.String())
+		switch st {
+		case webrtc.PeerConnectionStateDisconnected:
+			ss.disconnected.Store(true)
+			ss.log.Info("publisher silent; waiting for it to come back", "timeout", ss.srv.cfg.DisconnectTimeout)
+		case webrtc.PeerConnectionStateConnected:
+			ss.disconnected.Store(false)
+		case webrtc.PeerConnectionStateFailed:
+			ss.close("ICE failed: publisher gone")
+		case webrtc.PeerConnectionStateClosed:
+			ss.close("connection closed")
+		}
+	})
+	if err := pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeOffer, SDP: offer}); err != nil {
+		return "", http.StatusBadRequest, fmt.Errorf("offer rejected: %w", err)
+	}
+	answer, err := pc.CreateAnswer(nil)
+	if err != nil {
+		return "", http.StatusBadRequest, fmt.Errorf("no answer to this offer: %w", err)
+	}
+	gathered := webrtc.GatheringCompletePromise(pc)
+	if err := pc.SetLocalDescription(answer); err != nil {
+		return "", http.StatusInternalServerError, fmt.Errorf("webrtc answer: %w", err)
+	}
+	t := time.NewTimer(gatherTimeout)
+	defer t.Stop()
+	select {
+	case <-gathered:
+	case <-t.C:
+		ss.log.Warn("ICE gathering incomplete; answering with the candidates so far", "after", gatherTimeout)
+	case <-ctx.Done():
+		return "", http.StatusServiceUnavailable, ctx.Err()
+	}
+	return pc.LocalDescription().SDP, 0, nil
+}
+
+// goTrack runs f on a goroutine the session waits for, unless the session is ending.
+func (ss *session) goTrack(f func()) bool {
+	ss.mu.Lock()
+	defer ss.mu.Unlock()
+	if ss.closing {
+		return false
+	}
+	ss.wg.Add(1)
+	go func() {
+		defer ss.wg.Done()
+		f()
+	}()
+	return true
+}
+
+func drain(t *webrtc.TrackRemote) {
+	buf := make([]byte, 1500)
+	for {
+		if _, _, err := t.Read(buf); err != nil {
+			return
+		}
+	}
+}
+
+// close ends the session once: the connection is closed on a goroutine the Server waits for
+// (pion callbacks may call close), and finished is closed when everything has stopped.
+func (ss *session) close(reason string) {
+	ss.closeOnce.Do(func() {
+		ss.log.Info("session ending", "reason", reason, "packets_lost", ss.packetsLost.Load(), "keyframe_requests", ss.keyRequests.Load())
+		close(ss.done)
+		ss.srv.wg.Add(1)
+		go func() {
+			defer ss.srv.wg.Done()
+			ss.mu.Lock()
+			ss.closing = true
+			pc := ss.pc
+			ss.mu.Unlock()
+			if pc != nil {
+				if err := pc.Close(); err != nil {
+					ss.log.Debug("closing the connection", "err", err)
+				}
+			}
+			ss.wg.Wait()
+			ss.srv.forget(ss)
+			close(ss.finished)
+		}()
+	})
+}
+
+// Run implements ingest.Source: it emits the publisher's video as access units until the
+// publisher leaves (DELETE, ICE failure after the disconnect timeout, connection closed: nil),
+// ctx ends (ctx.Err()), or emit fails. The connection is closed before Run returns. A session
+// runs once: a second Run returns ErrSessionOver, so the supervisor never retries it.
+func (ss *session) Run(ctx context.Context, emit func(ingest.Packet) error) error {
+	if !ss.ran.CompareAndSwap(false, true) {
+		return ErrSessionOver
+	}
+	defer func() {
+		ss.close("source ended")
+		<-ss.finished
+	}()
+	stop := context.AfterFunc(ctx, func() { ss.close("shutdown") })
+	defer stop()
+	timer := time.NewTimer(ss.srv.cfg.TrackTimeout)
+	defer timer.Stop()
+	var rt remoteTrack
+	select {
+	case rt = <-ss.tracks:
+	case <-ss.done:
+		return ctx.Err()
+	case <-timer.C:
+		return fmt.Errorf("stream %q: nothing within %s: %w", ss.stream, ss.srv.cfg.TrackTimeout, ErrNoVideo)
+	}
+	codec, ok := codecFor(rt.track.Codec().MimeType)
+	if !ok {
+		return fmt.Errorf("stream %q: codec %s: %w", ss.stream, rt.track.Codec().MimeType, ErrSessionOver)
+	}
+	ss.log.Info("receiving video", "codec", codec.name, "ssrc", uint32(rt.track.SSRC()))
+	clock := int64(rt.track.Codec().ClockRate)
+	if clock <= 0 {
+		clock = 90000
+	}
+	ssrc := uint32(rt.track.SSRC())
+	if !ss.goTrack(func() { ss.readRTCP(rt.recv, ssrc, clock) }) {
+		return ctx.Err()
+	}
+	err := ss.receive(rt.track, codec, clock, emit)
+	if ctx.Err() != nil {
+		return ctx.Err()
+	}
+	return err
+}
+
+// receive reorders and depacketizes RTP into access units and emits them. Until the first
+// keyframe, and after a loss until the next one, frames are dropped and keyframes requested
+// (PLI), so the decoder never sees a picture whose references are missing.
+func (ss *session) receive(track *webrtc.TrackRemote, codec videoCodec, clock int64, emit func(ingest.Packet) error) error {
+	sb := samplebuilder.New(512, codec.depkt(), uint32(clock), samplebuilder.WithMaxTimeDelay(maxReorderDelay))
+	ssrc := uint32(track.SSRC())
+	var lastPLI time.Time
+	requestKey := func() {
+		if time.Since(lastPLI) < pliInterval {
+			return
+		}
+		lastPLI = time.Now()
+		ss.keyRequests.Add(1)
+		if err := ss.pc.WriteRTCP([]rtcp.Packet{&rtcp.PictureLossIndication{MediaSSRC: ssrc}}); err != nil {
+			ss.log.Debug("PLI", "err", err)
+		}
+	}
+	requestKey()
+	var (
+		started, waitKey = false, true
+		first            = true
+		lastTS           uint32
+		ext              int64 // RTP timestamp since the first emitted frame, unwrapped
+	)
+	for {
+		pkt, _, err := track.ReadRTP()
+		if err != nil {
+			return nil // connection closed: the publisher left or the session was ended
+		}
+		sb.Push(pkt)
+		for smp := sb.Pop(); smp != nil; smp = sb.Pop() {
+			if smp.PrevDroppedPackets > 0 {
+				ss.packetsLost.Add(int64(smp.PrevDroppedPackets))
+				waitKey = true
+			}
+			key := codec.key(smp.Data)
+			if waitKey {
+				if !key {
+					requestKey()
+					continue
+				}
+				waitKey = false
+			}
+			ts := smp.PacketTimestamp
+			if started {
+				ext += int64(int32(ts - lastTS))
+			}
+			started, lastTS = true, ts
+			now := time.Now()
+			p := ingest.Packet{Data: smp.Data, PTS: ticks(ext, clock), Wall: ss.wall(ts, now), Key: key}
+			if first {
+				p.Codec = &ingest.CodecInfo{Codec: codec.name}
+				first = false
+			}
+			if err := emit(p); err != nil {
+				return fmt.Errorf("whip stream %q: %w", ss.stream, err)
+			}
+		}
+	}
+}
+
+// ticks converts RTP clock ticks to a duration without overflowing.
+func ticks(n, clock int64) time.Duration {
+	return time.Duration(n/clock)*time.Second + time.Duration(n%clock*int64(time.Second)/clock)
+}
+
+// wall is the capture time of the frame with RTP timestamp ts: from the latest RTCP sender
+// report when the sender's clock agrees with ours within maxSkew, else the arrival time.
+func (ss *session) wall(ts uint32, arrival time.Time) time.Time {
+	sr := ss.sr.Load()
+	if sr == nil {
+		return arrival
+	}
+	w := sr.wall.Add(ticks(int64(int32(ts-sr.rtp)), sr.clock))
+	if d := w.Sub(arrival); d > maxSkew || d < -maxSkew {
+		return arrival
+	}
+	return w
+}
+
+// readRTCP reads the receiver's RTCP (which also drives the report and NACK interceptors) and
+// keeps the latest sender report of the video SSRC.
+func (ss *session) readRTCP(recv *webrtc.RTPReceiver, ssrc uint32, clock int64) {
+	for {
+		pkts, _, err := recv.ReadRTCP()
+		if err != nil {
+			return
+		}
+		for _, p := range pkts {
+			if sr, ok := p.(*rtcp.SenderReport); ok && sr.SSRC == ssrc {
+				ss.sr.Store(&senderReport{wall: ntpTime(sr.NTPTime), rtp: sr.RTPTime, clock: clock})
+			}
+		}
+	}
+}
+
+// ntpTime converts a 32.32 fixed-point NTP timestamp (seconds since 1900) to time.Time.
+func ntpTime(ntp uint64) time.Time {
+	const unixOffset = 2208988800 // seconds from 1900 to 1970
+	sec := int64(ntp>>32) - unixOffset
+	nsec := int64((ntp & 0xffffffff) * uint64(time.Second) >> 32)
+	return time.Unix(sec, nsec)
+}

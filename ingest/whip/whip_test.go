@@ -1,0 +1,463 @@
+package whip_test
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/actionstream/actionstream/configs"
+	"github.com/actionstream/actionstream/events"
+	"github.com/actionstream/actionstream/ingest"
+	"github.com/actionstream/actionstream/ingest/whip"
+	"github.com/actionstream/actionstream/ingest/whip/whipclient"
+	"github.com/actionstream/actionstream/internal/testkit"
+	"github.com/actionstream/actionstream/pipeline"
+)
+
+const token = "s3cret-token"
+
+func quietLogger(t *testing.T) *slog.Logger {
+	if testing.Verbose() {
+		return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	}
+	return slog.New(slog.NewTextHandler(io.Discard, nil))
+}
+
+// liveServer is a real pipeline (TinyModel, JSON-lines sink) with the WHIP endpoint in front.
+type liveServer struct {
+	url    string
+	p      *pipeline.Pipeline
+	whip   *whip.Server
+	events string // the JSON-lines file
+}
+
+func startLive(t *testing.T, disconnect time.Duration) *liveServer {
+	t.Helper()
+	dir := t.TempDir()
+	cfg := configs.Default()
+	cfg.Model.Path = testkit.TinyModel(t)
+	cfg.Model.Runtime.Threads = 1
+	cfg.Events.ClipScored = true
+	cfg.HTTP.Addr = ""
+	cfg.Sinks.JSONL = configs.JSONL{Enabled: true, Path: filepath.Join(dir, "events.jsonl")}
+	cfg.ShutdownTimeout = configs.Duration(20 * time.Second)
+	log := quietLogger(t)
+	p, err := pipeline.New(pipeline.Options{Config: cfg, Logger: log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ws, err := whip.New(whip.Config{Token: token, DisconnectTimeout: disconnect, Logger: log}, p.AttachWHIP)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hs := httptest.NewServer(ws.Handler())
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- p.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("pipeline: %v", err)
+		}
+		ws.Close()
+		hs.Close()
+	})
+	waitFor(t, 30*time.Second, p.Ready, func() string { return "pipeline never ready" })
+	return &liveServer{url: hs.URL, p: p, whip: ws, events: cfg.Sinks.JSONL.Path}
+}
+
+// lines reads the JSON-lines sink and parses each event.
+func (s *liveServer) lines(t *testing.T) []events.Event {
+	b, err := os.ReadFile(s.events)
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		t.Fatal(err)
+	}
+	var out []events.Event
+	sc := bufio.NewScanner(bytes.NewReader(b))
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	for sc.Scan() {
+		e, err := events.ParseJSON(sc.Bytes())
+		if err != nil {
+			continue // a line being written
+		}
+		out = append(out, e)
+	}
+	return out
+}
+
+func (s *liveServer) count(t *testing.T, stream, typ string) int {
+	n := 0
+	for _, e := range s.lines(t) {
+		if e.Data.Stream == stream && e.Type == typ {
+			n++
+		}
+	}
+	return n
+}
+
+func waitFor(t *testing.T, d time.Duration, cond func() bool, msg func() string) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatal(msg())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// fixtures encodes the moving test pattern as Annex-B H.264 and as VP8 in IVF with ffmpeg.
+func fixtures(t *testing.T) (h264, vp8 [][]byte) {
+	dir := t.TempDir()
+	hp := testkit.MakeVideo(t, dir, testkit.Video{FPS: "30", Seconds: 2, Size: "128x96", Ext: "h264"})
+	vp := testkit.MakeVideo(t, dir, testkit.Video{FPS: "30", Seconds: 2, Size: "128x96", Codec: "libvpx", Ext: "ivf",
+		ExtraOut: []string{"-g", "30", "-deadline", "realtime", "-cpu-used", "8", "-b:v", "300k"}})
+	var err error
+	if h264, err = whipclient.ReadH264(hp); err != nil {
+		t.Fatal(err)
+	}
+	if vp8, err = whipclient.ReadIVF(vp); err != nil {
+		t.Fatal(err)
+	}
+	if len(h264) != 60 || len(vp8) != 60 {
+		t.Fatalf("fixtures: %d H.264 access units, %d VP8 frames; want 60 each", len(h264), len(vp8))
+	}
+	return h264, vp8
+}
+
+// publish starts a publisher sending frames in a loop until the test ends or stop is called.
+func publish(t *testing.T, ctx context.Context, opts whipclient.Options, frames [][]byte) (*whipclient.Publisher, func()) {
+	t.Helper()
+	pub, err := whipclient.Publish(ctx, opts)
+	if err != nil {
+		t.Fatalf("publish %s: %v", opts.URL, err)
+	}
+	sendCtx, cancel := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		if err := pub.WaitConnected(sendCtx); err != nil {
+			return
+		}
+		pub.Send(sendCtx, frames, 30, true, nil)
+	}()
+	stop := func() { cancel(); wg.Wait() }
+	t.Cleanup(func() { stop(); pub.Close() })
+	return pub, stop
+}
+
+// TestPublishH264AndVP8 sends a generated H.264 stream and a VP8 stream from pion publishers to a
+// running pipeline: both are decoded and scored (clip.scored lines in the JSON-lines sink), a
+// second publisher of a live id gets 409, DELETE ends one stream, and the other publisher
+// vanishing without a word (its socket closed) is noticed within the disconnect timeout:
+// stream.down is emitted and the id can be published again.
+func TestPublishH264AndVP8(t *testing.T) {
+	h264, vp8 := fixtures(t)
+	const disconnect = 1500 * time.Millisecond
+	srv := startLive(t, disconnect)
+	ctx, cancel := context.WithTimeout(context.Background(), 80*time.Second)
+	defer cancel()
+
+	hPub, hStop := publish(t, ctx, whipclient.Options{URL: srv.url + "/whip/cam-h264", Token: token, Codec: "h264"}, h264)
+	conn, err := net.ListenPacket("udp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	_, vStop := publish(t, ctx, whipclient.Options{URL: srv.url + "/whip/cam-vp8", Token: token, Codec: "vp8", Conn: conn}, vp8)
+
+	waitFor(t, 40*time.Second, func() bool {
+		return srv.count(t, "cam-h264", events.TypeClipScored) >= 3 && srv.count(t, "cam-vp8", events.TypeClipScored) >= 3
+	}, func() string {
+		return fmt.Sprintf("clips scored: h264 %d, vp8 %d; streams %+v", srv.count(t, "cam-h264", events.TypeClipScored),
+			srv.count(t, "cam-vp8", events.TypeClipScored), srv.p.Streams())
+	})
+	codecs := map[string]string{}
+	for _, st := range srv.p.Streams() {
+		codecs[st.ID] = st.Codec
+		if st.Status != pipeline.StatusUp || st.DecodeErrors != 0 || st.Width != 128 || st.Height != 96 {
+			t.Errorf("stream %s: %+v", st.ID, st)
+		}
+	}
+	if codecs["cam-h264"] != "h264" || codecs["cam-vp8"] != "vp8" {
+		t.Errorf("codecs %v", codecs)
+	}
+	for _, id := range []string{"cam-h264", "cam-vp8"} {
+		if srv.count(t, id, events.TypeStreamUp) != 1 {
+			t.Errorf("%s: %d stream.up events", id, srv.count(t, id, events.TypeStreamUp))
+		}
+		for _, e := range srv.lines(t) {
+			if e.Data.Stream == id && e.Type == events.TypeClipScored {
+				if err := events.Validate(e); err != nil || len(e.Data.TopK) == 0 || e.Data.Span == nil {
+					t.Fatalf("%s: bad clip.scored %+v: %v", id, e, err)
+				}
+			}
+		}
+	}
+	if hPub.KeyframeRequests() == 0 {
+		t.Error("the server never asked for a keyframe (PLI at start)")
+	}
+
+	// A second publisher for a live id: 409, and nothing is left behind.
+	_, err = whipclient.Publish(ctx, whipclient.Options{URL: srv.url + "/whip/cam-h264", Token: token, Codec: "h264"})
+	var he *whipclient.HTTPError
+	if !errors.As(err, &he) || he.Status != http.StatusConflict {
+		t.Fatalf("second publisher: %v, want 409", err)
+	}
+
+	// DELETE ends the H.264 session; its stream goes down with a stream.down event.
+	hStop()
+	if err := hPub.Delete(ctx); err != nil {
+		t.Fatalf("DELETE: %v", err)
+	}
+	waitFor(t, 10*time.Second, func() bool { return srv.count(t, "cam-h264", events.TypeStreamDown) == 1 },
+		func() string { return "no stream.down after DELETE" })
+
+	// The VP8 publisher vanishes: its socket closes, no DELETE, no DTLS close.
+	vStop()
+	conn.Close()
+	gone := time.Now()
+	waitFor(t, disconnect+8*time.Second, func() bool { return srv.count(t, "cam-vp8", events.TypeStreamDown) == 1 },
+		func() string { return "no stream.down after the publisher vanished" })
+	t.Logf("vanished publisher noticed after %s (disconnect timeout %s)", time.Since(gone).Round(time.Millisecond), disconnect)
+	waitFor(t, 10*time.Second, func() bool { return srv.whip.Stats().Sessions == 0 && len(srv.p.Streams()) == 0 },
+		func() string { return fmt.Sprintf("not cleaned up: %d sessions, streams %+v", srv.whip.Stats().Sessions, srv.p.Streams()) })
+
+	// The id is free again.
+	again, err := whipclient.Publish(ctx, whipclient.Options{URL: srv.url + "/whip/cam-vp8", Token: token, Codec: "vp8"})
+	if err != nil {
+		t.Fatalf("republishing a freed id: %v", err)
+	}
+	again.Close()
+}
+
+// fakeAttach accepts sessions without a pipeline, remembering their sources.
+type fakeAttach struct {
+	mu   sync.Mutex
+	busy bool
+	srcs []ingest.Source
+}
+
+func (f *fakeAttach) attach(id, url string, src ingest.Source) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.busy {
+		return fmt.Errorf("%w: %s", whip.ErrStreamBusy, id)
+	}
+	f.srcs = append(f.srcs, src)
+	return nil
+}
+
+// offer builds a real WebRTC offer (pion) without sending it.
+func offer(t *testing.T) string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	var got string
+	h := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		got = string(b)
+		http.Error(w, "no", http.StatusTeapot)
+	}))
+	defer h.Close()
+	_, err := whipclient.Publish(ctx, whipclient.Options{URL: h.URL, Codec: "vp8"})
+	var he *whipclient.HTTPError
+	if !errors.As(err, &he) || got == "" {
+		t.Fatalf("building an offer: %v", err)
+	}
+	return got
+}
+
+// TestProtocol checks the HTTP side of RFC 9725 without a pipeline: authentication before
+// anything is allocated, status codes and reasons, CORS, the session URL and the limits.
+func TestProtocol(t *testing.T) {
+	fa := &fakeAttach{}
+	ws, err := whip.New(whip.Config{Token: token, MaxSessions: 1, MaxSDPBytes: 8 << 10, Logger: quietLogger(t)}, fa.attach)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ws.Close()
+	hs := httptest.NewServer(ws.Handler())
+	defer hs.Close()
+	good := offer(t)
+	ctx := context.Background()
+	c := hs.Client()
+	do := func(method, path, tok, ctype, body string) (*http.Response, string) {
+		req, _ := http.NewRequest(method, hs.URL+path, strings.NewReader(body))
+		if tok != "" {
+			req.Header.Set("Authorization", "Bearer "+tok)
+		}
+		if ctype != "" {
+			req.Header.Set("Content-Type", ctype)
+		}
+		resp, err := c.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp, string(b)
+	}
+	expect := func(name string, resp *http.Response, body string, code int, reason string) {
+		t.Helper()
+		if resp.StatusCode != code || !strings.Contains(body, reason) {
+			t.Errorf("%s: %d %q, want %d with %q", name, resp.StatusCode, body, code, reason)
+		}
+		if resp.Header.Get("Access-Control-Allow-Origin") != "*" {
+			t.Errorf("%s: no CORS header", name)
+		}
+	}
+	resp, body := do("POST", "/whip/cam", "", "application/sdp", good)
+	expect("no token", resp, body, 401, "bearer token")
+	if resp.Header.Get("WWW-Authenticate") == "" {
+		t.Error("401 without WWW-Authenticate")
+	}
+	resp, body = do("POST", "/whip/cam", "wrong", "application/sdp", good)
+	expect("wrong token", resp, body, 401, "bearer token")
+	if n := ws.Stats().Sessions; n != 0 || len(fa.srcs) != 0 {
+		t.Fatalf("refused offers allocated %d sessions", n)
+	}
+	resp, body = do("POST", "/whip/cam", token, "application/sdp", "v=0\r\nthis is not SDP\r\n")
+	expect("malformed", resp, body, 400, "malformed SDP")
+	resp, body = do("POST", "/whip/cam", token, "application/sdp", "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\n")
+	expect("no video", resp, body, 400, "no video")
+	resp, body = do("POST", "/whip/cam", token, "application/sdp", strings.ReplaceAll(good, "VP8/90000", "AV1X/90000"))
+	expect("codec", resp, body, 400, "no supported video codec")
+	resp, body = do("POST", "/whip/cam", token, "text/plain", good)
+	expect("content type", resp, body, 415, "application/sdp")
+	resp, body = do("POST", "/whip/cam", token, "application/sdp", good+strings.Repeat("a=x-pad:0\r\n", 1000))
+	expect("too large", resp, body, 413, "larger than")
+	resp, body = do("POST", "/whip/bad%20id", token, "application/sdp", good)
+	expect("stream id", resp, body, 400, "invalid stream id")
+	resp, body = do("GET", "/whip/cam", token, "", "")
+	expect("GET", resp, body, 405, "")
+	resp, _ = do("OPTIONS", "/whip/cam", "", "", "")
+	if resp.StatusCode != 204 || !strings.Contains(resp.Header.Get("Access-Control-Allow-Headers"), "Authorization") ||
+		resp.Header.Get("Accept-Post") != "application/sdp" {
+		t.Errorf("OPTIONS: %d %v", resp.StatusCode, resp.Header)
+	}
+	if n := ws.Stats().Sessions; n != 0 {
+		t.Fatalf("refused offers left %d sessions", n)
+	}
+
+	// A good offer: 201, an SDP answer and a session URL.
+	resp, body = do("POST", "/whip/cam", token, "application/sdp", good)
+	if resp.StatusCode != 201 || resp.Header.Get("Content-Type") != "application/sdp" || !strings.HasPrefix(body, "v=0") {
+		t.Fatalf("good offer: %d %v %q", resp.StatusCode, resp.Header, body)
+	}
+	loc := resp.Header.Get("Location")
+	if !strings.HasPrefix(loc, "/whip/cam/") || !strings.Contains(body, "a=candidate") || !strings.Contains(body, "a=recvonly") {
+		t.Fatalf("Location %q, answer %q", loc, body)
+	}
+	// The limit of one session: the next offer gets 503.
+	resp, body = do("POST", "/whip/other", token, "application/sdp", good)
+	expect("max sessions", resp, body, 503, "limit")
+	// A second publisher for the same id: 409 (the endpoint knows its own sessions).
+	resp, body = do("POST", "/whip/cam", token, "application/sdp", good)
+	expect("busy", resp, body, 409, "already has a publisher")
+
+	resp, body = do("PATCH", loc, token, "application/trickle-ice-sdpfrag", "a=candidate:1 1 udp 1 127.0.0.1 9 typ host\r\n")
+	expect("PATCH", resp, body, 405, "trickle")
+	if resp.Header.Get("Allow") == "" {
+		t.Error("405 without Allow")
+	}
+	resp, body = do("DELETE", loc, "", "", "")
+	expect("DELETE without token", resp, body, 401, "bearer")
+	resp, body = do("DELETE", "/whip/cam/0123456789abcdef", token, "", "")
+	expect("DELETE unknown", resp, body, 404, "no such")
+	resp, body = do("DELETE", loc, token, "", "")
+	expect("DELETE", resp, body, 200, "")
+	resp, body = do("DELETE", loc, token, "", "")
+	expect("DELETE again", resp, body, 404, "no such")
+	if n := ws.Stats().Sessions; n != 0 {
+		t.Fatalf("after DELETE: %d sessions", n)
+	}
+	// The session's Source saw the end: Run returns at once, and never runs twice.
+	src := fa.srcs[0]
+	if err := src.Run(ctx, func(ingest.Packet) error { return nil }); err != nil {
+		t.Fatalf("Run after DELETE: %v", err)
+	}
+	if err := src.Run(ctx, func(ingest.Packet) error { return nil }); !errors.Is(err, ingest.ErrPermanent) {
+		t.Fatalf("second Run: %v", err)
+	}
+
+	// The pipeline says the id is live (e.g. a configured camera): 409, nothing left behind.
+	fa.busy = true
+	resp, body = do("POST", "/whip/cam", token, "application/sdp", good)
+	expect("pipeline busy", resp, body, 409, "live")
+	if n := ws.Stats().Sessions; n != 0 {
+		t.Fatalf("after a refused attach: %d sessions", n)
+	}
+	fa.busy = false
+
+	// A Source whose publisher never sends video ends with ErrNoVideo after TrackTimeout.
+	if err := ws.Close(); err != nil {
+		t.Fatal(err)
+	}
+	resp, body = do("POST", "/whip/cam", token, "application/sdp", good)
+	expect("closed", resp, body, 503, "shutting down")
+}
+
+// TestDisabledAndOpen: no token means the endpoint refuses everything unless it is opened.
+func TestDisabledAndOpen(t *testing.T) {
+	fa := &fakeAttach{}
+	good := offer(t)
+	for _, open := range []bool{false, true} {
+		ws, err := whip.New(whip.Config{Open: open, Logger: quietLogger(t)}, fa.attach)
+		if err != nil {
+			t.Fatal(err)
+		}
+		hs := httptest.NewServer(ws.Handler())
+		resp, body, err := whipclient.PostOffer(context.Background(), hs.Client(), hs.URL+"/whip/cam", "", "application/sdp", []byte(good))
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := map[bool]int{false: 403, true: 201}[open]
+		if resp.StatusCode != want {
+			t.Errorf("open=%v: %d %s, want %d", open, resp.StatusCode, body, want)
+		}
+		if ws.Enabled() != open {
+			t.Errorf("Enabled() = %v", ws.Enabled())
+		}
+		ws.Close()
+		hs.Close()
+	}
+}
+
+// TestNoVideoTimeout: a publisher that negotiates but never sends video is dropped after
+// TrackTimeout, with an error the supervisor will not retry.
+func TestNoVideoTimeout(t *testing.T) {
+	fa := &fakeAttach{}
+	ws, err := whip.New(whip.Config{Open: true, TrackTimeout: 300 * time.Millisecond, Logger: quietLogger(t)}, fa.attach)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ws.Close()
+	hs := httptest.NewServer(ws.Handler())
+	defer hs.Close()
+	resp, _, err := whipclient.PostOffer(context.Background(), hs.Client(), hs.URL+"/whip/cam", "", "application/sdp", []byte(offer(t)))
+	if err != nil || resp.StatusCode != 201 {
+		t.Fatalf("offer: %v %v", resp, err)
+	}
+	start := time.Now()
+	err = fa.srcs[0].Run(context.Background(), func(ingest.Packet) error { return nil })
+	if !errors.Is(err, whip.ErrNoVideo) || !errors.Is(err, ingest.ErrPermanent) || time.Since(start) > 5*time.Second {
+		t.Fatalf("Run: %v after %s", err, time.Since(start))
+	}
+	waitFor(t, 5*time.Second, func() bool { return ws.Stats().Sessions == 0 }, func() string { return "session not cleaned up" })
+}
+
