@@ -7,6 +7,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"strings"
 	"time"
@@ -25,6 +26,8 @@ type Config struct {
 	Supervisor Supervisor `yaml:"supervisor"`
 	Sinks      Sinks      `yaml:"sinks"`
 	HTTP       HTTP       `yaml:"http"`
+	WHIP       WHIP       `yaml:"whip"`
+	Web        Web        `yaml:"web"`
 	Log        Log        `yaml:"log"`
 	// ShutdownTimeout bounds the ordered shutdown: stop ingest, drain, flush batcher, flush sinks.
 	ShutdownTimeout Duration `yaml:"shutdown_timeout"`
@@ -131,6 +134,38 @@ type HTTP struct {
 	Addr string `yaml:"addr"` // "" = no HTTP server
 }
 
+// WHIP is the WebRTC ingest endpoint (RFC 9725), served on the HTTP address at
+// POST /whip/{stream}. Publishers need the bearer token; with no token it refuses every offer
+// unless Open is set.
+type WHIP struct {
+	Enabled     bool   `yaml:"enabled"`
+	Token       string `yaml:"token"`
+	Open        bool   `yaml:"open"` // accept offers without a token (trusted networks only)
+	MaxSessions int    `yaml:"max_sessions"`
+	MaxSDPBytes int    `yaml:"max_sdp_bytes"`
+	// DisconnectTimeout: a publisher silent this long is dropped and its stream goes down.
+	DisconnectTimeout Duration    `yaml:"disconnect_timeout"`
+	Codecs            []string    `yaml:"codecs"`       // h264, vp8, vp9 in preference order
+	AllowOrigin       string      `yaml:"allow_origin"` // CORS; "*" = any page may publish (with the token)
+	ICEServers        []ICEServer `yaml:"ice_servers"`  // STUN/TURN
+	PublicIPs         []string    `yaml:"public_ips"`   // 1:1 NAT: the address publishers reach
+	UDPPortMin        int         `yaml:"udp_port_min"` // 0,0 = ephemeral ports
+	UDPPortMax        int         `yaml:"udp_port_max"`
+	TCPAddr           string      `yaml:"tcp_addr"` // ICE-TCP listen address, e.g. ":8189"; "" = UDP only
+}
+
+// ICEServer is a STUN or TURN server.
+type ICEServer struct {
+	URLs       []string `yaml:"urls"`
+	Username   string   `yaml:"username"`
+	Credential string   `yaml:"credential"`
+}
+
+// Web serves the dashboard (/) and the browser publish page (/publish) on the HTTP address.
+type Web struct {
+	Enabled bool `yaml:"enabled"`
+}
+
 // Log configures log/slog.
 type Log struct {
 	Level  string `yaml:"level"`  // debug | info | warn | error
@@ -140,17 +175,20 @@ type Log struct {
 // Default is the configuration before any file or environment is applied.
 func Default() Config {
 	return Config{
-		Model:      Model{Runtime: Runtime{Provider: "cpu"}},
-		Decode:     Decode{MaxWidth: 3840, MaxHeight: 2160},
-		Clipper:    Clipper{GapTolerance: Duration(500 * time.Millisecond)},
-		Batcher:    Batcher{MaxBatch: 8, MaxWait: Duration(40 * time.Millisecond)},
+		Model:   Model{Runtime: Runtime{Provider: "cpu"}},
+		Decode:  Decode{MaxWidth: 3840, MaxHeight: 2160},
+		Clipper: Clipper{GapTolerance: Duration(500 * time.Millisecond)},
+		Batcher: Batcher{MaxBatch: 8, MaxWait: Duration(40 * time.Millisecond)},
 		Events: Events{Smoothing: 3, On: 0.6, Off: 0.4, MinDuration: Duration(time.Second),
 			Cooldown: Duration(2 * time.Second), UpdateInterval: Duration(5 * time.Second), TopK: 5},
 		Supervisor: Supervisor{BackoffInitial: Duration(500 * time.Millisecond), BackoffMax: Duration(30 * time.Second)},
 		Sinks: Sinks{Buffer: 10000, JSONL: JSONL{Enabled: true, Path: "-"},
 			Kafka: Kafka{Topic: "actionstream.events", BatchTimeout: Duration(5 * time.Millisecond)},
 			Redis: Redis{KeyPrefix: "actionstream:", TTL: Duration(60 * time.Second)}},
-		HTTP:            HTTP{Addr: "127.0.0.1:8080"},
+		HTTP: HTTP{Addr: "127.0.0.1:8080"},
+		WHIP: WHIP{Enabled: true, MaxSessions: 16, MaxSDPBytes: 64 << 10, DisconnectTimeout: Duration(5 * time.Second),
+			Codecs: []string{"h264", "vp8", "vp9"}, AllowOrigin: "*"},
+		Web:             Web{Enabled: true},
 		Log:             Log{Level: "info", Format: "text"},
 		ShutdownTimeout: Duration(10 * time.Second),
 	}
@@ -294,6 +332,51 @@ func (c Config) Validate() error {
 		}
 		if r.TTL <= 0 {
 			bad("sinks.redis.ttl", "must be > 0")
+		}
+	}
+	if w := c.WHIP; w.Enabled {
+		if w.MaxSessions < 1 {
+			bad("whip.max_sessions", "must be >= 1")
+		}
+		if w.MaxSDPBytes < 1024 {
+			bad("whip.max_sdp_bytes", "must be >= 1024")
+		}
+		if w.DisconnectTimeout.D() < 200*time.Millisecond {
+			bad("whip.disconnect_timeout", "must be >= 200ms")
+		}
+		if len(w.Codecs) == 0 {
+			bad("whip.codecs", "at least one of h264, vp8, vp9")
+		}
+		for i, codec := range w.Codecs {
+			if codec != "h264" && codec != "vp8" && codec != "vp9" {
+				bad(fmt.Sprintf("whip.codecs[%d]", i), "must be h264, vp8 or vp9, not %q", codec)
+			}
+		}
+		if w.UDPPortMin < 0 || w.UDPPortMax > 65535 || w.UDPPortMin > w.UDPPortMax || (w.UDPPortMin == 0) != (w.UDPPortMax == 0) {
+			bad("whip.udp_port_min", "udp_port_min..udp_port_max must both be set, 1..65535, min <= max (or both 0)")
+		}
+		for i, ip := range w.PublicIPs {
+			if net.ParseIP(ip) == nil {
+				bad(fmt.Sprintf("whip.public_ips[%d]", i), "%q is not an IP address", ip)
+			}
+		}
+		for i, srv := range w.ICEServers {
+			if len(srv.URLs) == 0 {
+				bad(fmt.Sprintf("whip.ice_servers[%d].urls", i), "at least one stun:, turn: or turns: URL")
+			}
+			for j, u := range srv.URLs {
+				if !strings.HasPrefix(u, "stun:") && !strings.HasPrefix(u, "turn:") && !strings.HasPrefix(u, "turns:") {
+					bad(fmt.Sprintf("whip.ice_servers[%d].urls[%d]", i, j), "%q must start with stun:, turn: or turns:", u)
+				}
+			}
+		}
+		if w.TCPAddr != "" {
+			if _, _, err := net.SplitHostPort(w.TCPAddr); err != nil {
+				bad("whip.tcp_addr", "%q is not host:port", w.TCPAddr)
+			}
+		}
+		if w.AllowOrigin == "" {
+			bad("whip.allow_origin", "is required (\"*\" for any)")
 		}
 	}
 	switch c.Log.Level {

@@ -104,3 +104,61 @@ func unwrapAll(err error) error {
 		err = u.Unwrap()
 	}
 }
+
+func TestWHIPAndWebConfig(t *testing.T) {
+	d := Default()
+	if !d.WHIP.Enabled || d.WHIP.Token != "" || d.WHIP.Open || d.WHIP.MaxSessions != 16 || d.WHIP.DisconnectTimeout.D() != 5*time.Second ||
+		len(d.WHIP.Codecs) != 3 || !d.Web.Enabled {
+		t.Fatalf("defaults: %+v %+v", d.WHIP, d.Web)
+	}
+	yml := `model: {path: m.onnx}
+whip:
+  token: abc
+  max_sessions: 4
+  disconnect_timeout: 2s
+  codecs: [vp8, h264]
+  ice_servers:
+    - {urls: ["stun:stun.example.net:3478"]}
+    - {urls: ["turn:turn.example.net:3478?transport=udp"], username: u, credential: p}
+  public_ips: [203.0.113.7]
+  udp_port_min: 50000
+  udp_port_max: 50100
+  tcp_addr: ":8189"
+web: {enabled: false}
+`
+	cfg, err := Parse([]byte(yml), "whip.yaml", []string{"ACTIONSTREAM_WHIP_TOKEN=from-env", "ACTIONSTREAM_WHIP_OPEN=false"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := cfg.WHIP
+	if w.Token != "from-env" || w.MaxSessions != 4 || w.DisconnectTimeout.D() != 2*time.Second || w.Codecs[0] != "vp8" ||
+		len(w.ICEServers) != 2 || w.ICEServers[1].Username != "u" || w.PublicIPs[0] != "203.0.113.7" ||
+		w.UDPPortMin != 50000 || w.UDPPortMax != 50100 || w.TCPAddr != ":8189" || cfg.Web.Enabled {
+		t.Fatalf("parsed: %+v web %+v", w, cfg.Web)
+	}
+	for _, c := range []struct{ yml, path string }{
+		{"whip: {max_sessions: 0}", "whip.max_sessions"},
+		{"whip: {max_sdp_bytes: 10}", "whip.max_sdp_bytes"},
+		{"whip: {disconnect_timeout: 10ms}", "whip.disconnect_timeout"},
+		{"whip: {codecs: [h264, av1]}", "whip.codecs[1]"},
+		{"whip: {udp_port_min: 5000}", "whip.udp_port_min"},
+		{"whip: {udp_port_min: 6000, udp_port_max: 5000}", "whip.udp_port_min"},
+		{"whip: {public_ips: [not-an-ip]}", "whip.public_ips[0]"},
+		{"whip: {ice_servers: [{urls: [\"http://x\"]}]}", "whip.ice_servers[0].urls[0]"},
+		{"whip: {ice_servers: [{username: u}]}", "whip.ice_servers[0].urls"},
+		{"whip: {tcp_addr: nonsense}", "whip.tcp_addr"},
+	} {
+		_, err := Parse([]byte("model: {path: m.onnx}\n"+c.yml), "bad.yaml", nil)
+		if err == nil || !strings.Contains(err.Error(), c.path) {
+			t.Errorf("%s: %v, want an error naming %s", c.yml, err, c.path)
+		}
+	}
+	prod, err := Load("production.yaml", nil)
+	if err != nil || prod.WHIP.Token == "" || prod.WHIP.TCPAddr != ":8189" || prod.WHIP.UDPPortMax != 50199 || !prod.Web.Enabled {
+		t.Errorf("production.yaml whip/web: %+v %+v %v", prod.WHIP, prod.Web, err)
+	}
+	// A disabled endpoint is not validated.
+	if _, err := Parse([]byte("model: {path: m.onnx}\nwhip: {enabled: false, max_sessions: 0}"), "off.yaml", nil); err != nil {
+		t.Errorf("disabled whip: %v", err)
+	}
+}
