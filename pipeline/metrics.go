@@ -74,6 +74,10 @@ var (
 	descSinkErrors   = prometheus.NewDesc("actionstream_sink_errors_total", "Failed deliveries (retried).", []string{"sink"}, nil)
 	descSinkBlocked  = prometheus.NewDesc("actionstream_sink_blocked_writes_total", "Writes that waited for buffer space (back-pressure).", []string{"sink"}, nil)
 	descSinkRejected = prometheus.NewDesc("actionstream_sink_rejected_total", "Events a sink can never accept (skipped).", []string{"sink"}, nil)
+	descSinkAccepted = prometheus.NewDesc("actionstream_sink_accepted_total", "Events a sink's buffer accepted.", []string{"sink"}, nil)
+	descSinkRetries  = prometheus.NewDesc("actionstream_sink_retries_total", "Delivery attempts repeated after a failure.", []string{"sink"}, nil)
+	descSinkUndeliv  = prometheus.NewDesc("actionstream_sink_undelivered_total", "Events abandoned when the shutdown deadline passed.", []string{"sink"}, nil)
+	descSinkBlockedS = prometheus.NewDesc("actionstream_sink_blocked_seconds_total", "Time writers waited for buffer space.", []string{"sink"}, nil)
 	descSinkUp       = prometheus.NewDesc("actionstream_sink_up", "1 if the sink's last delivery succeeded.", []string{"sink"}, nil)
 	descStateErrors  = prometheus.NewDesc("actionstream_state_errors_total", "Failed stream-state updates (Redis).", nil, nil)
 )
@@ -81,7 +85,7 @@ var (
 func (m *metrics) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descFPS, descUp, descFrames, descDecodeErrors, descClips, descClipsGap, descClipsStale,
 		descRestarts, descPending, descScored, descInferErrors, descSinkBuffered, descSinkCap, descSinkDeliv, descSinkErrors,
-		descSinkBlocked, descSinkRejected, descSinkUp, descStateErrors} {
+		descSinkBlocked, descSinkRejected, descSinkAccepted, descSinkRetries, descSinkUndeliv, descSinkBlockedS, descSinkUp, descStateErrors} {
 		ch <- d
 	}
 }
@@ -122,6 +126,10 @@ func (m *metrics) Collect(ch chan<- prometheus.Metric) {
 			counter(descSinkErrors, float64(s.Errors), name)
 			counter(descSinkBlocked, float64(s.BlockedWrites), name)
 			counter(descSinkRejected, float64(s.Rejected), name)
+			counter(descSinkAccepted, float64(s.Accepted), name)
+			counter(descSinkRetries, float64(s.Retries), name)
+			counter(descSinkUndeliv, float64(s.Undelivered), name)
+			counter(descSinkBlockedS, s.BlockedTime.Seconds(), name)
 			gauge(descSinkUp, b2f(s.Up), name)
 		}
 	}

@@ -22,6 +22,7 @@ func (r *redisState) UpdateStream(ctx context.Context, st StreamStatus) error {
 }
 
 func openRedis(c configs.Redis, buf sink.BufferConfig, log *slog.Logger) (sink.Sink, *redisState, error) {
+	quietRedisClientLogs(log)
 	s, err := redis.New(redis.Config{Addr: c.Addr, Password: c.Password, DB: c.DB, KeyPrefix: c.KeyPrefix,
 		StateTTL: c.TTL.D(), Stream: c.Stream, Buffer: buf, Logger: log})
 	if err != nil {
