@@ -13,7 +13,9 @@ import (
 	"time"
 
 	"github.com/actionstream/actionstream/configs"
+	"github.com/actionstream/actionstream/ingest/whip"
 	"github.com/actionstream/actionstream/pipeline"
+	"github.com/actionstream/actionstream/web"
 )
 
 func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -43,13 +45,30 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		"clip", fmt.Sprintf("%dx%d@%d", m.Meta.Frames, m.Meta.SamplingRate, m.Meta.CropSize), "streams", len(cfg.Streams))
 
 	var srv *http.Server
+	var whipSrv *whip.Server
 	srvDone := make(chan error, 1)
 	if cfg.HTTP.Addr != "" {
+		var ui *web.UI
+		if cfg.Web.Enabled {
+			ui = web.New(p, log)
+		}
+		if cfg.WHIP.Enabled {
+			if whipSrv, err = whip.New(whipConfig(cfg.WHIP, log), p.AttachWHIP); err != nil {
+				return fmt.Errorf("whip: %w", err)
+			}
+			defer whipSrv.Close()
+			if !whipSrv.Enabled() {
+				log.Warn("WHIP endpoint refuses every offer: set whip.token (or whip.open on a trusted network)", "component", "serve")
+			}
+		}
 		ln, err := net.Listen("tcp", cfg.HTTP.Addr)
 		if err != nil {
 			return fmt.Errorf("http.addr: %w", err)
 		}
-		srv = &http.Server{Handler: p.Handler(), ReadHeaderTimeout: 10 * time.Second}
+		srv = &http.Server{Handler: serveMux(p, whipSrv, ui), ReadHeaderTimeout: 10 * time.Second}
+		if ui != nil {
+			srv.RegisterOnShutdown(ui.Close) // end the dashboards' event streams
+		}
 		log.Info("http listening", "component", "serve", "addr", ln.Addr().String())
 		go func() { srvDone <- srv.Serve(ln) }()
 	}
@@ -62,8 +81,38 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 			log.Error("http server", "component", "serve", "err", err)
 		}
 	}
+	if whipSrv != nil {
+		whipSrv.Close()
+	}
 	log.Info("stopped", "component", "serve")
 	return runErr
+}
+
+// serveMux puts the WHIP endpoint (/whip/) and the web UI (/, /publish, /static/, thumbnails,
+// /api/events) next to the pipeline's own routes (/healthz, /readyz, /metrics, /api/streams).
+func serveMux(p *pipeline.Pipeline, whipSrv *whip.Server, ui *web.UI) http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("/", p.Handler())
+	if whipSrv != nil {
+		mux.Handle("/whip/", whipSrv.Handler())
+	}
+	if ui != nil {
+		h := ui.Handler()
+		for _, pattern := range []string{"GET /{$}", "GET /publish", "GET /static/", "GET /api/streams/{id}/thumbnail.jpg", "GET /api/events"} {
+			mux.Handle(pattern, h)
+		}
+	}
+	return mux
+}
+
+func whipConfig(c configs.WHIP, log *slog.Logger) whip.Config {
+	wc := whip.Config{Token: c.Token, Open: c.Open, MaxSessions: c.MaxSessions, MaxSDPBytes: c.MaxSDPBytes,
+		DisconnectTimeout: c.DisconnectTimeout.D(), Codecs: c.Codecs, AllowOrigin: c.AllowOrigin, Logger: log,
+		ICE: whip.ICE{PublicIPs: c.PublicIPs, UDPPortMin: uint16(c.UDPPortMin), UDPPortMax: uint16(c.UDPPortMax), TCPAddr: c.TCPAddr}}
+	for _, s := range c.ICEServers {
+		wc.ICE.Servers = append(wc.ICE.Servers, whip.ICEServer{URLs: s.URLs, Username: s.Username, Credential: s.Credential})
+	}
+	return wc
 }
 
 func newLogger(c configs.Log, w io.Writer) *slog.Logger {

@@ -1,0 +1,154 @@
+// Package web is the operator UI, embedded in the binary (no CDN: servers often have no
+// internet): the dashboard at / (every stream's status, fps, a recent thumbnail, current actions
+// and a live timeline over Server-Sent Events) and /publish, which sends a browser camera to the
+// WHIP endpoint. Both pages are plain HTML/CSS/JS and fit a phone screen.
+package web
+
+import (
+	"embed"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/actionstream/actionstream/events"
+)
+
+//go:embed static
+var static embed.FS
+
+// Backend is what the UI reads from the running pipeline (*pipeline.Pipeline satisfies it).
+type Backend interface {
+	// Thumbnail is the latest frame of a stream as JPEG, with its PTS.
+	Thumbnail(id string) ([]byte, time.Duration, error)
+	// Subscribe returns live events; cancel ends the subscription and closes the channel.
+	Subscribe(buf int) (<-chan events.Event, func())
+}
+
+// UI serves the pages, the thumbnails and the event stream.
+type UI struct {
+	b         Backend
+	log       *slog.Logger
+	done      chan struct{}
+	closeOnce sync.Once
+	// KeepAlive is the interval of SSE comments that keep proxies from closing an idle stream.
+	KeepAlive time.Duration
+}
+
+// New returns the UI over b.
+func New(b Backend, log *slog.Logger) *UI {
+	if log == nil {
+		log = slog.Default()
+	}
+	return &UI{b: b, log: log.With("component", "web"), done: make(chan struct{}), KeepAlive: 15 * time.Second}
+}
+
+// Close ends every open event stream (so an HTTP server's Shutdown is not held up by them).
+func (u *UI) Close() { u.closeOnce.Do(func() { close(u.done) }) }
+
+// Handler serves GET / (dashboard), /publish, /static/*, /api/streams/{id}/thumbnail.jpg and
+// /api/events (Server-Sent Events; ?stream=ID keeps one stream, ?types=a,b some event types).
+func (u *UI) Handler() http.Handler {
+	sub, err := fs.Sub(static, "static")
+	if err != nil {
+		panic(err) // the embedded tree is fixed at build time
+	}
+	mux := http.NewServeMux()
+	page := func(name string) http.HandlerFunc {
+		return func(w http.ResponseWriter, r *http.Request) {
+			b, err := fs.ReadFile(sub, name)
+			if err != nil {
+				http.Error(w, err.Error(), http.StatusInternalServerError)
+				return
+			}
+			w.Header().Set("Content-Type", "text/html; charset=utf-8")
+			w.Header().Set("Cache-Control", "no-cache")
+			w.Write(b)
+		}
+	}
+	mux.HandleFunc("GET /{$}", page("index.html"))
+	mux.HandleFunc("GET /publish", page("publish.html"))
+	mux.Handle("GET /static/", http.StripPrefix("/static/", http.FileServerFS(sub)))
+	mux.HandleFunc("GET /api/streams/{id}/thumbnail.jpg", u.thumbnail)
+	mux.HandleFunc("GET /api/events", u.events)
+	return mux
+}
+
+func (u *UI) thumbnail(w http.ResponseWriter, r *http.Request) {
+	jpg, pts, err := u.b.Thumbnail(r.PathValue("id"))
+	if err != nil {
+		// No such stream, or no frame decoded yet.
+		http.Error(w, "no thumbnail: "+err.Error(), http.StatusNotFound)
+		return
+	}
+	h := w.Header()
+	h.Set("Content-Type", "image/jpeg")
+	h.Set("Cache-Control", "no-store")
+	h.Set("X-Frame-PTS", fmt.Sprintf("%.3f", pts.Seconds()))
+	w.Write(jpg)
+}
+
+// events streams pipeline events as Server-Sent Events: "event: <type>", "id: <event id>",
+// "data: <CloudEvents JSON>". A slow client misses events rather than slowing the pipeline.
+func (u *UI) events(w http.ResponseWriter, r *http.Request) {
+	fl, ok := w.(http.Flusher)
+	if !ok {
+		http.Error(w, "streaming unsupported", http.StatusInternalServerError)
+		return
+	}
+	stream := r.URL.Query().Get("stream")
+	var types map[string]bool
+	if t := r.URL.Query().Get("types"); t != "" {
+		types = map[string]bool{}
+		for _, s := range strings.Split(t, ",") {
+			types[strings.TrimSpace(s)] = true
+		}
+	}
+	ch, cancel := u.b.Subscribe(256)
+	defer cancel()
+	h := w.Header()
+	h.Set("Content-Type", "text/event-stream")
+	h.Set("Cache-Control", "no-cache")
+	h.Set("X-Accel-Buffering", "no")
+	fmt.Fprint(w, "retry: 2000\n: connected\n\n")
+	fl.Flush()
+	tick := time.NewTicker(u.KeepAlive)
+	defer tick.Stop()
+	for {
+		select {
+		case <-r.Context().Done():
+			return
+		case <-u.done:
+			return
+		case <-tick.C:
+			if _, err := fmt.Fprint(w, ": keep-alive\n\n"); err != nil {
+				return
+			}
+			fl.Flush()
+		case e, ok := <-ch:
+			if !ok {
+				return
+			}
+			if (stream != "" && e.Data.Stream != stream) || (types != nil && !types[e.Type]) {
+				continue
+			}
+			b, err := json.Marshal(e)
+			if err != nil {
+				u.log.Warn("event not encodable", "err", err)
+				continue
+			}
+			if _, err := fmt.Fprintf(w, "id: %s\nevent: %s\ndata: %s\n\n", e.ID, e.Type, b); err != nil {
+				if !errors.Is(err, http.ErrHandlerTimeout) {
+					u.log.Debug("event stream ended", "err", err)
+				}
+				return
+			}
+			fl.Flush()
+		}
+	}
+}
