@@ -49,6 +49,7 @@ async function start() {
   localStorage.setItem("actionstream.token", $("#token").value);
   localStorage.setItem("actionstream.stream", id);
   $("#publish").disabled = true;
+  $("#endpoint").textContent = endpoint();
   message("");
   try {
     const [w, h] = $("#resolution").value.split("x").map(Number);
