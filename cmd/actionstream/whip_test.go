@@ -1,0 +1,78 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"testing"
+	"time"
+
+	"github.com/actionstream/actionstream/events"
+	"github.com/actionstream/actionstream/ingest/whip/whipclient"
+	"github.com/actionstream/actionstream/internal/testkit"
+)
+
+// TestServeWHIP publishes a generated H.264 stream from a pion publisher to `serve`: the WHIP
+// endpoint is mounted next to the pipeline's routes, a wrong token gets 401, the stream is
+// scored into the JSON-lines sink, its thumbnail is served, and DELETE ends it.
+func TestServeWHIP(t *testing.T) {
+	const token = "serve-token"
+	base, eventsPath, stderr := servedWHIP(t, token)
+	frames, err := whipclient.ReadH264(testkit.MakeVideo(t, t.TempDir(), testkit.Video{FPS: "30", Seconds: 2, Size: "160x120", Ext: "h264"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+
+	_, err = whipclient.Publish(ctx, whipclient.Options{URL: base + "/whip/cam-1", Token: "wrong", Codec: "h264"})
+	var he *whipclient.HTTPError
+	if !errors.As(err, &he) || he.Status != http.StatusUnauthorized {
+		t.Fatalf("wrong token: %v", err)
+	}
+	pub, err := whipclient.Publish(ctx, whipclient.Options{URL: base + "/whip/cam-1", Token: token, Codec: "h264"})
+	if err != nil {
+		t.Fatalf("publish: %v\n%s", err, stderr.String())
+	}
+	defer pub.Close()
+	sendCtx, stopSend := context.WithCancel(ctx)
+	sent := make(chan error, 1)
+	go func() {
+		if err := pub.WaitConnected(sendCtx); err != nil {
+			sent <- err
+			return
+		}
+		sent <- pub.Send(sendCtx, frames, 30, true, nil)
+	}()
+	waitFor(t, 40*time.Second, func() bool { return countEvents(t, eventsPath, "cam-1", events.TypeClipScored) >= 3 },
+		func() string { return fmt.Sprintf("streams %+v\n%s", apiStreams(t, base), stderr.String()) })
+
+	resp, err := http.Get(base + "/api/streams/cam-1/thumbnail.jpg")
+	if err != nil {
+		t.Fatal(err)
+	}
+	jpg, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || len(jpg) < 100 || jpg[0] != 0xff || jpg[1] != 0xd8 {
+		t.Errorf("thumbnail: %d, %d bytes", resp.StatusCode, len(jpg))
+	}
+	// The pipeline's own routes still answer through the same mux.
+	for _, path := range []string{"/healthz", "/metrics", "/"} {
+		resp, err := http.Get(base + path)
+		if err != nil || resp.StatusCode != 200 {
+			t.Errorf("%s: %v %v", path, resp, err)
+		}
+		resp.Body.Close()
+	}
+	stopSend()
+	if err := <-sent; err != nil {
+		t.Fatal(err)
+	}
+	if err := pub.Delete(ctx); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 10*time.Second, func() bool { return countEvents(t, eventsPath, "cam-1", events.TypeStreamDown) == 1 },
+		func() string { return "no stream.down after DELETE" })
+}
