@@ -1,11 +1,15 @@
 package main
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -75,4 +79,30 @@ func TestServeWHIP(t *testing.T) {
 	}
 	waitFor(t, 10*time.Second, func() bool { return countEvents(t, eventsPath, "cam-1", events.TypeStreamDown) == 1 },
 		func() string { return "no stream.down after DELETE" })
+}
+
+// benchWHIPArgs runs the full benchmark from the test binary, e.g.
+// go test ./cmd/actionstream -run TestBenchWHIP -v -args -bench-whip-args="--arch x3d-xs --duration 60s"
+var benchWHIPArgs = flag.String("bench-whip-args", "", "arguments for `bench whip` in TestBenchWHIP (default: a short run on the tiny model)")
+
+// TestBenchWHIP runs `bench whip` briefly on the tiny model: every clip's glass-to-event latency
+// is positive and bounded, and the inference time is reported beside it.
+func TestBenchWHIP(t *testing.T) {
+	args := []string{"--model", testkit.TinyModel(t), "--size", "160x120", "--duration", "5s", "--warmup", "1s", "--threads", "1", "--json"}
+	if *benchWHIPArgs != "" {
+		args = append(strings.Fields(*benchWHIPArgs), "--json")
+	}
+	var out, errOut bytes.Buffer
+	if err := benchWHIP(context.Background(), args, &out, &errOut); err != nil {
+		t.Fatalf("bench whip: %v\n%s", err, errOut.String())
+	}
+	t.Logf("bench whip %v:\n%s", args, out.String())
+	var res map[string]any
+	if err := json.Unmarshal(out.Bytes(), &res); err != nil {
+		t.Fatal(err)
+	}
+	med, p99, inf := res["latency_median_ms"].(float64), res["latency_p99_ms"].(float64), res["inference_median_ms"].(float64)
+	if res["clips"].(float64) < 5 || med <= 0 || p99 < med || inf <= 0 || (*benchWHIPArgs == "" && p99 > 2000) {
+		t.Fatalf("implausible result %v", res)
+	}
 }
