@@ -35,7 +35,14 @@ func cmdTrainFit(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	warmup := fs.Float64("warmup", d.WarmupEpochs, "linear warm-up epochs (negative = none)")
 	dropout := fs.Float64("dropout", 0, "dropout before the classifier (0 = the architecture's 0.5; negative = none)")
 	jitter := fs.String("jitter", "", "short-side jitter range MIN,MAX in pixels, e.g. 160,182 (default: off, the serving crop)")
-	flip := fs.Bool("flip", false, "random horizontal flips (off by default: they swap left and right)")
+	flip := fs.Bool("flip", false, "random horizontal flips (off by default: they swap left and right; see --flip-pairs)")
+	flipPairs := fs.String("flip-pairs", "", "labels a horizontal flip swaps, e.g. move_left:move_right,rotate_cw:rotate_ccw")
+	vflip := fs.Bool("vflip", false, "random vertical flips (see --vflip-pairs)")
+	vflipPairs := fs.String("vflip-pairs", "", "labels a vertical flip swaps, e.g. move_up:move_down,rotate_cw:rotate_ccw")
+	reverse := fs.Bool("reverse", false, "play half the clips backwards (see --reverse-pairs)")
+	reversePairs := fs.String("reverse-pairs", "", "labels time reversal swaps, e.g. move_left:move_right,grow:shrink")
+	synthPairs := fs.Bool("synth-pairs", false, "the synthetic motion classes' pairs for --flip/--vflip/--reverse (when their -pairs flags are empty)")
+	singleFrame := fs.Int("single-frame", 0, "train a 1-frame network (X2D) on frame K (1-based) of each clip; -1 = a random frame")
 	device := fs.String("device", "cpu", "cpu or cuda")
 	seed := fs.Int64("seed", 0, "seed of initialisation, order and augmentation")
 	resume := fs.Bool("resume", false, "continue from --out's checkpoint")
@@ -44,6 +51,7 @@ func cmdTrainFit(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	trainedOn := fs.String("trained-on", "", "trained_on metadata text (default: describes the dataset)")
 	noExport := fs.Bool("no-export", false, "skip the ONNX export")
 	quiet := fs.Bool("quiet", false, "no progress bar")
+	dryRun := fs.Bool("dry-run", false, "print the architecture JSON that would be trained and exit")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "usage: actionstream train fit --data DIR --out DIR [--preset NAME | --arch FILE] [flags]\n\n"+
 			"T, τ and the crop come from the dataset; the classes from its labels.\n\nflags:")
@@ -76,6 +84,9 @@ func cmdTrainFit(ctx context.Context, args []string, stdout, stderr io.Writer) e
 			return err
 		}
 		f.Frames, f.SamplingRate, f.Crop, f.PoolCrop = ix.Frames, ix.SamplingRate, ix.Size, 0
+		if *singleFrame != 0 {
+			f.Frames = 1
+		}
 		if *width > 0 {
 			f.Width = *width
 		}
@@ -93,8 +104,30 @@ func cmdTrainFit(ctx context.Context, args []string, stdout, stderr io.Writer) e
 			return err
 		}
 	}
+	if *dryRun {
+		b, err := arch.JSON()
+		if err != nil {
+			return err
+		}
+		_, err = fmt.Fprintf(stdout, "%s\n", b)
+		return err
+	}
 	rec := fit.Recipe{Epochs: *epochs, Batch: *batch, LR: *lr, FinalLRFrac: *finalLR, Momentum: *momentum,
-		WeightDecay: *wd, WarmupEpochs: *warmup, Dropout: *dropout, Flip: *flip, Seed: *seed}
+		WeightDecay: *wd, WarmupEpochs: *warmup, Dropout: *dropout, Flip: *flip, Seed: *seed,
+		FlipPairs: *flipPairs, VFlip: *vflip, VFlipPairs: *vflipPairs, Reverse: *reverse, ReversePairs: *reversePairs,
+		SingleFrame: *singleFrame}
+	if *synthPairs {
+		sp := fit.SynthPairs()
+		if rec.FlipPairs == "" {
+			rec.FlipPairs = sp.Flip
+		}
+		if rec.VFlipPairs == "" {
+			rec.VFlipPairs = sp.VFlip
+		}
+		if rec.ReversePairs == "" {
+			rec.ReversePairs = sp.Reverse
+		}
+	}
 	if *warmup == 0 {
 		rec.WarmupEpochs = -1
 	}

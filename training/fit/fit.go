@@ -46,9 +46,23 @@ type Recipe struct {
 	// side looks like j ∈ [min,max], resized to the crop). 0 = off: the serving crop.
 	JitterMin float64 `json:"jitter_min"`
 	JitterMax float64 `json:"jitter_max"`
-	// Flip mirrors half the clips horizontally. Off by default: it swaps left and right.
-	Flip bool  `json:"flip"`
-	Seed int64 `json:"seed"`
+	// Flip mirrors half the clips horizontally. Off by default: it turns a "left" clip
+	// into a "right" one; FlipPairs ("move_left:move_right,rotate_cw:rotate_ccw") says
+	// which labels it swaps, which makes it valid for direction classes too.
+	Flip      bool   `json:"flip"`
+	FlipPairs string `json:"flip_pairs,omitempty"`
+	// VFlip mirrors half the clips vertically, swapping VFlipPairs.
+	VFlip      bool   `json:"vflip"`
+	VFlipPairs string `json:"vflip_pairs,omitempty"`
+	// Reverse plays half the clips backwards, swapping ReversePairs (left:right,
+	// grow:shrink, ...): the same frames in the other order carry the other label, so
+	// appearance alone cannot fit the training set and the network must use motion.
+	Reverse      bool   `json:"reverse"`
+	ReversePairs string `json:"reverse_pairs,omitempty"`
+	// SingleFrame trains a 1-frame network (X2D) on one frame of each stored clip:
+	// k > 0 = frame k (1-based), -1 = a random frame (validation: the middle one).
+	SingleFrame int   `json:"single_frame,omitempty"`
+	Seed        int64 `json:"seed"`
 }
 
 // DefaultRecipe is a short-schedule recipe that suits small datasets.
@@ -186,11 +200,18 @@ func Fit(ctx context.Context, r *python.Runner, o Options) (Result, error) {
 	}
 	ix := ds.Index
 	a := o.Arch
-	if a.NumClasses != len(ix.Labels) || a.Frames != ix.Frames || a.CropSize != ix.Size {
-		return Result{}, fmt.Errorf("%w: arch %s has %d classes, T=%d, S=%d; dataset %d labels, T=%d, S=%d",
-			ErrData, a.Name, a.NumClasses, a.Frames, a.CropSize, len(ix.Labels), ix.Frames, ix.Size)
+	frames := ix.Frames
+	if rec.SingleFrame != 0 {
+		if rec.SingleFrame > ix.Frames || rec.SingleFrame < -1 {
+			return Result{}, fmt.Errorf("%w: single frame %d of %d-frame clips", ErrOptions, rec.SingleFrame, ix.Frames)
+		}
+		frames = 1
 	}
-	if a.SamplingRate != ix.SamplingRate {
+	if a.NumClasses != len(ix.Labels) || a.Frames != frames || a.CropSize != ix.Size {
+		return Result{}, fmt.Errorf("%w: arch %s has %d classes, T=%d, S=%d; dataset %d labels, T=%d, S=%d",
+			ErrData, a.Name, a.NumClasses, a.Frames, a.CropSize, len(ix.Labels), frames, ix.Size)
+	}
+	if a.SamplingRate != ix.SamplingRate && rec.SingleFrame == 0 {
 		return Result{}, fmt.Errorf("%w: arch τ=%d, dataset τ=%d", ErrData, a.SamplingRate, ix.SamplingRate)
 	}
 	switch {
@@ -237,7 +258,16 @@ func Fit(ctx context.Context, r *python.Runner, o Options) (Result, error) {
 		"--jitter-min", f(rec.JitterMin), "--jitter-max", f(rec.JitterMax),
 		"--device", device, "--seed", strconv.FormatInt(rec.Seed, 10)}
 	if rec.Flip {
-		args = append(args, "--flip")
+		args = append(args, "--flip", "--flip-pairs", rec.FlipPairs)
+	}
+	if rec.VFlip {
+		args = append(args, "--vflip", "--vflip-pairs", rec.VFlipPairs)
+	}
+	if rec.Reverse {
+		args = append(args, "--reverse", "--reverse-pairs", rec.ReversePairs)
+	}
+	if rec.SingleFrame != 0 {
+		args = append(args, "--single-frame", strconv.Itoa(rec.SingleFrame))
 	}
 	if o.Resume {
 		args = append(args, "--resume")
@@ -342,4 +372,18 @@ func perClass(conf [][]int) []float64 {
 		out[i] = float64(row[i]) / float64(n)
 	}
 	return out
+}
+
+// Pairs are the label swaps of the label-mapped augmentations.
+type Pairs struct{ Flip, VFlip, Reverse string }
+
+// SynthPairs are the swaps for the synthetic motion classes (training/synth): a
+// horizontal mirror swaps left/right and the sense of rotation, a vertical one up/down
+// and the rotation, and time reversal every motion with its opposite.
+func SynthPairs() Pairs {
+	return Pairs{
+		Flip:    "move_left:move_right,rotate_cw:rotate_ccw",
+		VFlip:   "move_up:move_down,rotate_cw:rotate_ccw",
+		Reverse: "move_left:move_right,move_up:move_down,rotate_cw:rotate_ccw,grow:shrink",
+	}
 }

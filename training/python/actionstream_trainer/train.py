@@ -43,16 +43,61 @@ def param_groups(model, weight_decay):
             {"params": no_decay, "weight_decay": 0.0}]
 
 
+def label_map(pairs, labels):
+    """A label permutation from "a:b,c:d" (each pair swapped, others unchanged)."""
+    perm = list(range(len(labels)))
+    if not pairs:
+        return perm
+    for item in pairs.split(","):
+        item = item.strip()
+        if not item:
+            continue
+        a, sep, b = item.partition(":")
+        if not sep or a not in labels or b not in labels:
+            raise ValueError(f"label pair {item!r}: want a:b with both labels in {labels}")
+        i, j = labels.index(a), labels.index(b)
+        perm[i], perm[j] = j, i
+    return perm
+
+
 class Augment:
     """Train-time view of a stored clip: short-side jitter (a random square of side
     c = S*R/j for a short side j drawn from [jmin, jmax], resized to S), random
-    position, optional horizontal flip. Off (jmin == 0) = the serving centre crop."""
+    position, then optional horizontal flip, vertical flip and time reversal, each on
+    half the clips and each with a label map (a flipped "move_left" clip is a
+    "move_right" one; a reversed "grow" clip is a "shrink" one). Off (jmin == 0, no
+    flips) = the serving centre crop."""
 
-    def __init__(self, size, store, offset, jitter, flip, gen):
+    def __init__(self, size, store, offset, jitter, flip, gen, vflip=False, reverse=False, maps=None):
         self.size, self.store, self.offset = size, store, offset
         self.jitter = jitter  # (jmin, jmax, R) or None
-        self.flip = flip
+        self.flip, self.vflip, self.reverse = flip, vflip, reverse
+        self.maps = maps or {}
         self.gen = gen
+
+    def _apply(self, x, y, kind, dim):
+        n = x.shape[0]
+        m = torch.rand(n, generator=self.gen) < 0.5
+        if not m.any():
+            return x, y
+        idx = m.nonzero().flatten().to(x.device)
+        x = x.clone()
+        x[idx] = x[idx].flip(dim)
+        perm = self.maps.get(kind)
+        if perm is not None:
+            p = torch.as_tensor(perm, device=y.device)
+            y = y.clone()
+            y[idx.to(y.device)] = p[y[idx.to(y.device)]]
+        return x, y
+
+    def labelled(self, x, y):
+        """The augmented batch and its (possibly remapped) labels."""
+        x = self(x)
+        if self.vflip:
+            x, y = self._apply(x, y, "vflip", -2)
+        if self.reverse:
+            x, y = self._apply(x, y, "reverse", 2)
+        return x.contiguous(), y
 
     def __call__(self, x):
         n = x.shape[0]
@@ -76,16 +121,22 @@ class Augment:
                     v = v.permute(1, 0, 2, 3).reshape(3, t, s, s)
                 outs.append(v)
             x = torch.stack(outs)
-        if self.flip:
-            m = torch.rand(n, generator=self.gen) < 0.5
-            if m.any():
-                x = x.clone()
-                idx = m.nonzero().flatten().to(x.device)
-                x[idx] = x[idx].flip(-1)
         return x.contiguous()
 
 
-def evaluate(model, split, lut, ds, device, batch, ncls):
+def pick_frame(x, which, gen=None):
+    """One frame of each clip [N,3,T,H,W] -> [N,3,1,H,W]: frame which-1, or (which < 0)
+    a random frame per clip when gen is given, else the middle one."""
+    t = x.shape[2]
+    if which > 0:
+        return x[:, :, which - 1:which]
+    if gen is None:
+        return x[:, :, t // 2:t // 2 + 1]
+    k = torch.randint(0, t, (x.shape[0],), generator=gen).to(x.device)
+    return x[torch.arange(x.shape[0], device=x.device), :, k].unsqueeze(2)
+
+
+def evaluate(model, split, lut, ds, device, batch, ncls, single_frame=0):
     """Loss, top-1, top-5 and a confusion matrix on the centre crop (serving view)."""
     model.eval()
     n = len(split)
@@ -94,7 +145,10 @@ def evaluate(model, split, lut, ds, device, batch, ncls):
     with torch.no_grad():
         for i in range(0, n, batch):
             u8 = torch.from_numpy(np.ascontiguousarray(split.clips[i:i + batch])).to(device)
-            x = data.centre(data.to_float(u8, lut), ds.crop_offset, ds.size).contiguous()
+            x = data.centre(data.to_float(u8, lut), ds.crop_offset, ds.size)
+            if single_frame:
+                x = pick_frame(x, single_frame)
+            x = x.contiguous()
             y = torch.from_numpy(split.labels[i:i + batch]).to(device)
             logits = model(x)
             loss_sum += float(F.cross_entropy(logits, y, reduction="sum"))
@@ -125,11 +179,18 @@ def fit(args, spec, ch):
     ds = data.Dataset(args.data)
     if len(ds.labels) != spec["num_classes"]:
         raise ValueError(f"dataset has {len(ds.labels)} labels, the spec {spec['num_classes']} classes")
-    if ds.frames != spec["frames"] or ds.size != spec["crop_size"]:
+    frames = 1 if args.single_frame else ds.frames
+    if args.single_frame > ds.frames:
+        raise ValueError(f"--single-frame {args.single_frame}: clips have {ds.frames} frames")
+    if frames != spec["frames"] or ds.size != spec["crop_size"]:
         raise ValueError(f"dataset clips are T={ds.frames} S={ds.size}, the spec wants "
                          f"T={spec['frames']} S={spec['crop_size']}")
     train = ds.split(args.train_split)
     val = ds.splits.get(args.val_split) if args.val_split else None
+    if args.limit > 0:  # smoke runs: the first N clips of each split
+        train = data.Split(train.name, train.clips[:args.limit], train.labels[:args.limit], train.items[:args.limit])
+        if val is not None:
+            val = data.Split(val.name, val.clips[:args.limit], val.labels[:args.limit], val.items[:args.limit])
     if len(train) == 0:
         raise ValueError("empty training split")
     ncls = len(ds.labels)
@@ -160,7 +221,10 @@ def fit(args, spec, ch):
     jitter = None
     if args.jitter_min > 0:
         jitter = (float(args.jitter_min), float(args.jitter_max), float(ds.index["resize_short_side"]))
-    aug = Augment(ds.size, ds.store_size, ds.crop_offset, jitter, args.flip, gen)
+    maps = {"flip": label_map(args.flip_pairs, ds.labels), "vflip": label_map(args.vflip_pairs, ds.labels),
+            "reverse": label_map(args.reverse_pairs, ds.labels)}
+    aug = Augment(ds.size, ds.store_size, ds.crop_offset, jitter, args.flip, gen,
+                  vflip=args.vflip, reverse=args.reverse, maps=maps)
 
     # Small datasets live on the device (GPU); otherwise read through the memmap.
     resident = None
@@ -191,14 +255,19 @@ def fit(args, spec, ch):
                 idx = torch.from_numpy(order)
                 u8 = torch.from_numpy(np.ascontiguousarray(train.clips[order])).to(device)
             y = labels_all[idx].to(device)
-            x = aug(data.to_float(u8, lut))
+            x = data.to_float(u8, lut)
+            if args.single_frame:
+                x = pick_frame(x, args.single_frame, gen)
+            x, y = aug.labelled(x, y)
+            if aug.flip:
+                x, y = aug._apply(x, y, "flip", -1)
             logits = model(x)
             loss = F.cross_entropy(logits, y)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
             n = len(idx)
-            ep_loss += float(loss) * n
+            ep_loss += float(loss.detach()) * n
             ep_correct += int((logits.argmax(1) == y).sum())
             ep_n += n
             clips_done += n
@@ -215,7 +284,7 @@ def fit(args, spec, ch):
                "seconds": ep_time}
         last = epoch + 1 == args.epochs
         if val is not None and len(val) and (last or (args.val_every > 0 and (epoch + 1) % args.val_every == 0)):
-            ev = evaluate(model, val, lut, ds, device, args.eval_batch, ncls)
+            ev = evaluate(model, val, lut, ds, device, args.eval_batch, ncls, args.single_frame)
             rec.update(val_loss=ev["loss"], val_top1=ev["top1"], val_top5=ev["top5"])
             if last:
                 rec["val_confusion"] = ev["confusion"]
@@ -254,11 +323,19 @@ def add_parser(sub, func):
     f.add_argument("--jitter-min", type=float, default=0.0)
     f.add_argument("--jitter-max", type=float, default=0.0)
     f.add_argument("--flip", action="store_true")
+    f.add_argument("--flip-pairs", default="", help="labels a horizontal flip swaps: a:b,c:d")
+    f.add_argument("--vflip", action="store_true")
+    f.add_argument("--vflip-pairs", default="", help="labels a vertical flip swaps")
+    f.add_argument("--reverse", action="store_true", help="time-reverse half the clips")
+    f.add_argument("--reverse-pairs", default="", help="labels time reversal swaps")
+    f.add_argument("--single-frame", type=int, default=0,
+                   help="train a 1-frame network on frame K (1-based) of each clip; -1 = a random frame")
     f.add_argument("--drop-last", action="store_true")
     f.add_argument("--device", default="cpu")
     f.add_argument("--seed", type=int, default=0)
     f.add_argument("--resume", action="store_true")
     f.add_argument("--val-every", type=int, default=1)
     f.add_argument("--progress-every", type=float, default=0.5)
+    f.add_argument("--limit", type=int, default=0, help="use only the first N clips of each split (smoke tests)")
     f.set_defaults(func=func)
     return f
