@@ -172,7 +172,11 @@ func TestPublishH264AndVP8(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 80*time.Second)
 	defer cancel()
 
-	hPub, hStop := publish(t, ctx, whipclient.Options{URL: srv.url + "/whip/cam-h264", Token: token, Codec: "h264"}, h264)
+	// The H.264 publisher also offers audio, as OBS does: accepted, and its packets dropped.
+	hPub, hStop := publish(t, ctx, whipclient.Options{URL: srv.url + "/whip/cam-h264", Token: token, Codec: "h264", Audio: true}, h264)
+	if !strings.Contains(hPub.Answer, "m=audio 9 ") || !strings.Contains(hPub.Answer, "opus/48000") {
+		t.Fatalf("audio section not accepted:\n%s", hPub.Answer)
+	}
 	conn, err := net.ListenPacket("udp4", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)

@@ -46,6 +46,8 @@ type Options struct {
 	Conn net.PacketConn
 	// Client is the HTTP client (default http.DefaultClient).
 	Client *http.Client
+	// Audio also negotiates an Opus track (nothing is sent on it), as OBS offers audio.
+	Audio bool
 }
 
 // Publisher is one WHIP session.
@@ -84,6 +86,12 @@ func Publish(ctx context.Context, opts Options) (*Publisher, error) {
 	if err := m.RegisterCodec(webrtc.RTPCodecParameters{RTPCodecCapability: capability, PayloadType: 96}, webrtc.RTPCodecTypeVideo); err != nil {
 		return nil, err
 	}
+	opus := webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeOpus, ClockRate: 48000, Channels: 2}
+	if opts.Audio {
+		if err := m.RegisterCodec(webrtc.RTPCodecParameters{RTPCodecCapability: opus, PayloadType: 111}, webrtc.RTPCodecTypeAudio); err != nil {
+			return nil, err
+		}
+	}
 	ir := &interceptor.Registry{}
 	if err := webrtc.RegisterDefaultInterceptors(m, ir); err != nil {
 		return nil, err
@@ -115,6 +123,16 @@ func Publish(ctx context.Context, opts Options) (*Publisher, error) {
 	if err != nil {
 		pc.Close()
 		return nil, err
+	}
+	if opts.Audio {
+		audio, err := webrtc.NewTrackLocalStaticSample(opus, "audio", "whipclient")
+		if err == nil {
+			_, err = pc.AddTransceiverFromTrack(audio, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionSendonly})
+		}
+		if err != nil {
+			pc.Close()
+			return nil, err
+		}
 	}
 	// Read RTCP so the NACK responder and reports work; count keyframe requests.
 	p.wg.Add(1)
