@@ -15,6 +15,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -44,7 +45,7 @@ type liveServer struct {
 	events string // the JSON-lines file
 }
 
-func startLive(t *testing.T, disconnect time.Duration) *liveServer {
+func startLive(t *testing.T, disconnect time.Duration, tweak ...func(*configs.Config)) *liveServer {
 	t.Helper()
 	dir := t.TempDir()
 	cfg := configs.Default()
@@ -54,6 +55,9 @@ func startLive(t *testing.T, disconnect time.Duration) *liveServer {
 	cfg.HTTP.Addr = ""
 	cfg.Sinks.JSONL = configs.JSONL{Enabled: true, Path: filepath.Join(dir, "events.jsonl")}
 	cfg.ShutdownTimeout = configs.Duration(20 * time.Second)
+	for _, f := range tweak {
+		f(&cfg)
+	}
 	log := quietLogger(t)
 	p, err := pipeline.New(pipeline.Options{Config: cfg, Logger: log})
 	if err != nil {
@@ -239,7 +243,9 @@ func TestPublishH264AndVP8(t *testing.T) {
 		func() string { return "no stream.down after the publisher vanished" })
 	t.Logf("vanished publisher noticed after %s (disconnect timeout %s)", time.Since(gone).Round(time.Millisecond), disconnect)
 	waitFor(t, 10*time.Second, func() bool { return srv.whip.Stats().Sessions == 0 && len(srv.p.Streams()) == 0 },
-		func() string { return fmt.Sprintf("not cleaned up: %d sessions, streams %+v", srv.whip.Stats().Sessions, srv.p.Streams()) })
+		func() string {
+			return fmt.Sprintf("not cleaned up: %d sessions, streams %+v", srv.whip.Stats().Sessions, srv.p.Streams())
+		})
 
 	// The id is free again.
 	again, err := whipclient.Publish(ctx, whipclient.Options{URL: srv.url + "/whip/cam-vp8", Token: token, Codec: "vp8"})
@@ -465,3 +471,67 @@ func TestNoVideoTimeout(t *testing.T) {
 	waitFor(t, 5*time.Second, func() bool { return ws.Stats().Sessions == 0 }, func() string { return "session not cleaned up" })
 }
 
+// lossyConn drops every outgoing packet while drop is set (a network blackout).
+type lossyConn struct {
+	net.PacketConn
+	drop atomic.Bool
+}
+
+func (c *lossyConn) WriteTo(p []byte, addr net.Addr) (int, error) {
+	if c.drop.Load() {
+		return len(p), nil
+	}
+	return c.PacketConn.WriteTo(p, addr)
+}
+
+// TestLossRequestsKeyframe: after a burst of loss longer than the reorder window, the server
+// stops decoding, asks for a keyframe (PLI) until one arrives, and the stream carries on.
+func TestLossRequestsKeyframe(t *testing.T) {
+	h264, _ := fixtures(t)
+	srv := startLive(t, 5*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	udp, err := net.ListenPacket("udp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn := &lossyConn{PacketConn: udp}
+	defer conn.Close()
+	pub, _ := publish(t, ctx, whipclient.Options{URL: srv.url + "/whip/lossy", Token: token, Codec: "h264", Conn: conn}, h264)
+	waitFor(t, 30*time.Second, func() bool { return srv.count(t, "lossy", events.TypeClipScored) >= 2 },
+		func() string { return "no clips before the loss" })
+	before := pub.KeyframeRequests()
+	conn.drop.Store(true)
+	time.Sleep(600 * time.Millisecond)
+	conn.drop.Store(false)
+	clips := srv.count(t, "lossy", events.TypeClipScored)
+	waitFor(t, 10*time.Second, func() bool { return pub.KeyframeRequests() > before },
+		func() string { return fmt.Sprintf("no keyframe request after the loss (%d before)", before) })
+	waitFor(t, 20*time.Second, func() bool { return srv.count(t, "lossy", events.TypeClipScored) >= clips+2 },
+		func() string { return "clips did not resume after the loss" })
+	for _, st := range srv.p.Streams() {
+		if st.ID == "lossy" && (st.Status != pipeline.StatusUp || st.DecodeErrors != 0) {
+			t.Errorf("after the loss: %+v (frames after a loss must wait for a keyframe, not reach the decoder)", st)
+		}
+	}
+	if n := srv.count(t, "lossy", events.TypeStreamDown); n != 0 {
+		t.Errorf("a short blackout took the stream down (%d stream.down)", n)
+	}
+}
+
+// TestOverResolutionCapEndsSession: a stream above decode's resolution cap fails permanently;
+// its session is closed and the stream removed.
+func TestOverResolutionCapEndsSession(t *testing.T) {
+	_, vp8 := fixtures(t)
+	srv := startLive(t, 5*time.Second, func(c *configs.Config) { c.Decode.MaxWidth, c.Decode.MaxHeight = 64, 64 })
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	publish(t, ctx, whipclient.Options{URL: srv.url + "/whip/big", Token: token, Codec: "vp8"}, vp8)
+	waitFor(t, 20*time.Second, func() bool { return srv.whip.Stats().Sessions == 0 && len(srv.p.Streams()) == 0 },
+		func() string {
+			return fmt.Sprintf("over-cap stream still there: %d sessions, %+v", srv.whip.Stats().Sessions, srv.p.Streams())
+		})
+	if n := srv.count(t, "big", events.TypeClipScored); n != 0 {
+		t.Errorf("%d clips scored from an over-cap stream", n)
+	}
+}
