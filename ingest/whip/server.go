@@ -388,4 +388,3 @@ func remoteHost(r *http.Request) string {
 // gatherTimeout bounds ICE gathering before the answer is sent (host candidates are immediate;
 // STUN/TURN take a round trip).
 const gatherTimeout = 5 * time.Second
-

@@ -47,6 +47,11 @@ type liveServer struct {
 
 func startLive(t *testing.T, disconnect time.Duration, tweak ...func(*configs.Config)) *liveServer {
 	t.Helper()
+	return startLiveWith(t, whip.Config{Token: token, DisconnectTimeout: disconnect}, tweak...)
+}
+
+func startLiveWith(t *testing.T, wc whip.Config, tweak ...func(*configs.Config)) *liveServer {
+	t.Helper()
 	dir := t.TempDir()
 	cfg := configs.Default()
 	cfg.Model.Path = testkit.TinyModel(t)
@@ -63,7 +68,8 @@ func startLive(t *testing.T, disconnect time.Duration, tweak ...func(*configs.Co
 	if err != nil {
 		t.Fatal(err)
 	}
-	ws, err := whip.New(whip.Config{Token: token, DisconnectTimeout: disconnect, Logger: log}, p.AttachWHIP)
+	wc.Logger = log
+	ws, err := whip.New(wc, p.AttachWHIP)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -533,5 +539,68 @@ func TestOverResolutionCapEndsSession(t *testing.T) {
 		})
 	if n := srv.count(t, "big", events.TypeClipScored); n != 0 {
 		t.Errorf("%d clips scored from an over-cap stream", n)
+	}
+}
+
+// TestVP9OverICETCP publishes VP9 from a publisher that may only use TCP: ICE-TCP (the server's
+// passive candidates on whip.ICE.TCPAddr) carries the media, and the clips are scored.
+func TestVP9OverICETCP(t *testing.T) {
+	vp := testkit.MakeVideo(t, t.TempDir(), testkit.Video{FPS: "30", Seconds: 2, Size: "128x96", Codec: "libvpx-vp9", Ext: "ivf",
+		ExtraOut: []string{"-g", "30", "-deadline", "realtime", "-cpu-used", "8", "-b:v", "300k"}})
+	vp9, err := whipclient.ReadIVF(vp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := startLiveWith(t, whip.Config{Token: token, ICE: whip.ICE{TCPAddr: "127.0.0.1:0"}})
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	pub, _ := publish(t, ctx, whipclient.Options{URL: srv.url + "/whip/vp9-tcp", Token: token, Codec: "vp9", TCP: true}, vp9)
+	if !strings.Contains(pub.Answer, "tcptype passive") || !strings.Contains(pub.Answer, "VP9/90000") {
+		t.Fatalf("answer without a passive TCP candidate or VP9:\n%s", pub.Answer)
+	}
+	waitFor(t, 40*time.Second, func() bool { return srv.count(t, "vp9-tcp", events.TypeClipScored) >= 3 },
+		func() string { return fmt.Sprintf("streams %+v", srv.p.Streams()) })
+	for _, st := range srv.p.Streams() {
+		if st.Codec != "vp9" || st.DecodeErrors != 0 {
+			t.Errorf("stream %+v", st)
+		}
+	}
+}
+
+// TestICEAddressConfig: the answer's candidates use the configured public IP (1:1 NAT) and
+// ports from the configured UDP range.
+func TestICEAddressConfig(t *testing.T) {
+	fa := &fakeAttach{}
+	ws, err := whip.New(whip.Config{Open: true, Logger: quietLogger(t),
+		ICE: whip.ICE{PublicIPs: []string{"203.0.113.9"}, UDPPortMin: 41200, UDPPortMax: 41299}}, fa.attach)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ws.Close()
+	hs := httptest.NewServer(ws.Handler())
+	defer hs.Close()
+	resp, body, err := whipclient.PostOffer(context.Background(), hs.Client(), hs.URL+"/whip/nat", "", "application/sdp", []byte(offer(t)))
+	if err != nil || resp.StatusCode != 201 {
+		t.Fatalf("offer: %v %v", resp, err)
+	}
+	var n, public int
+	for _, line := range strings.Split(string(body), "\r\n") {
+		if !strings.HasPrefix(line, "a=candidate:") {
+			continue
+		}
+		n++
+		f := strings.Fields(line) // a=candidate:F C udp PRIO ADDR PORT typ host
+		var port int
+		fmt.Sscan(f[5], &port)
+		// IPv4 host candidates are replaced by the public IPv4 address; IPv6 ones stay.
+		if (f[4] != "203.0.113.9" && !strings.Contains(f[4], ":")) || port < 41200 || port > 41299 {
+			t.Errorf("candidate %q", line)
+		}
+		if f[4] == "203.0.113.9" {
+			public++
+		}
+	}
+	if n == 0 || public == 0 {
+		t.Fatalf("no candidates:\n%s", body)
 	}
 }

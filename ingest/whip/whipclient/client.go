@@ -40,12 +40,15 @@ func (e *HTTPError) Error() string {
 type Options struct {
 	URL   string // the WHIP endpoint, e.g. http://host:8080/whip/cam-1
 	Token string // bearer token ("" = none)
-	Codec string // "h264" or "vp8"
+	Codec string // "h264", "vp8" or "vp9"
 	// Conn, if set, is the only socket ICE uses. Closing it makes the publisher vanish without
 	// a word (no DELETE, no DTLS close), as a camera that loses power does.
 	Conn net.PacketConn
 	// Client is the HTTP client (default http.DefaultClient).
 	Client *http.Client
+	// TCP restricts ICE to TCP (active candidates toward the server's ICE-TCP port), as a
+	// publisher behind a UDP-blocking firewall.
+	TCP bool
 	// Audio also negotiates an Opus track (nothing is sent on it), as OBS offers audio.
 	Audio bool
 }
@@ -78,8 +81,10 @@ func Publish(ctx context.Context, opts Options) (*Publisher, error) {
 			SDPFmtpLine: "level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=42e01f"}
 	case "vp8":
 		capability = webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeVP8, ClockRate: 90000}
+	case "vp9":
+		capability = webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeVP9, ClockRate: 90000, SDPFmtpLine: "profile-id=0"}
 	default:
-		return nil, fmt.Errorf("whipclient: codec %q (h264, vp8)", opts.Codec)
+		return nil, fmt.Errorf("whipclient: codec %q (h264, vp8, vp9)", opts.Codec)
 	}
 	m := &webrtc.MediaEngine{}
 	// Only the codec we send: a camera has one encoder, and the server must pick it.
@@ -98,7 +103,10 @@ func Publish(ctx context.Context, opts Options) (*Publisher, error) {
 	}
 	se := webrtc.SettingEngine{}
 	se.SetIncludeLoopbackCandidate(true)
-	if opts.Conn != nil {
+	switch {
+	case opts.TCP:
+		se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeTCP4})
+	case opts.Conn != nil:
 		se.SetICEUDPMux(webrtc.NewICEUDPMux(nil, opts.Conn))
 		se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4})
 	}
@@ -336,7 +344,7 @@ func ReadH264(path string) ([][]byte, error) {
 	return aus, nil
 }
 
-// ReadIVF reads the frames of an IVF file (VP8 from ffmpeg -c:v libvpx -f ivf).
+// ReadIVF reads the frames of an IVF file (VP8 or VP9 from ffmpeg -c:v libvpx[-vp9] -f ivf).
 func ReadIVF(path string) ([][]byte, error) {
 	f, err := os.Open(path)
 	if err != nil {
