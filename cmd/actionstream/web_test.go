@@ -409,7 +409,9 @@ func TestBrowserPublishAndDashboard(t *testing.T) {
 
 	// Decoded and scored on the server; events in the JSON-lines sink.
 	waitFor(t, 60*time.Second, func() bool { return countEvents(t, eventsPath, id, events.TypeClipScored) >= 3 },
-		func() string { return fmt.Sprintf("clips scored: %d; streams %+v", countEvents(t, eventsPath, id, events.TypeClipScored), apiStreams(t, base)) })
+		func() string {
+			return fmt.Sprintf("clips scored: %d; streams %+v", countEvents(t, eventsPath, id, events.TypeClipScored), apiStreams(t, base))
+		})
 	if n := countEvents(t, eventsPath, id, events.TypeStreamUp); n != 1 {
 		t.Errorf("%d stream.up events", n)
 	}
