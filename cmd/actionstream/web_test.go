@@ -395,6 +395,7 @@ func TestBrowserPublishAndDashboard(t *testing.T) {
 	pub.eval(t, fmt.Sprintf(`(() => {
 		document.querySelector("#stream").value = %q;
 		document.querySelector("#token").value = %q;
+		document.querySelector("#codec").value = "video/VP8";
 		document.querySelector("#publish").click();
 		return true; })()`, id, token), nil)
 	waitFor(t, 30*time.Second, func() bool {
@@ -433,6 +434,28 @@ func TestBrowserPublishAndDashboard(t *testing.T) {
 	art := artifactDir(t)
 	pub.screenshot(t, filepath.Join(art, "publish-phone.png"))
 
+	// A second tab publishes H.264 (Chromium's software encoder) while the first sends VP8.
+	pub2 := br.page(t)
+	pub2.navigate(t, base+"/publish")
+	var hasH264 bool
+	pub2.eval(t, `RTCRtpSender.getCapabilities("video").codecs.some(c => c.mimeType === "video/H264")`, &hasH264)
+	if !hasH264 {
+		t.Fatal("this Chromium cannot encode H.264")
+	}
+	pub2.eval(t, fmt.Sprintf(`(() => {
+		document.querySelector("#stream").value = "browser-h264";
+		document.querySelector("#token").value = %q;
+		document.querySelector("#codec").value = "video/H264";
+		document.querySelector("#publish").click();
+		return true; })()`, token), nil)
+	waitFor(t, 60*time.Second, func() bool { return countEvents(t, eventsPath, "browser-h264", events.TypeClipScored) >= 2 },
+		func() string { return fmt.Sprintf("H.264 from the browser: streams %+v", apiStreams(t, base)) })
+	for _, s := range apiStreams(t, base) {
+		if want := map[string]string{id: "vp8", "browser-h264": "h264"}[s.ID]; s.Codec != want {
+			t.Errorf("stream %s codec %q, want %q", s.ID, s.Codec, want)
+		}
+	}
+
 	// The dashboard in another tab shows the stream with its thumbnail and the live timeline.
 	dash := br.page(t)
 	dash.navigate(t, base+"/")
@@ -451,7 +474,9 @@ func TestBrowserPublishAndDashboard(t *testing.T) {
 				thumbW: c.querySelector(".thumb").naturalWidth, timeline: document.querySelectorAll("#timeline li").length,
 				live: document.querySelector("#live").textContent};
 		})()`, id), &card)
-		return card.Status == "up" && card.ThumbW > 0 && card.Timeline > 0 && card.Live == "live"
+		var cards int
+		dash.eval(t, `document.querySelectorAll("#streams .card").length`, &cards)
+		return card.Status == "up" && card.ThumbW > 0 && card.Timeline > 0 && card.Live == "live" && cards == 2
 	}, func() string { return fmt.Sprintf("dashboard card %+v", card) })
 	if !strings.Contains(card.Facts, "fps") || !strings.Contains(card.Facts, "clips") {
 		t.Errorf("card facts %q", card.Facts)
