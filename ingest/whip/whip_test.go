@@ -19,6 +19,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pion/turn/v5"
+
 	"github.com/actionstream/actionstream/configs"
 	"github.com/actionstream/actionstream/events"
 	"github.com/actionstream/actionstream/ingest"
@@ -603,4 +605,50 @@ func TestICEAddressConfig(t *testing.T) {
 	if n == 0 || public == 0 {
 		t.Fatalf("no candidates:\n%s", body)
 	}
+}
+
+// TestICEServers: with a STUN and a TURN server configured (a pion TURN server on loopback), the
+// server gathers a relayed candidate through TURN and tells the publisher about both servers in
+// Link headers (RFC 9725 section 4.6).
+func TestICEServers(t *testing.T) {
+	udp, err := net.ListenPacket("udp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	const realm, user, pass = "actionstream", "pub", "secret"
+	key := turn.GenerateAuthKey(user, realm, pass)
+	ts, err := turn.NewServer(turn.ServerConfig{Realm: realm,
+		AuthHandler: func(ra *turn.RequestAttributes) (string, []byte, bool) { return ra.Username, key, ra.Username == user },
+		PacketConnConfigs: []turn.PacketConnConfig{{PacketConn: udp,
+			RelayAddressGenerator: &turn.RelayAddressGeneratorStatic{RelayAddress: net.ParseIP("127.0.0.1"), Address: "127.0.0.1"}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ts.Close()
+	addr := udp.LocalAddr().String()
+	fa := &fakeAttach{}
+	ws, err := whip.New(whip.Config{Open: true, Logger: quietLogger(t), ICE: whip.ICE{Servers: []whip.ICEServer{
+		{URLs: []string{"stun:" + addr}},
+		{URLs: []string{"turn:" + addr + "?transport=udp"}, Username: user, Credential: pass},
+	}}}, fa.attach)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ws.Close()
+	hs := httptest.NewServer(ws.Handler())
+	defer hs.Close()
+	start := time.Now()
+	resp, body, err := whipclient.PostOffer(context.Background(), hs.Client(), hs.URL+"/whip/relay", "", "application/sdp", []byte(offer(t)))
+	if err != nil || resp.StatusCode != 201 {
+		t.Fatalf("offer: %v %v", resp, err)
+	}
+	if !strings.Contains(string(body), "typ relay") {
+		t.Errorf("no relayed candidate from the TURN server:\n%s", body)
+	}
+	links := resp.Header.Values("Link")
+	if len(links) != 2 || links[0] != "<stun:"+addr+`>; rel="ice-server"` ||
+		!strings.Contains(links[1], `rel="ice-server"; username="pub"; credential="secret"; credential-type="password"`) {
+		t.Errorf("Link headers %q", links)
+	}
+	t.Logf("answered in %s", time.Since(start).Round(time.Millisecond))
 }
