@@ -57,7 +57,7 @@ func New(cfg Config, attach AttachFunc) (*Server, error) {
 	}
 	s := &Server{cfg: cfg, attach: attach, log: cfg.Logger.With("component", "whip"),
 		sessions: map[string]*session{}, byStream: map[string]*session{}}
-	se := webrtc.SettingEngine{}
+	se := webrtc.SettingEngine{LoggerFactory: pionLogs{cfg.Logger}}
 	// Loopback candidates let a publisher on the same host connect without any network.
 	se.SetIncludeLoopbackCandidate(true)
 	keepAlive := min(cfg.DisconnectTimeout/4, 2*time.Second)
