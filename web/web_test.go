@@ -87,6 +87,9 @@ func TestPagesAndThumbnails(t *testing.T) {
 			t.Errorf("%s: %d, body lacks %q", path, resp.StatusCode, want)
 		}
 	}
+	if resp, _ := get("/"); !strings.Contains(resp.Header.Get("Content-Security-Policy"), "default-src 'self'") {
+		t.Errorf("no content security policy: %v", resp.Header)
+	}
 	if resp, _ := get("/nothing-here"); resp.StatusCode != 404 {
 		t.Errorf("unknown page: %d", resp.StatusCode)
 	}

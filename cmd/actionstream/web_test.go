@@ -432,6 +432,11 @@ func TestBrowserPublishAndDashboard(t *testing.T) {
 		return n > 0
 	}, func() string { return "no scored clips shown on the publish page" })
 	art := artifactDir(t)
+	var overflow bool
+	pub.eval(t, `document.documentElement.scrollWidth > window.innerWidth + 1`, &overflow)
+	if overflow {
+		t.Error("the publish page scrolls sideways on a phone-sized screen")
+	}
 	pub.screenshot(t, filepath.Join(art, "publish-phone.png"))
 
 	// A second tab publishes H.264 (Chromium's software encoder) while the first sends VP8.
@@ -482,6 +487,16 @@ func TestBrowserPublishAndDashboard(t *testing.T) {
 		t.Errorf("card facts %q", card.Facts)
 	}
 	dash.screenshot(t, filepath.Join(art, "dashboard.png"))
+	if err := dash.call("Emulation.setDeviceMetricsOverride", map[string]any{"width": 390, "height": 844, "deviceScaleFactor": 1, "mobile": true}, nil); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(300 * time.Millisecond) // relayout
+	overflow = false
+	dash.eval(t, `document.documentElement.scrollWidth > window.innerWidth + 1`, &overflow)
+	if overflow {
+		t.Error("the dashboard scrolls sideways on a phone-sized screen")
+	}
+	dash.screenshot(t, filepath.Join(art, "dashboard-phone.png"))
 
 	// Stop on the publish page: DELETE ends the stream at once.
 	pub.eval(t, `document.querySelector("#publish").click(), true`, nil)
