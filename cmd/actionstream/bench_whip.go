@@ -49,6 +49,7 @@ func benchWHIP(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	duration := fs.Duration("duration", time.Minute, "how long to publish")
 	warmup := fs.Duration("warmup", 3*time.Second, "clips ending earlier than this are not counted")
 	threads := fs.Int("threads", 0, "ONNX Runtime intra-op threads (0 = its default)")
+	maxWait := fs.Duration("max-wait", 0, "batcher max_wait (0 = the default config's)")
 	asJSON := fs.Bool("json", false, "print JSON")
 	if err := fs.Parse(args); err != nil || *fps <= 0 || *duration <= *warmup {
 		if err == nil {
@@ -99,6 +100,9 @@ func benchWHIP(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	cfg.Events.ClipScored = true
 	cfg.HTTP.Addr = ""
 	cfg.Sinks.JSONL.Enabled = false
+	if *maxWait > 0 {
+		cfg.Batcher.MaxWait = configs.Duration(*maxWait)
+	}
 	lines := &lineClock{}
 	p, err := pipeline.New(pipeline.Options{Config: cfg, Logger: quiet, Sinks: []sink.Sink{jsonl.New(lines)}})
 	if err != nil {
