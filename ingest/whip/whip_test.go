@@ -179,7 +179,7 @@ func publish(t *testing.T, ctx context.Context, opts whipclient.Options, frames 
 // stream.down is emitted and the id can be published again.
 func TestPublishH264AndVP8(t *testing.T) {
 	h264, vp8 := fixtures(t)
-	const disconnect = 1500 * time.Millisecond
+	const disconnect = 2 * time.Second
 	srv := startLive(t, disconnect)
 	ctx, cancel := context.WithTimeout(context.Background(), 80*time.Second)
 	defer cancel()
