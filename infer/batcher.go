@@ -80,6 +80,7 @@ type Batcher struct {
 	model    *Model
 	maxBatch int
 	maxWait  time.Duration
+	streams  int // streams that can submit (SetStreams); guarded by mu
 	topK     int
 	onBatch  func(int, time.Duration, error)
 	handle   func(Result)
@@ -196,19 +197,40 @@ func (b *Batcher) Submit(c *clipper.Clip) error {
 		b.queue = append(b.queue, p)
 		b.byStream[c.Stream] = p
 	}
-	n := len(b.queue)
+	n, full := len(b.queue), b.fullLocked()
 	b.mu.Unlock()
 	if old != nil {
 		old.Release()
 	}
 	// The first clip arms the MaxWait timer; a full batch flushes now.
-	if n == 1 || n >= b.maxBatch {
+	if n == 1 || n >= full {
 		select {
 		case b.kick <- struct{}{}:
 		default:
 		}
 	}
 	return nil
+}
+
+// SetStreams tells the batcher how many streams can submit clips (0 = unknown). With fewer
+// streams than MaxBatch, a batch is complete once every stream has a clip waiting: no other
+// clip can come, so waiting out MaxWait would only add latency (one camera: no wait at all).
+func (b *Batcher) SetStreams(n int) {
+	b.mu.Lock()
+	b.streams = max(n, 0)
+	b.mu.Unlock()
+	select {
+	case b.kick <- struct{}{}:
+	default:
+	}
+}
+
+// fullLocked is the queue length that flushes at once; b.mu is held.
+func (b *Batcher) fullLocked() int {
+	if b.streams > 0 && b.streams < b.maxBatch {
+		return b.streams
+	}
+	return b.maxBatch
 }
 
 func (b *Batcher) newPending() *pending {
@@ -237,13 +259,13 @@ func (b *Batcher) Run(ctx context.Context) error {
 	defer timer.Stop()
 	for {
 		b.mu.Lock()
-		n := len(b.queue)
+		n, full := len(b.queue), b.fullLocked()
 		wait := time.Duration(-1)
-		if n > 0 && n < b.maxBatch {
+		if n > 0 && n < full {
 			wait = time.Until(b.queue[0].arrived.Add(b.maxWait))
 		}
 		b.mu.Unlock()
-		if n >= b.maxBatch || (n > 0 && wait <= 0) {
+		if n >= full || (n > 0 && wait <= 0) {
 			b.flush()
 			if ctx.Err() == nil {
 				continue

@@ -201,6 +201,40 @@ func TestBatcherFlushesAtMaxWait(t *testing.T) {
 	}
 }
 
+// With as many streams as SetStreams says can submit, a batch is complete as soon as each has
+// a clip waiting: it does not wait out MaxWait.
+func TestBatcherFlushesWhenEveryStreamHasAClip(t *testing.T) {
+	f := newBatchFixture(t, 2)
+	col := newCollector()
+	b, err := NewBatcher(f.m, BatcherConfig{Logger: quiet(), MaxBatch: 8, MaxWait: time.Hour}, col.handle)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.SetStreams(2)
+	runBatcher(t, b)
+	if err := b.Submit(f.clip("s0", 0, 0)); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(50 * time.Millisecond)
+	if got := b.Stats().Scored; got != 0 {
+		t.Fatalf("one of two streams had a clip, yet %d were scored", got)
+	}
+	if err := b.Submit(f.clip("s1", 0, 1)); err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range col.wait(t, 2, 10*time.Second) {
+		if r.BatchSize != 2 {
+			t.Fatalf("batch of %d", r.BatchSize)
+		}
+	}
+	// A stream leaving lowers the bar for the clip already waiting.
+	if err := b.Submit(f.clip("s0", 1, 0)); err != nil {
+		t.Fatal(err)
+	}
+	b.SetStreams(1)
+	col.wait(t, 1, 10*time.Second)
+}
+
 // A newer clip of a stream replaces the waiting one: the old one is released and counted.
 func TestBatcherLatestWins(t *testing.T) {
 	f := newBatchFixture(t, 4)

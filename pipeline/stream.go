@@ -87,6 +87,7 @@ func (p *Pipeline) addStream(sc configs.Stream) error {
 	}
 	p.streams[sc.ID] = s
 	p.order = append(p.order, sc.ID)
+	p.batcher.SetStreams(len(p.streams))
 	return nil
 }
 
@@ -111,6 +112,7 @@ func (p *Pipeline) Attach(id, url string, src ingest.Source) error {
 	}
 	p.streams[id] = s
 	p.order = append(p.order, id)
+	p.batcher.SetStreams(len(p.streams))
 	p.startLocked(s, true)
 	return nil
 }
@@ -145,6 +147,7 @@ func (p *Pipeline) remove(s *stream) {
 		return
 	}
 	delete(p.streams, s.id)
+	p.batcher.SetStreams(len(p.streams))
 	for i, id := range p.order {
 		if id == s.id {
 			p.order = append(p.order[:i], p.order[i+1:]...)

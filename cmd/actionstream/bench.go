@@ -24,7 +24,7 @@ import (
 
 func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
-		fmt.Fprintln(stderr, "usage: actionstream bench decode|infer|memory [flags]")
+		fmt.Fprintln(stderr, "usage: actionstream bench decode|infer|memory|whip [flags]")
 		return errUsage
 	}
 	switch args[0] {
@@ -34,8 +34,10 @@ func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return benchInfer(ctx, args[1:], stdout, stderr)
 	case "memory":
 		return benchMemory(ctx, args[1:], stdout, stderr)
+	case "whip":
+		return benchWHIP(ctx, args[1:], stdout, stderr)
 	}
-	fmt.Fprintf(stderr, "actionstream bench: unknown benchmark %q (decode, infer, memory)\n", args[0])
+	fmt.Fprintf(stderr, "actionstream bench: unknown benchmark %q (decode, infer, memory, whip)\n", args[0])
 	return errUsage
 }
 
