@@ -142,3 +142,9 @@ func b2f(b bool) float64 {
 	}
 	return 0
 }
+
+// RegisterGauge publishes a gauge read at scrape time from a part wired outside the pipeline
+// (e.g. the WHIP endpoint's live sessions).
+func (p *Pipeline) RegisterGauge(name, help string, read func() float64) error {
+	return p.metrics.reg.Register(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: name, Help: help}, read))
+}

@@ -57,6 +57,10 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 				return fmt.Errorf("whip: %w", err)
 			}
 			defer whipSrv.Close()
+			if err := p.RegisterGauge("actionstream_whip_sessions", "Live WHIP publisher sessions.",
+				func() float64 { return float64(whipSrv.Stats().Sessions) }); err != nil {
+				return err
+			}
 			if !whipSrv.Enabled() {
 				log.Warn("WHIP endpoint refuses every offer: set whip.token (or whip.open on a trusted network)", "component", "serve")
 			}
