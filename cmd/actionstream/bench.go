@@ -98,6 +98,7 @@ func benchInfer(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	threads := fs.Int("threads", 0, "ONNX Runtime intra-op threads (0 = one per core)")
 	provider := fs.String("provider", "cpu", "cpu, cuda or tensorrt")
 	dur := fs.Duration("duration", 10*time.Second, "timed duration of each side")
+	spin := fs.Bool("spin", true, "let ONNX Runtime's threads spin between calls (false frees the cores for decoding)")
 	asJSON := fs.Bool("json", false, "print JSON")
 	if err := fs.Parse(args); err != nil || *model == "" || *batch < 1 {
 		if err == nil {
@@ -105,7 +106,7 @@ func benchInfer(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		}
 		return errUsage
 	}
-	rt, err := infer.NewRuntime(infer.Options{Threads: *threads, Provider: *provider})
+	rt, err := infer.NewRuntime(infer.Options{Threads: *threads, Provider: *provider, SessionConfig: spinConfig(*spin)})
 	if err != nil {
 		return err
 	}
@@ -138,6 +139,14 @@ func benchInfer(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	fmt.Fprintf(stdout, "batcher pipeline  %8.2f clips/s  (p50 %.1f ms, p99 %.1f ms per batch)\n", piped.ClipsPerSec, ms(piped.P50), ms(piped.P99))
 	fmt.Fprintf(stdout, "ratio             %8.3f (target >= 0.9)\n", piped.ClipsPerSec/raw.ClipsPerSec)
 	return nil
+}
+
+// spinConfig is the ONNX Runtime session setting for thread spinning.
+func spinConfig(spin bool) map[string]string {
+	if spin {
+		return nil
+	}
+	return map[string]string{"session.intra_op.allow_spinning": "0"}
 }
 
 func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
