@@ -28,6 +28,8 @@ type Chart struct {
 	// YMin/YMax fix the y range when YFixed; otherwise it follows the data.
 	YMin, YMax float64
 	YFixed     bool
+	// LegendLow puts the legend in the lower right (for curves that rise).
+	LegendLow bool
 }
 
 // Palette holds distinct line colours.
@@ -68,7 +70,7 @@ func WriteCurves(path, title string, hist []Epoch) error {
 	}
 	loss := Chart{Title: title + " loss", XLabel: "epoch", Series: []Series{
 		{Name: "train", X: ep, Y: tl, Color: Palette[0]}, {Name: "val", X: vx, Y: vl, Color: Palette[1]}}}
-	acc := Chart{Title: title + " top-1", XLabel: "epoch", YMin: 0, YMax: 1, YFixed: true, Series: []Series{
+	acc := Chart{Title: title + " top-1", XLabel: "epoch", YMin: 0, YMax: 1, YFixed: true, LegendLow: true, Series: []Series{
 		{Name: "train", X: ep, Y: ta, Color: Palette[0]}, {Name: "val", X: vx, Y: vt, Color: Palette[1]}}}
 	return WriteCharts(path, []Chart{loss, acc}, 480, 320)
 }
@@ -82,12 +84,13 @@ func WriteConfusion(path, title string, labels []string, conf [][]int) error {
 	}
 	const scale = 2
 	cell := 36
-	labelW := 0
+	labelW, labelH := 0, 0
 	for _, l := range labels {
 		labelW = max(labelW, textWidth(l, scale))
+		labelH = max(labelH, len([]rune(l))*6*scale)
 	}
 	left, top := labelW+16, 36
-	size := image.Rect(0, 0, left+n*cell+16, top+n*cell+labelW+24)
+	size := image.Rect(0, 0, left+n*cell+16, top+n*cell+labelH+24)
 	img := image.NewRGBA(size)
 	fillRect(img, size, white)
 	drawText(img, 8, 8, title, scale, black)
@@ -197,6 +200,9 @@ func drawChart(img *image.RGBA, r image.Rectangle, c Chart) {
 	line(img, plot.Min.X, plot.Max.Y, plot.Max.X, plot.Max.Y, black)
 	drawText(img, plot.Min.X+plot.Dx()/2-textWidth(c.XLabel, scale)/2, plot.Max.Y+24, c.XLabel, scale, black)
 	ly := plot.Min.Y + 6
+	if c.LegendLow {
+		ly = plot.Max.Y - 6 - 16*len(c.Series)
+	}
 	for _, s := range c.Series {
 		n := min(len(s.X), len(s.Y))
 		for i := 0; i < n; i++ {
