@@ -2,7 +2,6 @@ package pipeline
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"sync"
 	"sync/atomic"
@@ -229,7 +228,7 @@ func (p *Pipeline) runStream(ctx context.Context, s *stream) {
 	case err == nil:
 		s.setState(StatusEnded, ingest.ReasonEnd)
 		p.emit(context.Background(), []events.Event{events.StreamDown(p.events.source, s.id, time.Now(), ingest.ReasonEnd)})
-	case errors.Is(err, context.Canceled):
+	case ctx.Err() != nil:
 		s.setState(StatusDown, ingest.ReasonShutdown)
 	default:
 		p.log.Error("stream failed permanently", "stream", s.id, "err", err)
