@@ -161,7 +161,8 @@ func benchMemory(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	streams := fs.Int("streams", 8, "number of streams")
 	dur := fs.Duration("duration", time.Minute, "how long to serve")
 	threads := fs.Int("threads", 0, "ONNX Runtime intra-op threads")
-	if err := fs.Parse(args); err != nil || *model == "" || *input == "" || *streams < 1 {
+	batch := fs.Int("batch", 8, "most clips per model call (ONNX Runtime's activation memory grows with it)")
+	if err := fs.Parse(args); err != nil || *model == "" || *input == "" || *streams < 1 || *batch < 1 {
 		if err == nil {
 			fs.Usage()
 		}
@@ -170,6 +171,7 @@ func benchMemory(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	cfg := configs.Default()
 	cfg.Model.Path = *model
 	cfg.Model.Runtime.Threads = *threads
+	cfg.Batcher.MaxBatch = *batch
 	cfg.HTTP.Addr = ""
 	for i := 0; i < *streams; i++ {
 		cfg.Streams = append(cfg.Streams, configs.Stream{ID: fmt.Sprintf("s%d", i), URL: *input, Loop: true})
