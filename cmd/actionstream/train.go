@@ -21,6 +21,7 @@ func trainSubs() []trainSub {
 		{"eval", "top-1/top-5 through ONNX Runtime with the paper's test protocols", cmdTrainEval},
 		{"expand", "the paper's progressive expansion search from X2D to a GFLOPs target", cmdTrainExpand},
 		{"import", "convert public X3D checkpoints (PyTorchVideo, SlowFast) to our model contract", cmdTrainImport},
+		{"export", "export a preset, custom factors or a checkpoint to an ONNX model of our contract", cmdTrainExport},
 	}
 }
 
