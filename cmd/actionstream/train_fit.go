@@ -6,9 +6,11 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"strings"
 
 	"github.com/actionstream/actionstream/training/dataset"
+	"github.com/actionstream/actionstream/training/expand"
 	"github.com/actionstream/actionstream/training/fit"
 	"github.com/actionstream/actionstream/training/python"
 	"github.com/actionstream/actionstream/training/x3d"
@@ -174,4 +176,17 @@ func cmdTrainFit(ctx context.Context, args []string, stdout, stderr io.Writer) e
 func mustPresetFactors(name string) x3d.Factors {
 	f, _ := x3d.PresetFactors(name)
 	return f
+}
+
+// newFitTrainer gives `train expand` a Trainer that prepares each candidate's clip
+// geometry from the labelled videos in cfg.Data (cached in cfg.Data/prepared/), fits
+// the candidate for its schedule and reports its validation top-1.
+func newFitTrainer(ctx context.Context, cfg expandTrainerConfig) (expand.Trainer, error) {
+	r, err := python.New(ctx, python.Options{Stderr: cfg.Stderr, Logger: cfg.Logger})
+	if err != nil {
+		return nil, err
+	}
+	return &fit.ExpandTrainer{Runner: r, Labels: filepath.Join(cfg.Data, "labels.csv"), Classes: cfg.Labels,
+		DataDir: filepath.Join(cfg.Data, "prepared"), Recipe: fit.DefaultRecipe, Device: cfg.Device,
+		ClipsPerVideo: 4, Logger: cfg.Logger}, nil
 }
