@@ -6,6 +6,8 @@
           [--randomize-bn] [--save-checkpoint C.pt]
   fit     --spec A.json --data DIR --out RUN [...]         train on a prepared dataset (train.py)
   clips   --data DIR --split S --out x.f32 [--index i ...]  a dataset's clips as the trainer sees them
+  inspect-checkpoint --checkpoint C [--scheme S]          what a public X3D checkpoint holds
+  import  --spec A.json --checkpoint C [--scheme S] --out ours.pt   convert it (importer.py)
 Raw tensors (.f32) are little-endian float32, C order.
 """
 import argparse
@@ -122,6 +124,24 @@ def cmd_clips(args, ch):
     ch.result(shape=list(x.shape), labels=[int(sp.labels[i]) for i in idx])
 
 
+def cmd_inspect_checkpoint(args, ch):
+    from . import importer
+    state = importer.load_state(args.checkpoint)
+    scheme = args.scheme or importer.detect(state)
+    ch.result(**importer.inspect(state, scheme), tensors=len(state))
+
+
+def cmd_import(args, ch):
+    import torch
+    from . import importer
+    spec = _load_json(args.spec)
+    state = importer.load_state(args.checkpoint)
+    scheme = args.scheme or importer.detect(state)
+    model, n = importer.convert(spec, state, scheme)
+    torch.save({"arch": spec, "model_state": model.state_dict()}, args.out)
+    ch.result(scheme=scheme, tensors=n, out=args.out)
+
+
 def parser():
     p = argparse.ArgumentParser(prog="actionstream_trainer")
     p.add_argument("--threads", type=int, default=0, help="torch intra-op threads (0 = default)")
@@ -153,6 +173,18 @@ def parser():
     f.set_defaults(func=cmd_forward)
     from . import train
     train.add_parser(sub, cmd_fit)
+
+    i = sub.add_parser("inspect-checkpoint")
+    i.add_argument("--checkpoint", required=True)
+    i.add_argument("--scheme", choices=["pytorchvideo", "slowfast"])
+    i.set_defaults(func=cmd_inspect_checkpoint)
+
+    im = sub.add_parser("import")
+    im.add_argument("--spec", required=True)
+    im.add_argument("--checkpoint", required=True)
+    im.add_argument("--scheme", choices=["pytorchvideo", "slowfast"])
+    im.add_argument("--out", required=True)
+    im.set_defaults(func=cmd_import)
 
     k = sub.add_parser("clips")
     k.add_argument("--data", required=True)

@@ -1,0 +1,12 @@
+package importer
+
+import "errors"
+
+// Sentinel errors; wrapped messages carry the detail.
+var (
+	// ErrOptions: an option cannot make an import.
+	ErrOptions = errors.New("import: bad options")
+	// ErrMismatch: the checkpoint's network is not the chosen architecture (depths,
+	// classes, tensor shapes); the message says what differs.
+	ErrMismatch = errors.New("import: checkpoint does not match the architecture")
+)
