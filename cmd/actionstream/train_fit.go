@@ -49,6 +49,7 @@ func cmdTrainFit(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	seed := fs.Int64("seed", 0, "seed of initialisation, order and augmentation")
 	resume := fs.Bool("resume", false, "continue from --out's checkpoint")
 	val := fs.String("val-split", "val", "split evaluated after each epoch (- = none)")
+	valEvery := fs.Int("val-every", 1, "evaluate the validation split every N epochs (and after the last)")
 	threads := fs.Int("threads", 0, "torch CPU threads (0 = torch's default)")
 	trainedOn := fs.String("trained-on", "", "trained_on metadata text (default: describes the dataset)")
 	noExport := fs.Bool("no-export", false, "skip the ONNX export")
@@ -148,7 +149,7 @@ func cmdTrainFit(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		arch.Name, float64(cost.MACs)/1e9, float64(cost.Params)/1e6, arch.Frames, arch.SamplingRate, arch.CropSize,
 		arch.NumClasses, *device)
 	o := fit.Options{Arch: arch, Data: *data, Out: *out, Name: *name, Recipe: rec, Device: *device,
-		Resume: *resume, ValSplit: *val, TrainedOn: *trainedOn, NoExport: *noExport}
+		Resume: *resume, ValSplit: *val, ValEvery: *valEvery, TrainedOn: *trainedOn, NoExport: *noExport}
 	if !*quiet {
 		o.Bar = stderr
 	}

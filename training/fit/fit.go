@@ -106,6 +106,7 @@ type Options struct {
 	// Resume continues from Out's checkpoint (same architecture) instead of starting over.
 	Resume   bool
 	ValSplit string // "" = "val"; "-" = none
+	ValEvery int    // validate every N epochs (and after the last); 0 = 1
 	// TrainedOn is the ONNX trained_on text; "" = derived from the dataset.
 	TrainedOn string
 	// NoExport skips the ONNX export (a search that only needs the accuracy).
@@ -271,6 +272,9 @@ func Fit(ctx context.Context, r *python.Runner, o Options) (Result, error) {
 	}
 	if o.Resume {
 		args = append(args, "--resume")
+	}
+	if o.ValEvery > 1 {
+		args = append(args, "--val-every", strconv.Itoa(o.ValEvery))
 	}
 	bar := newBar(o.Bar)
 	raw, err := r.Run(ctx, args, func(m python.Message) error {
