@@ -22,6 +22,9 @@ func cmdTrainExport(ctx context.Context, args []string, stdout, stderr io.Writer
 	fs.SetOutput(stderr)
 	run := fs.String("run", "", "train fit run directory (arch.json, checkpoint.pt, metrics.json)")
 	archFile := fs.String("arch", "", "architecture JSON (default: RUN/arch.json)")
+	preset := fs.String("preset", "", "export this preset untrained (random-init weights, --seed) instead of a checkpoint")
+	classes := fs.Int("classes", 400, "with --preset: classifier outputs (or the --labels count)")
+	seed := fs.Int64("seed", 0, "with --preset: initialisation seed")
 	ckpt := fs.String("checkpoint", "", "checkpoint (default: RUN/checkpoint.pt)")
 	out := fs.String("out", "", "ONNX file to write (required)")
 	labelsFile := fs.String("labels", "", "label file, one per line (default: the run's metrics.json labels)")
@@ -38,9 +41,12 @@ func cmdTrainExport(ctx context.Context, args []string, stdout, stderr io.Writer
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	if *out == "" || (*run == "" && (*archFile == "" || *ckpt == "")) || fs.NArg() > 0 {
+	if *out == "" || (*run == "" && *preset == "" && (*archFile == "" || *ckpt == "")) || fs.NArg() > 0 {
 		fs.Usage()
 		return errUsage
+	}
+	if *preset != "" {
+		return exportUntrained(ctx, *preset, *classes, *labelsFile, *name, *out, *crop, *resize, *seed, stdout, stderr)
 	}
 	if *archFile == "" {
 		*archFile = *run + "/arch.json"
@@ -104,5 +110,36 @@ func cmdTrainExport(ctx context.Context, args []string, stdout, stderr io.Writer
 		return err
 	}
 	fmt.Fprintf(stdout, "wrote %s (%d bytes, crop %d, %.3f GFLOPs)\n", res.Path, res.Bytes, arch.CropSize, float64(res.MACs)/1e9)
+	return nil
+}
+
+// exportUntrained writes an untrained preset (the reference initialisation) as an ONNX model.
+func exportUntrained(ctx context.Context, preset string, classes int, labelsFile, name, out string, crop, resize int, seed int64, stdout, stderr io.Writer) error {
+	var labels []string
+	if labelsFile != "" {
+		var err error
+		if labels, err = dataset.ReadLabelList(labelsFile); err != nil {
+			return err
+		}
+		classes = len(labels)
+	}
+	arch, err := x3d.Preset(preset, classes)
+	if err != nil {
+		return err
+	}
+	if crop > 0 && crop != arch.CropSize {
+		if arch, err = AtCrop(arch, crop); err != nil {
+			return err
+		}
+	}
+	r, err := python.New(ctx, python.Options{Stderr: stderr})
+	if err != nil {
+		return err
+	}
+	res, err := r.Export(ctx, python.ExportOptions{Arch: arch, Out: out, Labels: labels, Name: name, Seed: seed, ResizeShortSide: resize})
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "wrote %s (%d bytes, untrained %s, crop %d, %.3f GFLOPs)\n", res.Path, res.Bytes, arch.Name, arch.CropSize, float64(res.MACs)/1e9)
 	return nil
 }

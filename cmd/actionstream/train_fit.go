@@ -120,7 +120,7 @@ func cmdTrainFit(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		FlipPairs: *flipPairs, VFlip: *vflip, VFlipPairs: *vflipPairs, Reverse: *reverse, ReversePairs: *reversePairs,
 		SingleFrame: *singleFrame}
 	if *synthPairs {
-		sp := fit.SynthPairs()
+		sp := fit.SynthPairs().For(ix.Labels)
 		if rec.FlipPairs == "" {
 			rec.FlipPairs = sp.Flip
 		}

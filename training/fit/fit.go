@@ -12,7 +12,9 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/actionstream/actionstream/training/dataset"
@@ -390,4 +392,20 @@ func SynthPairs() Pairs {
 		VFlip:   "move_up:move_down,rotate_cw:rotate_ccw",
 		Reverse: "move_left:move_right,move_up:move_down,rotate_cw:rotate_ccw,grow:shrink",
 	}
+}
+
+// For keeps the pairs whose two labels are both among labels (a dataset made with a
+// subset of the classes).
+func (p Pairs) For(labels []string) Pairs {
+	keep := func(s string) string {
+		var out []string
+		for _, pr := range strings.Split(s, ",") {
+			a, b, ok := strings.Cut(pr, ":")
+			if ok && slices.Contains(labels, a) && slices.Contains(labels, b) {
+				out = append(out, pr)
+			}
+		}
+		return strings.Join(out, ",")
+	}
+	return Pairs{Flip: keep(p.Flip), VFlip: keep(p.VFlip), Reverse: keep(p.Reverse)}
 }
