@@ -93,7 +93,7 @@ func TestFitExportResume(t *testing.T) {
 	}
 	img, err := png.Decode(f)
 	f.Close()
-	if err != nil || img.Bounds().Dx() != 960 {
+	if err != nil || img.Bounds().Dx() != 1280 {
 		t.Fatalf("curves.png: %v %v", err, img)
 	}
 	meta, err := infer.ReadMetadata(res.Model)
