@@ -116,7 +116,7 @@ def cmd_clips(args, ch):
     sp = ds.split(args.split)
     idx = args.index if args.index else list(range(len(sp)))
     lut = torch.from_numpy(ds.lut)
-    u8 = torch.from_numpy(np.ascontiguousarray(sp.clips[idx]))
+    u8 = torch.from_numpy(np.array(sp.clips[idx]))
     x = data.to_float(u8, lut)
     if not args.store_size:
         x = data.centre(x, ds.crop_offset, ds.size)

@@ -144,7 +144,7 @@ def evaluate(model, split, lut, ds, device, batch, ncls, single_frame=0):
     conf = np.zeros((ncls, ncls), dtype=np.int64)
     with torch.no_grad():
         for i in range(0, n, batch):
-            u8 = torch.from_numpy(np.ascontiguousarray(split.clips[i:i + batch])).to(device)
+            u8 = torch.from_numpy(np.array(split.clips[i:i + batch])).to(device)
             x = data.centre(data.to_float(u8, lut), ds.crop_offset, ds.size)
             if single_frame:
                 x = pick_frame(x, single_frame)
@@ -229,7 +229,7 @@ def fit(args, spec, ch):
     # Small datasets live on the device (GPU); otherwise read through the memmap.
     resident = None
     if device.type == "cuda":
-        resident = torch.from_numpy(np.ascontiguousarray(train.clips)).to(device)
+        resident = torch.from_numpy(np.array(train.clips)).to(device)
     labels_all = torch.from_numpy(train.labels)
 
     model.train()
@@ -253,7 +253,7 @@ def fit(args, spec, ch):
             else:
                 order = np.sort(idx.numpy())  # sequential reads from the memmap
                 idx = torch.from_numpy(order)
-                u8 = torch.from_numpy(np.ascontiguousarray(train.clips[order])).to(device)
+                u8 = torch.from_numpy(np.array(train.clips[order])).to(device)
             y = labels_all[idx].to(device)
             x = data.to_float(u8, lut)
             if args.single_frame:
