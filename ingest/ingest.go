@@ -74,3 +74,9 @@ type SourceFunc func(ctx context.Context, emit func(Packet) error) error
 
 // Run calls f.
 func (f SourceFunc) Run(ctx context.Context, emit func(Packet) error) error { return f(ctx, emit) }
+
+// EndReasoner is implemented by a Source that can say why its input ended cleanly (a WHIP
+// publisher that sent DELETE, a peer connection that closed); consumers fall back to ReasonEnd.
+type EndReasoner interface {
+	EndReason() string
+}

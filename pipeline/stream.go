@@ -226,8 +226,12 @@ func (p *Pipeline) runStream(ctx context.Context, s *stream) {
 	}
 	switch {
 	case err == nil:
-		s.setState(StatusEnded, ingest.ReasonEnd)
-		p.emit(context.Background(), []events.Event{events.StreamDown(p.events.source, s.id, time.Now(), ingest.ReasonEnd)})
+		reason := ingest.ReasonEnd
+		if r, ok := s.src.(ingest.EndReasoner); ok && r.EndReason() != "" {
+			reason = r.EndReason()
+		}
+		s.setState(StatusEnded, reason)
+		p.emit(context.Background(), []events.Event{events.StreamDown(p.events.source, s.id, time.Now(), reason)})
 	case ctx.Err() != nil:
 		s.setState(StatusDown, ingest.ReasonShutdown)
 	default:

@@ -48,6 +48,7 @@ type session struct {
 	done         chan struct{} // closed when the session starts ending
 	finished     chan struct{} // closed when the connection is closed and its goroutines ended
 	closeOnce    sync.Once
+	endReason    atomic.Value // string: the first close reason
 	ran          atomic.Bool
 	sr           atomic.Pointer[senderReport]
 	packetsLost  atomic.Int64
@@ -151,6 +152,7 @@ func drain(t *webrtc.TrackRemote) {
 // (pion callbacks may call close), and finished is closed when everything has stopped.
 func (ss *session) close(reason string) {
 	ss.closeOnce.Do(func() {
+		ss.endReason.Store("publisher session ended: " + reason)
 		ss.log.Info("session ending", "reason", reason, "packets_lost", ss.packetsLost.Load(), "keyframe_requests", ss.keyRequests.Load())
 		close(ss.done)
 		ss.srv.wg.Add(1)
@@ -170,6 +172,12 @@ func (ss *session) close(reason string) {
 			close(ss.finished)
 		}()
 	})
+}
+
+// EndReason implements ingest.EndReasoner: why the session ended ("DELETE", "ICE failed: …").
+func (ss *session) EndReason() string {
+	r, _ := ss.endReason.Load().(string)
+	return r
 }
 
 // Run implements ingest.Source: it emits the publisher's video as access units until the

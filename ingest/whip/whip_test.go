@@ -242,6 +242,11 @@ func TestPublishH264AndVP8(t *testing.T) {
 	}
 	waitFor(t, 10*time.Second, func() bool { return srv.count(t, "cam-h264", events.TypeStreamDown) == 1 },
 		func() string { return "no stream.down after DELETE" })
+	for _, e := range srv.lines(t) {
+		if e.Data.Stream == "cam-h264" && e.Type == events.TypeStreamDown && !strings.Contains(e.Data.Reason, "DELETE") {
+			t.Errorf("stream.down after DELETE says %q", e.Data.Reason)
+		}
+	}
 
 	// The VP8 publisher vanishes: its socket closes, no DELETE, no DTLS close.
 	vStop()
