@@ -46,6 +46,9 @@ type Result struct {
 	InferLatency       time.Duration // duration of the model call that scored this clip's batch
 	QueueDelay         time.Duration // from Submit (of the clip it replaced, if any) to the batch start
 	BatchSize          int
+	// Err is the model call's error: the clip was taken into a batch but not scored (Scores
+	// and TopK are nil). Reported so a caller waiting for a stream's result is never stranded.
+	Err error
 }
 
 // BatcherStats are cumulative counters, safe to read at any time.
@@ -109,7 +112,7 @@ const (
 )
 
 // NewBatcher makes a batcher for m. handle is called from the Run goroutine, one Result
-// per scored clip in batch order; while it blocks, no further batch runs (back-pressure
+// per clip taken into a batch, in batch order (Err set when the model call failed); while it blocks, no further batch runs (back-pressure
 // reaches Submit only as latest-wins drops, never as blocking).
 func NewBatcher(m *Model, cfg BatcherConfig, handle func(Result)) (*Batcher, error) {
 	if m == nil || handle == nil {
@@ -352,20 +355,21 @@ func (b *Batcher) flush() int {
 	}
 
 	for i, p := range b.batch {
-		if err == nil {
-			c := p.clip
-			scores := make([]float32, classes)
-			ScoresInto(b.model.Meta, b.logits[i*classes:(i+1)*classes], scores)
-			b.handle(Result{
-				Stream: c.Stream, Seq: c.Seq,
-				Start: c.Start, End: c.End, StartWall: c.StartWall, EndWall: c.EndWall,
-				Scores:       scores,
-				TopK:         TopK(b.model.Meta.Labels, scores, b.topK),
-				InferLatency: infer,
-				QueueDelay:   start.Sub(p.arrived),
-				BatchSize:    k,
-			})
+		c := p.clip
+		r := Result{
+			Stream: c.Stream, Seq: c.Seq,
+			Start: c.Start, End: c.End, StartWall: c.StartWall, EndWall: c.EndWall,
+			InferLatency: infer,
+			QueueDelay:   start.Sub(p.arrived),
+			BatchSize:    k,
+			Err:          err,
 		}
+		if err == nil {
+			r.Scores = make([]float32, classes)
+			ScoresInto(b.model.Meta, b.logits[i*classes:(i+1)*classes], r.Scores)
+			r.TopK = TopK(b.model.Meta.Labels, r.Scores, b.topK)
+		}
+		b.handle(r)
 		p.clip = nil
 		b.batch[i] = nil
 		b.mu.Lock()

@@ -495,3 +495,31 @@ func TestBatcherFixedBatchModel(t *testing.T) {
 		t.Fatalf("stats %+v", st)
 	}
 }
+
+// A failed model call still reports every clip it took, with Err set and no scores, and counts
+// them as failed: a caller waiting for a stream's result is never stranded.
+func TestBatcherReportsFailedCalls(t *testing.T) {
+	f := newBatchFixture(t, 2)
+	col := newCollector()
+	b, err := NewBatcher(f.m, BatcherConfig{Logger: quiet(), MaxBatch: 2, MaxWait: time.Hour}, col.handle)
+	if err != nil {
+		t.Fatal(err)
+	}
+	runBatcher(t, b)
+	if err := f.m.Close(); err != nil { // every later call fails
+		t.Fatal(err)
+	}
+	for i := 0; i < 2; i++ {
+		if err := b.Submit(f.clip(fmt.Sprint("s", i), 0, i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, r := range col.wait(t, 2, 10*time.Second) {
+		if r.Err == nil || r.Scores != nil || r.TopK != nil {
+			t.Fatalf("result of a failed call: %+v", r)
+		}
+	}
+	if st := b.Stats(); st.Failed != 2 || st.Errors != 1 || st.Scored != 0 {
+		t.Fatalf("stats %+v", st)
+	}
+}

@@ -232,6 +232,9 @@ func (p *Pipeline) handleResult(r infer.Result) {
 		return
 	}
 	s.onResult(r)
+	if r.Err != nil {
+		return // counted by the batcher and logged as periodic totals
+	}
 	evs, err := s.observe(events.ClipResult{
 		Stream: r.Stream, Seq: r.Seq, StartPTS: r.Start, EndPTS: r.End, StartWall: r.StartWall, EndWall: r.EndWall,
 		Labels: p.model.Meta.Labels, Scores: r.Scores, TopK: r.TopK,
