@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"context"
 	"encoding/csv"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -16,21 +15,21 @@ import (
 	"text/tabwriter"
 
 	"github.com/actionstream/actionstream/training/expand"
+	"github.com/actionstream/actionstream/training/fit"
 	"github.com/actionstream/actionstream/training/x3d"
 )
 
-// expandTrainerConfig is what `train expand` hands to the fit trainer (newFitTrainer, a
-// placeholder in train_expand_fit.go until fit provides it): each Candidate carries its network, schedule (Epochs) and directory.
+// expandTrainerConfig is what `train expand` hands to the fit trainer (newFitTrainer);
+// each Candidate carries its network, schedule (Epochs) and directory.
 type expandTrainerConfig struct {
-	Data   string   // the dataset directory (--data)
-	Labels []string // class names, in label order
-	Device string   // --device: cpu | cuda
+	Data   string     // the dataset directory (--data)
+	Labels []string   // class names, in label order
+	Device string     // --device: cpu | cuda
+	Recipe fit.Recipe // the shared recipe flags; each candidate's Epochs is its own
 	Logger *slog.Logger
 	Stderr io.Writer // for progress output
 }
 
-// errFitUnavailable is what newFitTrainer returns until `train fit` exists.
-var errFitUnavailable = errors.New("the fit trainer is not available in this build yet; use --scorer synthetic for a dry run of the search")
 
 func cmdTrainExpand(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("actionstream train expand", flag.ContinueOnError)
@@ -48,6 +47,7 @@ func cmdTrainExpand(ctx context.Context, args []string, stdout, stderr io.Writer
 	tolerance := fs.Float64("tolerance", 0.05, "the contracted model must be within this fraction of the target")
 	scorer := fs.String("scorer", "fit", "fit: train candidates with the PyTorch trainer; synthetic: dry run with a fixed accuracy function of the factors (tests the search only)")
 	device := fs.String("device", "cpu", "training device for the fit scorer: cpu | cuda")
+	recipe := recipeFlags(fs)
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, `usage: actionstream train expand --data DIR --target-gflops X --out DIR [flags]
 
@@ -106,7 +106,11 @@ flags:`)
 	case "synthetic":
 		tr = expand.Synthetic()
 	default:
-		if tr, err = newFitTrainer(ctx, expandTrainerConfig{Data: *data, Labels: labels, Device: *device, Logger: logger, Stderr: stderr}); err != nil {
+		rec, err := recipe(labels)
+		if err != nil {
+			return err
+		}
+		if tr, err = newFitTrainer(ctx, expandTrainerConfig{Data: *data, Labels: labels, Device: *device, Recipe: rec, Logger: logger, Stderr: stderr}); err != nil {
 			return fmt.Errorf("train expand: %w", err)
 		}
 	}

@@ -27,26 +27,10 @@ func cmdTrainFit(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	bottleneck := fs.Float64("bottleneck", 0, "γb bottleneck multiplier (0 = the preset's)")
 	depth := fs.Float64("depth", 0, "γd depth multiplier (0 = the preset's)")
 	name := fs.String("name", "", "model name in the ONNX metadata and events (default: the architecture's)")
-	d := fit.DefaultRecipe
-	epochs := fs.Int("epochs", d.Epochs, "epochs")
-	batch := fs.Int("batch", d.Batch, "clips per SGD step")
-	lr := fs.Float64("lr", d.LR, "peak learning rate (after the linear warm-up; cosine decay to --final-lr-frac·lr)")
-	finalLR := fs.Float64("final-lr-frac", 0, "the cosine schedule's end as a fraction of --lr")
-	momentum := fs.Float64("momentum", d.Momentum, "SGD momentum")
-	wd := fs.Float64("weight-decay", d.WeightDecay, "weight decay on conv/linear weights (none on BN and biases)")
-	warmup := fs.Float64("warmup", d.WarmupEpochs, "linear warm-up epochs (negative = none)")
-	dropout := fs.Float64("dropout", 0, "dropout before the classifier (0 = the architecture's 0.5; negative = none)")
-	jitter := fs.String("jitter", "", "short-side jitter range MIN,MAX in pixels, e.g. 160,182 (default: off, the serving crop)")
-	flip := fs.Bool("flip", false, "random horizontal flips (off by default: they swap left and right; see --flip-pairs)")
-	flipPairs := fs.String("flip-pairs", "", "labels a horizontal flip swaps, e.g. move_left:move_right,rotate_cw:rotate_ccw")
-	vflip := fs.Bool("vflip", false, "random vertical flips (see --vflip-pairs)")
-	vflipPairs := fs.String("vflip-pairs", "", "labels a vertical flip swaps, e.g. move_up:move_down,rotate_cw:rotate_ccw")
-	reverse := fs.Bool("reverse", false, "play half the clips backwards (see --reverse-pairs)")
-	reversePairs := fs.String("reverse-pairs", "", "labels time reversal swaps, e.g. move_left:move_right,grow:shrink")
-	synthPairs := fs.Bool("synth-pairs", false, "the synthetic motion classes' pairs for --flip/--vflip/--reverse (when their -pairs flags are empty)")
+	epochs := fs.Int("epochs", fit.DefaultRecipe.Epochs, "epochs")
+	recipe := recipeFlags(fs)
 	singleFrame := fs.Int("single-frame", 0, "train a 1-frame network (X2D) on frame K (1-based) of each clip; -1 = a random frame")
 	device := fs.String("device", "cpu", "cpu or cuda")
-	seed := fs.Int64("seed", 0, "seed of initialisation, order and augmentation")
 	resume := fs.Bool("resume", false, "continue from --out's checkpoint")
 	val := fs.String("val-split", "val", "split evaluated after each epoch (- = none)")
 	valEvery := fs.Int("val-every", 1, "evaluate the validation split every N epochs (and after the last)")
@@ -115,31 +99,11 @@ func cmdTrainFit(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		_, err = fmt.Fprintf(stdout, "%s\n", b)
 		return err
 	}
-	rec := fit.Recipe{Epochs: *epochs, Batch: *batch, LR: *lr, FinalLRFrac: *finalLR, Momentum: *momentum,
-		WeightDecay: *wd, WarmupEpochs: *warmup, Dropout: *dropout, Flip: *flip, Seed: *seed,
-		FlipPairs: *flipPairs, VFlip: *vflip, VFlipPairs: *vflipPairs, Reverse: *reverse, ReversePairs: *reversePairs,
-		SingleFrame: *singleFrame}
-	if *synthPairs {
-		sp := fit.SynthPairs().For(ix.Labels)
-		if rec.FlipPairs == "" {
-			rec.FlipPairs = sp.Flip
-		}
-		if rec.VFlipPairs == "" {
-			rec.VFlipPairs = sp.VFlip
-		}
-		if rec.ReversePairs == "" {
-			rec.ReversePairs = sp.Reverse
-		}
+	rec, err := recipe(ix.Labels)
+	if err != nil {
+		return err
 	}
-	if *warmup == 0 {
-		rec.WarmupEpochs = -1
-	}
-	if *jitter != "" {
-		lo, hi, ok := strings.Cut(*jitter, ",")
-		if _, err := fmt.Sscanf(lo+" "+hi, "%g %g", &rec.JitterMin, &rec.JitterMax); !ok || err != nil {
-			return fmt.Errorf("--jitter %q: want MIN,MAX", *jitter)
-		}
-	}
+	rec.Epochs, rec.SingleFrame = *epochs, *singleFrame
 	r, err := python.New(ctx, python.Options{Threads: *threads, Stderr: stderr})
 	if err != nil {
 		return err
@@ -188,6 +152,56 @@ func newFitTrainer(ctx context.Context, cfg expandTrainerConfig) (expand.Trainer
 		return nil, err
 	}
 	return &fit.ExpandTrainer{Runner: r, Labels: filepath.Join(cfg.Data, "labels.csv"), Classes: cfg.Labels,
-		DataDir: filepath.Join(cfg.Data, "prepared"), Recipe: fit.DefaultRecipe, Device: cfg.Device,
+		DataDir: filepath.Join(cfg.Data, "prepared"), Recipe: cfg.Recipe, Device: cfg.Device,
 		ClipsPerVideo: 4, Logger: cfg.Logger}, nil
+}
+
+// recipeFlags registers the optimisation and augmentation flags that `train fit` and
+// `train expand` share; the returned func builds the Recipe (Epochs left zero) once the
+// dataset's labels are known.
+func recipeFlags(fs *flag.FlagSet) func(labels []string) (fit.Recipe, error) {
+	d := fit.DefaultRecipe
+	batch := fs.Int("batch", d.Batch, "clips per SGD step")
+	lr := fs.Float64("lr", d.LR, "peak learning rate (after the linear warm-up; cosine decay to --final-lr-frac·lr)")
+	finalLR := fs.Float64("final-lr-frac", 0, "the cosine schedule's end as a fraction of --lr")
+	momentum := fs.Float64("momentum", d.Momentum, "SGD momentum")
+	wd := fs.Float64("weight-decay", d.WeightDecay, "weight decay on conv/linear weights (none on BN and biases)")
+	warmup := fs.Float64("warmup", d.WarmupEpochs, "linear warm-up epochs (negative = none)")
+	dropout := fs.Float64("dropout", 0, "dropout before the classifier (0 = the architecture's 0.5; negative = none)")
+	jitter := fs.String("jitter", "", "short-side jitter range MIN,MAX in pixels, e.g. 160,182 (default: off, the serving crop)")
+	flip := fs.Bool("flip", false, "random horizontal flips (off by default: they swap left and right; see --flip-pairs)")
+	flipPairs := fs.String("flip-pairs", "", "labels a horizontal flip swaps, e.g. move_left:move_right,rotate_cw:rotate_ccw")
+	vflip := fs.Bool("vflip", false, "random vertical flips (see --vflip-pairs)")
+	vflipPairs := fs.String("vflip-pairs", "", "labels a vertical flip swaps, e.g. move_up:move_down,rotate_cw:rotate_ccw")
+	reverse := fs.Bool("reverse", false, "play half the clips backwards (see --reverse-pairs)")
+	reversePairs := fs.String("reverse-pairs", "", "labels time reversal swaps, e.g. move_left:move_right,grow:shrink")
+	synthPairs := fs.Bool("synth-pairs", false, "the synthetic motion classes' pairs for --flip/--vflip/--reverse (when their -pairs flags are empty)")
+	seed := fs.Int64("seed", 0, "seed of initialisation, order and augmentation")
+	return func(labels []string) (fit.Recipe, error) {
+		rec := fit.Recipe{Batch: *batch, LR: *lr, FinalLRFrac: *finalLR, Momentum: *momentum,
+			WeightDecay: *wd, WarmupEpochs: *warmup, Dropout: *dropout, Flip: *flip, Seed: *seed,
+			FlipPairs: *flipPairs, VFlip: *vflip, VFlipPairs: *vflipPairs, Reverse: *reverse, ReversePairs: *reversePairs}
+		if *synthPairs {
+			sp := fit.SynthPairs().For(labels)
+			if rec.FlipPairs == "" {
+				rec.FlipPairs = sp.Flip
+			}
+			if rec.VFlipPairs == "" {
+				rec.VFlipPairs = sp.VFlip
+			}
+			if rec.ReversePairs == "" {
+				rec.ReversePairs = sp.Reverse
+			}
+		}
+		if *warmup == 0 {
+			rec.WarmupEpochs = -1
+		}
+		if *jitter != "" {
+			lo, hi, ok := strings.Cut(*jitter, ",")
+			if _, err := fmt.Sscanf(lo+" "+hi, "%g %g", &rec.JitterMin, &rec.JitterMax); !ok || err != nil {
+				return fit.Recipe{}, fmt.Errorf("--jitter %q: want MIN,MAX", *jitter)
+			}
+		}
+		return rec, nil
+	}
 }
