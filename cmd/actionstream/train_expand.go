@@ -30,7 +30,6 @@ type expandTrainerConfig struct {
 	Stderr io.Writer // for progress output
 }
 
-
 func cmdTrainExpand(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("actionstream train expand", flag.ContinueOnError)
 	fs.SetOutput(stderr)
