@@ -486,6 +486,24 @@ func TestNoVideoTimeout(t *testing.T) {
 
 // lossyConn drops every outgoing packet while drop is set (a network blackout), and every
 // nth one while every is set.
+// publishLossy publishes the H.264 fixture as stream over a connection whose loss the test
+// controls, and returns once clips are being scored.
+func publishLossy(t *testing.T, ctx context.Context, stream string) (*liveServer, *whipclient.Publisher, *lossyConn) {
+	t.Helper()
+	h264, _ := fixtures(t)
+	srv := startLive(t, 5*time.Second)
+	udp, err := net.ListenPacket("udp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn := &lossyConn{PacketConn: udp}
+	t.Cleanup(func() { conn.Close() })
+	pub, _ := publish(t, ctx, whipclient.Options{URL: srv.url + "/whip/" + stream, Token: token, Codec: "h264", Conn: conn}, h264)
+	waitFor(t, 30*time.Second, func() bool { return srv.count(t, stream, events.TypeClipScored) >= 2 },
+		func() string { return "no clips before the loss" })
+	return srv, pub, conn
+}
+
 type lossyConn struct {
 	net.PacketConn
 	drop    atomic.Bool
@@ -506,19 +524,9 @@ func (c *lossyConn) WriteTo(p []byte, addr net.Addr) (int, error) {
 // TestLossRequestsKeyframe: after a burst of loss longer than the reorder window, the server
 // stops decoding, asks for a keyframe (PLI) until one arrives, and the stream carries on.
 func TestLossRequestsKeyframe(t *testing.T) {
-	h264, _ := fixtures(t)
-	srv := startLive(t, 5*time.Second)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	udp, err := net.ListenPacket("udp4", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	conn := &lossyConn{PacketConn: udp}
-	defer conn.Close()
-	pub, _ := publish(t, ctx, whipclient.Options{URL: srv.url + "/whip/lossy", Token: token, Codec: "h264", Conn: conn}, h264)
-	waitFor(t, 30*time.Second, func() bool { return srv.count(t, "lossy", events.TypeClipScored) >= 2 },
-		func() string { return "no clips before the loss" })
+	srv, pub, conn := publishLossy(t, ctx, "lossy")
 	before := pub.KeyframeRequests()
 	conn.drop.Store(true)
 	time.Sleep(600 * time.Millisecond)
@@ -668,19 +676,9 @@ func TestICEServers(t *testing.T) {
 // get them resent (pion's NACK generator here, responder at the publisher) in time for the
 // sample builder, so no frame is lost: no keyframe request, no decode error, clips continue.
 func TestNACKRecoversScatteredLoss(t *testing.T) {
-	h264, _ := fixtures(t)
-	srv := startLive(t, 5*time.Second)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	udp, err := net.ListenPacket("udp4", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	conn := &lossyConn{PacketConn: udp}
-	defer conn.Close()
-	pub, _ := publish(t, ctx, whipclient.Options{URL: srv.url + "/whip/nack", Token: token, Codec: "h264", Conn: conn}, h264)
-	waitFor(t, 30*time.Second, func() bool { return srv.count(t, "nack", events.TypeClipScored) >= 2 },
-		func() string { return "no clips before the loss" })
+	srv, pub, conn := publishLossy(t, ctx, "nack")
 	before := pub.KeyframeRequests()
 	conn.every.Store(8)
 	time.Sleep(3 * time.Second)
