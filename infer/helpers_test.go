@@ -2,12 +2,19 @@ package infer
 
 import (
 	"bytes"
+	"crypto/sha256"
 	"encoding/binary"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"flag"
+	"io/fs"
 	"log/slog"
 	"math"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 )
@@ -29,10 +36,50 @@ func python(t testing.TB) string {
 	return p
 }
 
-// makeModel writes a model with testdata/make_model.py into a temp dir and returns its path.
+// updateFixtures regenerates the committed ONNX fixtures: go test ./infer -update.
+var updateFixtures = flag.Bool("update", false, "regenerate testdata/models with make_model.py (needs Python with onnx and numpy)")
+
+// fixtureDir holds the models makeModel serves; committed so the short tier needs no Python.
+const fixtureDir = "testdata/models"
+
+// fixtureKey names the committed fixture for one make_model.py argument list.
+func fixtureKey(args []string) string {
+	sum := sha256.Sum256([]byte(strings.Join(args, "\x00")))
+	return hex.EncodeToString(sum[:6])
+}
+
+// makeModel returns a copy (in a temp dir) of the committed model testdata/make_model.py writes
+// for args; with -update it runs the script first and records args in the fixture index.
 func makeModel(t testing.TB, args ...string) string {
 	t.Helper()
+	key := fixtureKey(args)
+	src := filepath.Join(fixtureDir, key+".onnx")
+	if *updateFixtures {
+		runMakeModel(t, src, args)
+		recordFixture(t, key, args)
+	}
 	out := filepath.Join(t.TempDir(), "model.onnx")
+	for _, suffix := range []string{"", ".input.f32", ".expected.f32"} {
+		b, err := os.ReadFile(src + suffix)
+		if errors.Is(err, fs.ErrNotExist) {
+			if suffix == "" {
+				t.Fatalf("no committed fixture for make_model.py %q (%s): run go test ./infer -update", args, src)
+			}
+			continue
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(out+suffix, b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return out
+}
+
+// runMakeModel writes make_model.py's model for args to out (and its .f32 files with --expect).
+func runMakeModel(t testing.TB, out string, args []string) {
+	t.Helper()
 	script, err := filepath.Abs(filepath.Join("testdata", "make_model.py"))
 	if err != nil {
 		t.Fatal(err)
@@ -41,7 +88,43 @@ func makeModel(t testing.TB, args ...string) string {
 	if b, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("make_model.py %v: %v\n%s", args, err, b)
 	}
-	return out
+}
+
+var fixtureIndexMu sync.Mutex
+
+// fixtureIndex maps each committed fixture's key to the make_model.py arguments that made it.
+func readFixtureIndex(t testing.TB) map[string][]string {
+	t.Helper()
+	idx := map[string][]string{}
+	b, err := os.ReadFile(filepath.Join(fixtureDir, "index.json"))
+	if errors.Is(err, fs.ErrNotExist) {
+		return idx
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(b, &idx); err != nil {
+		t.Fatalf("%s/index.json: %v", fixtureDir, err)
+	}
+	return idx
+}
+
+func recordFixture(t testing.TB, key string, args []string) {
+	t.Helper()
+	fixtureIndexMu.Lock()
+	defer fixtureIndexMu.Unlock()
+	idx := readFixtureIndex(t)
+	if args == nil {
+		args = []string{}
+	}
+	idx[key] = args
+	b, err := json.MarshalIndent(idx, "", "  ")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(fixtureDir, "index.json"), append(b, '\n'), 0o644); err != nil {
+		t.Fatal(err)
+	}
 }
 
 func readF32(t testing.TB, path string) []float32 {

@@ -1,64 +1,52 @@
-// Package testkit makes the real fixtures that tests across packages share: small ONNX models
-// exported by the PyTorch trainer and video files encoded by the ffmpeg CLI.
+// Package testkit holds the real fixtures that tests across packages share: a small committed ONNX
+// model exported by the PyTorch trainer and video files encoded by the ffmpeg CLI.
 package testkit
 
 import (
-	"context"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
-	"github.com/actionstream/actionstream/training/python"
 	"github.com/actionstream/actionstream/training/x3d"
-)
-
-var (
-	modelOnce sync.Once
-	modelDir  string
-	modelPath string
-	modelErr  error
 )
 
 // TinyLabels are the classes of TinyModel.
 var TinyLabels = []string{"left", "right", "still"}
 
-// TinyModel returns an X3D-shaped model small enough for fast tests (4 frames × τ 6 at 32 px,
-// 3 classes, random init), exported once per test binary through the real PyTorch exporter.
+// TinyArch is the network of TinyModel: X3D-shaped, small enough for fast tests (4 frames × τ 6 at
+// 32 px, 3 classes).
+func TinyArch() x3d.Arch {
+	arch, err := x3d.Build(x3d.Factors{Frames: 4, SamplingRate: 6, Crop: 32, Width: 1, Bottleneck: 1, Depth: 1}, "tiny", len(TinyLabels))
+	if err != nil {
+		panic(fmt.Sprintf("testkit: the tiny architecture does not build: %v", err))
+	}
+	return arch
+}
+
+// TinySeed is the seed of TinyModel's random initialisation.
+const TinySeed = 1
+
+// TinyModel returns the committed tiny model (testdata/tiny.onnx, made by
+// `go run ./internal/testkit/maketiny` through the real PyTorch exporter), so tests that only
+// serve a model need no Python.
 func TinyModel(t testing.TB) string {
 	t.Helper()
-	modelOnce.Do(func() {
-		modelDir, modelErr = os.MkdirTemp("", "actionstream-testmodel-")
-		if modelErr != nil {
-			return
-		}
-		arch, err := x3d.Build(x3d.Factors{Frames: 4, SamplingRate: 6, Crop: 32, Width: 1, Bottleneck: 1, Depth: 1}, "tiny", len(TinyLabels))
-		if err != nil {
-			modelErr = err
-			return
-		}
-		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-		defer cancel()
-		r, err := python.New(ctx, python.Options{Threads: 1})
-		if err != nil {
-			modelErr = err
-			return
-		}
-		p := filepath.Join(modelDir, "tiny.onnx")
-		if _, err := r.Export(ctx, python.ExportOptions{Arch: arch, Out: p, Labels: TinyLabels, Seed: 1}); err != nil {
-			modelErr = err
-			return
-		}
-		modelPath = p
-	})
-	if modelErr != nil {
-		t.Fatalf("exporting the tiny test model: %v", modelErr)
+	p := TinyModelPath()
+	if _, err := os.Stat(p); err != nil {
+		t.Fatalf("the committed tiny test model: %v (regenerate: go run ./internal/testkit/maketiny)", err)
 	}
-	return modelPath
+	return p
+}
+
+// TinyModelPath is where the committed tiny model lives in the source tree.
+func TinyModelPath() string {
+	_, file, _, _ := runtime.Caller(0)
+	return filepath.Join(filepath.Dir(file), "testdata", "tiny.onnx")
 }
 
 // Video describes a generated test video.
@@ -123,4 +111,13 @@ func FramePTS(t testing.TB, path string) []time.Duration {
 		out = append(out, time.Duration(sec*float64(time.Second)+0.5))
 	}
 	return out
+}
+
+// NeedsPython marks a test that runs Debian's PyTorch, ONNX or NumPy: the short tier
+// (go test -short) skips it; the full suite (scripts/test, CI) always runs it.
+func NeedsPython(t testing.TB) {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("needs Python (PyTorch/ONNX/NumPy); run without -short")
+	}
 }
