@@ -7,12 +7,14 @@ import (
 	"testing"
 
 	"github.com/actionstream/actionstream/infer"
+	"github.com/actionstream/actionstream/internal/testkit"
 )
 
 // The documented flow on a tiny synthetic set: synth -> prepare -> fit (one epoch,
 // label-mapped augmentations) -> eval through ONNX Runtime -> export at a larger crop;
 // then the X2D variant of the same data with --single-frame.
 func TestTrainPrepareFitEvalCLI(t *testing.T) {
+	testkit.NeedsPython(t)
 	dir := t.TempDir()
 	syn := filepath.Join(dir, "synth")
 	if code, _, stderr := runCLI(t, "train", "synth", "--out", syn, "--videos", "8", "--seed", "2", "--size", "64x48",

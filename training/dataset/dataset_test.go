@@ -16,6 +16,7 @@ import (
 	"github.com/actionstream/actionstream/clipper"
 	"github.com/actionstream/actionstream/decode"
 	"github.com/actionstream/actionstream/ingest"
+	"github.com/actionstream/actionstream/internal/testkit"
 	"github.com/actionstream/actionstream/training/python"
 )
 
@@ -77,6 +78,7 @@ func sameBits(a, b []float32) (int, bool) {
 // pipeline cuts from the same videos — read back in Go and through the PyTorch
 // trainer's own loader — for odd sizes, 30/25/15 fps, and landscape and portrait.
 func TestPreparedClipsEqualServing(t *testing.T) {
+	testkit.NeedsPython(t)
 	dir := t.TempDir()
 	vids := []struct {
 		name, label, split string

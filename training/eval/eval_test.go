@@ -13,6 +13,7 @@ import (
 	"github.com/actionstream/actionstream/decode"
 	"github.com/actionstream/actionstream/infer"
 	"github.com/actionstream/actionstream/ingest"
+	"github.com/actionstream/actionstream/internal/testkit"
 	"github.com/actionstream/actionstream/training/dataset"
 	"github.com/actionstream/actionstream/training/python"
 	"github.com/actionstream/actionstream/training/synth"
@@ -64,6 +65,7 @@ func argmax(x []float64) int {
 // The 1-crop protocol with all clips predicts exactly what the serving path predicts
 // for every video; the 3-crop protocol runs three views per clip at the test crop.
 func TestEvalProtocols(t *testing.T) {
+	testkit.NeedsPython(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	dir := t.TempDir()

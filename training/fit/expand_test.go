@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/actionstream/actionstream/infer"
+	"github.com/actionstream/actionstream/internal/testkit"
 	"github.com/actionstream/actionstream/training/expand"
 	"github.com/actionstream/actionstream/training/python"
 	"github.com/actionstream/actionstream/training/synth"
@@ -18,6 +19,7 @@ import (
 // every candidate through dataset preparation, PyTorch and the validation split; a
 // second run resumes without training anything again.
 func TestExpandMicroSearch(t *testing.T) {
+	testkit.NeedsPython(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
 	dir := t.TempDir()

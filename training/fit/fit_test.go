@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/actionstream/actionstream/infer"
+	"github.com/actionstream/actionstream/internal/testkit"
 	"github.com/actionstream/actionstream/training/dataset"
 	"github.com/actionstream/actionstream/training/python"
 	"github.com/actionstream/actionstream/training/synth"
@@ -49,6 +50,7 @@ func tinyData(t *testing.T, ctx context.Context, videos int) (string, x3d.Arch) 
 // ONNX model that ONNX Runtime opens with complete metadata; a resumed run trains
 // only the epochs that are left.
 func TestFitExportResume(t *testing.T) {
+	testkit.NeedsPython(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
 	data, arch := tinyData(t, ctx, 12)

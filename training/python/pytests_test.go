@@ -7,12 +7,14 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/actionstream/actionstream/internal/testkit"
 	"github.com/actionstream/actionstream/training/x3d"
 )
 
 // TestPythonUnitTests runs the PyTorch-side unit tests (pytests/: initialisation,
 // BN folding, ONNX ops, spec validation) against specs written by training/x3d.
 func TestPythonUnitTests(t *testing.T) {
+	testkit.NeedsPython(t)
 	r := newRunner(t)
 	xs, err := x3d.Preset("x3d-xs", 400)
 	if err != nil {

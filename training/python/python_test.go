@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/actionstream/actionstream/infer"
+	"github.com/actionstream/actionstream/internal/testkit"
 	"github.com/actionstream/actionstream/training/x3d"
 )
 
@@ -38,6 +39,7 @@ func testCtx(t *testing.T) context.Context {
 
 // PyTorch builds every preset with exactly the parameters the Go counter predicts.
 func TestCountParamsMatchesCounter(t *testing.T) {
+	testkit.NeedsPython(t)
 	r := newRunner(t)
 	var archs []x3d.Arch
 	for _, name := range x3d.Presets() {
@@ -78,6 +80,7 @@ func randomClips(seed uint64, n int) []float32 {
 // PyTorch network computes (BN folded, Swish as Sigmoid*Mul), and carries the
 // contract's metadata.
 func TestExportMatchesPyTorch(t *testing.T) {
+	testkit.NeedsPython(t)
 	r := newRunner(t)
 	xs, err := x3d.Preset("x3d-xs", 7)
 	if err != nil {
@@ -200,6 +203,7 @@ func checkMetadata(t *testing.T, got infer.Metadata, a x3d.Arch, labels []string
 // Without a checkpoint the export is the reference initialisation: reproducible from
 // the seed, labelled random-init, and still a valid model.
 func TestExportRandomInitDeterministic(t *testing.T) {
+	testkit.NeedsPython(t)
 	r := newRunner(t)
 	a, err := x3d.Build(x3d.Factors{Frames: 2, SamplingRate: 4, Crop: 32, Width: 0.5, Bottleneck: 1.0, Depth: 0.4}, "micro", 3)
 	if err != nil {
@@ -254,6 +258,7 @@ func TestExportOptionErrors(t *testing.T) {
 
 // A failure on the Python side comes back as ErrFailed with Python's reason.
 func TestPythonErrorIsReported(t *testing.T) {
+	testkit.NeedsPython(t)
 	r := newRunner(t)
 	a, err := x3d.Build(x3d.Factors{Frames: 2, SamplingRate: 4, Crop: 32, Width: 0.5, Bottleneck: 1.0, Depth: 0.4}, "micro", 3)
 	if err != nil {
@@ -274,6 +279,7 @@ func TestPythonErrorIsReported(t *testing.T) {
 }
 
 func TestRunProgressAndCancel(t *testing.T) {
+	testkit.NeedsPython(t)
 	r := newRunner(t)
 	a, err := x3d.Preset("x2d", 4)
 	if err != nil {
