@@ -2,7 +2,7 @@
 // spec (Arch) and counts its exact cost: multiply-adds of Conv3d and Linear
 // layers for one clip, parameters with and without BatchNorm, and activation
 // sizes. The Arch JSON is the one definition the PyTorch trainer builds from;
-// docs/ARCHITECTURE_SPEC.md states its semantics layer by layer.
+// docs/X3D_SPEC.md states its semantics layer by layer.
 package x3d
 
 import (

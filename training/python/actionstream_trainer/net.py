@@ -1,7 +1,7 @@
 """X3D as a torch.nn.Module, built only from the architecture spec JSON that
 training/x3d (Go) writes. No X3D rule (widths, depths, SE placement, shortcut kinds)
 is decided here: every layer's shape comes from the spec, so the Go counter, this
-network and the exported ONNX model cannot disagree. See docs/ARCHITECTURE_SPEC.md.
+network and the exported ONNX model cannot disagree. See docs/X3D_SPEC.md.
 """
 import copy
 
