@@ -68,7 +68,7 @@ _SAFE_GLOBALS = {
     ("torch._utils", "_rebuild_qtensor"), ("torch", "per_tensor_affine"),
     ("numpy.core.multiarray", "_reconstruct"), ("numpy.core.multiarray", "scalar"),
     ("numpy._core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "scalar"),
-    ("numpy", "ndarray"), ("numpy", "dtype"),
+    ("numpy", "ndarray"), ("numpy", "dtype"), ("_codecs", "encode"),  # numpy pickles its bytes through it
 }
 
 
@@ -103,16 +103,18 @@ def _torch_load(path, trust):
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as first:
-        # torch 1.13's weights-only reader lacks some opcodes (floats, as in an
-        # optimizer state); any other refusal stands.
-        if "Unsupported operand" not in str(first):
-            raise ImportError_(_refusal(path, str(first).rsplit("error:", 1)[-1].strip())) from None
+        # torch's weights-only reader refuses some plain files (torch 1.13 has no float
+        # opcode, as an optimizer state needs; numpy arrays in a meta dict): read them
+        # again with _RestrictedUnpickler, which refuses the same code-running globals.
+        reason = str(first).rsplit("error:", 1)[-1].strip()
         try:
             return _restricted_load(path)
         except pickle.UnpicklingError as e:
-            if "is not allowed" not in str(e):
-                raise ImportError_(f"{path}: not a PyTorch checkpoint ({e})") from None
-            raise ImportError_(_refusal(path, str(e))) from None
+            if "is not allowed" in str(e):
+                raise ImportError_(_refusal(path, str(e))) from None
+            raise ImportError_(f"{path}: not a PyTorch checkpoint ({e})") from None
+        except (AttributeError, TypeError):  # this torch's readers differ: keep its refusal
+            raise ImportError_(_refusal(path, reason)) from None
 
 
 def _refusal(path, why):
