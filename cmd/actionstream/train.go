@@ -20,7 +20,7 @@ func trainSubs() []trainSub {
 		{"fit", "train a preset or any expansion factors, export ONNX", cmdTrainFit},
 		{"eval", "top-1/top-5 through ONNX Runtime with the paper's test protocols", cmdTrainEval},
 		{"expand", "the paper's progressive expansion search from X2D to a GFLOPs target", cmdTrainExpand},
-		{"import", "convert public X3D checkpoints (PyTorchVideo, SlowFast) to our model contract", cmdTrainImport},
+		{"import", "convert public X3D checkpoints (PyTorchVideo, SlowFast, MMAction2) to our model contract", cmdTrainImport},
 		{"export", "export a preset, custom factors or a checkpoint to an ONNX model of our contract", cmdTrainExport},
 	}
 }

@@ -16,8 +16,9 @@ import (
 func cmdTrainImport(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("actionstream train import", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	ckpt := fs.String("checkpoint", "", "PyTorchVideo or SlowFast X3D checkpoint (.pyth/.pt) (required)")
-	scheme := fs.String("scheme", "", "key scheme: pytorchvideo or slowfast (default: detected)")
+	ckpt := fs.String("checkpoint", "", "PyTorchVideo, SlowFast or MMAction2 X3D checkpoint (.pyth/.pt/.pth) (required)")
+	scheme := fs.String("scheme", "", "key scheme: "+strings.Join(importer.Schemes(), ", ")+" (default: detected)")
+	trust := fs.Bool("trust-checkpoint", false, "unpickle the file without restriction (a pickle can run code: only for files from a source you trust)")
 	preset := fs.String("preset", "x3d-m", "the checkpoint's network: "+strings.Join(x3d.Presets(), ", "))
 	labels := fs.String("labels", "", "class names, one per line in logit order (e.g. Kinetics-400) (required)")
 	out := fs.String("out", "", "ONNX file to write (required)")
@@ -47,7 +48,7 @@ func cmdTrainImport(ctx context.Context, args []string, stdout, stderr io.Writer
 	if err != nil {
 		return err
 	}
-	res, err := importer.Import(ctx, r, importer.Options{Checkpoint: *ckpt, Scheme: *scheme, Arch: arch, Labels: names,
+	res, err := importer.Import(ctx, r, importer.Options{Checkpoint: *ckpt, Scheme: *scheme, TrustCheckpoint: *trust, Arch: arch, Labels: names,
 		Out: *out, Name: *name, TrainedOn: *trainedOn, ResizeShortSide: *resize})
 	if err != nil {
 		return err

@@ -1,7 +1,9 @@
-// Package importer converts public X3D checkpoints (PyTorchVideo's and SlowFast's key
-// schemes) into models of our contract: the architecture comes from training/x3d (a
-// preset or factors), the weights from the checkpoint, mapped key by key with every
-// shape checked, and the export from training/python with the complete metadata.
+// Package importer converts public X3D checkpoints (the key schemes of PyTorchVideo's
+// create_x3d, SlowFast's X3D and MMAction2's X3D backbone and head) into models of
+// our contract: the architecture comes from training/x3d (a preset or factors), the
+// weights from the checkpoint, mapped key by key with every shape checked, and the
+// export from training/python with the complete metadata. Checkpoints are read with
+// a weights-only unpickler unless the caller trusts the file (TrustCheckpoint).
 package importer
 
 import (
@@ -11,6 +13,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 
 	"github.com/actionstream/actionstream/training/python"
 	"github.com/actionstream/actionstream/training/x3d"
@@ -20,16 +23,24 @@ import (
 const (
 	SchemePyTorchVideo = "pytorchvideo"
 	SchemeSlowFast     = "slowfast"
+	SchemeMMAction2    = "mmaction2"
 )
+
+// Schemes lists the known key schemes.
+func Schemes() []string { return []string{SchemePyTorchVideo, SchemeSlowFast, SchemeMMAction2} }
 
 // Options describe one import.
 type Options struct {
-	Checkpoint string   // .pyth / .pt file
-	Scheme     string   // "" = detect from the keys
-	Arch       x3d.Arch // the network the checkpoint holds (its NumClasses must match Labels)
-	Labels     []string // class names in logit order (e.g. Kinetics-400's)
-	Out        string   // ONNX file to write
-	Name       string   // model name; "" = Arch.Name
+	Checkpoint string // .pyth / .pt / .pth file
+	Scheme     string // "" = detect from the keys
+	// TrustCheckpoint unpickles the file without restriction. A pickle can run code
+	// when loaded, so by default only tensors, plain containers and numpy arrays are
+	// read and anything else is refused.
+	TrustCheckpoint bool
+	Arch            x3d.Arch // the network the checkpoint holds (its NumClasses must match Labels)
+	Labels          []string // class names in logit order (e.g. Kinetics-400's)
+	Out             string   // ONNX file to write
+	Name            string   // model name; "" = Arch.Name
 	// TrainedOn is the metadata text; "" = "imported <scheme> checkpoint <file>".
 	TrainedOn       string
 	ResizeShortSide int // 0 = 8/7 of the crop
@@ -54,14 +65,17 @@ type Result struct {
 }
 
 // Inspect reads a checkpoint's layout.
-func Inspect(ctx context.Context, r *python.Runner, checkpoint, scheme string) (Inspection, error) {
+func Inspect(ctx context.Context, r *python.Runner, checkpoint, scheme string, trust bool) (Inspection, error) {
 	args := []string{"inspect-checkpoint", "--checkpoint", checkpoint}
 	if scheme != "" {
 		args = append(args, "--scheme", scheme)
 	}
+	if trust {
+		args = append(args, "--trust-checkpoint")
+	}
 	raw, err := r.Run(ctx, args, nil)
 	if err != nil {
-		return Inspection{}, err
+		return Inspection{}, fmt.Errorf("%w: %w", ErrCheckpoint, err)
 	}
 	var in Inspection
 	if err := json.Unmarshal(raw, &in); err != nil {
@@ -116,8 +130,8 @@ func Import(ctx context.Context, r *python.Runner, o Options) (Result, error) {
 	if o.Checkpoint == "" || o.Out == "" {
 		return Result{}, fmt.Errorf("%w: checkpoint and out are required", ErrOptions)
 	}
-	if o.Scheme != "" && o.Scheme != SchemePyTorchVideo && o.Scheme != SchemeSlowFast {
-		return Result{}, fmt.Errorf("%w: scheme %q (pytorchvideo or slowfast)", ErrOptions, o.Scheme)
+	if o.Scheme != "" && !slices.Contains(Schemes(), o.Scheme) {
+		return Result{}, fmt.Errorf("%w: scheme %q (want one of %s)", ErrOptions, o.Scheme, strings.Join(Schemes(), ", "))
 	}
 	if o.Labels != nil && len(o.Labels) != o.Arch.NumClasses {
 		return Result{}, fmt.Errorf("%w: %d labels for %d classes", ErrOptions, len(o.Labels), o.Arch.NumClasses)
@@ -126,7 +140,7 @@ func Import(ctx context.Context, r *python.Runner, o Options) (Result, error) {
 	if err != nil {
 		return Result{}, fmt.Errorf("import: %w", err)
 	}
-	in, err := Inspect(ctx, r, ck, o.Scheme)
+	in, err := Inspect(ctx, r, ck, o.Scheme, o.TrustCheckpoint)
 	if err != nil {
 		return Result{}, err
 	}
@@ -148,7 +162,11 @@ func Import(ctx context.Context, r *python.Runner, o Options) (Result, error) {
 		return Result{}, fmt.Errorf("import: %w", err)
 	}
 	ours := filepath.Join(work, "weights.pt")
-	if _, err := r.Run(ctx, []string{"import", "--spec", specPath, "--checkpoint", ck, "--scheme", in.Scheme, "--out", ours}, nil); err != nil {
+	args := []string{"import", "--spec", specPath, "--checkpoint", ck, "--scheme", in.Scheme, "--out", ours}
+	if o.TrustCheckpoint {
+		args = append(args, "--trust-checkpoint")
+	}
+	if _, err := r.Run(ctx, args, nil); err != nil {
 		return Result{}, fmt.Errorf("%w: %w", ErrMismatch, err)
 	}
 	trained := o.TrainedOn

@@ -6,8 +6,8 @@
           [--randomize-bn] [--save-checkpoint C.pt]
   fit     --spec A.json --data DIR --out RUN [...]         train on a prepared dataset (train.py)
   clips   --data DIR --split S --out x.f32 [--index i ...]  a dataset's clips as the trainer sees them
-  inspect-checkpoint --checkpoint C [--scheme S]          what a public X3D checkpoint holds
-  import  --spec A.json --checkpoint C [--scheme S] --out ours.pt   convert it (importer.py)
+  inspect-checkpoint --checkpoint C [--scheme S] [--trust-checkpoint]   what a public X3D checkpoint holds
+  import  --spec A.json --checkpoint C [--scheme S] [--trust-checkpoint] --out ours.pt   convert it (importer.py)
 Raw tensors (.f32) are little-endian float32, C order.
 """
 import argparse
@@ -126,7 +126,7 @@ def cmd_clips(args, ch):
 
 def cmd_inspect_checkpoint(args, ch):
     from . import importer
-    state = importer.load_state(args.checkpoint)
+    state = importer.load_state(args.checkpoint, trust=args.trust_checkpoint)
     scheme = args.scheme or importer.detect(state)
     ch.result(**importer.inspect(state, scheme), tensors=len(state))
 
@@ -135,7 +135,7 @@ def cmd_import(args, ch):
     import torch
     from . import importer
     spec = _load_json(args.spec)
-    state = importer.load_state(args.checkpoint)
+    state = importer.load_state(args.checkpoint, trust=args.trust_checkpoint)
     scheme = args.scheme or importer.detect(state)
     model, n = importer.convert(spec, state, scheme)
     torch.save({"arch": spec, "model_state": model.state_dict()}, args.out)
@@ -176,13 +176,15 @@ def parser():
 
     i = sub.add_parser("inspect-checkpoint")
     i.add_argument("--checkpoint", required=True)
-    i.add_argument("--scheme", choices=["pytorchvideo", "slowfast"])
+    i.add_argument("--scheme", choices=["pytorchvideo", "slowfast", "mmaction2"])
+    i.add_argument("--trust-checkpoint", action="store_true")
     i.set_defaults(func=cmd_inspect_checkpoint)
 
     im = sub.add_parser("import")
     im.add_argument("--spec", required=True)
     im.add_argument("--checkpoint", required=True)
-    im.add_argument("--scheme", choices=["pytorchvideo", "slowfast"])
+    im.add_argument("--scheme", choices=["pytorchvideo", "slowfast", "mmaction2"])
+    im.add_argument("--trust-checkpoint", action="store_true")
     im.add_argument("--out", required=True)
     im.set_defaults(func=cmd_import)
 
@@ -205,8 +207,11 @@ def main(argv=None):
             torch.set_num_threads(args.threads)
         args.func(args, ch)
     except Exception as exc:  # reported to Go; the traceback goes to stderr
-        traceback.print_exc()
-        ch.error(f"{type(exc).__name__}: {exc}")
+        if getattr(exc, "user_facing", False):  # bad input, said in full by the message
+            ch.error(str(exc))
+        else:
+            traceback.print_exc()
+            ch.error(f"{type(exc).__name__}: {exc}")
         return 1
     return 0
 
