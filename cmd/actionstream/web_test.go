@@ -22,6 +22,7 @@ import (
 
 	"github.com/actionstream/actionstream/events"
 	"github.com/actionstream/actionstream/internal/testkit"
+	"github.com/actionstream/actionstream/internal/testkit/testutil"
 )
 
 // cdp is a minimal Chrome DevTools Protocol client: one WebSocket to one target, requests
@@ -150,7 +151,7 @@ func (c *cdp) navigate(t *testing.T, url string) {
 	if err := c.call("Page.navigate", map[string]any{"url": url}, nil); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 20*time.Second, func() bool {
+	testutil.WaitFor(t, 20*time.Second, func() bool {
 		var state string
 		c.eval(t, `location.href + " " + document.readyState`, &state)
 		return state == url+" complete"
@@ -283,7 +284,7 @@ func artifactDir(t *testing.T) string {
 
 // servedWHIP runs `actionstream serve` with WHIP and the web UI on a free port and no configured
 // streams; it returns the base URL and the JSON-lines events file.
-func servedWHIP(t *testing.T, token string) (base, eventsPath string, stderr *lockedBuffer) {
+func servedWHIP(t *testing.T, token string) (base, eventsPath string, stderr *testutil.SyncBuffer) {
 	t.Helper()
 	model := testkit.TinyModel(t)
 	dir := t.TempDir()
@@ -300,7 +301,7 @@ shutdown_timeout: 20s
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	stderr = &lockedBuffer{}
+	stderr = &testutil.SyncBuffer{}
 	done := make(chan int, 1)
 	go func() { done <- runMain(ctx, []string{"serve", "--config", cfgPath}, io.Discard, stderr) }()
 	t.Cleanup(func() {
@@ -315,21 +316,21 @@ shutdown_timeout: 20s
 		}
 	})
 	addrRE := regexp.MustCompile(`msg="http listening".*addr=(127\.0\.0\.1:\d+)`)
-	waitFor(t, 30*time.Second, func() bool {
+	testutil.WaitFor(t, 30*time.Second, func() bool {
 		if m := addrRE.FindStringSubmatch(stderr.String()); m != nil {
 			base = "http://" + m[1]
 			return true
 		}
 		return false
 	}, func() string { return "no listening line in:\n" + stderr.String() })
-	waitFor(t, 30*time.Second, func() bool {
+	testutil.WaitFor(t, 30*time.Second, func() bool {
 		resp, err := http.Get(base + "/readyz")
 		if err != nil {
 			return false
 		}
 		resp.Body.Close()
 		return resp.StatusCode == 200
-	}, func() string { return "never ready" })
+	}, testutil.Says("never ready"))
 	return base, eventsPath, stderr
 }
 
@@ -398,7 +399,7 @@ func TestBrowserPublishAndDashboard(t *testing.T) {
 		document.querySelector("#codec").value = "video/VP8";
 		document.querySelector("#publish").click();
 		return true; })()`, id, token), nil)
-	waitFor(t, 30*time.Second, func() bool {
+	testutil.WaitFor(t, 30*time.Second, func() bool {
 		var st string
 		pub.eval(t, `document.body.dataset.state || ""`, &st)
 		return st == "connected"
@@ -409,7 +410,7 @@ func TestBrowserPublishAndDashboard(t *testing.T) {
 	})
 
 	// Decoded and scored on the server; events in the JSON-lines sink.
-	waitFor(t, 60*time.Second, func() bool { return countEvents(t, eventsPath, id, events.TypeClipScored) >= 3 },
+	testutil.WaitFor(t, 60*time.Second, func() bool { return countEvents(t, eventsPath, id, events.TypeClipScored) >= 3 },
 		func() string {
 			return fmt.Sprintf("clips scored: %d; streams %+v", countEvents(t, eventsPath, id, events.TypeClipScored), apiStreams(t, base))
 		})
@@ -426,11 +427,11 @@ func TestBrowserPublishAndDashboard(t *testing.T) {
 		t.Errorf("stream state %+v", st)
 	}
 	// The publish page shows what is recognised as it arrives.
-	waitFor(t, 20*time.Second, func() bool {
+	testutil.WaitFor(t, 20*time.Second, func() bool {
 		var n int
 		pub.eval(t, `Number(document.body.dataset.clips || 0) && document.querySelectorAll("#top .bar").length`, &n)
 		return n > 0
-	}, func() string { return "no scored clips shown on the publish page" })
+	}, testutil.Says("no scored clips shown on the publish page"))
 	art := artifactDir(t)
 	var overflow bool
 	pub.eval(t, `document.documentElement.scrollWidth > window.innerWidth + 1`, &overflow)
@@ -453,7 +454,7 @@ func TestBrowserPublishAndDashboard(t *testing.T) {
 		document.querySelector("#codec").value = "video/H264";
 		document.querySelector("#publish").click();
 		return true; })()`, token), nil)
-	waitFor(t, 60*time.Second, func() bool { return countEvents(t, eventsPath, "browser-h264", events.TypeClipScored) >= 2 },
+	testutil.WaitFor(t, 60*time.Second, func() bool { return countEvents(t, eventsPath, "browser-h264", events.TypeClipScored) >= 2 },
 		func() string { return fmt.Sprintf("H.264 from the browser: streams %+v", apiStreams(t, base)) })
 	for _, s := range apiStreams(t, base) {
 		if want := map[string]string{id: "vp8", "browser-h264": "h264"}[s.ID]; s.Codec != want {
@@ -471,7 +472,7 @@ func TestBrowserPublishAndDashboard(t *testing.T) {
 		Timeline int    `json:"timeline"`
 		Live     string `json:"live"`
 	}
-	waitFor(t, 20*time.Second, func() bool {
+	testutil.WaitFor(t, 20*time.Second, func() bool {
 		dash.eval(t, fmt.Sprintf(`(() => {
 			const c = document.querySelector('[data-stream=%q]');
 			if (!c) return {};
@@ -500,6 +501,6 @@ func TestBrowserPublishAndDashboard(t *testing.T) {
 
 	// Stop on the publish page: DELETE ends the stream at once.
 	pub.eval(t, `document.querySelector("#publish").click(), true`, nil)
-	waitFor(t, 15*time.Second, func() bool { return countEvents(t, eventsPath, id, events.TypeStreamDown) == 1 },
-		func() string { return "no stream.down after Stop" })
+	testutil.WaitFor(t, 15*time.Second, func() bool { return countEvents(t, eventsPath, id, events.TypeStreamDown) == 1 },
+		testutil.Says("no stream.down after Stop"))
 }

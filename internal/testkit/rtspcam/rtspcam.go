@@ -163,17 +163,6 @@ func (c *Camera) Close() {
 	c.srv.Close()
 }
 
-// FreePort returns a loopback TCP port that was free a moment ago.
-func FreePort(t testing.TB) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
-
 // FreeUDPPair returns an even port p with p and p+1 free for UDP.
 func FreeUDPPair(t testing.TB) int {
 	t.Helper()
