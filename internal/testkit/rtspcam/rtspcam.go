@@ -37,8 +37,8 @@ func H264AccessUnits(t testing.TB) (aus [][][]byte, sps, pps []byte) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	nalus, err := h264.AnnexBUnmarshal(raw)
-	if err != nil {
+	var nalus h264.AnnexB
+	if err := nalus.Unmarshal(raw); err != nil {
 		t.Fatal(err)
 	}
 	var au [][]byte
