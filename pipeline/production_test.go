@@ -12,6 +12,7 @@ import (
 	"github.com/actionstream/actionstream/internal/testkit"
 	"github.com/actionstream/actionstream/internal/testkit/rtspcam"
 	"github.com/actionstream/actionstream/internal/testkit/sinktest"
+	"github.com/actionstream/actionstream/internal/testkit/testutil"
 )
 
 // TestProductionShape runs the production shape end to end: an RTSP camera in, events to a
@@ -21,7 +22,7 @@ import (
 func TestProductionShape(t *testing.T) {
 	model := testkit.TinyModel(t)
 	aus, sps, pps := rtspcam.H264AccessUnits(t)
-	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(rtspcam.FreePort(t)))
+	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(testutil.FreePort(t)))
 	cam := rtspcam.Start(t, addr, 0, aus, sps, pps)
 	defer cam.Close()
 	kafka := sinktest.StartKafka(t, "actionstream.events", "actionstream.clips")
@@ -57,13 +58,13 @@ func TestProductionShape(t *testing.T) {
 		}
 		return 0
 	}
-	waitUntil(t, "clips", 20*time.Second, func() bool { return clips() >= 3 })
+	testutil.WaitFor(t, 20*time.Second, func() bool { return clips() >= 3 }, testutil.Says("clips"))
 	kafka.Stop()
 	mid := clips()
-	waitUntil(t, "clips while Kafka is down", 20*time.Second, func() bool { return clips() >= mid+3 })
+	testutil.WaitFor(t, 20*time.Second, func() bool { return clips() >= mid+3 }, testutil.Says("clips while Kafka is down"))
 	kafka.Start()
 	mid = clips()
-	waitUntil(t, "clips after Kafka is back", 20*time.Second, func() bool { return clips() >= mid+2 })
+	testutil.WaitFor(t, 20*time.Second, func() bool { return clips() >= mid+2 }, testutil.Says("clips after Kafka is back"))
 	cancel()
 	if err := <-done; err != nil {
 		t.Fatalf("shutdown: %v", err)
@@ -126,16 +127,5 @@ func TestProductionShape(t *testing.T) {
 	}
 	if ttl, err := rc.TTL(bg, "as:stream:lobby").Result(); err != nil || ttl <= 0 {
 		t.Errorf("state hash TTL %v (%v)", ttl, err)
-	}
-}
-
-func waitUntil(t *testing.T, what string, d time.Duration, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(20 * time.Millisecond)
 	}
 }

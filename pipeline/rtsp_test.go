@@ -11,6 +11,7 @@ import (
 	"github.com/actionstream/actionstream/events"
 	"github.com/actionstream/actionstream/internal/testkit"
 	"github.com/actionstream/actionstream/internal/testkit/rtspcam"
+	"github.com/actionstream/actionstream/internal/testkit/testutil"
 	"github.com/actionstream/actionstream/sink"
 )
 
@@ -21,7 +22,7 @@ import (
 func TestRTSPCameraRestartAndStall(t *testing.T) {
 	model := testkit.TinyModel(t)
 	aus, sps, pps := rtspcam.H264AccessUnits(t)
-	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(rtspcam.FreePort(t)))
+	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(testutil.FreePort(t)))
 	cam := rtspcam.Start(t, addr, 0, aus, sps, pps)
 	defer func() { cam.Close() }()
 

@@ -13,6 +13,7 @@ import (
 
 	"github.com/actionstream/actionstream/events"
 	"github.com/actionstream/actionstream/internal/testkit/sinktest"
+	"github.com/actionstream/actionstream/internal/testkit/testutil"
 	"github.com/actionstream/actionstream/sink"
 )
 
@@ -89,17 +90,6 @@ func checkInvariant(t *testing.T, s sink.Stats) {
 	}
 }
 
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(2 * time.Millisecond)
-	}
-}
-
 // sameOrder asserts got is exactly want (ids, in order).
 func sameOrder(t *testing.T, got, want []events.Event) {
 	t.Helper()
@@ -143,7 +133,7 @@ func TestBufferedDeliversInOrderAfterOutageAndBlocksWhenFull(t *testing.T) {
 	if err := <-blocked; err != nil {
 		t.Fatalf("blocked Write: %v", err)
 	}
-	waitFor(t, "all delivered", func() bool { return b.Stats().Delivered == uint64(len(evs)) })
+	testutil.WaitFor(t, 10*time.Second, func() bool { return b.Stats().Delivered == uint64(len(evs)) }, testutil.Says("all delivered"))
 	if err := b.Close(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -340,7 +330,7 @@ func TestBufferedLogsErrorsAsPeriodicTotals(t *testing.T) {
 	if err := b.Write(context.Background(), sinktest.Stream("cam", 50)); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "50 failed attempts", func() bool { return b.Stats().Errors >= 50 })
+	testutil.WaitFor(t, 10*time.Second, func() bool { return b.Stats().Errors >= 50 }, testutil.Says("50 failed attempts"))
 	mem.setDown(false)
 	if err := b.Close(context.Background()); err != nil {
 		t.Fatal(err)
@@ -380,7 +370,7 @@ func TestFanoutOneDownSinkDoesNotHoldBackTheOthers(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	waitFor(t, "healthy sink to receive all", func() bool { return len(up.received()) == len(evs) })
+	testutil.WaitFor(t, 10*time.Second, func() bool { return len(up.received()) == len(evs) }, testutil.Says("healthy sink to receive all"))
 	if n := len(down.received()); n != 0 {
 		t.Fatalf("down sink received %d", n)
 	}

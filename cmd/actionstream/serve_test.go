@@ -11,31 +11,13 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/actionstream/actionstream/events"
 	"github.com/actionstream/actionstream/internal/testkit"
+	"github.com/actionstream/actionstream/internal/testkit/testutil"
 )
-
-// lockedBuffer is an io.Writer safe to read while serve writes to it.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
 
 // TestServeEndToEnd runs the daemon on a looping file: health, readiness, metrics and the
 // streams API answer while it runs, clips are scored, and cancelling (as SIGINT does) shuts it
@@ -60,13 +42,13 @@ shutdown_timeout: 20s
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	var stdout, stderr lockedBuffer
+	var stdout, stderr testutil.SyncBuffer
 	done := make(chan int, 1)
 	go func() { done <- runMain(ctx, []string{"serve", "--config", cfgPath}, &stdout, &stderr) }()
 
 	addrRE := regexp.MustCompile(`msg="http listening".*addr=(127\.0\.0\.1:\d+)`)
 	var base string
-	waitFor(t, 30*time.Second, func() bool {
+	testutil.WaitFor(t, 30*time.Second, func() bool {
 		if m := addrRE.FindStringSubmatch(stderr.String()); m != nil {
 			base = "http://" + m[1]
 			return true
@@ -86,7 +68,7 @@ shutdown_timeout: 20s
 	if code, _ := get("/healthz"); code != 200 {
 		t.Fatalf("/healthz: %d", code)
 	}
-	waitFor(t, 30*time.Second, func() bool { code, _ := get("/readyz"); return code == 200 }, func() string { return "never ready" })
+	testutil.WaitFor(t, 30*time.Second, func() bool { code, _ := get("/readyz"); return code == 200 }, testutil.Says("never ready"))
 
 	// Clips get scored on the looping stream.
 	var api struct {
@@ -98,7 +80,7 @@ shutdown_timeout: 20s
 			FPS    float64 `json:"fps"`
 		} `json:"streams"`
 	}
-	waitFor(t, 60*time.Second, func() bool {
+	testutil.WaitFor(t, 60*time.Second, func() bool {
 		_, body := get("/api/streams")
 		if err := json.Unmarshal([]byte(body), &api); err != nil {
 			return false
@@ -151,16 +133,5 @@ shutdown_timeout: 20s
 	}
 	if stdout.String() != "" {
 		t.Errorf("events went to stdout although a file was configured: %q", stdout.String()[:min(200, len(stdout.String()))])
-	}
-}
-
-func waitFor(t *testing.T, d time.Duration, ok func() bool, why func() string) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for !ok() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out: %s", why())
-		}
-		time.Sleep(50 * time.Millisecond)
 	}
 }

@@ -1,12 +1,12 @@
 package main
 
 import (
-	"bufio"
+	"bytes"
 	"context"
-	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"image/png"
 	"io"
 	"net/http"
 	"os"
@@ -14,171 +14,29 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
-	"golang.org/x/net/websocket"
+	"github.com/chromedp/chromedp"
 
 	"github.com/actionstream/actionstream/events"
 	"github.com/actionstream/actionstream/internal/testkit"
+	"github.com/actionstream/actionstream/internal/testkit/testutil"
 )
 
-// cdp is a minimal Chrome DevTools Protocol client: one WebSocket to one target, requests
-// matched to responses by id, events ignored.
-type cdp struct {
-	ws      *websocket.Conn
-	mu      sync.Mutex
-	next    int
-	pending map[int]chan cdpMsg
-	done    chan struct{}
-	err     error
-}
-
-type cdpMsg struct {
-	ID     int             `json:"id"`
-	Result json.RawMessage `json:"result"`
-	Error  *struct {
-		Code    int    `json:"code"`
-		Message string `json:"message"`
-	} `json:"error"`
-	Method string `json:"method"`
-}
-
-func dialCDP(t *testing.T, url string) *cdp {
-	t.Helper()
-	ws, err := websocket.Dial(url, "", "http://127.0.0.1/")
-	if err != nil {
-		t.Fatalf("devtools websocket %s: %v", url, err)
-	}
-	c := &cdp{ws: ws, pending: map[int]chan cdpMsg{}, done: make(chan struct{})}
-	go c.read()
-	t.Cleanup(func() { ws.Close(); <-c.done })
-	return c
-}
-
-func (c *cdp) read() {
-	defer close(c.done)
-	for {
-		var m cdpMsg
-		if err := websocket.JSON.Receive(c.ws, &m); err != nil {
-			c.mu.Lock()
-			c.err = err
-			for id, ch := range c.pending {
-				close(ch)
-				delete(c.pending, id)
-			}
-			c.mu.Unlock()
-			return
-		}
-		if m.ID == 0 {
-			continue // an event
-		}
-		c.mu.Lock()
-		ch := c.pending[m.ID]
-		delete(c.pending, m.ID)
-		c.mu.Unlock()
-		if ch != nil {
-			ch <- m
-		}
-	}
-}
-
-func (c *cdp) call(method string, params, result any) error {
-	c.mu.Lock()
-	if c.err != nil {
-		c.mu.Unlock()
-		return c.err
-	}
-	c.next++
-	id := c.next
-	ch := make(chan cdpMsg, 1)
-	c.pending[id] = ch
-	c.mu.Unlock()
-	if params == nil {
-		params = struct{}{}
-	}
-	if err := websocket.JSON.Send(c.ws, map[string]any{"id": id, "method": method, "params": params}); err != nil {
-		return err
-	}
-	select {
-	case m, ok := <-ch:
-		if !ok {
-			return fmt.Errorf("%s: connection closed: %v", method, c.err)
-		}
-		if m.Error != nil {
-			return fmt.Errorf("%s: %d %s", method, m.Error.Code, m.Error.Message)
-		}
-		if result != nil {
-			return json.Unmarshal(m.Result, result)
-		}
-		return nil
-	case <-time.After(30 * time.Second):
-		return fmt.Errorf("%s: no answer", method)
-	}
-}
-
-// eval runs a JavaScript expression in the page and decodes its (JSON-able) value into out.
-func (c *cdp) eval(t *testing.T, expr string, out any) {
-	t.Helper()
-	var r struct {
-		Result struct {
-			Value json.RawMessage `json:"value"`
-		} `json:"result"`
-		ExceptionDetails *struct {
-			Text      string `json:"text"`
-			Exception struct {
-				Description string `json:"description"`
-			} `json:"exception"`
-		} `json:"exceptionDetails"`
-	}
-	if err := c.call("Runtime.evaluate", map[string]any{"expression": expr, "returnByValue": true, "awaitPromise": true}, &r); err != nil {
-		t.Fatal(err)
-	}
-	if r.ExceptionDetails != nil {
-		t.Fatalf("%s: %s %s", expr, r.ExceptionDetails.Text, r.ExceptionDetails.Exception.Description)
-	}
-	if out != nil && len(r.Result.Value) > 0 {
-		if err := json.Unmarshal(r.Result.Value, out); err != nil {
-			t.Fatalf("%s: %v (%s)", expr, err, r.Result.Value)
-		}
-	}
-}
-
-func (c *cdp) navigate(t *testing.T, url string) {
-	t.Helper()
-	if err := c.call("Page.navigate", map[string]any{"url": url}, nil); err != nil {
-		t.Fatal(err)
-	}
-	waitFor(t, 20*time.Second, func() bool {
-		var state string
-		c.eval(t, `location.href + " " + document.readyState`, &state)
-		return state == url+" complete"
-	}, func() string { return "page did not load: " + url })
-}
-
-func (c *cdp) screenshot(t *testing.T, path string) {
-	t.Helper()
-	var r struct {
-		Data string `json:"data"`
-	}
-	if err := c.call("Page.captureScreenshot", map[string]any{"format": "png"}, &r); err != nil {
-		t.Fatal(err)
-	}
-	b, err := base64.StdEncoding.DecodeString(r.Data)
-	if err != nil || len(b) < 1000 {
-		t.Fatalf("screenshot: %d bytes, %v", len(b), err)
-	}
-	if err := os.WriteFile(path, b, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	t.Logf("screenshot: %s", path)
-}
-
-// browser is a headless Chromium with fake camera devices, its DevTools HTTP endpoint known.
+// browser is a headless Chromium with fake camera devices, driven through chromedp; new tabs
+// are made from its first one.
 type browser struct {
-	devtools string // http://127.0.0.1:PORT
+	ctx context.Context
 }
+
+// page is one tab.
+type page struct {
+	ctx context.Context
+}
+
+// actionTimeout bounds one DevTools action, so a hung page fails the test instead of hanging it.
+const actionTimeout = 30 * time.Second
 
 func startChromium(t *testing.T) *browser {
 	t.Helper()
@@ -186,75 +44,93 @@ func startChromium(t *testing.T) *browser {
 	if err != nil {
 		t.Fatal("chromium is not installed (scripts/setup installs Debian's chromium)")
 	}
-	cmd := exec.Command(bin, "--headless=new", "--no-sandbox", "--disable-gpu",
-		"--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
-		"--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run",
-		"--disable-dev-shm-usage", "--user-data-dir="+t.TempDir(), "--remote-debugging-port=0",
-		"--remote-allow-origins=*", "--window-size=1280,900", "about:blank")
-	stderr, err := cmd.StderrPipe()
-	if err != nil {
-		t.Fatal(err)
+	var output testutil.SyncBuffer
+	allocCtx, stopAlloc := chromedp.NewExecAllocator(context.Background(),
+		chromedp.ExecPath(bin),
+		chromedp.Flag("headless", true), chromedp.NoSandbox, chromedp.Flag("disable-gpu", true),
+		chromedp.Flag("disable-quic", true), chromedp.NoFirstRun,
+		chromedp.Flag("disable-background-networking", true), chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true), chromedp.Flag("disable-dev-shm-usage", true),
+		chromedp.Flag("use-fake-ui-for-media-stream", true), chromedp.Flag("use-fake-device-for-media-stream", true),
+		chromedp.WindowSize(1280, 900), chromedp.UserDataDir(t.TempDir()), chromedp.CombinedOutput(&output))
+	ctx, closeBrowser := chromedp.NewContext(allocCtx)
+	// stopAlloc waits for the process, so the user-data-dir is free before TempDir removes it.
+	t.Cleanup(func() { closeBrowser(); stopAlloc() })
+	// No timeout here: the context of the first Do bounds the browser's life.
+	if err := chromedp.Do(ctx); err != nil {
+		t.Fatalf("starting chromium: %v\n%s", err, output.String())
 	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	found := make(chan string, 1)
-	var logMu sync.Mutex
-	var logTail []string
-	go func() {
-		re := regexp.MustCompile(`DevTools listening on ws://([^/]+)/`)
-		sc := bufio.NewScanner(stderr)
-		for sc.Scan() {
-			line := sc.Text()
-			logMu.Lock()
-			logTail = append(logTail, line)
-			if len(logTail) > 30 {
-				logTail = logTail[1:]
-			}
-			logMu.Unlock()
-			if m := re.FindStringSubmatch(line); m != nil {
-				select {
-				case found <- "http://" + m[1]:
-				default:
-				}
-			}
-		}
-	}()
-	t.Cleanup(func() {
-		cmd.Process.Kill()
-		cmd.Wait()
-	})
-	select {
-	case dt := <-found:
-		return &browser{devtools: dt}
-	case <-time.After(30 * time.Second):
-		logMu.Lock()
-		defer logMu.Unlock()
-		t.Fatalf("chromium did not start its DevTools endpoint:\n%s", strings.Join(logTail, "\n"))
-	}
-	return nil
+	return &browser{ctx: ctx}
 }
 
-// page opens a new tab and connects to it.
-func (b *browser) page(t *testing.T) *cdp {
+// page opens a new tab.
+func (b *browser) page(t *testing.T) *page {
 	t.Helper()
-	req, _ := http.NewRequest(http.MethodPut, b.devtools+"/json/new?about:blank", nil)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	var target struct {
-		WebSocketDebuggerURL string `json:"webSocketDebuggerUrl"`
-	}
-	if err := json.NewDecoder(resp.Body).Decode(&target); err != nil || target.WebSocketDebuggerURL == "" {
+	ctx, closeTab := chromedp.NewContext(b.ctx)
+	t.Cleanup(closeTab)
+	if err := chromedp.Do(ctx); err != nil {
 		t.Fatalf("new tab: %v", err)
 	}
-	c := dialCDP(t, target.WebSocketDebuggerURL)
-	if err := c.call("Page.enable", nil, nil); err != nil {
+	return &page{ctx: ctx}
+}
+
+// do runs DevTools actions in the tab.
+func (p *page) do(t *testing.T, steps ...chromedp.Action[chromedp.Void]) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(p.ctx, actionTimeout)
+	defer cancel()
+	if err := chromedp.Do(ctx, steps...); err != nil {
 		t.Fatal(err)
 	}
-	return c
+}
+
+// eval runs a JavaScript expression in the page and decodes its (JSON-able) value into out.
+func (p *page) eval(t *testing.T, expr string, out any) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(p.ctx, actionTimeout)
+	defer cancel()
+	raw, err := chromedp.Run(ctx, chromedp.Evaluate[[]byte](expr, chromedp.EvalAwaitPromise))
+	if err != nil {
+		t.Fatalf("%s: %v", expr, err)
+	}
+	if out != nil && len(raw) > 0 {
+		if err := json.Unmarshal(raw, out); err != nil {
+			t.Fatalf("%s: %v (%s)", expr, err, raw)
+		}
+	}
+}
+
+func (p *page) navigate(t *testing.T, url string) {
+	t.Helper()
+	p.do(t, chromedp.Navigate(url))
+	var state string
+	p.eval(t, `location.href + " " + document.readyState`, &state)
+	if state != url+" complete" {
+		t.Fatalf("page did not load %s: %s", url, state)
+	}
+}
+
+// phoneSized makes the viewport a phone's, in portrait.
+func (p *page) phoneSized(t *testing.T) {
+	t.Helper()
+	p.do(t, chromedp.EmulateViewport(390, 844, chromedp.EmulateMobile, chromedp.EmulatePortrait))
+}
+
+func (p *page) screenshot(t *testing.T, path string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(p.ctx, actionTimeout)
+	defer cancel()
+	b, err := chromedp.Run(ctx, chromedp.CaptureScreenshot())
+	if err != nil || len(b) < 1000 {
+		t.Fatalf("screenshot: %d bytes, %v", len(b), err)
+	}
+	if _, err := png.DecodeConfig(bytes.NewReader(b)); err != nil {
+		t.Fatalf("screenshot is not a PNG: %v", err)
+	}
+	if err := os.WriteFile(path, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("screenshot: %s", path)
 }
 
 // artifactDir is testdata/artifacts at the repository root (ignored by git), for screenshots.
@@ -283,7 +159,7 @@ func artifactDir(t *testing.T) string {
 
 // servedWHIP runs `actionstream serve` with WHIP and the web UI on a free port and no configured
 // streams; it returns the base URL and the JSON-lines events file.
-func servedWHIP(t *testing.T, token string) (base, eventsPath string, stderr *lockedBuffer) {
+func servedWHIP(t *testing.T, token string) (base, eventsPath string, stderr *testutil.SyncBuffer) {
 	t.Helper()
 	model := testkit.TinyModel(t)
 	dir := t.TempDir()
@@ -300,7 +176,7 @@ shutdown_timeout: 20s
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	stderr = &lockedBuffer{}
+	stderr = &testutil.SyncBuffer{}
 	done := make(chan int, 1)
 	go func() { done <- runMain(ctx, []string{"serve", "--config", cfgPath}, io.Discard, stderr) }()
 	t.Cleanup(func() {
@@ -315,21 +191,21 @@ shutdown_timeout: 20s
 		}
 	})
 	addrRE := regexp.MustCompile(`msg="http listening".*addr=(127\.0\.0\.1:\d+)`)
-	waitFor(t, 30*time.Second, func() bool {
+	testutil.WaitFor(t, 30*time.Second, func() bool {
 		if m := addrRE.FindStringSubmatch(stderr.String()); m != nil {
 			base = "http://" + m[1]
 			return true
 		}
 		return false
 	}, func() string { return "no listening line in:\n" + stderr.String() })
-	waitFor(t, 30*time.Second, func() bool {
+	testutil.WaitFor(t, 30*time.Second, func() bool {
 		resp, err := http.Get(base + "/readyz")
 		if err != nil {
 			return false
 		}
 		resp.Body.Close()
 		return resp.StatusCode == 200
-	}, func() string { return "never ready" })
+	}, testutil.Says("never ready"))
 	return base, eventsPath, stderr
 }
 
@@ -388,9 +264,7 @@ func TestBrowserPublishAndDashboard(t *testing.T) {
 	br := startChromium(t)
 	pub := br.page(t)
 	// A phone-sized viewport: the publish page must work there.
-	if err := pub.call("Emulation.setDeviceMetricsOverride", map[string]any{"width": 390, "height": 844, "deviceScaleFactor": 1, "mobile": true}, nil); err != nil {
-		t.Fatal(err)
-	}
+	pub.phoneSized(t)
 	pub.navigate(t, base+"/publish")
 	pub.eval(t, fmt.Sprintf(`(() => {
 		document.querySelector("#stream").value = %q;
@@ -398,7 +272,7 @@ func TestBrowserPublishAndDashboard(t *testing.T) {
 		document.querySelector("#codec").value = "video/VP8";
 		document.querySelector("#publish").click();
 		return true; })()`, id, token), nil)
-	waitFor(t, 30*time.Second, func() bool {
+	testutil.WaitFor(t, 30*time.Second, func() bool {
 		var st string
 		pub.eval(t, `document.body.dataset.state || ""`, &st)
 		return st == "connected"
@@ -409,7 +283,7 @@ func TestBrowserPublishAndDashboard(t *testing.T) {
 	})
 
 	// Decoded and scored on the server; events in the JSON-lines sink.
-	waitFor(t, 60*time.Second, func() bool { return countEvents(t, eventsPath, id, events.TypeClipScored) >= 3 },
+	testutil.WaitFor(t, 60*time.Second, func() bool { return countEvents(t, eventsPath, id, events.TypeClipScored) >= 3 },
 		func() string {
 			return fmt.Sprintf("clips scored: %d; streams %+v", countEvents(t, eventsPath, id, events.TypeClipScored), apiStreams(t, base))
 		})
@@ -426,11 +300,11 @@ func TestBrowserPublishAndDashboard(t *testing.T) {
 		t.Errorf("stream state %+v", st)
 	}
 	// The publish page shows what is recognised as it arrives.
-	waitFor(t, 20*time.Second, func() bool {
+	testutil.WaitFor(t, 20*time.Second, func() bool {
 		var n int
 		pub.eval(t, `Number(document.body.dataset.clips || 0) && document.querySelectorAll("#top .bar").length`, &n)
 		return n > 0
-	}, func() string { return "no scored clips shown on the publish page" })
+	}, testutil.Says("no scored clips shown on the publish page"))
 	art := artifactDir(t)
 	var overflow bool
 	pub.eval(t, `document.documentElement.scrollWidth > window.innerWidth + 1`, &overflow)
@@ -453,7 +327,7 @@ func TestBrowserPublishAndDashboard(t *testing.T) {
 		document.querySelector("#codec").value = "video/H264";
 		document.querySelector("#publish").click();
 		return true; })()`, token), nil)
-	waitFor(t, 60*time.Second, func() bool { return countEvents(t, eventsPath, "browser-h264", events.TypeClipScored) >= 2 },
+	testutil.WaitFor(t, 60*time.Second, func() bool { return countEvents(t, eventsPath, "browser-h264", events.TypeClipScored) >= 2 },
 		func() string { return fmt.Sprintf("H.264 from the browser: streams %+v", apiStreams(t, base)) })
 	for _, s := range apiStreams(t, base) {
 		if want := map[string]string{id: "vp8", "browser-h264": "h264"}[s.ID]; s.Codec != want {
@@ -471,7 +345,7 @@ func TestBrowserPublishAndDashboard(t *testing.T) {
 		Timeline int    `json:"timeline"`
 		Live     string `json:"live"`
 	}
-	waitFor(t, 20*time.Second, func() bool {
+	testutil.WaitFor(t, 20*time.Second, func() bool {
 		dash.eval(t, fmt.Sprintf(`(() => {
 			const c = document.querySelector('[data-stream=%q]');
 			if (!c) return {};
@@ -487,9 +361,7 @@ func TestBrowserPublishAndDashboard(t *testing.T) {
 		t.Errorf("card facts %q", card.Facts)
 	}
 	dash.screenshot(t, filepath.Join(art, "dashboard.png"))
-	if err := dash.call("Emulation.setDeviceMetricsOverride", map[string]any{"width": 390, "height": 844, "deviceScaleFactor": 1, "mobile": true}, nil); err != nil {
-		t.Fatal(err)
-	}
+	dash.phoneSized(t)
 	time.Sleep(300 * time.Millisecond) // relayout
 	overflow = false
 	dash.eval(t, `document.documentElement.scrollWidth > window.innerWidth + 1`, &overflow)
@@ -500,6 +372,6 @@ func TestBrowserPublishAndDashboard(t *testing.T) {
 
 	// Stop on the publish page: DELETE ends the stream at once.
 	pub.eval(t, `document.querySelector("#publish").click(), true`, nil)
-	waitFor(t, 15*time.Second, func() bool { return countEvents(t, eventsPath, id, events.TypeStreamDown) == 1 },
-		func() string { return "no stream.down after Stop" })
+	testutil.WaitFor(t, 15*time.Second, func() bool { return countEvents(t, eventsPath, id, events.TypeStreamDown) == 1 },
+		testutil.Says("no stream.down after Stop"))
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/actionstream/actionstream/events"
 	"github.com/actionstream/actionstream/ingest/whip/whipclient"
 	"github.com/actionstream/actionstream/internal/testkit"
+	"github.com/actionstream/actionstream/internal/testkit/testutil"
 )
 
 // TestServeWHIP publishes a generated H.264 stream from a pion publisher to `serve`: the WHIP
@@ -50,7 +51,7 @@ func TestServeWHIP(t *testing.T) {
 		}
 		sent <- pub.Send(sendCtx, frames, 30, true, nil)
 	}()
-	waitFor(t, 40*time.Second, func() bool { return countEvents(t, eventsPath, "cam-1", events.TypeClipScored) >= 3 },
+	testutil.WaitFor(t, 40*time.Second, func() bool { return countEvents(t, eventsPath, "cam-1", events.TypeClipScored) >= 3 },
 		func() string { return fmt.Sprintf("streams %+v\n%s", apiStreams(t, base), stderr.String()) })
 
 	resp, err := http.Get(base + "/api/streams/cam-1/thumbnail.jpg")
@@ -77,8 +78,8 @@ func TestServeWHIP(t *testing.T) {
 	if err := pub.Delete(ctx); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 10*time.Second, func() bool { return countEvents(t, eventsPath, "cam-1", events.TypeStreamDown) == 1 },
-		func() string { return "no stream.down after DELETE" })
+	testutil.WaitFor(t, 10*time.Second, func() bool { return countEvents(t, eventsPath, "cam-1", events.TypeStreamDown) == 1 },
+		testutil.Says("no stream.down after DELETE"))
 }
 
 // benchWHIPArgs runs the full benchmark from the test binary, e.g.

@@ -1,7 +1,6 @@
 package rtsp_test
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -18,25 +17,8 @@ import (
 	"github.com/actionstream/actionstream/ingest"
 	"github.com/actionstream/actionstream/ingest/rtsp"
 	"github.com/actionstream/actionstream/internal/testkit/rtspcam"
+	"github.com/actionstream/actionstream/internal/testkit/testutil"
 )
-
-// syncBuffer is a log sink safe for concurrent writes.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 func TestNewValidates(t *testing.T) {
 	for _, u := range []string{"http://cam/x", "rtsp://", "::bad"} {
@@ -56,27 +38,15 @@ func TestNewValidates(t *testing.T) {
 	}
 }
 
-// waitFor polls cond until it holds or the deadline passes.
-func waitFor(t *testing.T, what string, d time.Duration, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", d, what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
 // The camera's server dies mid-stream and comes back: the supervisor reconnects and decoded
 // frames resume, with timestamps that keep going forward. The password never reaches a log.
 func TestRecoverAfterServerRestart(t *testing.T) {
 	aus, sps, pps := rtspcam.H264AccessUnits(t)
-	addr := net.JoinHostPort("127.0.0.1", fmt.Sprint(rtspcam.FreePort(t)))
+	addr := net.JoinHostPort("127.0.0.1", fmt.Sprint(testutil.FreePort(t)))
 	cam := rtspcam.Start(t, addr, 0, aus, sps, pps)
 	defer func() { cam.Close() }()
 
-	logs := &syncBuffer{}
+	logs := &testutil.SyncBuffer{}
 	logger := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	url := "rtsp://viewer:topsecret@" + addr + "/cam"
 	src, err := rtsp.New(rtsp.Config{Stream: "cam1", URL: url, StallTimeout: 2 * time.Second, Logger: logger})
@@ -130,17 +100,17 @@ func TestRecoverAfterServerRestart(t *testing.T) {
 	}()
 
 	frames := func() int64 { return dec.Stats().FramesDecoded }
-	waitFor(t, "frames from the first server", 10*time.Second, func() bool { return frames() >= 20 })
+	testutil.WaitFor(t, 10*time.Second, func() bool { return frames() >= 20 }, testutil.Says("frames from the first server"))
 	mu.Lock()
 	ptsBefore := lastPTS
 	mu.Unlock()
 
 	cam.Close()
-	waitFor(t, "stream down", 5*time.Second, func() bool { mu.Lock(); defer mu.Unlock(); return len(downs) >= 1 })
+	testutil.WaitFor(t, 5*time.Second, func() bool { mu.Lock(); defer mu.Unlock(); return len(downs) >= 1 }, testutil.Says("stream down"))
 	stalledAt := frames()
 	time.Sleep(500 * time.Millisecond) // a few refused reconnects
 	cam = rtspcam.Start(t, addr, 0, aus, sps, pps)
-	waitFor(t, "frames from the restarted server", 15*time.Second, func() bool { return frames() >= stalledAt+20 })
+	testutil.WaitFor(t, 15*time.Second, func() bool { return frames() >= stalledAt+20 }, testutil.Says("frames from the restarted server"))
 
 	mu.Lock()
 	defer mu.Unlock()
@@ -169,7 +139,7 @@ func TestRecoverAfterServerRestart(t *testing.T) {
 // A server that keeps the session open but stops sending is detected within the timeout.
 func TestStallDetected(t *testing.T) {
 	aus, sps, pps := rtspcam.H264AccessUnits(t)
-	addr := net.JoinHostPort("127.0.0.1", fmt.Sprint(rtspcam.FreePort(t)))
+	addr := net.JoinHostPort("127.0.0.1", fmt.Sprint(testutil.FreePort(t)))
 	cam := rtspcam.Start(t, addr, 0, aus, sps, pps)
 	defer cam.Close()
 	src, err := rtsp.New(rtsp.Config{URL: "rtsp://" + addr + "/cam", StallTimeout: time.Second})
@@ -247,7 +217,7 @@ func TestSilentServerOpenTimeout(t *testing.T) {
 
 func TestUDPTransport(t *testing.T) {
 	aus, sps, pps := rtspcam.H264AccessUnits(t)
-	addr := net.JoinHostPort("127.0.0.1", fmt.Sprint(rtspcam.FreePort(t)))
+	addr := net.JoinHostPort("127.0.0.1", fmt.Sprint(testutil.FreePort(t)))
 	cam := rtspcam.Start(t, addr, rtspcam.FreeUDPPair(t), aus, sps, pps)
 	defer cam.Close()
 	src, err := rtsp.New(rtsp.Config{URL: "rtsp://" + addr + "/cam", Transport: "udp", StallTimeout: 2 * time.Second})
@@ -284,7 +254,7 @@ func (allSampler) Add(*clipper.Frame) []*clipper.Clip { return nil }
 // sends again.
 func TestStallReconnects(t *testing.T) {
 	aus, sps, pps := rtspcam.H264AccessUnits(t)
-	addr := net.JoinHostPort("127.0.0.1", fmt.Sprint(rtspcam.FreePort(t)))
+	addr := net.JoinHostPort("127.0.0.1", fmt.Sprint(testutil.FreePort(t)))
 	cam := rtspcam.Start(t, addr, 0, aus, sps, pps)
 	defer cam.Close()
 	src, err := rtsp.New(rtsp.Config{URL: "rtsp://" + addr + "/cam", StallTimeout: time.Second})
@@ -322,11 +292,11 @@ func TestStallReconnects(t *testing.T) {
 		defer mu.Unlock()
 		return ups, packets, append([]string(nil), reasons...)
 	}
-	waitFor(t, "stall reported", 10*time.Second, func() bool { _, _, r := get(); return len(r) == 1 })
+	testutil.WaitFor(t, 10*time.Second, func() bool { _, _, r := get(); return len(r) == 1 }, testutil.Says("stall reported"))
 	if _, _, r := get(); !strings.Contains(r[0], ingest.ErrStalled.Error()) {
 		t.Fatalf("down reason %q, want a stall", r[0])
 	}
 	_, before, _ := get()
 	cam.Paused.Store(false)
-	waitFor(t, "up again with packets", 10*time.Second, func() bool { u, p, _ := get(); return u == 2 && p >= before+10 })
+	testutil.WaitFor(t, 10*time.Second, func() bool { u, p, _ := get(); return u == 2 && p >= before+10 }, testutil.Says("up again with packets"))
 }

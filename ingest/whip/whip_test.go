@@ -27,6 +27,7 @@ import (
 	"github.com/actionstream/actionstream/ingest/whip"
 	"github.com/actionstream/actionstream/ingest/whip/whipclient"
 	"github.com/actionstream/actionstream/internal/testkit"
+	"github.com/actionstream/actionstream/internal/testkit/testutil"
 	"github.com/actionstream/actionstream/pipeline"
 )
 
@@ -87,7 +88,7 @@ func startLiveWith(t *testing.T, wc whip.Config, tweak ...func(*configs.Config))
 		ws.Close()
 		hs.Close()
 	})
-	waitFor(t, 30*time.Second, p.Ready, func() string { return "pipeline never ready" })
+	testutil.WaitFor(t, 30*time.Second, p.Ready, testutil.Says("pipeline never ready"))
 	return &liveServer{url: hs.URL, p: p, whip: ws, events: cfg.Sinks.JSONL.Path}
 }
 
@@ -118,17 +119,6 @@ func (s *liveServer) count(t *testing.T, stream, typ string) int {
 		}
 	}
 	return n
-}
-
-func waitFor(t *testing.T, d time.Duration, cond func() bool, msg func() string) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatal(msg())
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
 }
 
 // fixtures encodes the moving test pattern as Annex-B H.264 and as VP8 in IVF with ffmpeg.
@@ -196,7 +186,7 @@ func TestPublishH264AndVP8(t *testing.T) {
 	defer conn.Close()
 	_, vStop := publish(t, ctx, whipclient.Options{URL: srv.url + "/whip/cam-vp8", Token: token, Codec: "vp8", Conn: conn}, vp8)
 
-	waitFor(t, 40*time.Second, func() bool {
+	testutil.WaitFor(t, 40*time.Second, func() bool {
 		return srv.count(t, "cam-h264", events.TypeClipScored) >= 3 && srv.count(t, "cam-vp8", events.TypeClipScored) >= 3
 	}, func() string {
 		return fmt.Sprintf("clips scored: h264 %d, vp8 %d; streams %+v", srv.count(t, "cam-h264", events.TypeClipScored),
@@ -240,8 +230,8 @@ func TestPublishH264AndVP8(t *testing.T) {
 	if err := hPub.Delete(ctx); err != nil {
 		t.Fatalf("DELETE: %v", err)
 	}
-	waitFor(t, 10*time.Second, func() bool { return srv.count(t, "cam-h264", events.TypeStreamDown) == 1 },
-		func() string { return "no stream.down after DELETE" })
+	testutil.WaitFor(t, 10*time.Second, func() bool { return srv.count(t, "cam-h264", events.TypeStreamDown) == 1 },
+		testutil.Says("no stream.down after DELETE"))
 	for _, e := range srv.lines(t) {
 		if e.Data.Stream == "cam-h264" && e.Type == events.TypeStreamDown && !strings.Contains(e.Data.Reason, "DELETE") {
 			t.Errorf("stream.down after DELETE says %q", e.Data.Reason)
@@ -252,10 +242,10 @@ func TestPublishH264AndVP8(t *testing.T) {
 	vStop()
 	conn.Close()
 	gone := time.Now()
-	waitFor(t, disconnect+8*time.Second, func() bool { return srv.count(t, "cam-vp8", events.TypeStreamDown) == 1 },
-		func() string { return "no stream.down after the publisher vanished" })
+	testutil.WaitFor(t, disconnect+8*time.Second, func() bool { return srv.count(t, "cam-vp8", events.TypeStreamDown) == 1 },
+		testutil.Says("no stream.down after the publisher vanished"))
 	t.Logf("vanished publisher noticed after %s (disconnect timeout %s)", time.Since(gone).Round(time.Millisecond), disconnect)
-	waitFor(t, 10*time.Second, func() bool { return srv.whip.Stats().Sessions == 0 && len(srv.p.Streams()) == 0 },
+	testutil.WaitFor(t, 10*time.Second, func() bool { return srv.whip.Stats().Sessions == 0 && len(srv.p.Streams()) == 0 },
 		func() string {
 			return fmt.Sprintf("not cleaned up: %d sessions, streams %+v", srv.whip.Stats().Sessions, srv.p.Streams())
 		})
@@ -481,7 +471,7 @@ func TestNoVideoTimeout(t *testing.T) {
 	if !errors.Is(err, whip.ErrNoVideo) || !errors.Is(err, ingest.ErrPermanent) || time.Since(start) > 5*time.Second {
 		t.Fatalf("Run: %v after %s", err, time.Since(start))
 	}
-	waitFor(t, 5*time.Second, func() bool { return ws.Stats().Sessions == 0 }, func() string { return "session not cleaned up" })
+	testutil.WaitFor(t, 5*time.Second, func() bool { return ws.Stats().Sessions == 0 }, testutil.Says("session not cleaned up"))
 }
 
 // lossyConn drops every outgoing packet while drop is set (a network blackout), and every
@@ -499,8 +489,8 @@ func publishLossy(t *testing.T, ctx context.Context, stream string) (*liveServer
 	conn := &lossyConn{PacketConn: udp}
 	t.Cleanup(func() { conn.Close() })
 	pub, _ := publish(t, ctx, whipclient.Options{URL: srv.url + "/whip/" + stream, Token: token, Codec: "h264", Conn: conn}, h264)
-	waitFor(t, 30*time.Second, func() bool { return srv.count(t, stream, events.TypeClipScored) >= 2 },
-		func() string { return "no clips before the loss" })
+	testutil.WaitFor(t, 30*time.Second, func() bool { return srv.count(t, stream, events.TypeClipScored) >= 2 },
+		testutil.Says("no clips before the loss"))
 	return srv, pub, conn
 }
 
@@ -532,10 +522,10 @@ func TestLossRequestsKeyframe(t *testing.T) {
 	time.Sleep(600 * time.Millisecond)
 	conn.drop.Store(false)
 	clips := srv.count(t, "lossy", events.TypeClipScored)
-	waitFor(t, 10*time.Second, func() bool { return pub.KeyframeRequests() > before },
+	testutil.WaitFor(t, 10*time.Second, func() bool { return pub.KeyframeRequests() > before },
 		func() string { return fmt.Sprintf("no keyframe request after the loss (%d before)", before) })
-	waitFor(t, 20*time.Second, func() bool { return srv.count(t, "lossy", events.TypeClipScored) >= clips+2 },
-		func() string { return "clips did not resume after the loss" })
+	testutil.WaitFor(t, 20*time.Second, func() bool { return srv.count(t, "lossy", events.TypeClipScored) >= clips+2 },
+		testutil.Says("clips did not resume after the loss"))
 	for _, st := range srv.p.Streams() {
 		if st.ID == "lossy" && (st.Status != pipeline.StatusUp || st.DecodeErrors != 0) {
 			t.Errorf("after the loss: %+v (frames after a loss must wait for a keyframe, not reach the decoder)", st)
@@ -554,7 +544,7 @@ func TestOverResolutionCapEndsSession(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	publish(t, ctx, whipclient.Options{URL: srv.url + "/whip/big", Token: token, Codec: "vp8"}, vp8)
-	waitFor(t, 20*time.Second, func() bool { return srv.whip.Stats().Sessions == 0 && len(srv.p.Streams()) == 0 },
+	testutil.WaitFor(t, 20*time.Second, func() bool { return srv.whip.Stats().Sessions == 0 && len(srv.p.Streams()) == 0 },
 		func() string {
 			return fmt.Sprintf("over-cap stream still there: %d sessions, %+v", srv.whip.Stats().Sessions, srv.p.Streams())
 		})
@@ -579,7 +569,7 @@ func TestVP9OverICETCP(t *testing.T) {
 	if !strings.Contains(pub.Answer, "tcptype passive") || !strings.Contains(pub.Answer, "VP9/90000") {
 		t.Fatalf("answer without a passive TCP candidate or VP9:\n%s", pub.Answer)
 	}
-	waitFor(t, 40*time.Second, func() bool { return srv.count(t, "vp9-tcp", events.TypeClipScored) >= 3 },
+	testutil.WaitFor(t, 40*time.Second, func() bool { return srv.count(t, "vp9-tcp", events.TypeClipScored) >= 3 },
 		func() string { return fmt.Sprintf("streams %+v", srv.p.Streams()) })
 	for _, st := range srv.p.Streams() {
 		if st.Codec != "vp9" || st.DecodeErrors != 0 {
@@ -684,8 +674,8 @@ func TestNACKRecoversScatteredLoss(t *testing.T) {
 	time.Sleep(3 * time.Second)
 	conn.every.Store(0)
 	clips := srv.count(t, "nack", events.TypeClipScored)
-	waitFor(t, 20*time.Second, func() bool { return srv.count(t, "nack", events.TypeClipScored) >= clips+2 },
-		func() string { return "clips did not continue" })
+	testutil.WaitFor(t, 20*time.Second, func() bool { return srv.count(t, "nack", events.TypeClipScored) >= clips+2 },
+		testutil.Says("clips did not continue"))
 	if conn.dropped.Load() < 5 {
 		t.Fatalf("only %d packets dropped", conn.dropped.Load())
 	}

@@ -5,6 +5,13 @@ import (
 	"image/color"
 	"math"
 	"strconv"
+
+	gplot "gonum.org/v1/plot"
+	"gonum.org/v1/plot/palette"
+	"gonum.org/v1/plot/plotter"
+	"gonum.org/v1/plot/text"
+	"gonum.org/v1/plot/vg"
+	"gonum.org/v1/plot/vg/draw"
 )
 
 // Heatmap is a labelled matrix, e.g. a confusion matrix (rows: true class, columns:
@@ -14,93 +21,103 @@ type Heatmap struct {
 	RowLabel   string // axis title of the rows, e.g. "true"
 	ColLabel   string // axis title of the columns, e.g. "predicted"
 	Rows, Cols []string
-	Values     [][]float64 // Values[row][col]
+	Values     [][]float64 // Values[row][col]; a missing or non-finite cell is drawn empty
 	// ShowValues writes each cell's value (integers as such, others with 2 decimals).
 	ShowValues bool
 }
 
-// Render draws the heatmap. Cell shade is the value over the matrix maximum.
+// cellPx is the side of one cell: room for a 4-digit count.
+const cellPx = 44
+
+// Render draws the heatmap. Cell shade is the value over the matrix maximum, white to dark
+// blue; the first row is at the top.
 func (hm Heatmap) Render() (*image.RGBA, error) {
 	nr, nc := len(hm.Rows), len(hm.Cols)
 	if nr == 0 || nc == 0 || len(hm.Values) < nr {
 		return nil, ErrNoData
 	}
+	g := grid{hm: hm}
 	maxV := 0.0
 	for r := range nr {
-		for c := range min(nc, len(hm.Values[r])) {
-			if v := hm.Values[r][c]; finite(v) {
+		for c := range nc {
+			if v := g.value(r, c); finite(v) {
 				maxV = math.Max(maxV, v)
 			}
 		}
 	}
-	labelW := 0
-	for _, s := range hm.Rows {
-		labelW = max(labelW, TextWidth(s, fs))
-	}
-	colLabelH := 0
-	for _, s := range hm.Cols {
-		colLabelH = max(colLabelH, TextWidth(s, fs))
-	}
-	cell := 44
-	left := labelW + 20 + TextHeight(fs) + 10
-	top := 20 + colLabelH + 10
-	if hm.Title != "" {
-		top += TextHeight(fs) + 10
-	}
-	if hm.ColLabel != "" {
-		top += TextHeight(fs) + 8
-	}
-	w := left + nc*cell + 20
-	h := top + nr*cell + 20
-	img := image.NewRGBA(image.Rect(0, 0, w, h))
-	fillRect(img, 0, 0, w, h, white)
-	y := 10
-	if hm.Title != "" {
-		DrawText(img, (w-TextWidth(hm.Title, fs))/2, y, hm.Title, black, fs)
-		y += TextHeight(fs) + 10
-	}
-	if hm.ColLabel != "" {
-		DrawText(img, left+(nc*cell-TextWidth(hm.ColLabel, fs))/2, y, hm.ColLabel, black, fs)
-	}
-	if hm.RowLabel != "" {
-		DrawTextUp(img, 8, top+(nr*cell+TextWidth(hm.RowLabel, fs))/2, hm.RowLabel, black, fs)
-	}
-	for c, s := range hm.Cols {
-		DrawTextUp(img, left+c*cell+(cell-TextHeight(fs))/2, top-8, s, black, fs)
-	}
+
+	p := newPlot(hm.Title, hm.ColLabel, hm.RowLabel)
+	heat := plotter.NewHeatMap(g, shades{})
+	heat.Min, heat.Max = 0, math.Max(maxV, 1e-12)
+	heat.NaN, heat.Underflow = color.White, color.White
+	p.Add(heat)
+
+	// Class names as ticks: rows down the left, columns along the bottom, turned upright.
+	rowTicks := make([]gplot.Tick, nr)
 	for r, s := range hm.Rows {
-		DrawText(img, left-10-TextWidth(s, fs), top+r*cell+(cell-TextHeight(fs))/2, s, black, fs)
-		for c := range nc {
-			v := math.NaN()
-			if c < len(hm.Values[r]) {
-				v = hm.Values[r][c]
-			}
-			t := 0.0
-			if maxV > 0 && finite(v) {
-				t = math.Max(0, v/maxV)
-			}
-			bg := shade(t)
-			x0, y0 := left+c*cell, top+r*cell
-			fillRect(img, x0, y0, cell, cell, bg)
-			rect(img, x0, y0, x0+cell, y0+cell, grey)
-			if hm.ShowValues && finite(v) {
+		rowTicks[r] = gplot.Tick{Value: g.rowY(r), Label: s}
+	}
+	colTicks := make([]gplot.Tick, nc)
+	for c, s := range hm.Cols {
+		colTicks[c] = gplot.Tick{Value: g.X(c), Label: s}
+	}
+	p.Y.Tick.Marker, p.X.Tick.Marker = gplot.ConstantTicks(rowTicks), gplot.ConstantTicks(colTicks)
+	p.X.Tick.Label.Rotation = math.Pi / 2
+	p.X.Tick.Label.XAlign, p.X.Tick.Label.YAlign = draw.XRight, draw.YCenter
+
+	if hm.ShowValues {
+		var dark, light plotter.XYLabels
+		for r := range nr {
+			for c := range nc {
+				v := g.value(r, c)
+				if !finite(v) {
+					continue
+				}
 				s := strconv.FormatFloat(v, 'f', 2, 64)
 				if v == math.Trunc(v) {
 					s = strconv.FormatFloat(v, 'f', 0, 64)
 				}
-				fg := black
-				if t > 0.55 {
-					fg = white
+				set := &dark
+				if maxV > 0 && v/maxV > 0.55 {
+					set = &light // white text on the darkest cells
 				}
-				sc := fs
-				if TextWidth(s, sc) > cell-4 {
-					sc = 1
-				}
-				DrawText(img, x0+(cell-TextWidth(s, sc))/2, y0+(cell-TextHeight(sc))/2, s, fg, sc)
+				set.XYs = append(set.XYs, plotter.XY{X: g.X(c), Y: g.rowY(r)})
+				set.Labels = append(set.Labels, s)
 			}
 		}
+		for _, set := range []struct {
+			xy  plotter.XYLabels
+			col color.Color
+		}{{dark, color.Black}, {light, color.White}} {
+			if len(set.xy.XYs) == 0 {
+				continue
+			}
+			lb, err := plotter.NewLabels(set.xy)
+			if err != nil {
+				return nil, err
+			}
+			for i := range lb.TextStyle {
+				lb.TextStyle[i].Color = set.col
+				lb.TextStyle[i].Font.Variant = "Sans"
+				lb.TextStyle[i].XAlign, lb.TextStyle[i].YAlign = draw.XCenter, draw.YCenter
+			}
+			p.Add(lb)
+		}
 	}
-	return img, nil
+
+	// Size the image so each cell is cellPx square whatever the label lengths.
+	w := cellPx*nc + marginPx(p.Y.Tick.Label, hm.Rows) + 60
+	h := cellPx*nr + marginPx(p.X.Tick.Label, hm.Cols) + 70
+	return render(p, w, h), nil
+}
+
+// marginPx is the pixels the longest of labels takes in style.
+func marginPx(style text.Style, labels []string) int {
+	var longest vg.Length
+	for _, s := range labels {
+		longest = max(longest, style.Width(s))
+	}
+	return pixels(longest)
 }
 
 // WritePNG renders the heatmap into a PNG file.
@@ -111,6 +128,38 @@ func (hm Heatmap) WritePNG(path string) error {
 	}
 	return WritePNG(path, img)
 }
+
+// grid is a Heatmap as gonum's GridXYZ, whose y grows upwards: column c at x = c, Heatmap
+// row r at y = rowY(r).
+type grid struct{ hm Heatmap }
+
+func (g grid) Dims() (c, r int)   { return len(g.hm.Cols), len(g.hm.Rows) }
+func (g grid) X(c int) float64    { return float64(c) }
+func (g grid) Y(y int) float64    { return float64(y) }
+func (g grid) Z(c, y int) float64 { return g.value(len(g.hm.Rows)-1-y, c) }
+
+// rowY is where Heatmap row r is drawn: the first row at the top.
+func (g grid) rowY(r int) float64 { return float64(len(g.hm.Rows) - 1 - r) }
+
+func (g grid) value(row, col int) float64 {
+	if col >= len(g.hm.Values[row]) {
+		return math.NaN()
+	}
+	return g.hm.Values[row][col]
+}
+
+// shades is a palette.Palette from white to dark blue.
+type shades struct{}
+
+func (shades) Colors() []color.Color {
+	cs := make([]color.Color, 64)
+	for i := range cs {
+		cs[i] = shade(float64(i) / float64(len(cs)-1))
+	}
+	return cs
+}
+
+var _ palette.Palette = shades{}
 
 // shade maps 0..1 to white..dark blue.
 func shade(t float64) color.RGBA {

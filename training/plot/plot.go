@@ -1,25 +1,29 @@
-// Package plot draws small PNG charts for training reports (learning curves, the expansion
-// trajectory, confusion matrices) with only the standard library: its own line rasteriser
-// and a built-in 5×7 bitmap font, so reports render the same on any machine.
+// Package plot holds the chart types of training reports (learning curves, the expansion
+// trajectory, confusion matrices), drawn by gonum.org/v1/plot with its bundled Liberation
+// fonts so reports render the same on any machine.
 package plot
 
 import (
-	"errors"
 	"fmt"
 	"image"
 	"image/color"
+	stddraw "image/draw"
 	"image/png"
 	"io"
 	"math"
 	"os"
 	"path/filepath"
-	"strconv"
+
+	gplot "gonum.org/v1/plot"
+	"gonum.org/v1/plot/plotter"
+	"gonum.org/v1/plot/text"
+	"gonum.org/v1/plot/vg"
+	"gonum.org/v1/plot/vg/draw"
+	"gonum.org/v1/plot/vg/vgimg"
 )
 
-// ErrNoData is returned when a chart has nothing finite to draw.
-var ErrNoData = errors.New("plot: no data")
-
-// Series is one set of points. Line joins them in order; Points marks each.
+// Series is one set of points. Line joins them in order (broken at non-finite points);
+// Points marks each.
 type Series struct {
 	Name   string
 	X, Y   []float64
@@ -27,7 +31,7 @@ type Series struct {
 	Points bool
 	Labels []string   // optional text beside each point ("" = none)
 	Color  color.RGBA // zero = the palette colour for the series' index
-	Faint  bool       // drawn lighter and left out of the legend when unnamed
+	Faint  bool       // drawn lighter, under the others, and left out of the legend when unnamed
 	// LabelsBelow puts point labels under the points (to keep them off another series').
 	LabelsBelow bool
 }
@@ -42,19 +46,13 @@ type Chart struct {
 	Series     []Series
 }
 
-var palette = []color.RGBA{
+// dpi is the screen resolution charts are drawn at: a 10 pt label is about 13 pixels.
+const dpi = 96
+
+var seriesColors = []color.RGBA{
 	{31, 119, 180, 255}, {214, 39, 40, 255}, {44, 160, 44, 255}, {255, 127, 14, 255},
 	{148, 103, 189, 255}, {140, 86, 75, 255}, {227, 119, 194, 255}, {23, 190, 207, 255},
 }
-
-var (
-	white = color.RGBA{255, 255, 255, 255}
-	black = color.RGBA{0, 0, 0, 255}
-	grey  = color.RGBA{200, 200, 200, 255}
-	dark  = color.RGBA{90, 90, 90, 255}
-)
-
-const fs = 2 // font scale: 10×14-pixel characters
 
 // Render draws the chart.
 func (c Chart) Render() (*image.RGBA, error) {
@@ -62,92 +60,18 @@ func (c Chart) Render() (*image.RGBA, error) {
 	if w == 0 || h == 0 {
 		w, h = 900, 600
 	}
-	xmin, xmax, ymin, ymax := math.Inf(1), math.Inf(-1), math.Inf(1), math.Inf(-1)
-	for _, s := range c.Series {
-		for i := range min(len(s.X), len(s.Y)) {
-			x, y := s.X[i], s.Y[i]
-			if !finite(x) || !finite(y) || (c.LogX && x <= 0) {
-				continue
-			}
-			xmin, xmax = math.Min(xmin, x), math.Max(xmax, x)
-			ymin, ymax = math.Min(ymin, y), math.Max(ymax, y)
-		}
-	}
-	if math.IsInf(xmin, 1) {
-		return nil, ErrNoData
-	}
-	if c.YMax > c.YMin {
-		ymin, ymax = c.YMin, c.YMax
-	}
-	img := image.NewRGBA(image.Rect(0, 0, w, h))
-	fillRect(img, 0, 0, w, h, white)
-
-	var xt []float64
-	tx := func(v float64) float64 { return v }
+	p := newPlot(c.Title, c.XLabel, c.YLabel)
 	if c.LogX {
-		tx = math.Log10
-		xmin, xmax = xmin/1.25, xmax*1.25
-		xt = logTicks(xmin, xmax)
+		p.X.Scale = gplot.LogScale{}
+		p.X.Tick.Marker = logTicks{}
 	} else {
-		xmin, xmax = pad(xmin, xmax)
-		xt = niceTicks(xmin, xmax, 8)
+		p.X.Tick.Marker = niceTicks{N: 8}
 	}
-	if !(c.YMax > c.YMin) {
-		ymin, ymax = pad(ymin, ymax)
-	}
-	yt := niceTicks(ymin, ymax, 6)
+	p.Y.Tick.Marker = niceTicks{N: 6}
+	p.Add(plotter.NewGrid())
 
-	// Plot area.
-	left, right, top, bottom := 12*(glyphW+1)*fs/2+40, w-20, 20, h-50
-	if c.Title != "" {
-		top += TextHeight(fs) + 10
-	}
-	if c.YLabel != "" {
-		left += TextHeight(fs) + 6
-	}
-	if c.XLabel != "" {
-		bottom -= TextHeight(fs) + 6
-	}
-	px := func(x float64) int {
-		return left + int(math.Round((tx(x)-tx(xmin))/(tx(xmax)-tx(xmin))*float64(right-left)))
-	}
-	py := func(y float64) int {
-		return bottom - int(math.Round((y-ymin)/(ymax-ymin)*float64(bottom-top)))
-	}
-
-	// Grid, ticks, tick labels.
-	for _, v := range xt {
-		if v < xmin || v > xmax {
-			continue
-		}
-		x := px(v)
-		vline(img, x, top, bottom, grey)
-		s := formatTick(v)
-		DrawText(img, x-TextWidth(s, fs)/2, bottom+6, s, dark, fs)
-	}
-	for _, v := range yt {
-		if v < ymin-1e-12 || v > ymax+1e-12 {
-			continue
-		}
-		y := py(v)
-		hline(img, left, right, y, grey)
-		s := formatTick(v)
-		DrawText(img, left-8-TextWidth(s, fs), y-TextHeight(fs)/2, s, dark, fs)
-	}
-	rect(img, left, top, right, bottom, black)
-	if c.Title != "" {
-		DrawText(img, (w-TextWidth(c.Title, fs))/2, 10, c.Title, black, fs)
-	}
-	if c.XLabel != "" {
-		DrawText(img, (left+right-TextWidth(c.XLabel, fs))/2, h-TextHeight(fs)-8, c.XLabel, black, fs)
-	}
-	if c.YLabel != "" {
-		DrawTextUp(img, 8, (top+bottom+TextWidth(c.YLabel, fs))/2, c.YLabel, black, fs)
-	}
-
-	// Series: faint ones first so highlighted ones draw over them.
-	clip := image.Rect(left, top, right+1, bottom+1)
-	legend := 0
+	drawn := false
+	// Faint series first so the highlighted ones draw over them.
 	for pass := range 2 {
 		for i, s := range c.Series {
 			if s.Faint != (pass == 0) {
@@ -155,52 +79,175 @@ func (c Chart) Render() (*image.RGBA, error) {
 			}
 			col := s.Color
 			if col == (color.RGBA{}) {
-				col = palette[i%len(palette)]
+				col = seriesColors[i%len(seriesColors)]
 			}
 			if s.Faint {
 				col = lighten(col)
 			}
-			var prev image.Point
-			havePrev := false
-			for k := range min(len(s.X), len(s.Y)) {
-				x, y := s.X[k], s.Y[k]
-				if !finite(x) || !finite(y) || (c.LogX && x <= 0) {
-					havePrev = false
-					continue
-				}
-				p := image.Pt(px(x), py(y))
-				if s.Line && havePrev {
-					line(img, prev, p, col, clip)
-				}
-				prev, havePrev = p, true
+			ok, err := addSeries(p, s, col, c.LogX)
+			if err != nil {
+				return nil, err
 			}
-			for k := range min(len(s.X), len(s.Y)) {
-				x, y := s.X[k], s.Y[k]
-				if !finite(x) || !finite(y) || (c.LogX && x <= 0) {
-					continue
-				}
-				p := image.Pt(px(x), py(y))
-				if s.Points {
-					disc(img, p, 4, col, clip)
-				}
-				if k < len(s.Labels) && s.Labels[k] != "" {
-					ly := p.Y - TextHeight(fs) - 3
-					if s.LabelsBelow {
-						ly = p.Y + 5
-					}
-					DrawText(img, p.X+7, ly, s.Labels[k], darken(col), fs)
-				}
+			drawn = drawn || ok
+		}
+	}
+	if !drawn {
+		return nil, ErrNoData
+	}
+	// Room around the outermost points, so none sits on the frame.
+	if c.LogX {
+		p.X.Min, p.X.Max = p.X.Min/1.25, p.X.Max*1.25
+	} else {
+		p.X.Min, p.X.Max = pad(p.X.Min, p.X.Max)
+	}
+	if c.YMax > c.YMin {
+		p.Y.Min, p.Y.Max = c.YMin, c.YMax
+	} else {
+		p.Y.Min, p.Y.Max = pad(p.Y.Min, p.Y.Max)
+	}
+	placeLegend(p, c)
+	return render(p, w, h), nil
+}
+
+// newPlot is a gonum plot with our titles, in Liberation Sans (gonum's default is the serif).
+func newPlot(title, xLabel, yLabel string) *gplot.Plot {
+	p := gplot.New()
+	p.Title.Text = title
+	p.X.Label.Text, p.Y.Label.Text = xLabel, yLabel
+	for _, st := range []*text.Style{&p.Title.TextStyle, &p.X.Label.TextStyle, &p.Y.Label.TextStyle,
+		&p.X.Tick.Label, &p.Y.Tick.Label, &p.Legend.TextStyle} {
+		st.Font.Variant = "Sans"
+	}
+	p.Title.TextStyle.Font.Size = vg.Points(13)
+	p.Title.Padding = vg.Points(6)
+	return p
+}
+
+// placeLegend puts the legend in the top corner with fewer points under it.
+func placeLegend(p *gplot.Plot, c Chart) {
+	left, right := 0, 0
+	xMid := (p.X.Min + p.X.Max) / 2
+	if c.LogX {
+		xMid = math.Sqrt(p.X.Min * p.X.Max)
+	}
+	yMid := (p.Y.Min + p.Y.Max) / 2
+	for _, s := range c.Series {
+		for i := range min(len(s.X), len(s.Y)) {
+			if !finite(s.X[i]) || !finite(s.Y[i]) || s.Y[i] < yMid {
+				continue
 			}
-			if s.Name != "" {
-				ly := top + 8 + legend*(TextHeight(fs)+6)
-				fillRect(img, left+10, ly+TextHeight(fs)/2-2, 18, 4, col)
-				DrawText(img, left+34, ly, s.Name, black, fs)
-				legend++
+			if s.X[i] < xMid {
+				left++
+			} else {
+				right++
 			}
 		}
 	}
-	return img, nil
+	p.Legend.Top, p.Legend.Left = true, left <= right
+	p.Legend.XOffs, p.Legend.YOffs = vg.Points(8), -vg.Points(8)
+	if !p.Legend.Left {
+		p.Legend.XOffs = -vg.Points(8)
+	}
 }
+
+func pad(lo, hi float64) (float64, float64) {
+	if hi == lo {
+		d := math.Max(math.Abs(lo)*0.1, 1)
+		return lo - d, hi + d
+	}
+	d := (hi - lo) * 0.06
+	return lo - d, hi + d
+}
+
+// addSeries adds s's lines, points and labels to p; ok is false when s has no point to draw.
+func addSeries(p *gplot.Plot, s Series, col color.RGBA, logX bool) (ok bool, err error) {
+	var runs []plotter.XYs // finite stretches, for the line
+	var pts plotter.XYs
+	var labels []string
+	prevOK := false
+	for i := range min(len(s.X), len(s.Y)) {
+		x, y := s.X[i], s.Y[i]
+		if !finite(x) || !finite(y) || (logX && x <= 0) {
+			prevOK = false
+			continue
+		}
+		if !prevOK {
+			runs = append(runs, nil)
+		}
+		runs[len(runs)-1] = append(runs[len(runs)-1], plotter.XY{X: x, Y: y})
+		prevOK = true
+		pts = append(pts, plotter.XY{X: x, Y: y})
+		label := ""
+		if i < len(s.Labels) {
+			label = s.Labels[i]
+		}
+		labels = append(labels, label)
+	}
+	if len(pts) == 0 {
+		return false, nil
+	}
+	var thumbs []gplot.Thumbnailer
+	if s.Line {
+		for _, run := range runs {
+			l, err := plotter.NewLine(run)
+			if err != nil {
+				return false, fmt.Errorf("plot: %s: %w", s.Name, err)
+			}
+			l.Color, l.Width = col, vg.Points(1.5)
+			p.Add(l)
+			if len(thumbs) == 0 {
+				thumbs = append(thumbs, l)
+			}
+		}
+	}
+	if s.Points {
+		sc, err := plotter.NewScatter(pts)
+		if err != nil {
+			return false, fmt.Errorf("plot: %s: %w", s.Name, err)
+		}
+		sc.Color, sc.Shape, sc.Radius = col, draw.CircleGlyph{}, vg.Points(3)
+		p.Add(sc)
+		thumbs = append(thumbs, sc)
+	}
+	if hasText(labels) {
+		lb, err := plotter.NewLabels(plotter.XYLabels{XYs: pts, Labels: labels})
+		if err != nil {
+			return false, fmt.Errorf("plot: %s: %w", s.Name, err)
+		}
+		lb.Offset = vg.Point{X: vg.Points(5), Y: vg.Points(4)}
+		if s.LabelsBelow {
+			lb.Offset.Y = -vg.Points(14)
+		}
+		for i := range lb.TextStyle {
+			lb.TextStyle[i].Color = darken(col)
+			lb.TextStyle[i].Font.Variant = "Sans"
+		}
+		p.Add(lb)
+	}
+	if s.Name != "" && len(thumbs) > 0 {
+		p.Legend.Add(s.Name, thumbs...)
+	}
+	return true, nil
+}
+
+// render draws p on a white w×h-pixel image.
+func render(p *gplot.Plot, w, h int) *image.RGBA {
+	c := vgimg.NewWith(vgimg.UseWH(px(w), px(h)), vgimg.UseDPI(dpi))
+	p.Draw(draw.New(c))
+	img := c.Image()
+	if rgba, ok := img.(*image.RGBA); ok && rgba.Rect.Dx() == w && rgba.Rect.Dy() == h {
+		return rgba
+	}
+	out := image.NewRGBA(image.Rect(0, 0, w, h))
+	stddraw.Draw(out, out.Rect, img, img.Bounds().Min, stddraw.Src)
+	return out
+}
+
+// px is n pixels as a length at the charts' resolution.
+func px(n int) vg.Length { return vg.Length(n) * vg.Inch / dpi }
+
+// pixels is l in pixels at the charts' resolution.
+func pixels(l vg.Length) int { return int(math.Ceil(float64(l / vg.Inch * dpi))) }
 
 // WritePNG renders the chart into a PNG file (written atomically).
 func (c Chart) WritePNG(path string) error {
@@ -240,56 +287,13 @@ func writeAtomic(path string, fill func(io.Writer) error) error {
 
 func finite(v float64) bool { return !math.IsNaN(v) && !math.IsInf(v, 0) }
 
-func pad(lo, hi float64) (float64, float64) {
-	if hi == lo {
-		d := math.Max(math.Abs(lo)*0.1, 1)
-		return lo - d, hi + d
-	}
-	d := (hi - lo) * 0.06
-	return lo - d, hi + d
-}
-
-// niceTicks returns about n round values covering [lo, hi].
-func niceTicks(lo, hi float64, n int) []float64 {
-	span := hi - lo
-	raw := span / float64(n)
-	mag := math.Pow(10, math.Floor(math.Log10(raw)))
-	step := mag
-	for _, m := range []float64{1, 2, 2.5, 5, 10} {
-		if m*mag >= raw {
-			step = m * mag
-			break
+func hasText(labels []string) bool {
+	for _, l := range labels {
+		if l != "" {
+			return true
 		}
 	}
-	var ts []float64
-	for v := math.Ceil(lo/step) * step; v <= hi+step*1e-9; v += step {
-		ts = append(ts, math.Round(v/step)*step)
-	}
-	return ts
-}
-
-// logTicks returns 1-2-5 ticks per decade within [lo, hi].
-func logTicks(lo, hi float64) []float64 {
-	var ts []float64
-	for e := math.Floor(math.Log10(lo)); e <= math.Ceil(math.Log10(hi)); e++ {
-		for _, m := range []float64{1, 2, 5} {
-			v := m * math.Pow(10, e)
-			if v >= lo && v <= hi {
-				ts = append(ts, v)
-			}
-		}
-	}
-	if len(ts) < 2 {
-		return niceTicks(lo, hi, 5)
-	}
-	return ts
-}
-
-func formatTick(v float64) string {
-	if math.Abs(v) < 1e-12 {
-		return "0"
-	}
-	return strconv.FormatFloat(v, 'g', 4, 64)
+	return false
 }
 
 func lighten(c color.RGBA) color.RGBA {
@@ -299,68 +303,4 @@ func lighten(c color.RGBA) color.RGBA {
 
 func darken(c color.RGBA) color.RGBA {
 	return color.RGBA{c.R * 3 / 4, c.G * 3 / 4, c.B * 3 / 4, 255}
-}
-
-func hline(img *image.RGBA, x0, x1, y int, c color.RGBA) { fillRect(img, x0, y, x1-x0+1, 1, c) }
-func vline(img *image.RGBA, x, y0, y1 int, c color.RGBA) { fillRect(img, x, y0, 1, y1-y0+1, c) }
-
-func rect(img *image.RGBA, x0, y0, x1, y1 int, c color.RGBA) {
-	hline(img, x0, x1, y0, c)
-	hline(img, x0, x1, y1, c)
-	vline(img, x0, y0, y1, c)
-	vline(img, x1, y0, y1, c)
-}
-
-// line draws a 2-pixel-wide segment (Bresenham) inside clip.
-func line(img *image.RGBA, a, b image.Point, c color.RGBA, clip image.Rectangle) {
-	dx, dy := abs(b.X-a.X), -abs(b.Y-a.Y)
-	sx, sy := sign(b.X-a.X), sign(b.Y-a.Y)
-	e := dx + dy
-	x, y := a.X, a.Y
-	for {
-		for _, o := range [4]image.Point{{0, 0}, {1, 0}, {0, 1}, {1, 1}} {
-			if p := image.Pt(x+o.X, y+o.Y); p.In(clip) {
-				img.SetRGBA(p.X, p.Y, c)
-			}
-		}
-		if x == b.X && y == b.Y {
-			return
-		}
-		e2 := 2 * e
-		if e2 >= dy {
-			e += dy
-			x += sx
-		}
-		if e2 <= dx {
-			e += dx
-			y += sy
-		}
-	}
-}
-
-func disc(img *image.RGBA, p image.Point, r int, c color.RGBA, clip image.Rectangle) {
-	for y := -r; y <= r; y++ {
-		for x := -r; x <= r; x++ {
-			if q := p.Add(image.Pt(x, y)); x*x+y*y <= r*r && q.In(clip) {
-				img.SetRGBA(q.X, q.Y, c)
-			}
-		}
-	}
-}
-
-func abs(v int) int {
-	if v < 0 {
-		return -v
-	}
-	return v
-}
-
-func sign(v int) int {
-	switch {
-	case v > 0:
-		return 1
-	case v < 0:
-		return -1
-	}
-	return 0
 }

@@ -9,13 +9,35 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+
+	gplot "gonum.org/v1/plot"
 )
 
-func count(img *image.RGBA, c color.RGBA) int {
-	n := 0
+// near reports whether a is within a few levels of b in each channel (edges are antialiased).
+func near(a, b color.RGBA) bool {
+	d := func(x, y uint8) bool { return math.Abs(float64(x)-float64(y)) <= 8 }
+	return d(a.R, b.R) && d(a.G, b.G) && d(a.B, b.B)
+}
+
+// where counts the pixels of colour c and returns their bounding box.
+func where(img *image.RGBA, c color.RGBA) (n int, box image.Rectangle) {
 	for y := img.Rect.Min.Y; y < img.Rect.Max.Y; y++ {
 		for x := img.Rect.Min.X; x < img.Rect.Max.X; x++ {
-			if img.RGBAAt(x, y) == c {
+			if near(img.RGBAAt(x, y), c) {
+				n++
+				box = box.Union(image.Rect(x, y, x+1, y+1))
+			}
+		}
+	}
+	return n, box
+}
+
+// darkIn counts near-black pixels (text, axes) in r.
+func darkIn(img *image.RGBA, r image.Rectangle) int {
+	n := 0
+	for y := r.Min.Y; y < r.Max.Y; y++ {
+		for x := r.Min.X; x < r.Max.X; x++ {
+			if c := img.RGBAAt(x, y); c.R < 80 && c.G < 80 && c.B < 80 {
 				n++
 			}
 		}
@@ -23,29 +45,17 @@ func count(img *image.RGBA, c color.RGBA) int {
 	return n
 }
 
-func TestDrawText(t *testing.T) {
-	img := image.NewRGBA(image.Rect(0, 0, 40, 10))
-	red := color.RGBA{255, 0, 0, 255}
-	DrawText(img, 0, 0, "1", red, 1)
-	// "1" has 10 lit cells in the 5x7 glyph.
-	if n := count(img, red); n != 10 {
-		t.Fatalf("'1' lit %d pixels, want 10", n)
+// lightIn counts near-white pixels (text on a dark cell) in r.
+func lightIn(img *image.RGBA, r image.Rectangle) int {
+	n := 0
+	for y := r.Min.Y; y < r.Max.Y; y++ {
+		for x := r.Min.X; x < r.Max.X; x++ {
+			if c := img.RGBAAt(x, y); c.R > 180 && c.G > 180 && c.B > 180 {
+				n++
+			}
+		}
 	}
-	if TextWidth("ab", 2) != 22 || TextHeight(2) != 14 {
-		t.Fatalf("text metrics %d %d", TextWidth("ab", 2), TextHeight(2))
-	}
-	// Lower case draws as upper case; unknown runes as a box.
-	a, b := image.NewRGBA(img.Rect), image.NewRGBA(img.Rect)
-	DrawText(a, 0, 0, "gflops", red, 1)
-	DrawText(b, 0, 0, "GFLOPS", red, 1)
-	if string(a.Pix) != string(b.Pix) {
-		t.Fatal("lower case differs from upper case")
-	}
-	up := image.NewRGBA(image.Rect(0, 0, 10, 40))
-	DrawTextUp(up, 0, 39, "1", red, 1)
-	if n := count(up, red); n != 10 {
-		t.Fatalf("rotated '1' lit %d pixels", n)
-	}
+	return n
 }
 
 func TestChartRender(t *testing.T) {
@@ -60,13 +70,45 @@ func TestChartRender(t *testing.T) {
 	if img.Bounds().Dx() != 400 || img.Bounds().Dy() != 300 {
 		t.Fatalf("size %v", img.Bounds())
 	}
-	if n := count(img, blue); n < 100 {
+	n, box := where(img, blue)
+	if n < 100 {
 		t.Fatalf("series drew only %d pixels", n)
 	}
-	// The first point is left of and above the third (y grows downwards in the image).
+	// The falling curve: its leftmost blue pixels are higher (smaller y) than its rightmost.
+	leftTop, rightTop := -1, -1
+	for y := box.Min.Y; y < box.Max.Y && (leftTop < 0 || rightTop < 0); y++ {
+		if leftTop < 0 && near(img.RGBAAt(box.Min.X+2, y), blue) {
+			leftTop = y
+		}
+		if rightTop < 0 && near(img.RGBAAt(box.Max.X-3, y), blue) {
+			rightTop = y
+		}
+	}
+	if leftTop < 0 || rightTop <= leftTop {
+		t.Fatalf("curve does not fall left to right: left edge at y=%d, right edge at y=%d", leftTop, rightTop)
+	}
+	// The title is real text in the top band's middle; without a title there is less ink there.
+	band := image.Rect(150, 0, 250, 22)
+	if darkIn(img, band) < 20 {
+		t.Fatalf("no title drawn: %d dark pixels in the top band", darkIn(img, band))
+	}
+	untitled := c
+	untitled.Title = ""
+	u, err := untitled.Render()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if darkIn(u, band) >= darkIn(img, band) {
+		t.Fatal("the top band is as dark without a title")
+	}
+
 	c.LogX = true
 	if _, err := c.Render(); err != nil {
 		t.Fatal(err)
+	}
+	// Only x ≤ 0 left on a log axis: nothing to draw.
+	if _, err := (Chart{LogX: true, Series: []Series{{X: []float64{0, -1}, Y: []float64{1, 2}, Line: true}}}).Render(); !errors.Is(err, ErrNoData) {
+		t.Fatalf("log axis without positive x: %v", err)
 	}
 	if _, err := (Chart{Series: []Series{{X: []float64{math.NaN()}, Y: []float64{1}}}}).Render(); !errors.Is(err, ErrNoData) {
 		t.Fatalf("no data: %v", err)
@@ -75,10 +117,35 @@ func TestChartRender(t *testing.T) {
 	if err := c.WritePNG(path); err != nil {
 		t.Fatal(err)
 	}
-	f, _ := os.Open(path)
-	defer f.Close()
-	if _, err := png.Decode(f); err != nil {
+	f, err := os.Open(path)
+	if err != nil {
 		t.Fatal(err)
+	}
+	defer f.Close()
+	dec, err := png.Decode(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if dec.Bounds().Dx() != 400 || dec.Bounds().Dy() != 300 {
+		t.Fatalf("PNG size %v", dec.Bounds())
+	}
+}
+
+// A fixed Y range holds even when the data spans less of it.
+func TestChartFixedYRange(t *testing.T) {
+	red := color.RGBA{255, 0, 0, 255}
+	chart := func(ymax float64) *image.RGBA {
+		img, err := Chart{Width: 300, Height: 300, YMin: 0, YMax: ymax, Series: []Series{
+			{X: []float64{1, 2}, Y: []float64{0.5, 0.5}, Line: true, Color: red}}}.Render()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return img
+	}
+	_, half := where(chart(1), red)
+	_, low := where(chart(2), red)
+	if low.Min.Y <= half.Min.Y {
+		t.Fatalf("y=0.5 at pixel row %d on 0..1 and %d on 0..2: want lower on 0..2", half.Min.Y, low.Min.Y)
 	}
 }
 
@@ -89,12 +156,31 @@ func TestHeatmap(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// The largest cell is the darkest shade.
-	if n := count(img, shade(1)); n < 30*30 {
+	// The largest cell (true b, predicted b) is the darkest shade, bottom right.
+	n, full := where(img, shade(1))
+	if n < 30*30 {
 		t.Fatalf("max cell has %d pixels of the full shade", n)
 	}
-	if n := count(img, shade(0)); n < 30*30 {
+	_, five := where(img, shade(5.0/6))
+	if full.Min.X <= five.Min.X || full.Min.Y <= five.Min.Y {
+		t.Fatalf("cell 6 at %v is not below and right of cell 5 at %v", full, five)
+	}
+	if n, _ := where(img, shade(0)); n < 30*30 {
 		t.Fatalf("zero cell has %d white pixels", n)
+	}
+	// White count text on the darkest cell.
+	if n := lightIn(img, full.Inset(4)); n < 5 {
+		t.Fatalf("no value written in the darkest cell (%d white pixels)", n)
+	}
+	// More classes, bigger image.
+	big := Heatmap{Rows: []string{"a", "b", "c", "d"}, Cols: []string{"a", "b", "c", "d"},
+		Values: [][]float64{{1, 0, 0, 0}, {0, 1, 0, 0}, {0, 0, 1, 0}, {0, 0, 0, 1}}}
+	bi, err := big.Render()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if bi.Bounds().Dx() < img.Bounds().Dx()+2*cellPx-4 {
+		t.Fatalf("4×4 is %v, 2×2 is %v", bi.Bounds(), img.Bounds())
 	}
 	if _, err := (Heatmap{}).Render(); !errors.Is(err, ErrNoData) {
 		t.Fatal(err)
@@ -102,11 +188,18 @@ func TestHeatmap(t *testing.T) {
 }
 
 func TestTicks(t *testing.T) {
-	ts := niceTicks(0, 1, 5)
+	vals := func(ts []gplot.Tick) []float64 {
+		var vs []float64
+		for _, tk := range ts {
+			vs = append(vs, tk.Value)
+		}
+		return vs
+	}
+	ts := vals(niceTicks{N: 5}.Ticks(0, 1))
 	if len(ts) < 4 || ts[0] != 0 || ts[len(ts)-1] != 1 {
 		t.Fatalf("ticks %v", ts)
 	}
-	lt := logTicks(0.015, 0.7)
+	lt := vals(logTicks{}.Ticks(0.015, 0.7))
 	want := []float64{0.02, 0.05, 0.1, 0.2, 0.5}
 	if len(lt) != len(want) {
 		t.Fatalf("log ticks %v", lt)
@@ -115,5 +208,8 @@ func TestTicks(t *testing.T) {
 		if math.Abs(lt[i]/want[i]-1) > 1e-9 {
 			t.Fatalf("log ticks %v", lt)
 		}
+	}
+	if l := (logTicks{}).Ticks(0.02, 0.03); len(l) < 2 {
+		t.Fatalf("a narrow log span got %d ticks", len(l))
 	}
 }

@@ -37,8 +37,8 @@ func H264AccessUnits(t testing.TB) (aus [][][]byte, sps, pps []byte) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	nalus, err := h264.AnnexBUnmarshal(raw)
-	if err != nil {
+	var nalus h264.AnnexB
+	if err := nalus.Unmarshal(raw); err != nil {
 		t.Fatal(err)
 	}
 	var au [][]byte
@@ -161,17 +161,6 @@ func (c *Camera) Close() {
 	c.wg.Wait()
 	c.stream.Close()
 	c.srv.Close()
-}
-
-// FreePort returns a loopback TCP port that was free a moment ago.
-func FreePort(t testing.TB) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
 }
 
 // FreeUDPPair returns an even port p with p and p+1 free for UDP.

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"maps"
-	"net"
 	"os"
 	"os/exec"
 	"strconv"
@@ -18,18 +17,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/actionstream/actionstream/events"
+	"github.com/actionstream/actionstream/internal/testkit/testutil"
 )
-
-// FreePort returns a loopback TCP port that was free a moment ago.
-func FreePort(t testing.TB) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
 
 // Kafka is an in-process Kafka-protocol broker (kfake) that can be stopped and started again on
 // the same port with the same data directory, like a restarted broker. It counts produce
@@ -47,7 +36,7 @@ type Kafka struct {
 
 // StartKafka starts a broker with the topics (4 partitions each); it stops when t ends.
 func StartKafka(t testing.TB, topics ...string) *Kafka {
-	k := &Kafka{t: t, port: FreePort(t), dir: t.TempDir(), topics: topics, acks: map[int16]int{}}
+	k := &Kafka{t: t, port: testutil.FreePort(t), dir: t.TempDir(), topics: topics, acks: map[int16]int{}}
 	k.Start()
 	t.Cleanup(k.Stop)
 	return k
@@ -121,7 +110,7 @@ func RedisBinary(t testing.TB) string {
 
 // StartRedis starts redis-server and waits until it answers PING; it is killed when t ends.
 func StartRedis(t testing.TB) *Redis {
-	r := &Redis{t: t, bin: RedisBinary(t), port: FreePort(t)}
+	r := &Redis{t: t, bin: RedisBinary(t), port: testutil.FreePort(t)}
 	r.Start()
 	t.Cleanup(func() {
 		r.Kill()

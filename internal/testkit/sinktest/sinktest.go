@@ -6,11 +6,10 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
-	"runtime"
-	"runtime/pprof"
-	"strings"
 	"testing"
 	"time"
+
+	"go.uber.org/goleak"
 
 	"github.com/actionstream/actionstream/events"
 )
@@ -84,20 +83,10 @@ func ID(stream, typ string, i int) string {
 	return hex.EncodeToString(h[:16])
 }
 
-// CheckGoroutines fails t if, once t's other cleanups have run, more goroutines are left than
-// when it was called: every goroutine a sink starts must end with Close. Call it first in a test.
+// CheckGoroutines fails t if, once t's other cleanups have run, a goroutine started during the
+// test is still running: every goroutine a sink starts must end with Close. Call it first in a
+// test; not in parallel tests, whose goroutines it cannot tell apart.
 func CheckGoroutines(t testing.TB) {
-	before := runtime.NumGoroutine()
-	t.Cleanup(func() {
-		deadline := time.Now().Add(5 * time.Second)
-		for runtime.NumGoroutine() > before {
-			if time.Now().After(deadline) {
-				var buf strings.Builder
-				_ = pprof.Lookup("goroutine").WriteTo(&buf, 1)
-				t.Errorf("%d goroutines left, %d before the test:\n%s", runtime.NumGoroutine(), before, buf.String())
-				return
-			}
-			time.Sleep(10 * time.Millisecond)
-		}
-	})
+	before := goleak.IgnoreCurrent()
+	t.Cleanup(func() { goleak.VerifyNone(t, before) })
 }

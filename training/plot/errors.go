@@ -1,0 +1,6 @@
+package plot
+
+import "errors"
+
+// ErrNoData is returned when a chart has nothing finite to draw.
+var ErrNoData = errors.New("plot: no data")
