@@ -132,12 +132,12 @@ web: {enabled: false}
 	}
 	w := cfg.WHIP
 	if w.Token != "from-env" || w.MaxSessions != 4 || w.DisconnectTimeout.D() != 2*time.Second || w.Codecs[0] != "vp8" ||
-		len(w.ICEServers) != 2 || w.ICEServers[1].Username != "u" || w.PublicIPs[0] != "203.0.113.7" ||
-		w.UDPPortMin != 50000 || w.UDPPortMax != 50100 || w.TCPAddr != ":8189" || cfg.Web.Enabled {
+		len(w.ICE.Servers) != 2 || w.ICE.Servers[1].Username != "u" || w.ICE.PublicIPs[0] != "203.0.113.7" ||
+		w.ICE.UDPPortMin != 50000 || w.ICE.UDPPortMax != 50100 || w.ICE.TCPAddr != ":8189" || cfg.Web.Enabled {
 		t.Fatalf("parsed: %+v web %+v", w, cfg.Web)
 	}
 	for _, c := range []struct{ yml, path string }{
-		{"whip: {max_sessions: 0}", "whip.max_sessions"},
+		{"whip: {max_sessions: -1}", "whip.max_sessions"},
 		{"whip: {max_sdp_bytes: 10}", "whip.max_sdp_bytes"},
 		{"whip: {disconnect_timeout: 10ms}", "whip.disconnect_timeout"},
 		{"whip: {codecs: [h264, av1]}", "whip.codecs[1]"},
@@ -154,7 +154,7 @@ web: {enabled: false}
 		}
 	}
 	prod, err := Load("production.yaml", nil)
-	if err != nil || prod.WHIP.Token == "" || prod.WHIP.TCPAddr != ":8189" || prod.WHIP.UDPPortMax != 50199 || !prod.Web.Enabled {
+	if err != nil || prod.WHIP.Token == "" || prod.WHIP.ICE.TCPAddr != ":8189" || prod.WHIP.ICE.UDPPortMax != 50199 || !prod.Web.Enabled {
 		t.Errorf("production.yaml whip/web: %+v %+v %v", prod.WHIP, prod.Web, err)
 	}
 	// A disabled endpoint is not validated.

@@ -2,6 +2,7 @@ package configs
 
 import (
 	"fmt"
+	"github.com/actionstream/actionstream/confkit"
 	"reflect"
 	"strconv"
 	"strings"
@@ -11,7 +12,7 @@ import (
 // EnvPrefix starts every environment override: ACTIONSTREAM_SINKS_KAFKA_BROKERS=a:9092,b:9092.
 const EnvPrefix = "ACTIONSTREAM_"
 
-var durationType = reflect.TypeOf(Duration(0))
+var durationType = reflect.TypeFor[confkit.Duration]()
 
 // applyEnv sets every scalar field (and string lists, comma-separated) named by an
 // ACTIONSTREAM_<YAML_PATH> variable. Lists of structs (streams) come from YAML only.
@@ -53,7 +54,15 @@ func applyEnv(cfg *Config, environ []string) error {
 func walkEnv(v reflect.Value, path string, visit func(name, path string, f reflect.Value) error) error {
 	t := v.Type()
 	for i := 0; i < t.NumField(); i++ {
-		tag, _, _ := strings.Cut(t.Field(i).Tag.Get("yaml"), ",")
+		tag, opts, _ := strings.Cut(t.Field(i).Tag.Get("yaml"), ",")
+		f := v.Field(i)
+		if opts == "inline" && f.Kind() == reflect.Struct {
+			// A section that embeds a stage's config: its keys are the section's own.
+			if err := walkEnv(f, path, visit); err != nil {
+				return err
+			}
+			continue
+		}
 		if tag == "" || tag == "-" {
 			continue
 		}
@@ -61,7 +70,6 @@ func walkEnv(v reflect.Value, path string, visit func(name, path string, f refle
 		if path != "" {
 			p = path + "." + tag
 		}
-		f := v.Field(i)
 		if f.Kind() == reflect.Struct && f.Type() != durationType {
 			if err := walkEnv(f, p, visit); err != nil {
 				return err
@@ -103,6 +111,12 @@ func setScalar(f reflect.Value, s string) error {
 			return err
 		}
 		f.SetInt(n)
+	case reflect.Uint16:
+		n, err := strconv.ParseUint(s, 10, 16)
+		if err != nil {
+			return err
+		}
+		f.SetUint(n)
 	case reflect.Float64:
 		x, err := strconv.ParseFloat(s, 64)
 		if err != nil {

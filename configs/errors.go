@@ -1,11 +1,6 @@
 package configs
 
-import "fmt"
+import "github.com/actionstream/actionstream/confkit"
 
 // FieldError is a validation error about one field, named by its YAML path.
-type FieldError struct {
-	Path string
-	Msg  string
-}
-
-func (e *FieldError) Error() string { return fmt.Sprintf("config: %s %s", e.Path, e.Msg) }
+type FieldError = confkit.FieldError

@@ -42,7 +42,7 @@ type Config struct {
 	// (0 = Size). Mean and Std normalize x/255 per RGB channel (zero Std = 1).
 	Size, ResizeShortSide int
 	Mean, Std             [3]float32
-	// MaxWidth×MaxHeight caps the stream resolution (either orientation); 0 = 3840×2160.
+	// MaxWidth×MaxHeight caps the stream resolution (either orientation); 0 = DefaultLimits.
 	MaxWidth, MaxHeight int
 	// Threads is FFmpeg's decoder thread count (0 = 1: one thread per stream scales best with
 	// many streams and adds no frame delay).
@@ -114,10 +114,10 @@ func New(cfg Config, s Sampler, out func(*clipper.Clip)) (*Decoder, error) {
 		return nil, fmt.Errorf("%w: resize_short_side %d < size %d", ErrConfig, cfg.ResizeShortSide, cfg.Size)
 	}
 	if cfg.MaxWidth <= 0 {
-		cfg.MaxWidth = 3840
+		cfg.MaxWidth = DefaultLimits().MaxWidth
 	}
 	if cfg.MaxHeight <= 0 {
-		cfg.MaxHeight = 2160
+		cfg.MaxHeight = DefaultLimits().MaxHeight
 	}
 	if cfg.Threads <= 0 {
 		cfg.Threads = 1

@@ -4,6 +4,8 @@ package events
 
 import (
 	"time"
+
+	"github.com/actionstream/actionstream/infer"
 )
 
 // CloudEvents types.
@@ -53,11 +55,8 @@ type Data struct {
 	Reason string `json:"reason,omitempty"`
 }
 
-// LabelScore is one class and its score.
-type LabelScore struct {
-	Label string  `json:"label"`
-	Score float32 `json:"score"`
-}
+// LabelScore is inference's label and score, the entries of data.top_k.
+type LabelScore = infer.LabelScore
 
 // Span is a clip's (or an action's) time span, in wall clock and in stream presentation time.
 type Span struct {

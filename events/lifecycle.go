@@ -3,24 +3,10 @@ package events
 import (
 	"fmt"
 	"slices"
-	"sort"
 	"time"
-)
 
-// ClipResult is one scored clip of a stream, as the inference stage reports it.
-type ClipResult struct {
-	Stream             string
-	Seq                uint64
-	StartPTS, EndPTS   time.Duration // PTS of the clip's first and last samples
-	StartWall, EndWall time.Time
-	Labels             []string  // the model's labels; the Tracker keeps its own copy
-	Scores             []float32 // one probability per label (softmax or sigmoid output)
-	// TopK is the clip's top-k if the caller already has it; otherwise the Tracker computes it
-	// when clip.scored is enabled.
-	TopK        []LabelScore
-	Model       string
-	ModelDigest string // "sha256:<hex>"
-}
+	"github.com/actionstream/actionstream/infer"
+)
 
 // ActiveAction is an action in progress, for state stores and dashboards.
 type ActiveAction struct {
@@ -77,7 +63,6 @@ type Tracker struct {
 	seen          bool
 	lastEnd       time.Duration
 	model, digest string
-	topBuf        []int
 }
 
 // NewTracker returns a Tracker for stream; zero Smoothing, TopK, ResetGap and Source take defaults.
@@ -100,7 +85,7 @@ func NewTracker(stream string, cfg Config) (*Tracker, error) {
 // first (when enabled), then action events in label order. A clip whose PTS goes backwards or
 // jumps ahead by more than ResetGap first ends every active action (as Flush does). A result whose
 // scores do not match its labels is rejected with ErrBadResult and changes nothing.
-func (t *Tracker) Observe(r ClipResult) ([]Event, error) {
+func (t *Tracker) Observe(r infer.ScoredClip) ([]Event, error) {
 	if len(r.Labels) == 0 || len(r.Scores) != len(r.Labels) {
 		return nil, fmt.Errorf("events: stream %s clip %d: %d scores for %d labels: %w",
 			t.stream, r.Seq, len(r.Scores), len(r.Labels), ErrBadResult)
@@ -108,12 +93,12 @@ func (t *Tracker) Observe(r ClipResult) ([]Event, error) {
 	if r.Stream != "" && r.Stream != t.stream {
 		return nil, fmt.Errorf("events: tracker of stream %s fed a clip of stream %s: %w", t.stream, r.Stream, ErrBadResult)
 	}
-	if r.EndPTS < r.StartPTS {
+	if r.End < r.Start {
 		return nil, fmt.Errorf("events: stream %s clip %d: end PTS %v before start %v: %w",
-			t.stream, r.Seq, r.EndPTS, r.StartPTS, ErrBadResult)
+			t.stream, r.Seq, r.End, r.Start, ErrBadResult)
 	}
 	var out []Event
-	if t.seen && (r.EndPTS < t.lastEnd || r.StartPTS-t.lastEnd > t.cfg.ResetGap) {
+	if t.seen && (r.End < t.lastEnd || r.Start-t.lastEnd > t.cfg.ResetGap.D()) {
 		out = t.flush(out)
 	}
 	if !slices.Equal(t.labels, r.Labels) {
@@ -121,9 +106,8 @@ func (t *Tracker) Observe(r ClipResult) ([]Event, error) {
 		t.labels = slices.Clone(r.Labels)
 		t.ring = make([]float32, t.cfg.Smoothing*len(r.Labels))
 		t.states = make([]labelState, len(r.Labels))
-		t.topBuf = make([]int, len(r.Labels))
 	}
-	t.seen, t.lastEnd = true, r.EndPTS
+	t.seen, t.lastEnd = true, r.End
 	t.model, t.digest = r.Model, r.ModelDigest
 
 	if t.cfg.ClipScored {
@@ -133,7 +117,7 @@ func (t *Tracker) Observe(r ClipResult) ([]Event, error) {
 	n := len(t.labels)
 	row := t.ring[t.row*n : (t.row+1)*n]
 	for i, s := range r.Scores {
-		row[i] = clamp01(s)
+		row[i] = infer.ClampScore(s)
 	}
 	t.row = (t.row + 1) % t.cfg.Smoothing
 	t.filled = min(t.filled+1, t.cfg.Smoothing)
@@ -152,9 +136,9 @@ func (t *Tracker) Observe(r ClipResult) ([]Event, error) {
 }
 
 // step advances one label's state machine with its smoothed score at clip r.
-func (t *Tracker) step(out []Event, i int, s float32, r ClipResult) []Event {
+func (t *Tracker) step(out []Event, i int, s float32, r infer.ScoredClip) []Event {
 	st := &t.states[i]
-	now := r.EndPTS
+	now := r.End
 	on, off := float64(s) >= t.cfg.On, float64(s) >= t.cfg.Off
 	st.score = s
 	switch st.phase {
@@ -162,7 +146,7 @@ func (t *Tracker) step(out []Event, i int, s float32, r ClipResult) []Event {
 		if !on {
 			return out
 		}
-		*st = labelState{phase: arming, armedAt: now, startPTS: r.StartPTS, startWall: r.StartWall, peak: s, score: s}
+		*st = labelState{phase: arming, armedAt: now, startPTS: r.Start, startWall: r.StartWall, peak: s, score: s}
 	case arming:
 		if !on {
 			st.phase = idle
@@ -180,20 +164,20 @@ func (t *Tracker) step(out []Event, i int, s float32, r ClipResult) []Event {
 
 	switch st.phase {
 	case arming:
-		if now-st.armedAt >= t.cfg.MinDuration {
+		if now-st.armedAt >= t.cfg.MinDuration.D() {
 			st.phase = active
 			st.lastOnPTS, st.lastOnWal = now, r.EndWall
 			st.lastEmit = now
 			out = append(out, t.actionEvent(TypeActionStarted, i, 0, now, r.EndWall))
 		}
 	case cooling:
-		if now-st.coolSince >= t.cfg.Cooldown {
+		if now-st.coolSince >= t.cfg.Cooldown.D() {
 			out = append(out, t.ended(i))
 			st.phase = idle
 			return out
 		}
 	}
-	if st.phase != arming && st.phase != idle && t.cfg.UpdateInterval > 0 && now-st.lastEmit >= t.cfg.UpdateInterval {
+	if st.phase != arming && st.phase != idle && t.cfg.UpdateInterval > 0 && now-st.lastEmit >= t.cfg.UpdateInterval.D() {
 		st.updates++
 		st.lastEmit = now
 		out = append(out, t.actionEvent(TypeActionUpdated, i, st.updates, now, r.EndWall))
@@ -258,37 +242,12 @@ func (t *Tracker) actionEvent(typ string, i, ordinal int, end time.Duration, end
 	return New(t.source, typ, ActionID(t.stream, typ, t.labels[i], st.startPTS, st.startWall, ordinal), at, d)
 }
 
-func (t *Tracker) clipScored(r ClipResult) Event {
-	top := r.TopK
-	if len(top) == 0 {
-		idx := t.topBuf[:len(r.Scores)]
-		for i := range idx {
-			idx[i] = i
-		}
-		sort.SliceStable(idx, func(a, b int) bool { return clamp01(r.Scores[idx[a]]) > clamp01(r.Scores[idx[b]]) })
-		k := min(t.cfg.TopK, len(idx))
-		top = make([]LabelScore, k)
-		for j := range top {
-			top[j] = LabelScore{Label: r.Labels[idx[j]], Score: clamp01(r.Scores[idx[j]])}
-		}
-	} else if len(top) > t.cfg.TopK {
-		top = top[:t.cfg.TopK]
-	}
+func (t *Tracker) clipScored(r infer.ScoredClip) Event {
+	top := r.TopK(t.cfg.TopK)
 	d := Data{
 		Stream: t.stream, Label: top[0].Label, Score: top[0].Score, TopK: top,
-		Span:  &Span{StartWall: r.StartWall.UTC(), EndWall: r.EndWall.UTC(), StartPTS: r.StartPTS.Seconds(), EndPTS: r.EndPTS.Seconds()},
+		Span:  &Span{StartWall: r.StartWall.UTC(), EndWall: r.EndWall.UTC(), StartPTS: r.Start.Seconds(), EndPTS: r.End.Seconds()},
 		Model: r.Model, ModelDigest: r.ModelDigest,
 	}
-	return New(t.source, TypeClipScored, ClipID(t.stream, r.StartPTS, r.EndPTS, r.StartWall), r.EndWall, d)
-}
-
-// clamp01 maps a score into [0, 1]; NaN counts as 0 so one bad clip cannot poison the average.
-func clamp01(v float32) float32 {
-	switch {
-	case v > 1:
-		return 1
-	case v >= 0:
-		return v
-	}
-	return 0 // negative or NaN
+	return New(t.source, TypeClipScored, ClipID(t.stream, r.Start, r.End, r.StartWall), r.EndWall, d)
 }

@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/actionstream/actionstream/confkit"
+	"github.com/actionstream/actionstream/infer"
 	"math"
 	"math/rand"
 	"reflect"
@@ -19,11 +21,11 @@ var (
 )
 
 // clip k starts at k seconds and ends 1.2 s later; its wall clock is epoch + PTS.
-func clip(k int, scores ...float32) ClipResult {
+func clip(k int, scores ...float32) infer.ScoredClip {
 	start := time.Duration(k) * time.Second
 	end := start + 1200*time.Millisecond
-	return ClipResult{
-		Stream: "cam1", Seq: uint64(k), StartPTS: start, EndPTS: end,
+	return infer.ScoredClip{
+		Stream: "cam1", Seq: uint64(k), Start: start, End: end,
 		StartWall: epoch.Add(start), EndWall: epoch.Add(end),
 		Labels: labels, Scores: scores, Model: "x3d-xs", ModelDigest: digest,
 	}
@@ -75,7 +77,7 @@ func types(per [][]Event) []string {
 
 func TestStartAndEndTimings(t *testing.T) {
 	tr := newTracker(t, nil) // On 0.6, Off 0.4, MinDuration 2s, Cooldown 2s, no smoothing
-	tr.cfg.MinDuration = 2 * time.Second
+	tr.cfg.MinDuration = confkit.Duration(2 * time.Second)
 	per := run(t, tr, []float32{0, 0, .9, .8, .95, .7, .2, .1, .3, 0, 0})
 	// >= On from clip 2 (end 3.2 s); 2 s later is clip 4. < Off from clip 6 (end 7.2 s); 2 s later is clip 8.
 	want := []string{"4:action.started", "8:action.ended"}
@@ -166,7 +168,7 @@ func TestSmoothing(t *testing.T) {
 }
 
 func TestPeriodicUpdates(t *testing.T) {
-	tr := newTracker(t, func(c *Config) { c.MinDuration, c.UpdateInterval = 0, 3*time.Second })
+	tr := newTracker(t, func(c *Config) { c.MinDuration, c.UpdateInterval = 0, confkit.Duration(3*time.Second) })
 	wave := make([]float32, 11)
 	for i := range wave {
 		wave[i] = .8
@@ -200,7 +202,7 @@ func TestIDsDeterministicAndUnique(t *testing.T) {
 			wave[i] = float32(rng.Float64() * .5)
 		}
 	}
-	cfg := func(c *Config) { c.UpdateInterval, c.ClipScored = 2*time.Second, true }
+	cfg := func(c *Config) { c.UpdateInterval, c.ClipScored = confkit.Duration(2*time.Second), true }
 	a := run(t, newTracker(t, cfg), wave)
 	b := run(t, newTracker(t, cfg), wave)
 	if !reflect.DeepEqual(a, b) {
@@ -236,7 +238,7 @@ func TestIDsDeterministicAndUnique(t *testing.T) {
 }
 
 func TestJSONRoundTrip(t *testing.T) {
-	tr := newTracker(t, func(c *Config) { c.UpdateInterval, c.ClipScored, c.TopK = 2*time.Second, true, 2 })
+	tr := newTracker(t, func(c *Config) { c.UpdateInterval, c.ClipScored, c.TopK = confkit.Duration(2*time.Second), true, 2 })
 	per := run(t, tr, []float32{.9, .9, .9, .9, .9, 0, 0, 0, 0})
 	all := []Event{StreamUp("", "cam1", epoch, "connected")}
 	for _, evs := range per {
@@ -262,7 +264,7 @@ func TestJSONRoundTrip(t *testing.T) {
 		}
 	}
 	cs := per[0][0]
-	if cs.Type != TypeClipScored || len(cs.Data.TopK) != 2 || cs.Data.TopK[0] != (LabelScore{"wave", .9}) || cs.Data.Label != "wave" {
+	if cs.Type != TypeClipScored || len(cs.Data.TopK) != 2 || cs.Data.TopK[0] != (LabelScore{Label: "wave", Score: .9}) || cs.Data.Label != "wave" {
 		t.Fatalf("clip.scored: %+v", cs.Data)
 	}
 	if _, err := ParseJSON([]byte(`{"specversion":"1.0","id":"ab","source":"s","type":"stream.up","time":"2026-01-01T00:00:00Z","datacontenttype":"application/json","data":{"stream":"x"},"extra":1}`)); err == nil {
@@ -323,7 +325,7 @@ func TestBadResult(t *testing.T) {
 		t.Fatalf("other stream: %v", err)
 	}
 	r = clip(0, .5, .5, .5)
-	r.EndPTS = -1
+	r.End = -1
 	if _, err := tr.Observe(r); !errors.Is(err, ErrBadResult) {
 		t.Fatalf("reversed span: %v", err)
 	}
@@ -340,17 +342,17 @@ func TestConfigValidation(t *testing.T) {
 		mod   func(*Config)
 		field string
 	}{
-		{func(c *Config) { c.Smoothing = -1 }, "Smoothing"},
-		{func(c *Config) { c.On = 0 }, "On"},
-		{func(c *Config) { c.On = 1.1 }, "On"},
-		{func(c *Config) { c.Off = .6 }, "Off"},
-		{func(c *Config) { c.Off = -.1 }, "Off"},
-		{func(c *Config) { c.MinDuration = -1 }, "MinDuration"},
-		{func(c *Config) { c.Cooldown = -1 }, "Cooldown"},
-		{func(c *Config) { c.UpdateInterval = -1 }, "UpdateInterval"},
-		{func(c *Config) { c.TopK = -1 }, "TopK"},
-		{func(c *Config) { c.ResetGap = -1 }, "ResetGap"},
-		{func(c *Config) { c.Ignore = []string{""} }, "Ignore[0]"},
+		{func(c *Config) { c.Smoothing = -1 }, "smoothing"},
+		{func(c *Config) { c.On = 0 }, "on"},
+		{func(c *Config) { c.On = 1.1 }, "on"},
+		{func(c *Config) { c.Off = .6 }, "off"},
+		{func(c *Config) { c.Off = -.1 }, "off"},
+		{func(c *Config) { c.MinDuration = -1 }, "min_duration"},
+		{func(c *Config) { c.Cooldown = -1 }, "cooldown"},
+		{func(c *Config) { c.UpdateInterval = -1 }, "update_interval"},
+		{func(c *Config) { c.TopK = -1 }, "top_k"},
+		{func(c *Config) { c.ResetGap = -1 }, "reset_gap"},
+		{func(c *Config) { c.Ignore = []string{""} }, "ignore"},
 	} {
 		cfg := DefaultConfig()
 		tc.mod(&cfg)
@@ -411,7 +413,7 @@ func TestValidateRejects(t *testing.T) {
 		"no peak":      {ended, func(e *Event) { e.Data.PeakScore = 0 }},
 		"duration":     {ended, func(e *Event) { e.Data.DurationSeconds = -1 }},
 		"top_k empty":  {scored, func(e *Event) { e.Data.TopK = nil }},
-		"top_k order":  {scored, func(e *Event) { e.Data.TopK = []LabelScore{{"a", .1}, {"b", .2}} }},
+		"top_k order":  {scored, func(e *Event) { e.Data.TopK = []LabelScore{{Label: "a", Score: .1}, {Label: "b", Score: .2}} }},
 		"top_k label":  {scored, func(e *Event) { e.Data.Label = "clap" }},
 		"stream label": {StreamUp("", "c", epoch, ""), func(e *Event) { e.Data.Label = "wave" }},
 	} {

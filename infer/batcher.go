@@ -8,46 +8,16 @@ import (
 	"time"
 
 	"github.com/actionstream/actionstream/clipper"
-	"github.com/actionstream/actionstream/events"
 )
 
-// Batcher defaults.
-const (
-	DefaultMaxBatch = 8
-	DefaultMaxWait  = 25 * time.Millisecond
-	DefaultTopK     = 5
-)
-
-// BatcherConfig configures a Batcher.
-type BatcherConfig struct {
-	// MaxBatch is the most clips per model call; a batch is flushed as soon as this many
-	// streams have a clip waiting. 0 = DefaultMaxBatch; a model with a fixed batch size
-	// caps it (and then every call is padded to that size).
-	MaxBatch int
-	// MaxWait is the longest the oldest waiting clip waits for others. 0 = DefaultMaxWait.
-	MaxWait time.Duration
-	// TopK is the number of labels in Result.TopK; 0 = DefaultTopK, capped at the label count.
-	TopK int
-	// OnBatch, if set, is called after every model call (from the Run goroutine) with the
-	// batch size, the call's duration and its error: the hook for metrics histograms.
-	OnBatch func(size int, infer time.Duration, err error)
-	// Logger; nil = slog.Default().
-	Logger *slog.Logger
-}
-
-// Result is the outcome of one clip.
+// Result is the outcome of one clip: the scored clip and how the batch that scored it went.
 type Result struct {
-	Stream             string
-	Seq                uint64
-	Start, End         time.Duration // PTS of the clip's first and last samples
-	StartWall, EndWall time.Time
-	Scores             []float32 // one per label, per the model's score function; owned by the receiver
-	TopK               []events.LabelScore
-	InferLatency       time.Duration // duration of the model call that scored this clip's batch
-	QueueDelay         time.Duration // from Submit (of the clip it replaced, if any) to the batch start
-	BatchSize          int
+	ScoredClip
+	InferLatency time.Duration // duration of the model call that scored this clip's batch
+	QueueDelay   time.Duration // from Submit (of the clip it replaced, if any) to the batch start
+	BatchSize    int
 	// Err is the model call's error: the clip was taken into a batch but not scored (Scores
-	// and TopK are nil). Reported so a caller waiting for a stream's result is never stranded.
+	// is nil). Reported so a caller waiting for a stream's result is never stranded.
 	Err error
 }
 
@@ -84,7 +54,6 @@ type Batcher struct {
 	maxBatch int
 	maxWait  time.Duration
 	streams  int // streams that can submit (SetStreams); guarded by mu
-	topK     int
 	onBatch  func(int, time.Duration, error)
 	handle   func(Result)
 	log      *slog.Logger
@@ -118,20 +87,12 @@ func NewBatcher(m *Model, cfg BatcherConfig, handle func(Result)) (*Batcher, err
 	if m == nil || handle == nil {
 		return nil, fmt.Errorf("%w: batcher needs a model and a result handler", ErrBadOptions)
 	}
-	if cfg.MaxBatch < 0 || cfg.MaxWait < 0 || cfg.TopK < 0 {
-		return nil, fmt.Errorf("%w: batcher MaxBatch %d, MaxWait %v, TopK %d must not be negative", ErrBadOptions, cfg.MaxBatch, cfg.MaxWait, cfg.TopK)
-	}
-	if cfg.MaxBatch == 0 {
-		cfg.MaxBatch = DefaultMaxBatch
+	cfg = cfg.WithDefaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("%w: batcher: %w", ErrBadOptions, err)
 	}
 	if m.MaxBatch() > 0 && cfg.MaxBatch > m.MaxBatch() {
 		cfg.MaxBatch = m.MaxBatch()
-	}
-	if cfg.MaxWait == 0 {
-		cfg.MaxWait = DefaultMaxWait
-	}
-	if cfg.TopK == 0 {
-		cfg.TopK = DefaultTopK
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
@@ -143,8 +104,7 @@ func NewBatcher(m *Model, cfg BatcherConfig, handle func(Result)) (*Batcher, err
 	b := &Batcher{
 		model:    m,
 		maxBatch: cfg.MaxBatch,
-		maxWait:  cfg.MaxWait,
-		topK:     min(cfg.TopK, m.Classes()),
+		maxWait:  cfg.MaxWait.D(),
 		onBatch:  cfg.OnBatch,
 		handle:   handle,
 		log:      cfg.Logger.With("component", "batcher", "model", m.Meta.Name),
@@ -357,8 +317,10 @@ func (b *Batcher) flush() int {
 	for i, p := range b.batch {
 		c := p.clip
 		r := Result{
-			Stream: c.Stream, Seq: c.Seq,
-			Start: c.Start, End: c.End, StartWall: c.StartWall, EndWall: c.EndWall,
+			ScoredClip: ScoredClip{
+				Stream: c.Stream, Seq: c.Seq, Start: c.Start, End: c.End, StartWall: c.StartWall, EndWall: c.EndWall,
+				Labels: b.model.Meta.Labels, Model: b.model.Meta.Name, ModelDigest: b.model.Digest,
+			},
 			InferLatency: infer,
 			QueueDelay:   start.Sub(p.arrived),
 			BatchSize:    k,
@@ -367,7 +329,6 @@ func (b *Batcher) flush() int {
 		if err == nil {
 			r.Scores = make([]float32, classes)
 			ScoresInto(b.model.Meta, b.logits[i*classes:(i+1)*classes], r.Scores)
-			r.TopK = TopK(b.model.Meta.Labels, r.Scores, b.topK)
 		}
 		b.handle(r)
 		p.clip = nil

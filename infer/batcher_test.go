@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/actionstream/actionstream/confkit"
 	"log/slog"
 	"sync"
 	"testing"
@@ -49,8 +50,11 @@ func (f *batchFixture) checkScores(t *testing.T, res Result, i int) {
 			t.Fatalf("%s/%d score %d = %v, want %v (reference clip %d)", res.Stream, res.Seq, j, res.Scores[j], want[j], i)
 		}
 	}
-	if len(res.TopK) == 0 || res.TopK[0].Score != maxOf(res.Scores) {
-		t.Fatalf("%s/%d: top-k %v does not lead with the best score", res.Stream, res.Seq, res.TopK)
+	if top := res.TopK(2); len(top) != 2 || top[0].Score != ClampScore(maxOf(res.Scores)) {
+		t.Fatalf("%s/%d: top-k %v does not lead with the best score", res.Stream, res.Seq, top)
+	}
+	if len(res.Labels) != len(res.Scores) || res.Model != f.m.Meta.Name || res.ModelDigest != f.m.Digest {
+		t.Fatalf("%s/%d: labels %d, model %q %q: the scored clip must name its model", res.Stream, res.Seq, len(res.Labels), res.Model, res.ModelDigest)
 	}
 }
 
@@ -124,7 +128,7 @@ func runBatcher(t *testing.T, b *Batcher) (stop func()) {
 func TestBatcherFlushesAtMaxBatch(t *testing.T) {
 	f := newBatchFixture(t, 6)
 	col := newCollector()
-	b, err := NewBatcher(f.m, BatcherConfig{Logger: quiet(), MaxBatch: 3, MaxWait: time.Hour, TopK: 2}, col.handle)
+	b, err := NewBatcher(f.m, BatcherConfig{Logger: quiet(), MaxBatch: 3, MaxWait: confkit.Duration(time.Hour)}, col.handle)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -141,7 +145,7 @@ func TestBatcherFlushesAtMaxBatch(t *testing.T) {
 		var i int
 		fmt.Sscanf(r.Stream, "cam%d", &i)
 		f.checkScores(t, r, i)
-		if r.BatchSize != 3 || len(r.TopK) != 2 || r.Seq != uint64(i) || r.Start != time.Duration(i)*time.Second {
+		if r.BatchSize != 3 || r.Seq != uint64(i) || r.Start != time.Duration(i)*time.Second {
 			t.Fatalf("result %+v", r)
 		}
 		if r.InferLatency <= 0 {
@@ -166,7 +170,7 @@ func TestBatcherFlushesAtMaxWait(t *testing.T) {
 	const wait = 80 * time.Millisecond
 	var batches []int
 	var mu sync.Mutex
-	b, err := NewBatcher(f.m, BatcherConfig{Logger: quiet(), MaxBatch: 8, MaxWait: wait, OnBatch: func(n int, d time.Duration, err error) {
+	b, err := NewBatcher(f.m, BatcherConfig{Logger: quiet(), MaxBatch: 8, MaxWait: confkit.Duration(wait), OnBatch: func(n int, d time.Duration, err error) {
 		mu.Lock()
 		batches = append(batches, n)
 		mu.Unlock()
@@ -206,7 +210,7 @@ func TestBatcherFlushesAtMaxWait(t *testing.T) {
 func TestBatcherFlushesWhenEveryStreamHasAClip(t *testing.T) {
 	f := newBatchFixture(t, 2)
 	col := newCollector()
-	b, err := NewBatcher(f.m, BatcherConfig{Logger: quiet(), MaxBatch: 8, MaxWait: time.Hour}, col.handle)
+	b, err := NewBatcher(f.m, BatcherConfig{Logger: quiet(), MaxBatch: 8, MaxWait: confkit.Duration(time.Hour)}, col.handle)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -239,7 +243,7 @@ func TestBatcherFlushesWhenEveryStreamHasAClip(t *testing.T) {
 func TestBatcherLatestWins(t *testing.T) {
 	f := newBatchFixture(t, 4)
 	col := newCollector()
-	b, err := NewBatcher(f.m, BatcherConfig{Logger: quiet(), MaxBatch: 8, MaxWait: 20 * time.Millisecond}, col.handle)
+	b, err := NewBatcher(f.m, BatcherConfig{Logger: quiet(), MaxBatch: 8, MaxWait: confkit.Duration(20 * time.Millisecond)}, col.handle)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -281,7 +285,7 @@ func TestBatcherLatestWins(t *testing.T) {
 func TestBatcherShutdownFlushes(t *testing.T) {
 	f := newBatchFixture(t, 5)
 	col := newCollector()
-	b, err := NewBatcher(f.m, BatcherConfig{Logger: quiet(), MaxBatch: 2, MaxWait: time.Hour}, col.handle)
+	b, err := NewBatcher(f.m, BatcherConfig{Logger: quiet(), MaxBatch: 2, MaxWait: confkit.Duration(time.Hour)}, col.handle)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -355,7 +359,7 @@ func TestBatcherConcurrentStreams(t *testing.T) {
 	f := newBatchFixture(t, 4)
 	col := newCollector()
 	const streams, perStream, maxBatch = 8, 25, 3
-	b, err := NewBatcher(f.m, BatcherConfig{Logger: quiet(), MaxBatch: maxBatch, MaxWait: 5 * time.Millisecond}, col.handle)
+	b, err := NewBatcher(f.m, BatcherConfig{Logger: quiet(), MaxBatch: maxBatch, MaxWait: confkit.Duration(5 * time.Millisecond)}, col.handle)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -423,7 +427,7 @@ func TestBatcherConcurrentStreams(t *testing.T) {
 func TestBatcherWithClipper(t *testing.T) {
 	f := newBatchFixture(t, 1)
 	col := newCollector()
-	b, err := NewBatcher(f.m, BatcherConfig{Logger: quiet(), MaxBatch: 2, MaxWait: 10 * time.Millisecond}, col.handle)
+	b, err := NewBatcher(f.m, BatcherConfig{Logger: quiet(), MaxBatch: 2, MaxWait: confkit.Duration(10 * time.Millisecond)}, col.handle)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -472,7 +476,7 @@ func TestBatcherFixedBatchModel(t *testing.T) {
 	r := newRuntime(t, Options{})
 	f := &batchFixture{m: openModel(t, r, path), input: readF32(t, path+".input.f32"), logits: readF32(t, path+".expected.f32")}
 	col := newCollector()
-	b, err := NewBatcher(f.m, BatcherConfig{Logger: quiet(), MaxBatch: 8, MaxWait: 10 * time.Millisecond}, col.handle)
+	b, err := NewBatcher(f.m, BatcherConfig{Logger: quiet(), MaxBatch: 8, MaxWait: confkit.Duration(10 * time.Millisecond)}, col.handle)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -501,7 +505,7 @@ func TestBatcherFixedBatchModel(t *testing.T) {
 func TestBatcherReportsFailedCalls(t *testing.T) {
 	f := newBatchFixture(t, 2)
 	col := newCollector()
-	b, err := NewBatcher(f.m, BatcherConfig{Logger: quiet(), MaxBatch: 2, MaxWait: time.Hour}, col.handle)
+	b, err := NewBatcher(f.m, BatcherConfig{Logger: quiet(), MaxBatch: 2, MaxWait: confkit.Duration(time.Hour)}, col.handle)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -515,7 +519,7 @@ func TestBatcherReportsFailedCalls(t *testing.T) {
 		}
 	}
 	for _, r := range col.wait(t, 2, 10*time.Second) {
-		if r.Err == nil || r.Scores != nil || r.TopK != nil {
+		if r.Err == nil || r.Scores != nil {
 			t.Fatalf("result of a failed call: %+v", r)
 		}
 	}

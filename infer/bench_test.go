@@ -2,6 +2,7 @@ package infer
 
 import (
 	"context"
+	"github.com/actionstream/actionstream/confkit"
 	"testing"
 	"time"
 )
@@ -22,7 +23,7 @@ func TestMeasure(t *testing.T) {
 func TestMeasureBatcher(t *testing.T) {
 	r := newRuntime(t, Options{})
 	m := openModel(t, r, makeModel(t))
-	tp, err := MeasureBatcher(context.Background(), m, BatcherConfig{MaxBatch: 4, MaxWait: time.Second, Logger: quiet()}, 4,
+	tp, err := MeasureBatcher(context.Background(), m, BatcherConfig{MaxBatch: 4, MaxWait: confkit.Duration(time.Second), Logger: quiet()}, 4,
 		MeasureOptions{Warmup: 2, Duration: 5 * time.Second, MaxCalls: 20})
 	if err != nil {
 		t.Fatal(err)

@@ -40,7 +40,6 @@ const (
 // Tasks and score functions the contract knows.
 const (
 	TaskClassification = "classification"
-	TaskDetection      = "detection"
 	ScoreSoftmax       = "softmax"
 	ScoreSigmoid       = "sigmoid"
 )
@@ -133,8 +132,8 @@ func parseMetadata(p map[string]string) (Metadata, error) {
 	if m.Task, err = reqString(p, KeyTask); err != nil {
 		return m, err
 	}
-	if m.Task != TaskClassification && m.Task != TaskDetection {
-		return m, fmt.Errorf("%w: %s is %q, want %q or %q", ErrBadMetadata, KeyTask, m.Task, TaskClassification, TaskDetection)
+	if m.Task != TaskClassification {
+		return m, fmt.Errorf("%w: %s is %q, want %q (the one task the pipeline scores)", ErrBadMetadata, KeyTask, m.Task, TaskClassification)
 	}
 	s, err := reqString(p, KeyLabels)
 	if err != nil {

@@ -82,6 +82,7 @@ func TestReadMetadataRejects(t *testing.T) {
 		{"no metadata at all", makeModel(t, "--omit", KeySchemaVersion, "--omit", KeyName), ErrNoMetadata, []string{KeySchemaVersion}},
 		{"schema 2", makeModel(t, "--set", KeySchemaVersion+"=2"), ErrSchemaVersion, []string{"is 2"}},
 		{"bad score", makeModel(t, "--set", KeyScore+"=relu"), ErrBadMetadata, []string{KeyScore, "relu"}},
+		{"detection task", makeModel(t, "--set", KeyTask+"=detection"), ErrBadMetadata, []string{KeyTask, "detection"}},
 		{"bad labels", makeModel(t, "--set", KeyLabels+"=a,b"), ErrBadMetadata, []string{KeyLabels}},
 		{"bad mean", makeModel(t, "--set", KeyMean+"=[1,2]"), ErrBadMetadata, []string{KeyMean}},
 		{"zero std", makeModel(t, "--set", KeyStd+"=[1,0,1]"), ErrBadMetadata, []string{KeyStd}},

@@ -149,6 +149,15 @@ func TestTopK(t *testing.T) {
 	if got := TopK(labels, []float32{nan, 0.2, nan, 0.7}, 4); got[0].Label != "d" || got[1].Label != "b" || got[2].Label != "a" {
 		t.Fatalf("NaN ordering: %v", got)
 	}
+	// The one score rule: NaN and negatives count as 0, above 1 as 1, for ranking and reporting.
+	got = TopK(labels, []float32{nan, 1.5, -0.2, 0.3}, 4)
+	if got[0] != (LabelScore{"b", 1}) || got[1] != (LabelScore{"d", 0.3}) || got[2] != (LabelScore{"a", 0}) || got[3] != (LabelScore{"c", 0}) {
+		t.Fatalf("clamped top-k: %v", got)
+	}
+	clip := ScoredClip{Labels: labels, Scores: []float32{0.1, 0.2, nan, 0.9}}
+	if top := clip.TopK(2); len(top) != 2 || top[0].Label != "d" || top[1].Label != "b" {
+		t.Fatalf("ScoredClip.TopK: %v", top)
+	}
 	if n := len(TopK(labels, []float32{1, 2, 3, 4}, 0)); n != 4 {
 		t.Fatalf("k=0 gave %d", n)
 	}

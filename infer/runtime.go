@@ -31,26 +31,6 @@ const (
 	ProviderTensorRT = "tensorrt"
 )
 
-// Options configure a Runtime.
-type Options struct {
-	// LibraryPath is the ONNX Runtime shared library; "" means LibraryPath("") discovery.
-	LibraryPath string
-	// Threads is ONNX Runtime's intra-op thread count per model; 0 = ORT's default (one per core).
-	Threads int
-	// Provider is "cpu" (default), "cuda" or "tensorrt" (TensorRT falls back to CUDA for
-	// nodes it cannot take). When the library lacks the provider, the runtime falls back
-	// to the next one (tensorrt -> cuda -> cpu) with a warning.
-	Provider string
-	// RequireGPU turns a fallback to cpu into an ErrNoGPU error.
-	RequireGPU bool
-	// SessionConfig are ONNX Runtime session config entries applied to every model, e.g.
-	// "session.intra_op.allow_spinning": "0" so idle ORT threads stop spinning on cores
-	// the decoders need between batches.
-	SessionConfig map[string]string
-	// Logger receives warnings (provider fallback); nil = slog.Default().
-	Logger *slog.Logger
-}
-
 // ortState mirrors onnxruntime_go's own process-global state (one loaded library, one
 // environment per process). It has to be global because the library's is; every
 // Runtime holds one reference and the last Close destroys the environment.
@@ -85,7 +65,7 @@ func NewRuntime(opts Options) (*Runtime, error) {
 	log = log.With("component", "infer")
 	want := strings.ToLower(strings.TrimSpace(opts.Provider))
 	if want == "" {
-		want = ProviderCPU
+		want = DefaultModelConfig().Runtime.Provider
 	}
 	switch want {
 	case ProviderCPU, ProviderCUDA, ProviderTensorRT:

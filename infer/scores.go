@@ -3,9 +3,43 @@ package infer
 import (
 	"math"
 	"sort"
-
-	"github.com/actionstream/actionstream/events"
+	"time"
 )
+
+// ScoredClip is one clip of a stream with its scores: what inference hands the action
+// lifecycle (events), the one type both stages use.
+type ScoredClip struct {
+	Stream             string
+	Seq                uint64
+	Start, End         time.Duration // PTS of the clip's first and last samples
+	StartWall, EndWall time.Time
+	Labels             []string  // the model's labels, shared by every clip: read only
+	Scores             []float32 // one per label, per the model's score function; owned by the receiver
+	Model              string    // the model's name
+	ModelDigest        string    // "sha256:<hex>" of the model file
+}
+
+// TopK is the clip's k best labels (see TopK).
+func (c ScoredClip) TopK(k int) []LabelScore { return TopK(c.Labels, c.Scores, k) }
+
+// LabelScore is one class and its score.
+type LabelScore struct {
+	Label string  `json:"label"`
+	Score float32 `json:"score"`
+}
+
+// ClampScore is the one rule for a score that is not a probability: values above 1 count as
+// 1, below 0 as 0, and NaN as 0, so one bad logit can neither poison a moving average nor
+// outrank a real score, and every score reported is valid JSON in [0, 1].
+func ClampScore(v float32) float32 {
+	switch {
+	case v > 1:
+		return 1
+	case v >= 0:
+		return v
+	}
+	return 0 // negative or NaN
+}
 
 // Scores turns one clip's logits (or a batch, row-major [n,C]) into scores per the
 // model's metadata: softmax over each row of C = len(meta.Labels), or an independent
@@ -47,9 +81,10 @@ func ScoresInto(meta Metadata, logits, out []float32) {
 	}
 }
 
-// TopK returns the k highest scores with their labels, best first; ties keep label
-// order. k <= 0 or k > len(scores) means all.
-func TopK(labels []string, scores []float32, k int) []events.LabelScore {
+// TopK returns the k highest scores with their labels, best first, each score under
+// ClampScore's rule (so NaN ranks as 0); ties keep label order. k <= 0 or k > len(scores)
+// means all.
+func TopK(labels []string, scores []float32, k int) []LabelScore {
 	n := min(len(labels), len(scores))
 	if k <= 0 || k > n {
 		k = n
@@ -58,14 +93,10 @@ func TopK(labels []string, scores []float32, k int) []events.LabelScore {
 	for i := range idx {
 		idx[i] = i
 	}
-	// NaN ranks last so one bad logit cannot break the ordering.
-	sort.SliceStable(idx, func(a, b int) bool {
-		x, y := scores[idx[a]], scores[idx[b]]
-		return x > y || (y != y && x == x)
-	})
-	out := make([]events.LabelScore, k)
+	sort.SliceStable(idx, func(a, b int) bool { return ClampScore(scores[idx[a]]) > ClampScore(scores[idx[b]]) })
+	out := make([]LabelScore, k)
 	for i := range out {
-		out[i] = events.LabelScore{Label: labels[idx[i]], Score: scores[idx[i]]}
+		out[i] = LabelScore{Label: labels[idx[i]], Score: ClampScore(scores[idx[i]])}
 	}
 	return out
 }

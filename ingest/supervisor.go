@@ -19,8 +19,8 @@ const (
 // SupervisorConfig configures a Supervisor. Zero values take the defaults noted per field.
 type SupervisorConfig struct {
 	Stream string // for logs
-	// MinBackoff is the first retry delay (default 500ms); it doubles per consecutive failure
-	// up to MaxBackoff (default 30s).
+	// MinBackoff is the first retry delay; it doubles per consecutive failure up to
+	// MaxBackoff (0 = DefaultBackoff's).
 	MinBackoff, MaxBackoff time.Duration
 	// Jitter spreads each delay uniformly over ±Jitter of itself so cameras that dropped together
 	// do not reconnect in lockstep (default 0.2; negative disables).
@@ -58,10 +58,10 @@ func (s *Supervisor) LastError() error {
 // NewSupervisor returns a Supervisor with defaults applied.
 func NewSupervisor(cfg SupervisorConfig) *Supervisor {
 	if cfg.MinBackoff <= 0 {
-		cfg.MinBackoff = 500 * time.Millisecond
+		cfg.MinBackoff = DefaultBackoff().Initial.D()
 	}
 	if cfg.MaxBackoff <= 0 {
-		cfg.MaxBackoff = 30 * time.Second
+		cfg.MaxBackoff = DefaultBackoff().Max.D()
 	}
 	if cfg.MaxBackoff < cfg.MinBackoff {
 		cfg.MaxBackoff = cfg.MinBackoff

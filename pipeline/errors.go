@@ -5,8 +5,6 @@ import "errors"
 var (
 	// ErrDuplicateStream: two streams with one id.
 	ErrDuplicateStream = errors.New("duplicate stream id")
-	// ErrUnsupportedURL: no source serves this URL scheme.
-	ErrUnsupportedURL = errors.New("unsupported stream URL")
 	// ErrNotRunning: a stream was attached outside Run.
 	ErrNotRunning = errors.New("pipeline not running")
 	// ErrNoStream: no stream has this id.

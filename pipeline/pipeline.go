@@ -18,7 +18,6 @@ import (
 	"github.com/actionstream/actionstream/decode"
 	"github.com/actionstream/actionstream/events"
 	"github.com/actionstream/actionstream/infer"
-	"github.com/actionstream/actionstream/ingest"
 	"github.com/actionstream/actionstream/sink"
 )
 
@@ -47,7 +46,8 @@ type Pipeline struct {
 	out     sink.Sink  // a Fanout of Buffered sinks
 	state   StateStore // optional: Redis
 	metrics *metrics
-	events  eventsCfg
+	// eventSource is the CloudEvents source prefix of the stream events pipeline emits itself.
+	eventSource string
 
 	subs subscribers
 
@@ -57,11 +57,6 @@ type Pipeline struct {
 	ready      bool
 	streamsCtx context.Context // the ctx of Run while streams may start; nil otherwise
 	wg         sync.WaitGroup  // every stream goroutine
-}
-
-type eventsCfg struct {
-	tracker events.Config
-	source  string
 }
 
 // StateStore keeps each stream's current state somewhere others read it (Redis).
@@ -78,10 +73,9 @@ func New(opts Options) (*Pipeline, error) {
 	}
 	p := &Pipeline{cfg: cfg, base: log, log: log.With("component", "pipeline"), oneShot: opts.OneShot, streams: map[string]*stream{}}
 
-	rt, err := infer.NewRuntime(infer.Options{
-		LibraryPath: cfg.Model.Runtime.Library, Threads: cfg.Model.Runtime.Threads,
-		Provider: cfg.Model.Runtime.Provider, RequireGPU: cfg.Model.Runtime.RequireGPU, Logger: log,
-	})
+	ro := cfg.Model.Runtime
+	ro.Logger = log
+	rt, err := infer.NewRuntime(ro)
 	if err != nil {
 		return nil, fmt.Errorf("model.runtime: %w", err)
 	}
@@ -94,41 +88,19 @@ func New(opts Options) (*Pipeline, error) {
 	p.model = m
 	p.metrics = newMetrics(p)
 
-	p.events.tracker = events.Config{
-		Smoothing: cfg.Events.Smoothing, On: cfg.Events.On, Off: cfg.Events.Off,
-		MinDuration: cfg.Events.MinDuration.D(), Cooldown: cfg.Events.Cooldown.D(),
-		UpdateInterval: cfg.Events.UpdateInterval.D(), ClipScored: cfg.Events.ClipScored,
-		TopK: cfg.Events.TopK, Ignore: cfg.Events.Ignore,
-	}.WithDefaults()
-	if err := p.events.tracker.Validate(); err != nil {
+	if err := cfg.Events.WithDefaults().Validate(); err != nil {
 		p.closeModel()
 		return nil, fmt.Errorf("events: %w", err)
 	}
-	p.events.source = p.events.tracker.Source
-
-	var outs []sink.Sink
-	if opts.Sinks != nil {
-		for i, s := range opts.Sinks {
-			outs = append(outs, sink.NewBuffered(s, sink.BufferConfig{Name: fmt.Sprintf("sink%d", i), Capacity: cfg.Sinks.Buffer, Logger: log}))
-		}
-	} else {
-		var rs *redisState
-		outs, rs, err = openSinks(cfg.Sinks, log)
-		if err != nil {
-			p.closeModel()
-			return nil, err
-		}
-		if rs != nil {
-			rs.model, rs.modelDigest = m.Meta.Name, m.Digest
-			p.state = rs
-		}
+	p.eventSource = cfg.Events.WithDefaults().Source
+	if err := p.openSinks(opts.Sinks, log); err != nil {
+		p.closeModel()
+		return nil, err
 	}
-	p.out = sink.NewFanout(outs...)
 
-	b, err := infer.NewBatcher(m, infer.BatcherConfig{
-		MaxBatch: cfg.Batcher.MaxBatch, MaxWait: cfg.Batcher.MaxWait.D(), TopK: cfg.Events.TopK,
-		OnBatch: p.metrics.observeBatch, Logger: log,
-	}, p.handleResult)
+	bc := cfg.Batcher
+	bc.OnBatch, bc.Logger = p.metrics.observeBatch, log
+	b, err := infer.NewBatcher(m, bc, p.handleResult)
 	if err != nil {
 		p.closeModel()
 		return nil, fmt.Errorf("batcher: %w", err)
@@ -231,15 +203,11 @@ func (p *Pipeline) handleResult(r infer.Result) {
 	if s == nil {
 		return
 	}
-	s.onResult(r)
+	s.onResult(r, p.cfg.Events.WithDefaults().TopK)
 	if r.Err != nil {
 		return // counted by the batcher and logged as periodic totals
 	}
-	evs, err := s.observe(events.ClipResult{
-		Stream: r.Stream, Seq: r.Seq, StartPTS: r.Start, EndPTS: r.End, StartWall: r.StartWall, EndWall: r.EndWall,
-		Labels: p.model.Meta.Labels, Scores: r.Scores, TopK: r.TopK,
-		Model: p.model.Meta.Name, ModelDigest: p.model.Digest,
-	})
+	evs, err := s.observe(r.ScoredClip)
 	if err != nil {
 		p.log.Error("scoring result refused", "stream", r.Stream, "err", err)
 		return
@@ -313,17 +281,14 @@ func (p *Pipeline) publishState(ctx context.Context) {
 	}
 }
 
-// clipperConfig derives the sampling grid from the model and the operator's overrides.
+// clipperConfig is the model's sampling grid with the operator's spacing.
 func (p *Pipeline) clipperConfig() clipper.Config {
 	m := p.model.Meta
-	return clipper.Config{Frames: m.Frames, SamplingRate: m.SamplingRate, Size: m.CropSize,
-		Hop: p.cfg.Clipper.Hop.D(), GapTolerance: p.cfg.Clipper.GapTolerance.D()}
+	return p.cfg.Clipper.Grid(m.Frames, m.SamplingRate, m.CropSize)
 }
 
+// decodeConfig is the model's input geometry under the configured limits.
 func (p *Pipeline) decodeConfig(id string) decode.Config {
 	m := p.model.Meta
-	return decode.Config{Stream: id, Size: m.CropSize, ResizeShortSide: m.ResizeShortSide, Mean: m.Mean, Std: m.Std,
-		MaxWidth: p.cfg.Decode.MaxWidth, MaxHeight: p.cfg.Decode.MaxHeight, Logger: p.base}
+	return p.cfg.Decode.Apply(decode.Config{Stream: id, Size: m.CropSize, ResizeShortSide: m.ResizeShortSide, Mean: m.Mean, Std: m.Std, Logger: p.base})
 }
-
-var _ ingest.Source = ingest.SourceFunc(nil)

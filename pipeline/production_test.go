@@ -35,9 +35,11 @@ func TestProductionShape(t *testing.T) {
 	cfg.Events.ClipScored = true
 	cfg.Streams = []configs.Stream{{ID: "lobby", URL: "rtsp://" + addr + "/cam", Transport: "tcp"}}
 	cfg.Sinks.JSONL.Enabled = false
-	cfg.Sinks.Kafka = configs.Kafka{Enabled: true, Brokers: []string{kafka.Addr()}, Topic: "actionstream.events",
-		ClipTopic: "actionstream.clips", BatchTimeout: configs.Duration(5 * time.Millisecond)}
-	cfg.Sinks.Redis = configs.Redis{Enabled: true, Addr: redis.Addr(), KeyPrefix: "as:", TTL: configs.Duration(time.Minute), Stream: "as:events"}
+	cfg.Sinks.Kafka.Enabled, cfg.Sinks.Kafka.Brokers = true, []string{kafka.Addr()}
+	cfg.Sinks.Kafka.Topic, cfg.Sinks.Kafka.ClipTopic = "actionstream.events", "actionstream.clips"
+	cfg.Sinks.Kafka.BatchTimeout = configs.Duration(5 * time.Millisecond)
+	cfg.Sinks.Redis.Enabled, cfg.Sinks.Redis.Addr, cfg.Sinks.Redis.KeyPrefix = true, redis.Addr(), "as:"
+	cfg.Sinks.Redis.StateTTL, cfg.Sinks.Redis.Stream = configs.Duration(time.Minute), "as:events"
 	cfg.ShutdownTimeout = configs.Duration(30 * time.Second)
 	if err := cfg.Validate(); err != nil {
 		t.Fatal(err)

@@ -31,8 +31,8 @@ func TestRTSPCameraRestartAndStall(t *testing.T) {
 	cfg.Model.Runtime.Threads = 1
 	cfg.HTTP.Addr = ""
 	cfg.Events.ClipScored = true
-	cfg.Supervisor.BackoffInitial = configs.Duration(100 * time.Millisecond)
-	cfg.Supervisor.BackoffMax = configs.Duration(400 * time.Millisecond)
+	cfg.Supervisor.Initial = configs.Duration(100 * time.Millisecond)
+	cfg.Supervisor.Max = configs.Duration(400 * time.Millisecond)
 	cfg.Streams = []configs.Stream{{ID: "dock", URL: "rtsp://viewer:secret@" + addr + "/cam", StallTimeout: configs.Duration(time.Second)}}
 	out := &collect{}
 	p, err := New(Options{Config: cfg, Sinks: []sink.Sink{out}})

@@ -3,49 +3,33 @@ package pipeline
 import (
 	"fmt"
 	"log/slog"
-	"os"
 
-	"github.com/actionstream/actionstream/configs"
 	"github.com/actionstream/actionstream/sink"
-	"github.com/actionstream/actionstream/sink/jsonl"
-	"github.com/actionstream/actionstream/sink/kafka"
+	"github.com/actionstream/actionstream/sink/sinks"
 )
 
-// openSinks builds the configured sinks, each behind its own bounded buffer so one that is
-// down holds back no other until its buffer is full.
-func openSinks(c configs.Sinks, log *slog.Logger) ([]sink.Sink, *redisState, error) {
-	var out []sink.Sink
-	var state *redisState
-	buf := func(name string) sink.BufferConfig {
-		return sink.BufferConfig{Name: name, Capacity: c.Buffer, Logger: log}
-	}
-	if c.JSONL.Enabled {
-		var js *jsonl.Sink
-		if c.JSONL.Path == "-" {
-			js = jsonl.New(os.Stdout)
-		} else {
-			var err error
-			if js, err = jsonl.Open(c.JSONL.Path); err != nil {
-				return nil, nil, fmt.Errorf("sinks.jsonl.path: %w", err)
-			}
+// openSinks builds the event sinks: the caller's (tests, `run`) or the configured ones, each
+// behind the one buffering wrapper sink/sinks gives every sink. The Redis state store is set
+// when Redis is configured.
+func (p *Pipeline) openSinks(given []sink.Sink, log *slog.Logger) error {
+	if given != nil {
+		bufs := make([]sink.Sink, len(given))
+		for i, s := range given {
+			bufs[i] = sinks.Buffer(fmt.Sprintf("sink%d", i), s, p.cfg.Sinks.Buffer, log)
 		}
-		out = append(out, sink.NewBuffered(js, buf("jsonl")))
+		p.out = sink.NewFanout(bufs...)
+		return nil
 	}
-	if c.Kafka.Enabled {
-		k, err := kafka.New(kafka.Config{Brokers: c.Kafka.Brokers, Topic: c.Kafka.Topic, ClipTopic: c.Kafka.ClipTopic,
-			BatchTimeout: c.Kafka.BatchTimeout.D(), Buffer: buf("kafka"), Logger: log})
-		if err != nil {
-			return nil, nil, fmt.Errorf("sinks.kafka: %w", err)
-		}
-		out = append(out, k)
+	if p.cfg.Sinks.Redis.Enabled {
+		quietRedisClientLogs(log)
 	}
-	if c.Redis.Enabled {
-		r, st, err := openRedis(c.Redis, buf("redis"), log)
-		if err != nil {
-			return nil, nil, fmt.Errorf("sinks.redis: %w", err)
-		}
-		out = append(out, r)
-		state = st
+	set, err := sinks.Open(p.cfg.Sinks, log)
+	if err != nil {
+		return err
 	}
-	return out, state, nil
+	p.out = set.Fanout()
+	if set.Redis != nil {
+		p.state = &redisState{s: set.Redis, model: p.model.Meta.Name, modelDigest: p.model.Digest}
+	}
+	return nil
 }

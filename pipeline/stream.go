@@ -8,13 +8,11 @@ import (
 	"time"
 
 	"github.com/actionstream/actionstream/clipper"
-	"github.com/actionstream/actionstream/configs"
 	"github.com/actionstream/actionstream/decode"
 	"github.com/actionstream/actionstream/events"
 	"github.com/actionstream/actionstream/infer"
 	"github.com/actionstream/actionstream/ingest"
-	"github.com/actionstream/actionstream/ingest/file"
-	"github.com/actionstream/actionstream/ingest/rtsp"
+	"github.com/actionstream/actionstream/ingest/sources"
 )
 
 // StreamStatus is one stream's current state (the /api/streams entries, the Redis hash).
@@ -34,7 +32,7 @@ type StreamStatus struct {
 	Restarts      int64                 `json:"restarts"`
 	LastClip      time.Time             `json:"last_clip,omitempty"`
 	Active        []events.ActiveAction `json:"active"`
-	Top           []events.LabelScore   `json:"top,omitempty"`
+	Top           []infer.LabelScore    `json:"top,omitempty"`
 }
 
 // Stream states.
@@ -62,7 +60,7 @@ type stream struct {
 	reason            string
 	lastClip          time.Time
 	active            []events.ActiveAction
-	top               []events.LabelScore
+	top               []infer.LabelScore
 	submitted, scored atomic.Uint64 // clips handed to the batcher, results received
 
 	// inflight gates one-shot mode: a stream submits its next clip only after the previous
@@ -70,8 +68,8 @@ type stream struct {
 	inflight chan struct{}
 }
 
-func (p *Pipeline) addStream(sc configs.Stream) error {
-	src, err := p.newSource(sc)
+func (p *Pipeline) addStream(sc ingest.StreamConfig) error {
+	src, err := sources.New(sc, sources.Options{OneShot: p.oneShot, Logger: p.base})
 	if err != nil {
 		return err
 	}
@@ -170,7 +168,7 @@ func (p *Pipeline) newStream(id, url string, src ingest.Source) (*stream, error)
 	if err != nil {
 		return nil, fmt.Errorf("clipper: %w", err)
 	}
-	tr, err := events.NewTracker(id, p.events.tracker)
+	tr, err := events.NewTracker(id, p.cfg.Events)
 	if err != nil {
 		return nil, fmt.Errorf("events: %w", err)
 	}
@@ -183,38 +181,26 @@ func (p *Pipeline) newStream(id, url string, src ingest.Source) (*stream, error)
 		return nil, fmt.Errorf("decoder: %w", err)
 	}
 	s.dec = dec
-	s.sup = ingest.NewSupervisor(ingest.SupervisorConfig{
-		Stream:     id,
-		MinBackoff: p.cfg.Supervisor.BackoffInitial.D(), MaxBackoff: p.cfg.Supervisor.BackoffMax.D(),
-		OnUp: func() {
-			s.setState(StatusUp, "")
-			p.emit(context.Background(), []events.Event{events.StreamUp(p.events.source, id, time.Now(), "")})
-		},
-		OnDown: func(reason string, err error) {
-			if err == nil {
-				return // end of input: runStream drains the decoder first, then reports it
-			}
-			// A new connection starts a new timeline: never let a clip span the outage, and end
-			// the actions in progress so consumers are not left with open ones.
-			clp.Reset()
-			s.setState(StatusDown, reason)
-			evs := s.flushActions()
-			evs = append(evs, events.StreamDown(p.events.source, id, time.Now(), reason))
-			p.emit(context.Background(), evs)
-		},
-		Logger: p.base,
-	})
-	return s, nil
-}
-
-func (p *Pipeline) newSource(sc configs.Stream) (ingest.Source, error) {
-	switch configs.URLKind(sc.URL) {
-	case "rtsp":
-		return rtsp.New(rtsp.Config{Stream: sc.ID, URL: sc.URL, Transport: sc.Transport, StallTimeout: sc.StallTimeout.D(), Logger: p.base})
-	case "file":
-		return file.New(file.Config{Stream: sc.ID, URL: sc.URL, Loop: sc.Loop && !p.oneShot, Paced: !p.oneShot, Logger: p.base})
+	sc := p.cfg.Supervisor.SupervisorConfig(id)
+	sc.Logger = p.base
+	sc.OnUp = func() {
+		s.setState(StatusUp, "")
+		p.emit(context.Background(), []events.Event{events.StreamUp(p.eventSource, id, time.Now(), "")})
 	}
-	return nil, fmt.Errorf("%w: %s", ErrUnsupportedURL, ingest.Redact(sc.URL))
+	sc.OnDown = func(reason string, err error) {
+		if err == nil {
+			return // end of input: runStream drains the decoder first, then reports it
+		}
+		// A new connection starts a new timeline: never let a clip span the outage, and end
+		// the actions in progress so consumers are not left with open ones.
+		clp.Reset()
+		s.setState(StatusDown, reason)
+		evs := s.flushActions()
+		evs = append(evs, events.StreamDown(p.eventSource, id, time.Now(), reason))
+		p.emit(context.Background(), evs)
+	}
+	s.sup = ingest.NewSupervisor(sc)
+	return s, nil
 }
 
 // runStream runs one stream's source under its supervisor, decoding on this goroutine.
@@ -231,7 +217,7 @@ func (p *Pipeline) runStream(ctx context.Context, s *stream) {
 			reason = r.EndReason()
 		}
 		s.setState(StatusEnded, reason)
-		p.emit(context.Background(), []events.Event{events.StreamDown(p.events.source, s.id, time.Now(), reason)})
+		p.emit(context.Background(), []events.Event{events.StreamDown(p.eventSource, s.id, time.Now(), reason)})
 	case ctx.Err() != nil:
 		s.setState(StatusDown, ingest.ReasonShutdown)
 	default:
@@ -259,11 +245,11 @@ func (p *Pipeline) submit(s *stream, c *clipper.Clip) {
 	}
 }
 
-func (s *stream) onResult(r infer.Result) {
+func (s *stream) onResult(r infer.Result, topK int) {
 	s.scored.Add(1)
 	s.mu.Lock()
 	s.lastClip = r.EndWall
-	s.top = r.TopK
+	s.top = r.TopK(topK)
 	s.mu.Unlock()
 	if s.inflight != nil {
 		select {
@@ -274,7 +260,7 @@ func (s *stream) onResult(r infer.Result) {
 }
 
 // observe feeds one scored clip to the lifecycle.
-func (s *stream) observe(r events.ClipResult) ([]events.Event, error) {
+func (s *stream) observe(r infer.ScoredClip) ([]events.Event, error) {
 	s.trackerMu.Lock()
 	defer s.trackerMu.Unlock()
 	evs, err := s.tracker.Observe(r)

@@ -12,38 +12,45 @@ import (
 	"github.com/actionstream/actionstream/events"
 )
 
-// BufferConfig configures a [Buffered] wrapper. Zero fields take the defaults shown.
+// BufferConfig configures a [Buffered] wrapper. Zero fields take DefaultBufferConfig's values.
 type BufferConfig struct {
 	Name        string        // names the sink in logs and Stats (e.g. "kafka")
-	Capacity    int           // events held before Write blocks; default 10000
-	MaxBatch    int           // events per Write to the wrapped sink; default 500
-	BackoffMin  time.Duration // first retry delay; default 100ms
-	BackoffMax  time.Duration // retry delay cap; default 5s
-	LogInterval time.Duration // at most one error-totals line per interval; default 30s
+	Capacity    int           // events held before Write blocks
+	MaxBatch    int           // events per Write to the wrapped sink
+	BackoffMin  time.Duration // first retry delay
+	BackoffMax  time.Duration // retry delay cap
+	LogInterval time.Duration // at most one error-totals line per interval
 	Logger      *slog.Logger  // default slog.Default()
 }
 
+// DefaultBufferConfig is the one definition of the buffer's defaults.
+func DefaultBufferConfig() BufferConfig {
+	return BufferConfig{Name: "sink", Capacity: 10000, MaxBatch: 500, BackoffMin: 100 * time.Millisecond,
+		BackoffMax: 5 * time.Second, LogInterval: 30 * time.Second}
+}
+
 func (c BufferConfig) withDefaults() BufferConfig {
+	d := DefaultBufferConfig()
 	if c.Name == "" {
-		c.Name = "sink"
+		c.Name = d.Name
 	}
 	if c.Capacity <= 0 {
-		c.Capacity = 10000
+		c.Capacity = d.Capacity
 	}
 	if c.MaxBatch <= 0 {
-		c.MaxBatch = 500
+		c.MaxBatch = d.MaxBatch
 	}
 	if c.MaxBatch > c.Capacity {
 		c.MaxBatch = c.Capacity
 	}
 	if c.BackoffMin <= 0 {
-		c.BackoffMin = 100 * time.Millisecond
+		c.BackoffMin = d.BackoffMin
 	}
 	if c.BackoffMax < c.BackoffMin {
-		c.BackoffMax = max(5*time.Second, c.BackoffMin)
+		c.BackoffMax = max(d.BackoffMax, c.BackoffMin)
 	}
 	if c.LogInterval <= 0 {
-		c.LogInterval = 30 * time.Second
+		c.LogInterval = d.LogInterval
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()

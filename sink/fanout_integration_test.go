@@ -3,6 +3,7 @@ package sink_test
 import (
 	"bufio"
 	"context"
+	"github.com/actionstream/actionstream/confkit"
 	"os"
 	"path/filepath"
 	"testing"
@@ -32,15 +33,17 @@ func TestFanoutOfRealSinksWithKafkaDown(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ks, err := kafka.New(kafka.Config{Brokers: []string{broker.Addr()}, Topic: "actions", DialTimeout: time.Second, Buffer: buf("kafka")})
+	kp, err := kafka.New(kafka.Config{Brokers: []string{broker.Addr()}, Topic: "actions", DialTimeout: confkit.Duration(time.Second)})
 	if err != nil {
 		t.Fatal(err)
 	}
-	rs, err := redis.New(redis.Config{Addr: rds.Addr(), Stream: "events", Buffer: buf("redis")})
+	rp, err := redis.New(redis.Config{Addr: rds.Addr(), Stream: "events"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	f := sink.NewFanout(sink.NewBuffered(js, buf("jsonl")), ks, rs)
+	// Every sink is plain; each gets the same wrapper, as sink/sinks does.
+	ks := sink.NewBuffered(kp, buf("kafka"))
+	f := sink.NewFanout(sink.NewBuffered(js, buf("jsonl")), ks, sink.NewBuffered(rp, buf("redis")))
 
 	broker.Stop()
 	var all []events.Event

@@ -124,7 +124,7 @@ func benchInfer(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
 	// Twice as many streams as the batch holds: while one batch runs the next is already waiting,
 	// as on a loaded server, so the figure is the batcher's throughput, not a ping-pong delay.
-	piped, err := infer.MeasureBatcher(ctx, m, infer.BatcherConfig{MaxBatch: *batch, MaxWait: 50 * time.Millisecond, Logger: quiet}, 2**batch, opts)
+	piped, err := infer.MeasureBatcher(ctx, m, infer.BatcherConfig{MaxBatch: *batch, MaxWait: configs.Duration(50 * time.Millisecond), Logger: quiet}, 2**batch, opts)
 	if err != nil {
 		return err
 	}

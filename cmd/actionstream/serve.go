@@ -110,12 +110,8 @@ func serveMux(p *pipeline.Pipeline, whipSrv *whip.Server, ui *web.UI) http.Handl
 }
 
 func whipConfig(c configs.WHIP, log *slog.Logger) whip.Config {
-	wc := whip.Config{Token: c.Token, Open: c.Open, MaxSessions: c.MaxSessions, MaxSDPBytes: c.MaxSDPBytes,
-		DisconnectTimeout: c.DisconnectTimeout.D(), Codecs: c.Codecs, AllowOrigin: c.AllowOrigin, Logger: log,
-		ICE: whip.ICE{PublicIPs: c.PublicIPs, UDPPortMin: uint16(c.UDPPortMin), UDPPortMax: uint16(c.UDPPortMax), TCPAddr: c.TCPAddr}}
-	for _, s := range c.ICEServers {
-		wc.ICE.Servers = append(wc.ICE.Servers, whip.ICEServer{URLs: s.URLs, Username: s.Username, Credential: s.Credential})
-	}
+	wc := c.Config
+	wc.Logger = log
 	return wc
 }
 

@@ -1,6 +1,8 @@
 package whip
 
 import (
+	"errors"
+	"github.com/actionstream/actionstream/confkit"
 	"testing"
 	"time"
 )
@@ -102,19 +104,21 @@ func TestCheckOffer(t *testing.T) {
 
 func TestConfigDefaultsAndErrors(t *testing.T) {
 	var c Config
-	if err := c.defaults(); err != nil || c.MaxSessions != 16 || c.DisconnectTimeout != 5*time.Second || c.AllowOrigin != "*" || len(c.Codecs) != 3 {
+	if err := c.defaults(); err != nil || c.MaxSessions != 16 || c.DisconnectTimeout.D() != 5*time.Second || c.AllowOrigin != "*" || len(c.Codecs) != 3 {
 		t.Fatalf("defaults: %+v %v", c, err)
 	}
 	for _, bad := range []Config{
 		{Codecs: []string{"av1"}},
 		{MaxSDPBytes: 10},
-		{DisconnectTimeout: time.Millisecond},
+		{DisconnectTimeout: confkit.Duration(time.Millisecond)},
+		{ICE: ICE{Servers: []ICEServer{{URLs: []string{"http://x"}}}}},
+		{ICE: ICE{TCPAddr: "nonsense"}},
 		{ICE: ICE{UDPPortMin: 5000}},
 		{ICE: ICE{PublicIPs: []string{"nope"}}},
 		{ICE: ICE{Servers: []ICEServer{{}}}},
 	} {
-		if err := bad.defaults(); err == nil {
-			t.Errorf("accepted %+v", bad)
+		if err := bad.defaults(); !errors.Is(err, ErrBadConfig) {
+			t.Errorf("accepted %+v: %v", bad, err)
 		}
 	}
 	if _, err := New(Config{}, nil); err == nil {

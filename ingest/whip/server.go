@@ -60,8 +60,8 @@ func New(cfg Config, attach AttachFunc) (*Server, error) {
 	se := webrtc.SettingEngine{LoggerFactory: pionLogs{cfg.Logger}}
 	// Loopback candidates let a publisher on the same host connect without any network.
 	se.SetIncludeLoopbackCandidate(true)
-	keepAlive := min(cfg.DisconnectTimeout/4, 2*time.Second)
-	se.SetICETimeouts(cfg.DisconnectTimeout/2, cfg.DisconnectTimeout/2, keepAlive)
+	keepAlive := min(cfg.DisconnectTimeout.D()/4, 2*time.Second)
+	se.SetICETimeouts(cfg.DisconnectTimeout.D()/2, cfg.DisconnectTimeout.D()/2, keepAlive)
 	if cfg.ICE.UDPPortMin != 0 {
 		if err := se.SetEphemeralUDPPortRange(cfg.ICE.UDPPortMin, cfg.ICE.UDPPortMax); err != nil {
 			return nil, fmt.Errorf("%w: %w", ErrBadConfig, err)

@@ -194,7 +194,7 @@ func (ss *session) Run(ctx context.Context, emit func(ingest.Packet) error) erro
 	}()
 	stop := context.AfterFunc(ctx, func() { ss.close("shutdown") })
 	defer stop()
-	timer := time.NewTimer(ss.srv.cfg.TrackTimeout)
+	timer := time.NewTimer(ss.srv.cfg.TrackTimeout.D())
 	defer timer.Stop()
 	var rt remoteTrack
 	select {

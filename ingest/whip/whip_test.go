@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/actionstream/actionstream/confkit"
 	"io"
 	"log/slog"
 	"net"
@@ -29,6 +30,7 @@ import (
 	"github.com/actionstream/actionstream/internal/testkit"
 	"github.com/actionstream/actionstream/internal/testkit/testutil"
 	"github.com/actionstream/actionstream/pipeline"
+	"github.com/actionstream/actionstream/sink/sinks"
 )
 
 const token = "s3cret-token"
@@ -50,7 +52,7 @@ type liveServer struct {
 
 func startLive(t *testing.T, disconnect time.Duration, tweak ...func(*configs.Config)) *liveServer {
 	t.Helper()
-	return startLiveWith(t, whip.Config{Token: token, DisconnectTimeout: disconnect}, tweak...)
+	return startLiveWith(t, whip.Config{Token: token, DisconnectTimeout: confkit.Duration(disconnect)}, tweak...)
 }
 
 func startLiveWith(t *testing.T, wc whip.Config, tweak ...func(*configs.Config)) *liveServer {
@@ -61,7 +63,7 @@ func startLiveWith(t *testing.T, wc whip.Config, tweak ...func(*configs.Config))
 	cfg.Model.Runtime.Threads = 1
 	cfg.Events.ClipScored = true
 	cfg.HTTP.Addr = ""
-	cfg.Sinks.JSONL = configs.JSONL{Enabled: true, Path: filepath.Join(dir, "events.jsonl")}
+	cfg.Sinks.JSONL = sinks.JSONL{Enabled: true, Path: filepath.Join(dir, "events.jsonl")}
 	cfg.ShutdownTimeout = configs.Duration(20 * time.Second)
 	for _, f := range tweak {
 		f(&cfg)
@@ -455,7 +457,7 @@ func TestDisabledAndOpen(t *testing.T) {
 // TrackTimeout, with an error the supervisor will not retry.
 func TestNoVideoTimeout(t *testing.T) {
 	fa := &fakeAttach{}
-	ws, err := whip.New(whip.Config{Open: true, TrackTimeout: 300 * time.Millisecond, Logger: quietLogger(t)}, fa.attach)
+	ws, err := whip.New(whip.Config{Open: true, TrackTimeout: confkit.Duration(300 * time.Millisecond), Logger: quietLogger(t)}, fa.attach)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -6,10 +6,11 @@
 // camera's events land in one partition in order. clip.scored goes to a topic of its own, and
 // only when that topic is configured (it is one record per clip per stream).
 //
-// [New] returns the producer behind a [sink.Buffered] wrapper: Write returns as soon as the
-// events are buffered, the kafka-go writer runs asynchronously with a Completion callback that
-// reports each partition batch's delivery result, and failed events are retried with backoff
-// until the broker acknowledges them (acks from all in-sync replicas) or the Close deadline.
+// [New] returns the plain producer: the kafka-go writer runs asynchronously with a Completion
+// callback that reports each partition batch's delivery result, and Write returns when every
+// record is acknowledged (acks from all in-sync replicas) or failed. Behind the [sink.Buffered]
+// wrapper that sink/sinks puts around every sink, failed events are retried with backoff until
+// the broker acknowledges them or the Close deadline.
 package kafka
 
 import (
@@ -24,77 +25,99 @@ import (
 
 	kafkago "github.com/segmentio/kafka-go"
 
+	"github.com/actionstream/actionstream/confkit"
 	"github.com/actionstream/actionstream/events"
 	"github.com/actionstream/actionstream/sink"
 )
 
-// Config configures the Kafka sink. Zero fields take the defaults shown.
+// Config configures the Kafka sink: the `sinks.kafka` section. Zero fields take
+// DefaultConfig's values, except Brokers and Topic, which New requires.
 type Config struct {
-	Brokers      []string      // bootstrap "host:port" list; required
-	Topic        string        // topic of every event type but clip.scored; required
-	ClipTopic    string        // topic of clip.scored; "" = clip.scored is not produced (filtered out)
-	BatchTimeout time.Duration // how long a partition batch waits for more records; default 5ms (kafka-go's own default is 1s)
-	BatchSize    int           // records per produce round and per partition batch; default 100
-	BatchBytes   int64         // bytes per partition batch; default 1 MiB; a larger event is rejected
-	MaxAttempts  int           // kafka-go attempts per batch before Completion reports the error; default 3
-	DialTimeout  time.Duration // default 5s
-	WriteTimeout time.Duration // per produce request; default 10s
-	// MetadataTTL bounds how long cluster metadata is cached; default 2s. kafka-go keeps the
-	// error of a failed first lookup until the next refresh, so this is also how soon a
-	// broker that was down when the daemon started is noticed to be back.
-	MetadataTTL time.Duration
-	Buffer      sink.BufferConfig
-	Logger      *slog.Logger
+	Brokers      []string         `yaml:"brokers"`       // bootstrap "host:port" list; required
+	Topic        string           `yaml:"topic"`         // topic of every event type but clip.scored; required
+	ClipTopic    string           `yaml:"clip_topic"`    // topic of clip.scored; "" = clip.scored is not produced (filtered out)
+	BatchTimeout confkit.Duration `yaml:"batch_timeout"` // how long a partition batch waits for more records (kafka-go's own default is 1s)
+	BatchSize    int              `yaml:"batch_size"`    // records per produce round and per partition batch
+	BatchBytes   int64            `yaml:"batch_bytes"`   // bytes per partition batch; a larger event is rejected
+	MaxAttempts  int              `yaml:"max_attempts"`  // kafka-go attempts per batch before Completion reports the error
+	DialTimeout  confkit.Duration `yaml:"dial_timeout"`
+	WriteTimeout confkit.Duration `yaml:"write_timeout"` // per produce request
+	// MetadataTTL bounds how long cluster metadata is cached. kafka-go keeps the error of a
+	// failed first lookup until the next refresh, so this is also how soon a broker that was
+	// down when the daemon started is noticed to be back.
+	MetadataTTL confkit.Duration `yaml:"metadata_ttl"`
+	Logger      *slog.Logger     `yaml:"-"`
+}
+
+// DefaultConfig is the one definition of the Kafka sink's defaults (no brokers: they are
+// required).
+func DefaultConfig() Config {
+	return Config{
+		Topic: "actionstream.events", BatchTimeout: confkit.Duration(5 * time.Millisecond), BatchSize: 100, BatchBytes: 1 << 20,
+		MaxAttempts: 3, DialTimeout: confkit.Duration(5 * time.Second), WriteTimeout: confkit.Duration(10 * time.Second),
+		MetadataTTL: confkit.Duration(2 * time.Second),
+	}
+}
+
+// Validate checks c after defaults; errors name the field by its YAML key and wrap ErrConfig.
+func (c Config) Validate() error {
+	p := confkit.Problems{Sentinel: ErrConfig}
+	if len(c.Brokers) == 0 {
+		p.Add("brokers", "at least one broker is required")
+	}
+	for i, b := range c.Brokers {
+		if strings.TrimSpace(b) == "" {
+			p.Add(fmt.Sprintf("brokers[%d]", i), "is empty")
+		}
+	}
+	if c.Topic == "" {
+		p.Add("topic", "is required")
+	}
+	for _, f := range []struct {
+		key string
+		bad bool
+	}{
+		{"batch_timeout", c.BatchTimeout < 0}, {"batch_size", c.BatchSize < 0}, {"batch_bytes", c.BatchBytes < 0},
+		{"max_attempts", c.MaxAttempts < 0}, {"dial_timeout", c.DialTimeout < 0}, {"write_timeout", c.WriteTimeout < 0},
+		{"metadata_ttl", c.MetadataTTL < 0},
+	} {
+		if f.bad {
+			p.Add(f.key, "must be > 0 (0 = default)")
+		}
+	}
+	return p.Err()
 }
 
 func (c Config) withDefaults() (Config, error) {
-	if len(c.Brokers) == 0 {
-		return c, fmt.Errorf("kafka: %w: no brokers", ErrConfig)
+	d := DefaultConfig()
+	if c.BatchTimeout == 0 {
+		c.BatchTimeout = d.BatchTimeout
 	}
-	if c.Topic == "" {
-		return c, fmt.Errorf("kafka: %w: no topic", ErrConfig)
+	if c.BatchSize == 0 {
+		c.BatchSize = d.BatchSize
 	}
-	if c.BatchTimeout <= 0 {
-		c.BatchTimeout = 5 * time.Millisecond
+	if c.BatchBytes == 0 {
+		c.BatchBytes = d.BatchBytes
 	}
-	if c.BatchSize <= 0 {
-		c.BatchSize = 100
+	if c.MaxAttempts == 0 {
+		c.MaxAttempts = d.MaxAttempts
 	}
-	if c.BatchBytes <= 0 {
-		c.BatchBytes = 1 << 20
+	if c.DialTimeout == 0 {
+		c.DialTimeout = d.DialTimeout
 	}
-	if c.MaxAttempts <= 0 {
-		c.MaxAttempts = 3
+	if c.WriteTimeout == 0 {
+		c.WriteTimeout = d.WriteTimeout
 	}
-	if c.DialTimeout <= 0 {
-		c.DialTimeout = 5 * time.Second
-	}
-	if c.WriteTimeout <= 0 {
-		c.WriteTimeout = 10 * time.Second
-	}
-	if c.MetadataTTL <= 0 {
-		c.MetadataTTL = 2 * time.Second
+	if c.MetadataTTL == 0 {
+		c.MetadataTTL = d.MetadataTTL
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
 	}
-	if c.Buffer.Name == "" {
-		c.Buffer.Name = "kafka"
-	}
-	if c.Buffer.Logger == nil {
-		c.Buffer.Logger = c.Logger
+	if err := c.Validate(); err != nil {
+		return c, fmt.Errorf("kafka: %w", err)
 	}
 	return c, nil
-}
-
-// New returns the Kafka sink: a Producer behind a sink.Buffered wrapper configured by
-// cfg.Buffer. Closing it flushes the buffer, then closes the producer.
-func New(cfg Config) (*sink.Buffered, error) {
-	p, err := NewProducer(cfg)
-	if err != nil {
-		return nil, err
-	}
-	return sink.NewBuffered(p, p.cfg.Buffer), nil
 }
 
 // contentType is the record header of the CloudEvents Kafka binding, structured mode.
@@ -116,16 +139,17 @@ type Producer struct {
 	mu        sync.Mutex         // serialises Write: one produce round in flight
 }
 
-// NewProducer returns a Producer. It does not contact the brokers: a broker that is down shows
+// New returns a Producer, a plain sink.Sink: put it behind a sink.Buffered (sink/sinks does)
+// for retries and back-pressure. It does not contact the brokers: a broker that is down shows
 // up as retryable Write errors.
-func NewProducer(cfg Config) (*Producer, error) {
+func New(cfg Config) (*Producer, error) {
 	cfg, err := cfg.withDefaults()
 	if err != nil {
 		return nil, err
 	}
 	p := &Producer{cfg: cfg, transport: &kafkago.Transport{
-		DialTimeout: cfg.DialTimeout,
-		MetadataTTL: cfg.MetadataTTL,
+		DialTimeout: cfg.DialTimeout.D(),
+		MetadataTTL: cfg.MetadataTTL.D(),
 		ClientID:    "actionstream",
 	}}
 	p.w = &kafkago.Writer{
@@ -134,9 +158,9 @@ func NewProducer(cfg Config) (*Producer, error) {
 		MaxAttempts:  cfg.MaxAttempts,
 		BatchSize:    cfg.BatchSize,
 		BatchBytes:   cfg.BatchBytes,
-		BatchTimeout: cfg.BatchTimeout,
-		ReadTimeout:  cfg.WriteTimeout,
-		WriteTimeout: cfg.WriteTimeout,
+		BatchTimeout: cfg.BatchTimeout.D(),
+		ReadTimeout:  cfg.WriteTimeout.D(),
+		WriteTimeout: cfg.WriteTimeout.D(),
 		RequiredAcks: kafkago.RequireAll,
 		Async:        true,
 		Completion:   p.completion,
@@ -264,7 +288,7 @@ func (p *Producer) produceRound(ctx context.Context, batch []events.Event) (int,
 		r.left = len(msgs)
 		// In async mode ctx only bounds the metadata lookup; bound it explicitly so a broker
 		// that accepts connections but never answers cannot hang the round.
-		mctx, cancel := context.WithTimeout(ctx, p.cfg.DialTimeout+p.cfg.WriteTimeout)
+		mctx, cancel := context.WithTimeout(ctx, p.cfg.DialTimeout.D()+p.cfg.WriteTimeout.D())
 		err := p.w.WriteMessages(mctx, msgs...)
 		cancel()
 		if err != nil {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"github.com/actionstream/actionstream/confkit"
 	"net"
 	"slices"
 	"sort"
@@ -95,22 +96,27 @@ func testConfig(addr string) kafka.Config {
 		Brokers:      []string{addr},
 		Topic:        eventsTopic,
 		ClipTopic:    clipsTopic,
-		BatchTimeout: 5 * time.Millisecond,
+		BatchTimeout: confkit.Duration(5 * time.Millisecond),
 		BatchSize:    50,
-		DialTimeout:  time.Second,
-		WriteTimeout: 2 * time.Second,
-		Buffer: sink.BufferConfig{
-			Capacity:   5000,
-			BackoffMin: 20 * time.Millisecond,
-			BackoffMax: 200 * time.Millisecond,
-		},
+		DialTimeout:  confkit.Duration(time.Second),
+		WriteTimeout: confkit.Duration(2 * time.Second),
 	}
+}
+
+// buffered is the producer behind the buffer the daemon puts around every sink, with fast
+// retries for the tests.
+func buffered(cfg kafka.Config) (*sink.Buffered, error) {
+	p, err := kafka.New(cfg)
+	if err != nil {
+		return nil, err
+	}
+	return sink.NewBuffered(p, sink.BufferConfig{Name: "kafka", Capacity: 5000, BackoffMin: 20 * time.Millisecond, BackoffMax: 200 * time.Millisecond}), nil
 }
 
 func TestEveryEventConsumedBackInOrderWithAcksAll(t *testing.T) {
 	sinktest.CheckGoroutines(t)
 	b := sinktest.StartKafka(t, eventsTopic, clipsTopic)
-	s, err := kafka.New(testConfig(b.Addr()))
+	s, err := buffered(testConfig(b.Addr()))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -141,7 +147,7 @@ func TestEveryEventConsumedBackInOrderWithAcksAll(t *testing.T) {
 
 func TestBatchTimeoutIsMilliseconds(t *testing.T) {
 	b := sinktest.StartKafka(t, eventsTopic, clipsTopic)
-	p, err := kafka.NewProducer(testConfig(b.Addr()))
+	p, err := kafka.New(testConfig(b.Addr()))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -169,7 +175,7 @@ func TestBatchTimeoutIsMilliseconds(t *testing.T) {
 func TestBrokerRestartMidRunLosesNothing(t *testing.T) {
 	sinktest.CheckGoroutines(t)
 	b := sinktest.StartKafka(t, eventsTopic, clipsTopic)
-	s, err := kafka.New(testConfig(b.Addr()))
+	s, err := buffered(testConfig(b.Addr()))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -223,7 +229,7 @@ func TestClipScoredNotProducedWithoutClipTopic(t *testing.T) {
 	b := sinktest.StartKafka(t, eventsTopic, clipsTopic)
 	cfg := testConfig(b.Addr())
 	cfg.ClipTopic = ""
-	s, err := kafka.New(cfg)
+	s, err := buffered(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -251,7 +257,7 @@ func TestOversizedEventIsRejectedNotRetried(t *testing.T) {
 	b := sinktest.StartKafka(t, eventsTopic, clipsTopic)
 	cfg := testConfig(b.Addr())
 	cfg.BatchBytes = 4096
-	p, err := kafka.NewProducer(cfg)
+	p, err := kafka.New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -302,8 +308,8 @@ func TestSilentBrokerGivesRetryableErrorNotAHang(t *testing.T) {
 	})
 
 	cfg := testConfig(l.Addr().String())
-	cfg.DialTimeout, cfg.WriteTimeout = 100*time.Millisecond, 200*time.Millisecond
-	p, err := kafka.NewProducer(cfg)
+	cfg.DialTimeout, cfg.WriteTimeout = confkit.Duration(100*time.Millisecond), confkit.Duration(200*time.Millisecond)
+	p, err := kafka.New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -323,7 +329,7 @@ func TestSilentBrokerGivesRetryableErrorNotAHang(t *testing.T) {
 func TestCloseDeadlineWithBrokerDownReportsUndelivered(t *testing.T) {
 	sinktest.CheckGoroutines(t)
 	b := sinktest.StartKafka(t, eventsTopic, clipsTopic)
-	s, err := kafka.New(testConfig(b.Addr()))
+	s, err := buffered(testConfig(b.Addr()))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -13,8 +13,8 @@
 //
 // The sink is the only writer of these keys and keeps each stream's state in memory, so every
 // write sets the whole hash: a Redis that restarted empty is repopulated by the next write.
-// Events go through a [sink.Buffered] wrapper (Redis down: they wait and arrive when it is
-// back); UpdateStream is latest-wins and not buffered.
+// Behind the [sink.Buffered] wrapper that sink/sinks puts around every sink, events wait while
+// Redis is down and arrive when it is back; UpdateStream is latest-wins and not buffered.
 package redis
 
 import (
@@ -31,6 +31,7 @@ import (
 
 	goredis "github.com/redis/go-redis/v9"
 
+	"github.com/actionstream/actionstream/confkit"
 	"github.com/actionstream/actionstream/events"
 	"github.com/actionstream/actionstream/sink"
 )
@@ -41,49 +42,73 @@ const (
 	StatusDown = "down"
 )
 
-// Config configures the Redis sink. Zero fields take the defaults shown.
+// Config configures the Redis sink: the `sinks.redis` section. Zero fields take
+// DefaultConfig's values, except Addr, which New requires.
 type Config struct {
-	Addr         string        // "host:port"; required
-	Username     string        // ACL user; "" = default user
-	Password     string        // never logged
-	DB           int           // database number
-	KeyPrefix    string        // default "actionstream:"
-	StateTTL     time.Duration // lifetime of a stream's hash after its last write; default 60s
-	Stream       string        // Redis Stream key for events; "" = don't append events
-	StreamMaxLen int64         // approximate cap of the Redis Stream; default 100000
-	DialTimeout  time.Duration // default 2s
-	IOTimeout    time.Duration // read and write timeout of a command; default 3s
-	Buffer       sink.BufferConfig
-	Logger       *slog.Logger
+	Addr         string           `yaml:"addr"`     // "host:port"; required
+	Username     string           `yaml:"username"` // ACL user; "" = default user
+	Password     string           `yaml:"password"` // never logged
+	DB           int              `yaml:"db"`       // database number
+	KeyPrefix    string           `yaml:"key_prefix"`
+	StateTTL     confkit.Duration `yaml:"ttl"`            // lifetime of a stream's hash after its last write
+	Stream       string           `yaml:"stream"`         // Redis Stream key for events; "" = don't append events
+	StreamMaxLen int64            `yaml:"stream_max_len"` // approximate cap of the Redis Stream
+	DialTimeout  confkit.Duration `yaml:"dial_timeout"`
+	IOTimeout    confkit.Duration `yaml:"io_timeout"` // read and write timeout of a command
+	Logger       *slog.Logger     `yaml:"-"`
+}
+
+// DefaultConfig is the one definition of the Redis sink's defaults (no address: it is required).
+func DefaultConfig() Config {
+	return Config{
+		KeyPrefix: "actionstream:", StateTTL: confkit.Duration(60 * time.Second), StreamMaxLen: 100000,
+		DialTimeout: confkit.Duration(2 * time.Second), IOTimeout: confkit.Duration(3 * time.Second),
+	}
+}
+
+// Validate checks c after defaults; errors name the field by its YAML key and wrap ErrConfig.
+func (c Config) Validate() error {
+	p := confkit.Problems{Sentinel: ErrConfig}
+	if c.Addr == "" {
+		p.Add("addr", "is required")
+	}
+	if c.DB < 0 {
+		p.Add("db", "must be >= 0")
+	}
+	if c.StateTTL < 0 {
+		p.Add("ttl", "must be > 0 (0 = default)")
+	}
+	if c.StreamMaxLen < 0 {
+		p.Add("stream_max_len", "must be > 0 (0 = default)")
+	}
+	if c.DialTimeout < 0 || c.IOTimeout < 0 {
+		p.Add("dial_timeout", "dial_timeout and io_timeout must be > 0 (0 = default)")
+	}
+	return p.Err()
 }
 
 func (c Config) withDefaults() (Config, error) {
-	if c.Addr == "" {
-		return c, fmt.Errorf("redis: %w: no address", ErrConfig)
-	}
+	d := DefaultConfig()
 	if c.KeyPrefix == "" {
-		c.KeyPrefix = "actionstream:"
+		c.KeyPrefix = d.KeyPrefix
 	}
-	if c.StateTTL <= 0 {
-		c.StateTTL = 60 * time.Second
+	if c.StateTTL == 0 {
+		c.StateTTL = d.StateTTL
 	}
-	if c.StreamMaxLen <= 0 {
-		c.StreamMaxLen = 100000
+	if c.StreamMaxLen == 0 {
+		c.StreamMaxLen = d.StreamMaxLen
 	}
-	if c.DialTimeout <= 0 {
-		c.DialTimeout = 2 * time.Second
+	if c.DialTimeout == 0 {
+		c.DialTimeout = d.DialTimeout
 	}
-	if c.IOTimeout <= 0 {
-		c.IOTimeout = 3 * time.Second
+	if c.IOTimeout == 0 {
+		c.IOTimeout = d.IOTimeout
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
 	}
-	if c.Buffer.Name == "" {
-		c.Buffer.Name = "redis"
-	}
-	if c.Buffer.Logger == nil {
-		c.Buffer.Logger = c.Logger
+	if err := c.Validate(); err != nil {
+		return c, fmt.Errorf("redis: %w", err)
 	}
 	return c, nil
 }
@@ -109,12 +134,6 @@ type Action struct {
 	UpdatedAt time.Time `json:"updated_at"`
 }
 
-// Sink is the Redis sink: buffered event writes plus direct stream-state updates.
-type Sink struct {
-	b *sink.Buffered
-	w *writer
-}
-
 // New returns a Redis sink. It does not contact Redis: a server that is down shows up as
 // buffered events and UpdateStream errors.
 func New(cfg Config) (*Sink, error) {
@@ -122,46 +141,23 @@ func New(cfg Config) (*Sink, error) {
 	if err != nil {
 		return nil, err
 	}
-	w := &writer{
+	w := &Sink{
 		cfg: cfg,
 		client: goredis.NewClient(&goredis.Options{
 			Addr:         cfg.Addr,
 			Username:     cfg.Username,
 			Password:     cfg.Password,
 			DB:           cfg.DB,
-			DialTimeout:  cfg.DialTimeout,
-			ReadTimeout:  cfg.IOTimeout,
-			WriteTimeout: cfg.IOTimeout,
+			DialTimeout:  cfg.DialTimeout.D(),
+			ReadTimeout:  cfg.IOTimeout.D(),
+			WriteTimeout: cfg.IOTimeout.D(),
 			// The buffered wrapper owns retries: one policy, counted once.
 			MaxRetries:    -1,
 			DialerRetries: 1,
 		}),
 		states: map[string]*state{},
 	}
-	return &Sink{b: sink.NewBuffered(w, cfg.Buffer), w: w}, nil
-}
-
-// Write buffers events; see sink.Buffered. action.started/updated/ended maintain the active
-// actions, stream.up/down the status, clip.scored the last clip time and model.
-func (s *Sink) Write(ctx context.Context, batch []events.Event) error { return s.b.Write(ctx, batch) }
-
-// Close delivers the buffered events (bounded by ctx), then closes the Redis client.
-func (s *Sink) Close(ctx context.Context) error { return s.b.Close(ctx) }
-
-// Stats returns the counters of the event buffer.
-func (s *Sink) Stats() sink.Stats { return s.b.Stats() }
-
-// UpdateStream records st and writes the stream's hash (refreshing its TTL). Call it at least
-// once per StateTTL for each live stream (the pipeline does with its fps tick), or the state
-// expires. An error is retryable; st is kept and written by the next successful write anyway.
-// ctx bounds this call only.
-func (s *Sink) UpdateStream(ctx context.Context, st StreamState) error {
-	return s.w.updateStream(ctx, st)
-}
-
-// DeleteStream forgets a stream that was removed from the configuration and deletes its hash.
-func (s *Sink) DeleteStream(ctx context.Context, stream string) error {
-	return s.w.deleteStream(ctx, stream)
+	return w, nil
 }
 
 // state is the in-memory copy of one stream's hash.
@@ -176,9 +172,11 @@ type state struct {
 	actions     map[string]*Action // by label and actor
 }
 
-// writer is the unbuffered sink.Sink: each Write is one MULTI/EXEC transaction, so a batch is
-// applied whole or not at all.
-type writer struct {
+// Sink is the Redis sink, a plain sink.Sink (sink/sinks puts it behind a sink.Buffered): each
+// Write is one MULTI/EXEC transaction, so a batch is applied whole or not at all.
+// action.started/updated/ended maintain the active actions, stream.up/down the status,
+// clip.scored the last clip time and model. UpdateStream is latest-wins and not buffered.
+type Sink struct {
 	cfg    Config
 	client *goredis.Client
 
@@ -187,7 +185,7 @@ type writer struct {
 	closed bool
 }
 
-func (w *writer) stateOf(stream string) *state {
+func (w *Sink) stateOf(stream string) *state {
 	st := w.states[stream]
 	if st == nil {
 		st = &state{id: stream, actions: map[string]*Action{}}
@@ -196,10 +194,10 @@ func (w *writer) stateOf(stream string) *state {
 	return st
 }
 
-func (w *writer) key(stream string) string { return w.cfg.KeyPrefix + "stream:" + stream }
+func (w *Sink) key(stream string) string { return w.cfg.KeyPrefix + "stream:" + stream }
 
 // apply folds one event into its stream's state.
-func (w *writer) apply(ev *events.Event) *state {
+func (w *Sink) apply(ev *events.Event) *state {
 	st := w.stateOf(ev.Data.Stream)
 	if ev.Data.Model != "" {
 		st.model, st.modelDigest = ev.Data.Model, ev.Data.ModelDigest
@@ -231,7 +229,7 @@ func (w *writer) apply(ev *events.Event) *state {
 }
 
 // queueState adds the commands writing st's whole hash and its TTL to pipe.
-func (w *writer) queueState(ctx context.Context, pipe goredis.Pipeliner, st *state) {
+func (w *Sink) queueState(ctx context.Context, pipe goredis.Pipeliner, st *state) {
 	actions := slices.SortedFunc(maps.Values(st.actions), func(a, b *Action) int {
 		return cmp.Or(cmp.Compare(a.Label, b.Label), cmp.Compare(a.ActorID, b.ActorID))
 	})
@@ -255,14 +253,14 @@ func (w *writer) queueState(ctx context.Context, pipe goredis.Pipeliner, st *sta
 		"actions", actionsJSON,
 		"updated_at", time.Now().UTC().Format(time.RFC3339Nano),
 	)
-	pipe.PExpire(ctx, key, w.cfg.StateTTL)
+	pipe.PExpire(ctx, key, w.cfg.StateTTL.D())
 }
 
 // Write applies batch to the stream states and writes the touched hashes, plus one XADD per
 // event when a Redis Stream is configured, in one transaction. Failures are retryable (applying
 // the same events twice yields the same state; the Redis Stream may get a duplicate entry with
 // the same event id), except an event that cannot be encoded, which is rejected.
-func (w *writer) Write(ctx context.Context, batch []events.Event) error {
+func (w *Sink) Write(ctx context.Context, batch []events.Event) error {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if w.closed {
@@ -331,7 +329,11 @@ func (w *writer) Write(ctx context.Context, batch []events.Event) error {
 	return nil
 }
 
-func (w *writer) updateStream(ctx context.Context, in StreamState) error {
+// UpdateStream records st and writes the stream's hash (refreshing its TTL). Call it at least
+// once per StateTTL for each live stream (the pipeline does with its fps tick), or the state
+// expires. An error is retryable; st is kept and written by the next successful write anyway.
+// ctx bounds this call only.
+func (w *Sink) UpdateStream(ctx context.Context, in StreamState) error {
 	if in.Stream == "" {
 		return fmt.Errorf("redis: %w: StreamState without stream id", ErrConfig)
 	}
@@ -364,7 +366,8 @@ func (w *writer) updateStream(ctx context.Context, in StreamState) error {
 	return nil
 }
 
-func (w *writer) deleteStream(ctx context.Context, stream string) error {
+// DeleteStream forgets a stream that was removed from the configuration and deletes its hash.
+func (w *Sink) DeleteStream(ctx context.Context, stream string) error {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if w.closed {
@@ -378,7 +381,7 @@ func (w *writer) deleteStream(ctx context.Context, stream string) error {
 }
 
 // Close closes the client; the buffered wrapper calls it after delivering what it holds.
-func (w *writer) Close(context.Context) error {
+func (w *Sink) Close(context.Context) error {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if w.closed {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"github.com/actionstream/actionstream/confkit"
 	"strings"
 	"testing"
 	"time"
@@ -16,8 +17,28 @@ import (
 	"github.com/actionstream/actionstream/sink/redis"
 )
 
-func fastBuffer() sink.BufferConfig {
-	return sink.BufferConfig{Capacity: 2000, MaxBatch: 50, BackoffMin: 10 * time.Millisecond, BackoffMax: 100 * time.Millisecond}
+// bufferedRedis is the Redis sink as the daemon runs it: events behind sink.Buffered (with fast
+// retries here), stream state written directly.
+type bufferedRedis struct {
+	*sink.Buffered
+	r *redis.Sink
+}
+
+func (b bufferedRedis) UpdateStream(ctx context.Context, st redis.StreamState) error {
+	return b.r.UpdateStream(ctx, st)
+}
+
+func (b bufferedRedis) DeleteStream(ctx context.Context, stream string) error {
+	return b.r.DeleteStream(ctx, stream)
+}
+
+func open(cfg redis.Config) (bufferedRedis, error) {
+	r, err := redis.New(cfg)
+	if err != nil {
+		return bufferedRedis{}, err
+	}
+	buf := sink.BufferConfig{Name: "redis", Capacity: 2000, MaxBatch: 50, BackoffMin: 10 * time.Millisecond, BackoffMax: 100 * time.Millisecond}
+	return bufferedRedis{Buffered: sink.NewBuffered(r, buf), r: r}, nil
 }
 
 // streamEntries reads the Redis Stream and checks every entry against the contract.
@@ -112,7 +133,7 @@ func event(stream, typ, label string, score float32, at time.Time) events.Event 
 func TestStreamStateAndEventStream(t *testing.T) {
 	sinktest.CheckGoroutines(t)
 	srv := sinktest.StartRedis(t)
-	s, err := redis.New(redis.Config{Addr: srv.Addr(), KeyPrefix: "t:", StateTTL: time.Minute, Stream: "t:events", Buffer: fastBuffer()})
+	s, err := open(redis.Config{Addr: srv.Addr(), KeyPrefix: "t:", StateTTL: confkit.Duration(time.Minute), Stream: "t:events"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -171,7 +192,7 @@ func TestStreamStateAndEventStream(t *testing.T) {
 
 func TestStateTTLRefreshedOnWriteThenExpires(t *testing.T) {
 	srv := sinktest.StartRedis(t)
-	s, err := redis.New(redis.Config{Addr: srv.Addr(), StateTTL: 1500 * time.Millisecond, Buffer: fastBuffer()})
+	s, err := open(redis.Config{Addr: srv.Addr(), StateTTL: confkit.Duration(1500 * time.Millisecond)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -218,7 +239,7 @@ func TestStateTTLRefreshedOnWriteThenExpires(t *testing.T) {
 func TestEventStreamIsCapped(t *testing.T) {
 	sinktest.CheckGoroutines(t)
 	srv := sinktest.StartRedis(t)
-	s, err := redis.New(redis.Config{Addr: srv.Addr(), Stream: "events", StreamMaxLen: 100, Buffer: fastBuffer()})
+	s, err := open(redis.Config{Addr: srv.Addr(), Stream: "events", StreamMaxLen: 100})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -241,7 +262,7 @@ func TestEventStreamIsCapped(t *testing.T) {
 func TestRedisKilledMidRunBufferedEventsArriveAfterRestart(t *testing.T) {
 	sinktest.CheckGoroutines(t)
 	srv := sinktest.StartRedis(t)
-	s, err := redis.New(redis.Config{Addr: srv.Addr(), Stream: "events", DialTimeout: 200 * time.Millisecond, IOTimeout: 500 * time.Millisecond, Buffer: fastBuffer()})
+	s, err := open(redis.Config{Addr: srv.Addr(), Stream: "events", DialTimeout: confkit.Duration(200 * time.Millisecond), IOTimeout: confkit.Duration(500 * time.Millisecond)})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,0 +1,104 @@
+package infer
+
+import (
+	"log/slog"
+	"time"
+
+	"github.com/actionstream/actionstream/confkit"
+)
+
+// ModelConfig is the `model` section: which ONNX model, and how ONNX Runtime runs it.
+type ModelConfig struct {
+	Path    string  `yaml:"path"`
+	Runtime Options `yaml:"runtime"`
+}
+
+// Options configure a Runtime (the `model.runtime` section).
+type Options struct {
+	// LibraryPath is the ONNX Runtime shared library; "" means LibraryPath("") discovery.
+	LibraryPath string `yaml:"library"`
+	// Threads is ONNX Runtime's intra-op thread count per model; 0 = ORT's default (one per core).
+	Threads int `yaml:"threads"`
+	// Provider is "cpu" (default), "cuda" or "tensorrt" (TensorRT falls back to CUDA for
+	// nodes it cannot take). When the library lacks the provider, the runtime falls back
+	// to the next one (tensorrt -> cuda -> cpu) with a warning.
+	Provider string `yaml:"provider"`
+	// RequireGPU turns a fallback to cpu into an ErrNoGPU error.
+	RequireGPU bool `yaml:"require_gpu"`
+	// SessionConfig are ONNX Runtime session config entries applied to every model, e.g.
+	// "session.intra_op.allow_spinning": "0" so idle ORT threads stop spinning on cores
+	// the decoders need between batches.
+	SessionConfig map[string]string `yaml:"-"`
+	// Logger receives warnings (provider fallback); nil = slog.Default().
+	Logger *slog.Logger `yaml:"-"`
+}
+
+// DefaultModelConfig is the `model` section's defaults (no path: it is required).
+func DefaultModelConfig() ModelConfig {
+	return ModelConfig{Runtime: Options{Provider: ProviderCPU}}
+}
+
+// Validate checks the section; errors name the field by its YAML key.
+func (c ModelConfig) Validate() error {
+	p := confkit.Problems{Sentinel: ErrBadOptions}
+	if c.Path == "" {
+		p.Add("path", "is required")
+	}
+	switch c.Runtime.Provider {
+	case ProviderCPU, ProviderCUDA, ProviderTensorRT:
+	default:
+		p.Add("runtime.provider", "must be cpu, cuda or tensorrt, not %q", c.Runtime.Provider)
+	}
+	if c.Runtime.Threads < 0 {
+		p.Add("runtime.threads", "must be >= 0")
+	}
+	return p.Err()
+}
+
+// BatcherConfig configures a Batcher (the `batcher` section).
+type BatcherConfig struct {
+	// MaxBatch is the most clips per model call; a batch is flushed as soon as this many
+	// streams have a clip waiting. 0 = default; a model with a fixed batch size caps it (and
+	// then every call is padded to that size).
+	MaxBatch int `yaml:"max_batch"`
+	// MaxWait is the longest the oldest waiting clip waits for others. 0 = default. Lower
+	// trades batching (throughput with many streams) for latency with few.
+	MaxWait confkit.Duration `yaml:"max_wait"`
+	// OnBatch, if set, is called after every model call (from the Run goroutine) with the
+	// batch size, the call's duration and its error: the hook for metrics histograms.
+	OnBatch func(size int, infer time.Duration, err error) `yaml:"-"`
+	// Logger; nil = slog.Default().
+	Logger *slog.Logger `yaml:"-"`
+}
+
+// DefaultBatcherConfig is the one definition of the batcher's defaults.
+func DefaultBatcherConfig() BatcherConfig {
+	return BatcherConfig{MaxBatch: 8, MaxWait: confkit.Duration(40 * time.Millisecond)}
+}
+
+// WithDefaults replaces zero MaxBatch, MaxWait and Logger by their defaults.
+func (c BatcherConfig) WithDefaults() BatcherConfig {
+	d := DefaultBatcherConfig()
+	if c.MaxBatch == 0 {
+		c.MaxBatch = d.MaxBatch
+	}
+	if c.MaxWait == 0 {
+		c.MaxWait = d.MaxWait
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	return c
+}
+
+// Validate checks the section; errors name the field by its YAML key.
+func (c BatcherConfig) Validate() error {
+	p := confkit.Problems{Sentinel: ErrBadOptions}
+	if c.MaxBatch < 0 {
+		p.Add("max_batch", "must be >= 1 (0 = default), not %d", c.MaxBatch)
+	}
+	if c.MaxWait < 0 {
+		p.Add("max_wait", "must be > 0 (0 = default), not %v", c.MaxWait)
+	}
+	return p.Err()
+}
