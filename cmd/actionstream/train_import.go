@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"flag"
 	"fmt"
 	"io"
 	"strings"
@@ -14,32 +13,25 @@ import (
 )
 
 func cmdTrainImport(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("actionstream train import", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := newFlags("train import", "--checkpoint C --arch NAME|SPEC.json --classes FILE --out M.onnx [flags]", "", stderr)
 	ckpt := fs.String("checkpoint", "", "PyTorchVideo or SlowFast X3D checkpoint (.pyth/.pt) (required)")
 	scheme := fs.String("scheme", "", "key scheme: pytorchvideo or slowfast (default: detected)")
-	preset := fs.String("preset", "x3d-m", "the checkpoint's network: "+strings.Join(x3d.Presets(), ", "))
-	labels := fs.String("labels", "", "class names, one per line in logit order (e.g. Kinetics-400) (required)")
+	arch := fs.String("arch", "x3d-m", "the checkpoint's network: preset ("+strings.Join(x3d.Presets(), ", ")+") or spec JSON file")
+	alias(fs, "preset", "arch")
+	classes := fs.String("classes", "", "class names in logit order (e.g. Kinetics-400): a file, one per line, or a comma-separated list (required)")
+	alias(fs, "labels", "classes")
 	out := fs.String("out", "", "ONNX file to write (required)")
-	name := fs.String("name", "", "model name (default: the preset's)")
+	name := fs.String("name", "", "model name (default: the architecture's)")
 	resize := fs.Int("resize", 0, "short side before the centre crop (0 = 8/7·crop)")
 	trainedOn := fs.String("trained-on", "", "trained_on metadata (default: names the checkpoint)")
-	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: actionstream train import --checkpoint C --preset NAME --labels FILE --out M.onnx\n\nflags:")
-		fs.PrintDefaults()
-	}
-	if err := fs.Parse(args); err != nil {
+	if err := parse(fs, args, "checkpoint", "classes", "out"); err != nil {
 		return err
 	}
-	if *ckpt == "" || *labels == "" || *out == "" || fs.NArg() > 0 {
-		fs.Usage()
-		return errUsage
-	}
-	names, err := dataset.ReadLabelList(*labels)
+	names, err := dataset.ParseClasses(*classes)
 	if err != nil {
 		return err
 	}
-	arch, err := x3d.Preset(*preset, len(names))
+	a, err := x3d.Load(*arch, len(names))
 	if err != nil {
 		return err
 	}
@@ -47,12 +39,12 @@ func cmdTrainImport(ctx context.Context, args []string, stdout, stderr io.Writer
 	if err != nil {
 		return err
 	}
-	res, err := importer.Import(ctx, r, importer.Options{Checkpoint: *ckpt, Scheme: *scheme, Arch: arch, Labels: names,
+	res, err := importer.Import(ctx, r, importer.Options{Checkpoint: *ckpt, Scheme: *scheme, Arch: a, Labels: names,
 		Out: *out, Name: *name, TrainedOn: *trainedOn, ResizeShortSide: *resize})
 	if err != nil {
 		return err
 	}
 	fmt.Fprintf(stdout, "imported %s checkpoint (%d tensors) as %s: %s, %d bytes, %.2f GFLOPs, %d params\n", res.Scheme,
-		res.Tensors, arch.Name, res.Model, res.Export.Bytes, float64(res.Arch.Cost().MACs)/1e9, res.Arch.Cost().Params)
+		res.Tensors, a.Name, res.Model, res.Export.Bytes, float64(res.Arch.Cost().MACs)/1e9, res.Arch.Cost().Params)
 	return nil
 }
