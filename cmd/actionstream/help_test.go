@@ -7,6 +7,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/actionstream/actionstream/internal/cli"
 )
 
 // The top-level help lists every runnable command, each listed command exists and its -h
@@ -14,11 +16,11 @@ import (
 func TestHelpListsEveryCommand(t *testing.T) {
 	var want []string
 	for _, c := range commands() {
-		if c.subs == nil {
-			want = append(want, c.name)
+		if c.Subs == nil {
+			want = append(want, c.Name)
 		}
-		for _, s := range c.subs {
-			want = append(want, c.name+" "+s.name)
+		for _, s := range c.Subs {
+			want = append(want, c.Name+" "+s.Name)
 		}
 	}
 	var listed []string
@@ -52,7 +54,7 @@ func TestHelpListsEveryCommand(t *testing.T) {
 		if code != 0 || !strings.Contains(stderr, "usage: actionstream "+name+" ") || !strings.Contains(stderr, "flags:") {
 			t.Errorf("%s -h: exit %d\n%s%s", name, code, stdout, stderr)
 		}
-		if strings.Contains(stderr, hidden) {
+		if strings.Contains(stderr, cli.Hidden) {
 			t.Errorf("%s -h shows a deprecated spelling:\n%s", name, stderr)
 		}
 	}

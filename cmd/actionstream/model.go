@@ -9,17 +9,10 @@ import (
 	"io"
 	"strconv"
 	"strings"
-	"text/tabwriter"
 
-	"github.com/actionstream/actionstream/infer"
+	"github.com/actionstream/actionstream/internal/cli"
 	"github.com/actionstream/actionstream/training/x3d"
 )
-
-// listFlag collects a repeated flag.
-type listFlag []string
-
-func (e *listFlag) String() string     { return strings.Join(*e, ",") }
-func (e *listFlag) Set(v string) error { *e = append(*e, v); return nil }
 
 func cmdModelInfo(_ context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("model info", "[--arch NAME|SPEC.json] [factor flags] [--json] | --model FILE.onnx", `
@@ -29,7 +22,7 @@ factor flags override --arch's preset factors (without --arch, x2d's, the expans
 	fs.StringVar(&r.Arch, "arch", "", "preset ("+strings.Join(x3d.Presets(), ", ")+") or architecture spec JSON file")
 	fs.StringVar(&r.Name, "name", "", "name of the custom network")
 	fs.IntVar(&r.NumClasses, "num-classes", 400, "classifier outputs")
-	fs.Var(classCount{&r.NumClasses, fs}, "classes", hidden)
+	fs.Var(classCount{&r.NumClasses, fs}, "classes", cli.Hidden)
 	fs.IntVar(&r.Frames, "frames", 0, "T: frames per clip")
 	fs.IntVar(&r.SamplingRate, "sampling-rate", 0, "τ: frames between samples at 30 fps")
 	fs.IntVar(&r.TrainCrop, "train-crop", 0, "the architecture's own (training) crop; also sizes the pool")
@@ -37,13 +30,13 @@ factor flags override --arch's preset factors (without --arch, x2d's, the expans
 	fs.Float64Var(&r.Width, "width", 0, "γw width multiplier")
 	fs.Float64Var(&r.Bottleneck, "bottleneck", 0, "γb bottleneck multiplier")
 	fs.Float64Var(&r.Depth, "depth", 0, "γd depth multiplier")
-	fs.Var((*listFlag)(&r.Expand), "expand", "AXIS=M: scale one expansion axis by M (repeatable; axes: "+axesList()+")")
+	fs.Var((*cli.List)(&r.Expand), "expand", "AXIS=M: scale one expansion axis by M (repeatable; axes: "+axesList()+")")
 	crop := fs.Int("crop", 0, "count at this evaluation crop (the network is fully convolutional)")
 	layers := fs.Bool("layers", false, "per-layer breakdown")
 	asJSON := fs.Bool("json", false, "JSON instead of a table (an array, one object per network)")
 	spec := fs.Bool("spec", false, "print the architecture spec JSON the trainer builds from")
 	modelPath := fs.String("model", "", "print this model file's metadata (docs/MODEL_CONTRACT.md)")
-	if err := parse(fs, args); err != nil {
+	if err := cli.Parse(fs, args); err != nil {
 		return err
 	}
 	set := map[string]bool{}
@@ -54,7 +47,14 @@ factor flags override --arch's preset factors (without --arch, x2d's, the expans
 				return fmt.Errorf("--model cannot be combined with --%s", n)
 			}
 		}
-		return printModelFile(*modelPath, *asJSON, stdout)
+		mf, err := x3d.DescribeModel(*modelPath)
+		switch {
+		case err != nil:
+			return err
+		case *asJSON:
+			return printJSON(stdout, mf)
+		}
+		return mf.WriteText(stdout)
 	}
 	switch {
 	case set["crop"] && *crop < 1:
@@ -108,59 +108,4 @@ func axesList() string {
 		s = append(s, string(a))
 	}
 	return strings.Join(s, ",")
-}
-
-// modelFileInfo is `model info --model FILE --json`: the contract's metadata under its
-// own key names, plus the counter's numbers when the file carries an X3D spec.
-type modelFileInfo struct {
-	Path            string          `json:"path"`
-	SchemaVersion   int             `json:"schema_version"`
-	Name            string          `json:"name"`
-	Task            string          `json:"task"`
-	Labels          []string        `json:"labels"`
-	Frames          int             `json:"frames"`
-	SamplingRate    int             `json:"sampling_rate"`
-	CropSize        int             `json:"crop_size"`
-	ResizeShortSide int             `json:"resize_short_side"`
-	Mean            [3]float32      `json:"mean"`
-	Std             [3]float32      `json:"std"`
-	Score           string          `json:"score"`
-	MACs            int64           `json:"macs,omitempty"`
-	Params          int64           `json:"params,omitempty"`
-	TrainedOn       string          `json:"trained_on,omitempty"`
-	Architecture    json.RawMessage `json:"architecture,omitempty"`
-	CountedMACs     int64           `json:"counted_macs,omitempty"`
-	CountedParams   int64           `json:"counted_params,omitempty"`
-}
-
-func printModelFile(path string, asJSON bool, w io.Writer) error {
-	m, err := infer.ReadMetadata(path)
-	if err != nil {
-		return err
-	}
-	info := modelFileInfo{Path: path, SchemaVersion: m.SchemaVersion, Name: m.Name, Task: m.Task, Labels: m.Labels,
-		Frames: m.Frames, SamplingRate: m.SamplingRate, CropSize: m.CropSize, ResizeShortSide: m.ResizeShortSide,
-		Mean: m.Mean, Std: m.Std, Score: m.Score, MACs: m.MACs, Params: m.Params, TrainedOn: m.TrainedOn, Architecture: m.Architecture}
-	archNote := ""
-	if len(m.Architecture) > 0 {
-		if a, err := x3d.ParseArch(m.Architecture); err == nil {
-			c := a.CostAt(m.CropSize)
-			info.CountedMACs, info.CountedParams = c.MACs, c.Params
-			archNote = fmt.Sprintf("counted from spec: %d multiply-adds, %d params", c.MACs, c.Params)
-		} else {
-			archNote = "not an X3D spec this build understands: " + err.Error()
-		}
-	}
-	if asJSON {
-		return printJSON(w, info)
-	}
-	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	for _, kv := range [][2]any{{"path", info.Path}, {"name", info.Name}, {"task", info.Task}, {"schema version", info.SchemaVersion},
-		{"labels", fmt.Sprintf("%d: %s", len(info.Labels), strings.Join(info.Labels, ", "))},
-		{"clip T×τ, crop", fmt.Sprintf("%d×%d (τ in frames at 30 fps), crop %d, resize short side %d", info.Frames, info.SamplingRate, info.CropSize, info.ResizeShortSide)},
-		{"mean / std", fmt.Sprintf("%v / %v", info.Mean, info.Std)}, {"score", info.Score}, {"multiply-adds", info.MACs},
-		{"params", info.Params}, {"trained on", info.TrainedOn}, {"architecture", archNote}} {
-		fmt.Fprintf(tw, "%s\t%v\n", kv[0], kv[1])
-	}
-	return tw.Flush()
 }

@@ -218,7 +218,7 @@ func TestModelInfoModelFile(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, errOut)
 	}
-	var got modelFileInfo
+	var got x3d.ModelFile
 	if err := json.Unmarshal([]byte(out), &got); err != nil {
 		t.Fatal(err)
 	}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/actionstream/actionstream/configs"
 	"github.com/actionstream/actionstream/ingest/whip"
+	"github.com/actionstream/actionstream/internal/cli"
 	"github.com/actionstream/actionstream/pipeline"
 	"github.com/actionstream/actionstream/web"
 )
@@ -20,7 +21,7 @@ import (
 func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("serve", "[--config FILE.yaml]", "", stderr)
 	configPath := fs.String("config", "", "YAML config file (default: the embedded configs/demo.yaml)")
-	if err := parse(fs, args); err != nil {
+	if err := cli.Parse(fs, args); err != nil {
 		return err
 	}
 	var cfg configs.Config

@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/actionstream/actionstream/infer"
+	"github.com/actionstream/actionstream/internal/cli"
 	"github.com/actionstream/actionstream/training/eval"
 	"github.com/actionstream/actionstream/training/python"
 	"github.com/actionstream/actionstream/training/x3d"
@@ -28,12 +29,12 @@ func cmdTrainEval(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	provider := fs.String("provider", "cpu", "ONNX Runtime provider: cpu, cuda, tensorrt")
 	batch := fs.Int("batch", 8, "clips per ONNX Runtime call")
 	quiet := fs.Bool("quiet", false, "no progress line")
-	if err := parse(fs, args, "labels"); err != nil {
+	if err := cli.Parse(fs, args, "labels"); err != nil {
 		return err
 	}
 	if (*model == "") == (*run == "") {
 		fmt.Fprintln(stderr, "train eval: give one of --model and --run")
-		return errUsage
+		return cli.ErrUsage
 	}
 	if *run != "" {
 		*model = filepath.Join(*run, "model.onnx")
@@ -53,7 +54,7 @@ func cmdTrainEval(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	o := eval.Options{Model: *model, Labels: *labels, Splits: strings.Split(*splits, ","), Clips: *clips,
 		Crops: *crops, Batch: *batch, Runtime: rt}
 	if !*quiet {
-		o.Progress = progress(stderr, "eval")
+		o.Progress = cli.Progress(stderr, "eval")
 	}
 	rep, err := eval.Run(ctx, o)
 	if err != nil {

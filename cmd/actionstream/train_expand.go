@@ -9,6 +9,7 @@ import (
 	"strings"
 	"text/tabwriter"
 
+	"github.com/actionstream/actionstream/internal/cli"
 	"github.com/actionstream/actionstream/training/dataset"
 	"github.com/actionstream/actionstream/training/expand"
 	"github.com/actionstream/actionstream/training/fit"
@@ -32,18 +33,18 @@ finished candidates are not trained again.`, stderr)
 	finalEpochs := fs.Int("final-epochs", 0, "schedule of the contracted final model (0 = --epochs)")
 	axesFlag := fs.String("axes", "", "comma-separated axes to expand (default all: "+axesList()+")")
 	arch := fs.String("arch", "x2d", "starting network: preset or architecture spec JSON file (its factors)")
-	alias(fs, "base", "arch")
+	cli.Alias(fs, "base", "arch")
 	numClasses := fs.Int("num-classes", 0, "classifier outputs (default: the dataset's label count)")
 	tolerance := fs.Float64("tolerance", 0.05, "the contracted model must be within this fraction of the target")
 	scorer := fs.String("scorer", "fit", "fit: train candidates with the PyTorch trainer; synthetic: dry run with a fixed accuracy function of the factors (tests the search only)")
 	device := fs.String("device", "cpu", "training device for the fit scorer: cpu | cuda")
 	recipe := recipeFlags(fs)
-	if err := parse(fs, args, "out", "target-gflops"); err != nil {
+	if err := cli.Parse(fs, args, "out", "target-gflops"); err != nil {
 		return err
 	}
 	if *target <= 0 || (*scorer != "fit" && *scorer != "synthetic") || (*scorer == "fit" && *data == "") {
 		fmt.Fprintln(stderr, "train expand: need --target-gflops > 0, --scorer fit|synthetic, and --data with --scorer fit")
-		return errUsage
+		return cli.ErrUsage
 	}
 	base, err := x3d.Load(*arch, 400)
 	if err != nil {

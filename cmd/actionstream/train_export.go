@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/actionstream/actionstream/internal/cli"
 	"github.com/actionstream/actionstream/training/dataset"
 	"github.com/actionstream/actionstream/training/eval"
 	"github.com/actionstream/actionstream/training/python"
@@ -26,10 +27,10 @@ With --run or --checkpoint the trained weights are exported; with --arch alone t
 is exported untrained (random-init weights, --seed).`, stderr)
 	run := fs.String("run", "", "train fit run directory (arch.json, checkpoint.pt, metrics.json)")
 	arch := fs.String("arch", "", "preset ("+strings.Join(x3d.Presets(), ", ")+") or architecture spec JSON file (default: RUN/arch.json)")
-	alias(fs, "preset", "arch")
+	cli.Alias(fs, "preset", "arch")
 	numClasses := fs.Int("num-classes", 400, "classifier outputs of a preset (default: the --classes count)")
 	classes := fs.String("classes", "", "class names in logit order: a file, one per line, or a comma-separated list (default: the run's)")
-	alias(fs, "labels", "classes")
+	cli.Alias(fs, "labels", "classes")
 	seed := fs.Int64("seed", 0, "untrained: initialisation seed")
 	ckpt := fs.String("checkpoint", "", "checkpoint (default: RUN/checkpoint.pt)")
 	out := fs.String("out", "", "ONNX file to write (required)")
@@ -39,12 +40,12 @@ is exported untrained (random-init weights, --seed).`, stderr)
 	mean := fs.String("mean", "0.45,0.45,0.45", "RGB mean metadata")
 	std := fs.String("std", "0.225,0.225,0.225", "RGB std metadata")
 	trainedOn := fs.String("trained-on", "", "trained_on metadata (default: the run's dataset)")
-	if err := parse(fs, args, "out"); err != nil {
+	if err := cli.Parse(fs, args, "out"); err != nil {
 		return err
 	}
 	if *run == "" && *arch == "" {
 		fmt.Fprintln(stderr, "train export: give --run or --arch")
-		return errUsage
+		return cli.ErrUsage
 	}
 	var labels []string
 	var err error

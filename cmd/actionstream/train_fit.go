@@ -5,8 +5,9 @@ import (
 	"flag"
 	"fmt"
 	"io"
-		"strings"
+	"strings"
 
+	"github.com/actionstream/actionstream/internal/cli"
 	"github.com/actionstream/actionstream/training/dataset"
 	"github.com/actionstream/actionstream/training/fit"
 	"github.com/actionstream/actionstream/training/python"
@@ -20,7 +21,7 @@ the factor overrides; a spec file is trained exactly as written.`, stderr)
 	data := fs.String("data", "", "prepared dataset directory (train prepare) (required)")
 	out := fs.String("out", "", "run directory: checkpoint.pt, metrics.json, curves.png, model.onnx (required)")
 	arch := fs.String("arch", "x3d-xs", "preset ("+strings.Join(x3d.Presets(), ", ")+") or architecture spec JSON file")
-	alias(fs, "preset", "arch")
+	cli.Alias(fs, "preset", "arch")
 	req := x3d.Request{}
 	fs.Float64Var(&req.Width, "width", 0, "γw width multiplier (0 = the preset's)")
 	fs.Float64Var(&req.Bottleneck, "bottleneck", 0, "γb bottleneck multiplier (0 = the preset's)")
@@ -38,7 +39,7 @@ the factor overrides; a spec file is trained exactly as written.`, stderr)
 	noExport := fs.Bool("no-export", false, "skip the ONNX export")
 	quiet := fs.Bool("quiet", false, "no progress bar")
 	dryRun := fs.Bool("dry-run", false, "print the architecture JSON that would be trained and exit")
-	if err := parse(fs, args, "data", "out"); err != nil {
+	if err := cli.Parse(fs, args, "data", "out"); err != nil {
 		return err
 	}
 	ds, err := dataset.Open(*data)

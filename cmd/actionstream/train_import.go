@@ -6,6 +6,7 @@ import (
 	"io"
 	"strings"
 
+	"github.com/actionstream/actionstream/internal/cli"
 	"github.com/actionstream/actionstream/training/dataset"
 	"github.com/actionstream/actionstream/training/importer"
 	"github.com/actionstream/actionstream/training/python"
@@ -17,14 +18,14 @@ func cmdTrainImport(ctx context.Context, args []string, stdout, stderr io.Writer
 	ckpt := fs.String("checkpoint", "", "PyTorchVideo or SlowFast X3D checkpoint (.pyth/.pt) (required)")
 	scheme := fs.String("scheme", "", "key scheme: pytorchvideo or slowfast (default: detected)")
 	arch := fs.String("arch", "x3d-m", "the checkpoint's network: preset ("+strings.Join(x3d.Presets(), ", ")+") or spec JSON file")
-	alias(fs, "preset", "arch")
+	cli.Alias(fs, "preset", "arch")
 	classes := fs.String("classes", "", "class names in logit order (e.g. Kinetics-400): a file, one per line, or a comma-separated list (required)")
-	alias(fs, "labels", "classes")
+	cli.Alias(fs, "labels", "classes")
 	out := fs.String("out", "", "ONNX file to write (required)")
 	name := fs.String("name", "", "model name (default: the architecture's)")
 	resize := fs.Int("resize", 0, "short side before the centre crop (0 = 8/7·crop)")
 	trainedOn := fs.String("trained-on", "", "trained_on metadata (default: names the checkpoint)")
-	if err := parse(fs, args, "checkpoint", "classes", "out"); err != nil {
+	if err := cli.Parse(fs, args, "checkpoint", "classes", "out"); err != nil {
 		return err
 	}
 	names, err := dataset.ParseClasses(*classes)

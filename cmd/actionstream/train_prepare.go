@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/actionstream/actionstream/infer"
+	"github.com/actionstream/actionstream/internal/cli"
 	"github.com/actionstream/actionstream/training/dataset"
 )
 
@@ -25,7 +26,7 @@ Decodes every listed video through the server's decode + clipper path and stores
 	cfg := dataset.Config{}
 	fs.IntVar(&cfg.Frames, "frames", 4, "T: frames per clip")
 	fs.IntVar(&cfg.SamplingRate, "sampling-rate", 12, "τ: frames between samples at 30 fps")
-	alias(fs, "tau", "sampling-rate")
+	cli.Alias(fs, "tau", "sampling-rate")
 	fs.IntVar(&cfg.Size, "crop", 160, "S: the model's square crop")
 	fs.IntVar(&cfg.ResizeShortSide, "resize", 0, "short side before the centre crop (0 = 8/7·crop, X3D's test resize)")
 	fs.IntVar(&cfg.StoreSize, "store", 0, "stored square side, crop ≤ store ≤ resize (0 = resize: room for jitter/crop augmentation)")
@@ -36,7 +37,7 @@ Decodes every listed video through the server's decode + clipper path and stores
 	splits := fs.String("splits", "", "comma-separated splits to keep (default: all)")
 	fs.IntVar(&cfg.Workers, "workers", 0, "videos decoded in parallel (0 = number of CPUs)")
 	quiet := fs.Bool("quiet", false, "no progress line")
-	if err := parse(fs, args, "labels", "out"); err != nil {
+	if err := cli.Parse(fs, args, "labels", "out"); err != nil {
 		return err
 	}
 	var err error
@@ -64,7 +65,7 @@ Decodes every listed video through the server's decode + clipper path and stores
 	}
 	cfg.Logger = slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	if !*quiet {
-		cfg.Progress = progress(stderr, "prepare")
+		cfg.Progress = cli.Progress(stderr, "prepare")
 	}
 	start := time.Now()
 	idx, err := dataset.Prepare(ctx, *labels, *out, cfg)

@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/actionstream/actionstream/internal/cli"
 	"github.com/actionstream/actionstream/training/dataset"
 	"github.com/actionstream/actionstream/training/synth"
 )
@@ -35,7 +36,7 @@ func cmdTrainSynth(ctx context.Context, args []string, stdout, stderr io.Writer)
 	ffmpeg := fs.String("ffmpeg", "", "ffmpeg executable (default: ffmpeg on PATH)")
 	preview := fs.String("preview", "", "also write a PNG contact sheet of the first videos to this file")
 	quiet := fs.Bool("quiet", false, "no progress line")
-	if err := parse(fs, args, "out", "videos"); err != nil {
+	if err := cli.Parse(fs, args, "out", "videos"); err != nil {
 		return err
 	}
 	w, h, err := parseSize(*size)
@@ -64,7 +65,7 @@ func cmdTrainSynth(ctx context.Context, args []string, stdout, stderr io.Writer)
 	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	opts := synth.Options{Workers: *workers, FFmpeg: *ffmpeg, CRF: *crf, Logger: logger}
 	if !*quiet {
-		opts.Progress = progress(stderr, "synth")
+		opts.Progress = cli.Progress(stderr, "synth")
 	}
 	if err := synth.Generate(ctx, plan, *out, opts); err != nil {
 		return err
