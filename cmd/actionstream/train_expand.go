@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"path/filepath"
 	"strings"
-	"text/tabwriter"
 
 	"github.com/actionstream/actionstream/internal/cli"
 	"github.com/actionstream/actionstream/training/dataset"
@@ -97,31 +96,9 @@ finished candidates are not trained again.`, stderr)
 	if err != nil {
 		return err
 	}
-	return printTrajectory(stdout, tj, *out)
-}
-
-func printTrajectory(w io.Writer, tj expand.Trajectory, out string) error {
-	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "step\taxis\tT×τ\tcrop\twidth\tbottleneck\tdepth\tGFLOPs\taccuracy")
-	row := func(step, axis string, p expand.Point) {
-		f := p.Factors
-		fmt.Fprintf(tw, "%s\t%s\t%d×%d\t%d\t%g\t%g\t%g\t%.4g\t%.4f\n", step, axis, f.Frames, f.SamplingRate, f.Crop,
-			f.Width, f.Bottleneck, f.Depth, p.GFLOPs, p.Result.Accuracy)
-	}
-	for i, p := range tj.Path {
-		axis := string(p.Axis)
-		if i == 0 {
-			axis = "(base)"
-		}
-		row(fmt.Sprint(i), axis, p)
-	}
-	if c := tj.Contraction; c != nil {
-		note := map[bool]string{true: "", false: " (outside tolerance)"}[c.WithinTolerance]
-		row("final", "-"+string(c.Axis)+note, c.Final)
-	}
-	if err := tw.Flush(); err != nil {
+	if err := expand.WriteTable(stdout, tj); err != nil {
 		return err
 	}
-	_, err := fmt.Fprintf(w, "\nwrote %s, %s, %s\n", filepath.Join(out, expand.TrajectoryJSON), filepath.Join(out, expand.TrajectoryCSV), filepath.Join(out, expand.TrajectoryPNG))
+	_, err = fmt.Fprintf(stdout, "\nwrote %s, %s, %s\n", filepath.Join(*out, expand.TrajectoryJSON), filepath.Join(*out, expand.TrajectoryCSV), filepath.Join(*out, expand.TrajectoryPNG))
 	return err
 }

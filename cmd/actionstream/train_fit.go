@@ -104,51 +104,24 @@ the factor overrides; a spec file is trained exactly as written.`, stderr)
 }
 
 // recipeFlags registers the optimisation and augmentation flags that `train fit` and
-// `train expand` share; the returned func builds the Recipe (Epochs left zero) once the
-// dataset's labels are known.
+// `train expand` share; the returned func builds the Recipe (Epochs left zero).
 func recipeFlags(fs *flag.FlagSet) func(labels []string) (fit.Recipe, error) {
-	d := fit.DefaultRecipe
-	batch := fs.Int("batch", d.Batch, "clips per SGD step")
-	lr := fs.Float64("lr", d.LR, "peak learning rate (after the linear warm-up; cosine decay to --final-lr-frac·lr)")
-	finalLR := fs.Float64("final-lr-frac", 0, "the cosine schedule's end as a fraction of --lr")
-	momentum := fs.Float64("momentum", d.Momentum, "SGD momentum")
-	wd := fs.Float64("weight-decay", d.WeightDecay, "weight decay on conv/linear weights (none on BN and biases)")
-	warmup := fs.Float64("warmup", d.WarmupEpochs, "linear warm-up epochs (negative = none)")
-	dropout := fs.Float64("dropout", 0, "dropout before the classifier (0 = the architecture's 0.5; negative = none)")
-	jitter := fs.String("jitter", "", "short-side jitter range MIN,MAX in pixels, e.g. 160,182 (default: off, the serving crop)")
-	flip := fs.Bool("flip", false, "random horizontal flips (off by default: they swap left and right; see --flip-pairs)")
-	flipPairs := fs.String("flip-pairs", "", "labels a horizontal flip swaps, e.g. move_left:move_right,rotate_cw:rotate_ccw")
-	vflip := fs.Bool("vflip", false, "random vertical flips (see --vflip-pairs)")
-	vflipPairs := fs.String("vflip-pairs", "", "labels a vertical flip swaps, e.g. move_up:move_down,rotate_cw:rotate_ccw")
-	reverse := fs.Bool("reverse", false, "play half the clips backwards (see --reverse-pairs)")
-	reversePairs := fs.String("reverse-pairs", "", "labels time reversal swaps, e.g. move_left:move_right,grow:shrink")
-	synthPairs := fs.Bool("synth-pairs", false, "the synthetic motion classes' pairs for --flip/--vflip/--reverse (when their -pairs flags are empty)")
-	seed := fs.Int64("seed", 0, "seed of initialisation, order and augmentation")
-	return func(labels []string) (fit.Recipe, error) {
-		rec := fit.Recipe{Batch: *batch, LR: *lr, FinalLRFrac: *finalLR, Momentum: *momentum,
-			WeightDecay: *wd, WarmupEpochs: *warmup, Dropout: *dropout, Flip: *flip, Seed: *seed,
-			FlipPairs: *flipPairs, VFlip: *vflip, VFlipPairs: *vflipPairs, Reverse: *reverse, ReversePairs: *reversePairs}
-		if *synthPairs {
-			sp := fit.SynthPairs().For(labels)
-			if rec.FlipPairs == "" {
-				rec.FlipPairs = sp.Flip
-			}
-			if rec.VFlipPairs == "" {
-				rec.VFlipPairs = sp.VFlip
-			}
-			if rec.ReversePairs == "" {
-				rec.ReversePairs = sp.Reverse
-			}
-		}
-		if *warmup == 0 {
-			rec.WarmupEpochs = -1
-		}
-		if *jitter != "" {
-			lo, hi, ok := strings.Cut(*jitter, ",")
-			if _, err := fmt.Sscanf(lo+" "+hi, "%g %g", &rec.JitterMin, &rec.JitterMax); !ok || err != nil {
-				return fit.Recipe{}, fmt.Errorf("--jitter %q: want MIN,MAX", *jitter)
-			}
-		}
-		return rec, nil
-	}
+	d, r := fit.DefaultRecipe, &fit.RecipeFlags{}
+	fs.IntVar(&r.Batch, "batch", d.Batch, "clips per SGD step")
+	fs.Float64Var(&r.LR, "lr", d.LR, "peak learning rate (after the linear warm-up; cosine decay to --final-lr-frac·lr)")
+	fs.Float64Var(&r.FinalLRFrac, "final-lr-frac", 0, "the cosine schedule's end as a fraction of --lr")
+	fs.Float64Var(&r.Momentum, "momentum", d.Momentum, "SGD momentum")
+	fs.Float64Var(&r.WeightDecay, "weight-decay", d.WeightDecay, "weight decay on conv/linear weights (none on BN and biases)")
+	fs.Float64Var(&r.WarmupEpochs, "warmup", d.WarmupEpochs, "linear warm-up epochs (0 or negative = none)")
+	fs.Float64Var(&r.Dropout, "dropout", 0, "dropout before the classifier (0 = the architecture's 0.5; negative = none)")
+	fs.StringVar(&r.Jitter, "jitter", "", "short-side jitter range MIN,MAX in pixels, e.g. 160,182 (default: off, the serving crop)")
+	fs.BoolVar(&r.Flip, "flip", false, "random horizontal flips (off by default: they swap left and right; see --flip-pairs)")
+	fs.StringVar(&r.FlipPairs, "flip-pairs", "", "labels a horizontal flip swaps, e.g. move_left:move_right,rotate_cw:rotate_ccw")
+	fs.BoolVar(&r.VFlip, "vflip", false, "random vertical flips (see --vflip-pairs)")
+	fs.StringVar(&r.VFlipPairs, "vflip-pairs", "", "labels a vertical flip swaps, e.g. move_up:move_down,rotate_cw:rotate_ccw")
+	fs.BoolVar(&r.Reverse, "reverse", false, "play half the clips backwards (see --reverse-pairs)")
+	fs.StringVar(&r.ReversePairs, "reverse-pairs", "", "labels time reversal swaps, e.g. move_left:move_right,grow:shrink")
+	fs.BoolVar(&r.SynthPairs, "synth-pairs", false, "the synthetic motion classes' pairs for --flip/--vflip/--reverse (when their -pairs flags are empty)")
+	fs.Int64Var(&r.Seed, "seed", 0, "seed of initialisation, order and augmentation")
+	return func(labels []string) (fit.Recipe, error) { return r.Build(labels) }
 }
