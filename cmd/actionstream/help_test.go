@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"os"
 	"regexp"
 	"slices"
 	"strings"
@@ -95,5 +96,33 @@ func TestDeprecatedSpellings(t *testing.T) {
 	if code := runMain(context.Background(), []string{"train", "prepare", "--tau", "0", "--labels", "x.csv", "--out", t.TempDir()}, &out, &out); code != 1 ||
 		!strings.Contains(out.String(), "--tau is deprecated; use --sampling-rate") || !strings.Contains(out.String(), "x.csv") {
 		t.Errorf("prepare --tau: exit %d\n%s", code, out.String())
+	}
+}
+
+// The README's flag vocabulary is what the commands take: every flag of a row is in the
+// -h of every command the row names.
+func TestReadmeFlagTable(t *testing.T) {
+	b, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	row := regexp.MustCompile("(?m)^\\| (`--[a-z-]+`(?:, `--[a-z-]+`)*) \\| .* \\| ([a-z, ]+) \\|$")
+	rows := row.FindAllStringSubmatch(string(b), -1)
+	if len(rows) < 30 {
+		t.Fatalf("README flag table: %d rows", len(rows))
+	}
+	help := map[string]string{}
+	for _, r := range rows {
+		for _, cmd := range strings.Split(r[2], ", ") {
+			if _, ok := help[cmd]; !ok {
+				_, _, stderr := runCLI(t, append(strings.Fields(cmd), "-h")...)
+				help[cmd] = stderr
+			}
+			for _, f := range regexp.MustCompile("--[a-z-]+").FindAllString(r[1], -1) {
+				if !regexp.MustCompile(`(?m)^  -` + f[2:] + `\b`).MatchString(help[cmd]) {
+					t.Errorf("README says %s takes %s; its -h does not list it", cmd, f)
+				}
+			}
+		}
 	}
 }

@@ -81,7 +81,7 @@ factor flags override --arch's preset factors (without --arch, x2d's, the expans
 	return x3d.WriteTable(stdout, rows)
 }
 
-// classCount is the deprecated `--classes N` of `model info` and `train export`, now
+// classCount is the deprecated `--classes N` of `model info`, now
 // --num-classes (--classes names the classes).
 type classCount struct {
 	n  *int

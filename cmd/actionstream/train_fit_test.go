@@ -43,7 +43,7 @@ func TestTrainPrepareFitEvalCLI(t *testing.T) {
 		}
 	}
 	code, stdout, stderr = runCLI(t, "train", "eval", "--run", run, "--labels", filepath.Join(syn, "labels.csv"),
-		"--split", "test", "--clips", "2", "--out", filepath.Join(dir, "eval"), "--quiet", "--threads", "1")
+		"--splits", "test", "--clips-per-video", "2", "--out", filepath.Join(dir, "eval"), "--quiet", "--threads", "1")
 	if code != 0 || !strings.Contains(stdout, "top-1") || !strings.Contains(stdout, "2 videos") {
 		t.Fatalf("eval: exit %d\n%s\n%s", code, stdout, stderr)
 	}
