@@ -3,222 +3,124 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
 	"os"
-	"runtime"
-	"sort"
-	"strconv"
-	"strings"
+	"path/filepath"
 	"time"
 
-	"github.com/actionstream/actionstream/configs"
-	"github.com/actionstream/actionstream/decode"
-	"github.com/actionstream/actionstream/infer"
-	"github.com/actionstream/actionstream/pipeline"
-	"github.com/actionstream/actionstream/sink"
-	"github.com/actionstream/actionstream/sink/jsonl"
+	"github.com/actionstream/actionstream/internal/cli"
+	"github.com/actionstream/actionstream/pipeline/bench"
+	"github.com/actionstream/actionstream/training/python"
+	"github.com/actionstream/actionstream/training/x3d"
 )
 
-func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	if len(args) == 0 {
-		fmt.Fprintln(stderr, "usage: actionstream bench decode|infer|memory|whip [flags]")
-		return errUsage
-	}
-	switch args[0] {
-	case "decode":
-		return benchDecode(ctx, args[1:], stdout, stderr)
-	case "infer":
-		return benchInfer(ctx, args[1:], stdout, stderr)
-	case "memory":
-		return benchMemory(ctx, args[1:], stdout, stderr)
-	case "whip":
-		return benchWHIP(ctx, args[1:], stdout, stderr)
-	}
-	fmt.Fprintf(stderr, "actionstream bench: unknown benchmark %q (decode, infer, memory, whip)\n", args[0])
-	return errUsage
-}
-
-// benchDecode compares our demux+decode+sample+convert path with `ffmpeg -threads 1 -f null`
-// on the same file, alternating runs so both see the same machine state.
-func benchDecode(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("bench decode", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+func cmdBenchDecode(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("bench decode", "--input FILE [flags]", "Our demux+decode+sample+convert path against `ffmpeg -threads 1 -f null`, alternating runs.", stderr)
 	input := fs.String("input", "", "video file (required)")
-	size := fs.Int("size", 160, "model crop size S (X3D-S: 160)")
+	crop := fs.Int("crop", 160, "S: the model's crop (X3D-S: 160)")
+	cli.Alias(fs, "size", "crop")
 	runs := fs.Int("runs", 3, "runs of each side; the median is reported")
 	asJSON := fs.Bool("json", false, "print JSON")
-	if err := fs.Parse(args); err != nil || *input == "" || *runs < 1 {
-		if err == nil {
-			fs.Usage()
-		}
-		return errUsage
+	if err := cli.Parse(fs, args, "input"); err != nil {
+		return err
 	}
-	var ours, ref []decode.BenchResult
-	for i := 0; i < *runs; i++ {
-		r, err := decode.BenchFFmpeg(ctx, *input)
-		if err != nil {
-			return fmt.Errorf("ffmpeg reference: %w", err)
-		}
-		ref = append(ref, r)
-		o, err := decode.BenchFile(ctx, *input, decode.Config{Size: *size, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}, nil)
-		if err != nil {
+	r, err := bench.Decode(ctx, *input, *crop, *runs)
+	return show(stdout, r, err, *asJSON)
+}
+
+// show prints a result as one JSON line or as its text, unless err.
+func show(w io.Writer, r interface{ WriteText(io.Writer) error }, err error, asJSON bool) error {
+	switch {
+	case err != nil:
+		return err
+	case asJSON:
+		return json.NewEncoder(w).Encode(r)
+	}
+	return r.WriteText(w)
+}
+
+func cmdBenchInfer(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("bench infer", "--model M.onnx [flags]", "Raw ONNX Runtime calls against the batcher path on the same model, batch and threads.", stderr)
+	var o bench.InferOptions
+	fs.StringVar(&o.Model, "model", "", "ONNX model (required)")
+	fs.IntVar(&o.Batch, "batch", 4, "clips per model call")
+	fs.IntVar(&o.Threads, "threads", 0, "ONNX Runtime intra-op threads (0 = one per core)")
+	fs.StringVar(&o.Provider, "provider", "cpu", "cpu, cuda or tensorrt")
+	fs.DurationVar(&o.Duration, "duration", 10*time.Second, "timed duration of each side")
+	fs.BoolVar(&o.Spin, "spin", true, "let ONNX Runtime's threads spin between calls (false frees the cores for decoding)")
+	asJSON := fs.Bool("json", false, "print JSON")
+	if err := cli.Parse(fs, args, "model"); err != nil {
+		return err
+	}
+	r, err := bench.Infer(ctx, o)
+	return show(stdout, r, err, *asJSON)
+}
+
+func cmdBenchMemory(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("bench memory", "--model M.onnx --input FILE [flags]", "Serves N looping, paced copies of one file; reports peak resident memory.", stderr)
+	o := bench.MemoryOptions{Logger: slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))}
+	fs.StringVar(&o.Model, "model", "", "ONNX model (required)")
+	fs.StringVar(&o.Input, "input", "", "video file, looped by every stream (required)")
+	fs.IntVar(&o.Streams, "streams", 8, "number of streams")
+	fs.DurationVar(&o.Duration, "duration", time.Minute, "how long to serve")
+	fs.IntVar(&o.Threads, "threads", 0, "ONNX Runtime intra-op threads (0 = one per core)")
+	fs.IntVar(&o.Batch, "batch", 8, "most clips per model call (ONNX Runtime's activation memory grows with it)")
+	asJSON := fs.Bool("json", false, "print JSON")
+	if err := cli.Parse(fs, args, "model", "input"); err != nil {
+		return err
+	}
+	r, err := bench.Memory(ctx, o)
+	return show(stdout, r, err, *asJSON)
+}
+
+func cmdBenchWHIP(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("bench whip", "[--model M.onnx | --arch NAME|SPEC.json] [flags]", `
+A pion publisher on loopback sends a stream in real time; a clip's latency runs from the capture
+of its last frame to its clip.scored line. The model alone (batch 1) is timed beside it.`, stderr)
+	var o bench.WHIPOptions
+	fs.StringVar(&o.Model, "model", "", "ONNX model (default: export --arch with random weights)")
+	arch := fs.String("arch", "x3d-xs", "preset or spec JSON exported when --model is not given")
+	fs.StringVar(&o.Input, "input", "", "Annex-B .h264 or VP8 .ivf to publish (default: generate --size at --fps with ffmpeg)")
+	fs.StringVar(&o.Size, "size", "640x360", "generated video size WxH")
+	fs.IntVar(&o.FPS, "fps", 30, "frame rate of the published stream")
+	fs.DurationVar(&o.Duration, "duration", time.Minute, "how long to publish")
+	fs.DurationVar(&o.Warmup, "warmup", 3*time.Second, "clips ending earlier than this are not counted")
+	fs.IntVar(&o.Threads, "threads", 0, "ONNX Runtime intra-op threads (0 = one per core)")
+	fs.DurationVar(&o.MaxWait, "max-wait", 0, "batcher max_wait (0 = the default config's)")
+	asJSON := fs.Bool("json", false, "print JSON")
+	if err := cli.Parse(fs, args); err != nil {
+		return err
+	}
+	tmp, err := os.MkdirTemp("", "actionstream-bench-whip-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(tmp)
+	o.TempDir = tmp
+	if o.Model == "" {
+		if o.Model, err = exportRandom(ctx, *arch, tmp); err != nil {
 			return err
 		}
-		ours = append(ours, o)
 	}
-	mo, mr := medianFPS(ours), medianFPS(ref)
-	res := map[string]any{"input": *input, "runs": *runs, "ours_fps": mo.FPS, "ffmpeg_fps": mr.FPS, "ratio": mo.FPS / mr.FPS,
-		"frames": mo.Frames, "ffmpeg_frames": mr.Frames, "converted": mo.Converted, "clips": mo.Clips, "errors": mo.Errors}
-	if *asJSON {
-		return json.NewEncoder(stdout).Encode(res)
-	}
-	fmt.Fprintf(stdout, "input            %s\n", *input)
-	fmt.Fprintf(stdout, "ffmpeg -threads 1 %8.1f frames/s (%d frames, median of %d)\n", mr.FPS, mr.Frames, *runs)
-	fmt.Fprintf(stdout, "actionstream      %8.1f frames/s (%d frames, %d converted, %d clips)\n", mo.FPS, mo.Frames, mo.Converted, mo.Clips)
-	fmt.Fprintf(stdout, "ratio             %8.3f (target >= 0.9)\n", mo.FPS/mr.FPS)
-	return nil
+	r, err := bench.WHIP(ctx, o)
+	return show(stdout, r, err, *asJSON)
 }
 
-func medianFPS(rs []decode.BenchResult) decode.BenchResult {
-	s := append([]decode.BenchResult(nil), rs...)
-	sort.Slice(s, func(i, j int) bool { return s[i].FPS < s[j].FPS })
-	return s[len(s)/2]
-}
-
-// benchInfer compares raw ONNX Runtime calls with the batcher path (copy into the batch,
-// model call, scores, top-k, delivery) on the same model, batch and threads.
-func benchInfer(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("bench infer", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	model := fs.String("model", "", "ONNX model (required)")
-	batch := fs.Int("batch", 4, "clips per model call")
-	threads := fs.Int("threads", 0, "ONNX Runtime intra-op threads (0 = one per core)")
-	provider := fs.String("provider", "cpu", "cpu, cuda or tensorrt")
-	dur := fs.Duration("duration", 10*time.Second, "timed duration of each side")
-	spin := fs.Bool("spin", true, "let ONNX Runtime's threads spin between calls (false frees the cores for decoding)")
-	asJSON := fs.Bool("json", false, "print JSON")
-	if err := fs.Parse(args); err != nil || *model == "" || *batch < 1 {
-		if err == nil {
-			fs.Usage()
-		}
-		return errUsage
-	}
-	rt, err := infer.NewRuntime(infer.Options{Threads: *threads, Provider: *provider, SessionConfig: spinConfig(*spin)})
+// exportRandom writes a random-init model of arch (inference time does not depend on weights).
+func exportRandom(ctx context.Context, arch, dir string) (string, error) {
+	a, err := x3d.Load(arch, 10)
 	if err != nil {
-		return err
+		return "", err
 	}
-	defer rt.Close()
-	m, err := rt.Open(*model)
+	r, err := python.New(ctx, python.Options{})
 	if err != nil {
-		return err
+		return "", err
 	}
-	defer m.Close()
-	opts := infer.MeasureOptions{Warmup: 3, Duration: *dur}
-	raw, err := infer.Measure(ctx, m, *batch, opts)
-	if err != nil {
-		return err
+	out := filepath.Join(dir, a.Name+".onnx")
+	if _, err := r.Export(ctx, python.ExportOptions{Arch: a, Out: out, Seed: 1}); err != nil {
+		return "", fmt.Errorf("exporting %s: %w", a.Name, err)
 	}
-	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
-	// Twice as many streams as the batch holds: while one batch runs the next is already waiting,
-	// as on a loaded server, so the figure is the batcher's throughput, not a ping-pong delay.
-	piped, err := infer.MeasureBatcher(ctx, m, infer.BatcherConfig{MaxBatch: *batch, MaxWait: configs.Duration(50 * time.Millisecond), Logger: quiet}, 2**batch, opts)
-	if err != nil {
-		return err
-	}
-	res := map[string]any{"model": m.Meta.Name, "provider": m.Provider, "batch": *batch, "threads": *threads,
-		"raw_clips_per_s": raw.ClipsPerSec, "pipeline_clips_per_s": piped.ClipsPerSec, "ratio": piped.ClipsPerSec / raw.ClipsPerSec,
-		"raw_p50_ms": ms(raw.P50), "raw_p99_ms": ms(raw.P99), "pipeline_p50_ms": ms(piped.P50), "pipeline_p99_ms": ms(piped.P99)}
-	if *asJSON {
-		return json.NewEncoder(stdout).Encode(res)
-	}
-	fmt.Fprintf(stdout, "model %s (%s), batch %d, threads %d\n", m.Meta.Name, m.Provider, *batch, *threads)
-	fmt.Fprintf(stdout, "raw ONNX Runtime  %8.2f clips/s  (p50 %.1f ms, p99 %.1f ms per call)\n", raw.ClipsPerSec, ms(raw.P50), ms(raw.P99))
-	fmt.Fprintf(stdout, "batcher pipeline  %8.2f clips/s  (p50 %.1f ms, p99 %.1f ms per batch)\n", piped.ClipsPerSec, ms(piped.P50), ms(piped.P99))
-	fmt.Fprintf(stdout, "ratio             %8.3f (target >= 0.9)\n", piped.ClipsPerSec/raw.ClipsPerSec)
-	return nil
-}
-
-// spinConfig is the ONNX Runtime session setting for thread spinning.
-func spinConfig(spin bool) map[string]string {
-	if spin {
-		return nil
-	}
-	return map[string]string{"session.intra_op.allow_spinning": "0"}
-}
-
-func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
-
-// benchMemory runs the serving pipeline on N looping, paced copies of one file and reports the
-// process's peak resident memory, in total and per stream.
-func benchMemory(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("bench memory", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	model := fs.String("model", "", "ONNX model (required)")
-	input := fs.String("input", "", "video file, looped by every stream (required)")
-	streams := fs.Int("streams", 8, "number of streams")
-	dur := fs.Duration("duration", time.Minute, "how long to serve")
-	threads := fs.Int("threads", 0, "ONNX Runtime intra-op threads")
-	batch := fs.Int("batch", 8, "most clips per model call (ONNX Runtime's activation memory grows with it)")
-	if err := fs.Parse(args); err != nil || *model == "" || *input == "" || *streams < 1 || *batch < 1 {
-		if err == nil {
-			fs.Usage()
-		}
-		return errUsage
-	}
-	cfg := configs.Default()
-	cfg.Model.Path = *model
-	cfg.Model.Runtime.Threads = *threads
-	cfg.Batcher.MaxBatch = *batch
-	cfg.HTTP.Addr = ""
-	for i := 0; i < *streams; i++ {
-		cfg.Streams = append(cfg.Streams, configs.Stream{ID: fmt.Sprintf("s%d", i), URL: *input, Loop: true})
-	}
-	if err := cfg.Validate(); err != nil {
-		return err
-	}
-	quiet := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	p, err := pipeline.New(pipeline.Options{Config: cfg, Logger: quiet, Sinks: []sink.Sink{jsonl.New(io.Discard)}})
-	if err != nil {
-		return err
-	}
-	baseline := rssKiB("VmRSS")
-	runCtx, cancel := context.WithTimeout(ctx, *dur)
-	defer cancel()
-	if err := p.Run(runCtx); err != nil {
-		return err
-	}
-	peak := rssKiB("VmHWM")
-	var clips uint64
-	var fps float64
-	for _, st := range p.Streams() {
-		clips += st.Clips
-		fps += st.FPS
-	}
-	var ms runtime.MemStats
-	runtime.ReadMemStats(&ms)
-	fmt.Fprintf(stdout, "streams %d for %s: %d clips\n", *streams, *dur, clips)
-	fmt.Fprintf(stdout, "Go heap: %.1f MiB in use, %.1f MiB obtained from the OS (the rest of RSS is FFmpeg, ONNX Runtime and stacks)\n",
-		float64(ms.HeapInuse)/(1<<20), float64(ms.HeapSys)/(1<<20))
-	fmt.Fprintf(stdout, "peak RSS %.1f MiB (model loaded, before streams: %.1f MiB)\n", float64(peak)/1024, float64(baseline)/1024)
-	fmt.Fprintf(stdout, "per stream: %.1f MiB of peak, %.1f MiB above the model baseline\n",
-		float64(peak)/1024/float64(*streams), float64(peak-baseline)/1024/float64(*streams))
-	return nil
-}
-
-// rssKiB reads a memory line (VmRSS, VmHWM) of /proc/self/status in KiB; 0 if unavailable.
-func rssKiB(field string) int64 {
-	b, err := os.ReadFile("/proc/self/status")
-	if err != nil {
-		return 0
-	}
-	for _, line := range strings.Split(string(b), "\n") {
-		if v, ok := strings.CutPrefix(line, field+":"); ok {
-			n, _ := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
-			return n
-		}
-	}
-	return 0
+	return out, nil
 }

@@ -1,36 +1,45 @@
 // Command actionstream is the one binary: live X3D action recognition (serve, run), model
-// inspection (model), training (train) and benchmarks (bench). Only CLI wiring lives here.
+// inspection (model), training (train) and benchmarks (bench). Only flags and calls live here.
 package main
 
 import (
 	"context"
-	"errors"
 	"flag"
-	"fmt"
 	"io"
 	"os"
 	"os/signal"
 	"syscall"
+
+	"github.com/actionstream/actionstream/internal/cli"
 )
 
-type command struct {
-	name    string
-	summary string
-	run     func(ctx context.Context, args []string, stdout, stderr io.Writer) error
-}
-
-func commands() []command {
-	return []command{
-		{"serve", "run the streaming daemon from a config file", cmdServe},
-		{"run", "one-shot: score one input with one model, print JSON lines", cmdRun},
-		{"model", "inspect the X3D family and model files (model info ...)", cmdModel},
-		{"train", "make models: synth, prepare, fit, eval, expand, import", cmdTrain},
-		{"bench", "benchmarks: decode, infer", cmdBench},
+func commands() []cli.Command {
+	return []cli.Command{
+		{Name: "serve", Summary: "run the streaming daemon from a config file", Run: cmdServe},
+		{Name: "run", Summary: "one-shot: score one input with one model, print JSON lines", Run: cmdRun},
+		{Name: "model", Summary: "inspect X3D networks and model files", Subs: []cli.Command{
+			{Name: "info", Summary: "costs of the presets or one network (--arch), or a model file's metadata", Run: cmdModelInfo},
+		}},
+		{Name: "train", Summary: "make models", Subs: []cli.Command{
+			{Name: "synth", Summary: "generate the synthetic motion dataset (videos + labels.csv + boxes.jsonl)", Run: cmdTrainSynth},
+			{Name: "prepare", Summary: "decode a labelled video folder into a dataset the trainer reads", Run: cmdTrainPrepare},
+			{Name: "fit", Summary: "train a preset, factor overrides or a spec file, export ONNX", Run: cmdTrainFit},
+			{Name: "eval", Summary: "top-1/top-5 through ONNX Runtime with the paper's test protocols", Run: cmdTrainEval},
+			{Name: "expand", Summary: "the paper's progressive expansion search from X2D to a GFLOPs target", Run: cmdTrainExpand},
+			{Name: "import", Summary: "convert public X3D checkpoints (PyTorchVideo, SlowFast) to our model contract", Run: cmdTrainImport},
+			{Name: "export", Summary: "export a network (untrained) or a checkpoint to an ONNX model of our contract", Run: cmdTrainExport},
+		}},
+		{Name: "bench", Summary: "benchmarks", Subs: []cli.Command{
+			{Name: "decode", Summary: "our decode path against ffmpeg -threads 1", Run: cmdBenchDecode},
+			{Name: "infer", Summary: "raw ONNX Runtime against the batcher", Run: cmdBenchInfer},
+			{Name: "memory", Summary: "peak resident memory per served stream", Run: cmdBenchMemory},
+			{Name: "whip", Summary: "glass-to-event latency over WHIP on loopback", Run: cmdBenchWHIP},
+		}},
 	}
 }
 
-// errUsage marks an error already explained by printed usage.
-var errUsage = errors.New("usage")
+// errUsage is cli.ErrUsage under the name the command files used before internal/cli.
+var errUsage = cli.ErrUsage
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -40,37 +49,14 @@ func main() {
 }
 
 func runMain(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
-		usage(stderr)
-		if len(args) == 0 {
-			return 2
-		}
-		return 0
-	}
-	for _, c := range commands() {
-		if c.name == args[0] {
-			err := c.run(ctx, args[1:], stdout, stderr)
-			switch {
-			case err == nil:
-				return 0
-			case errors.Is(err, flag.ErrHelp):
-				return 0
-			case errors.Is(err, errUsage):
-				return 2
-			default:
-				fmt.Fprintf(stderr, "actionstream %s: %v\n", c.name, err)
-				return 1
-			}
-		}
-	}
-	fmt.Fprintf(stderr, "actionstream: unknown command %q\n\n", args[0])
-	usage(stderr)
-	return 2
+	return cli.Main(ctx, "actionstream", commands(), args, stdout, stderr)
 }
 
-func usage(w io.Writer) {
-	fmt.Fprintln(w, "usage: actionstream <command> [flags]\n\ncommands:")
-	for _, c := range commands() {
-		fmt.Fprintf(w, "  %-7s %s\n", c.name, c.summary)
-	}
+// newFlags is a subcommand's flag set, named as the user types it.
+func newFlags(name, synopsis, about string, stderr io.Writer) *flag.FlagSet {
+	return cli.NewFlags("actionstream "+name, synopsis, about, stderr)
+}
+
+func parse(fs *flag.FlagSet, args []string, required ...string) error {
+	return cli.Parse(fs, args, required...)
 }

@@ -20,13 +20,13 @@ func runCLI(t *testing.T, args ...string) (code int, stdout, stderr string) {
 	return code, out.String(), errb.String()
 }
 
-func infoJSON(t *testing.T, args ...string) []modelRow {
+func infoJSON(t *testing.T, args ...string) []x3d.Row {
 	t.Helper()
 	code, out, errOut := runCLI(t, append([]string{"model", "info", "--json"}, args...)...)
 	if code != 0 {
 		t.Fatalf("model info --json %v: exit %d, stderr %s", args, code, errOut)
 	}
-	var rows []modelRow
+	var rows []x3d.Row
 	if err := json.Unmarshal([]byte(out), &rows); err != nil {
 		t.Fatalf("decode %q: %v", out, err)
 	}
@@ -90,7 +90,7 @@ func TestModelInfoCropAndClasses(t *testing.T) {
 		}
 	}
 	// 10 classes: only the classifier changes: (2048+1)×(400-10) fewer params.
-	rows := infoJSON(t, "--arch", "x3d-xs", "--classes", "10")
+	rows := infoJSON(t, "--arch", "x3d-xs", "--num-classes", "10")
 	if want := int64(3_794_274 - 2049*390); rows[0].Params != want || rows[0].MACs != 605_256_512-2048*390 {
 		t.Errorf("10 classes: params %d macs %d, want params %d", rows[0].Params, rows[0].MACs, want)
 	}
@@ -140,7 +140,7 @@ func TestModelInfoTableAndSpec(t *testing.T) {
 		t.Errorf("--layers table (exit %d):\n%s", code, out)
 	}
 
-	code, out, errOut := runCLI(t, "model", "info", "--arch", "x3d-xs", "--spec", "--classes", "7")
+	code, out, errOut := runCLI(t, "model", "info", "--arch", "x3d-xs", "--spec", "--num-classes", "7")
 	if code != 0 {
 		t.Fatalf("--spec exit %d: %s", code, errOut)
 	}
@@ -161,17 +161,17 @@ func TestModelInfoErrors(t *testing.T) {
 		msg  string
 	}{
 		{[]string{"model"}, 2, "usage"},
-		{[]string{"model", "frobnicate"}, 2, "unknown subcommand"},
+		{[]string{"model", "frobnicate"}, 2, `unknown command "frobnicate"`},
 		{[]string{"model", "info", "--bogus"}, 2, "bogus"},
 		{[]string{"model", "info", "--arch", "x3d-huge"}, 1, "unknown preset"},
 		{[]string{"model", "info", "--arch", "x3d-xs", "--crop", "100"}, 1, "smaller than the pool kernel"},
 		{[]string{"model", "info", "--crop", "-3"}, 1, "positive"},
-		{[]string{"model", "info", "--classes", "0"}, 1, "at least 1"},
+		{[]string{"model", "info", "--num-classes", "0"}, 1, "at least 1"},
 		{[]string{"model", "info", "--width", "-1"}, 1, "width"},
 		{[]string{"model", "info", "--spec"}, 1, "--arch"},
 		{[]string{"model", "info", "--arch", "x3d-xs", "--expand", "colour=2"}, 1, "unknown expansion axis"},
 		{[]string{"model", "info", "--arch", "x3d-xs", "--expand", "depth"}, 1, "AXIS=MULTIPLIER"},
-		{[]string{"model", "info", "extra"}, 1, "unexpected argument"},
+		{[]string{"model", "info", "extra"}, 2, "unexpected argument"},
 		{[]string{"model", "info", "--model", "x.onnx", "--arch", "x3d-xs"}, 1, "cannot be combined"},
 		{[]string{"model", "info", "--model", filepath.Join(t.TempDir(), "missing.onnx")}, 1, "missing.onnx"},
 	} {
@@ -218,7 +218,7 @@ func TestModelInfoModelFile(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, errOut)
 	}
-	var got modelFileInfo
+	var got x3d.ModelFile
 	if err := json.Unmarshal([]byte(out), &got); err != nil {
 		t.Fatal(err)
 	}

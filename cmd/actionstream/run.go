@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"flag"
 	"io"
 	"time"
 
@@ -13,8 +12,7 @@ import (
 )
 
 func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("run", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := newFlags("run", "--model M.onnx --input FILE|rtsp://URL [flags]", "", stderr)
 	model := fs.String("model", "", "ONNX model file (required)")
 	input := fs.String("input", "", "video file or rtsp:// URL (required)")
 	id := fs.String("stream", "input", "stream id used in the events")
@@ -25,12 +23,8 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	provider := fs.String("provider", "cpu", "execution provider: cpu, cuda or tensorrt")
 	batch := fs.Int("batch", 8, "most clips per model call")
 	logLevel := fs.String("log-level", "warn", "log level on stderr: debug, info, warn, error")
-	if err := fs.Parse(args); err != nil {
-		return errUsage
-	}
-	if *model == "" || *input == "" || fs.NArg() > 0 {
-		fs.Usage()
-		return errUsage
+	if err := parse(fs, args, "model", "input"); err != nil {
+		return err
 	}
 	cfg := configs.Default()
 	cfg.Model.Path = *model

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -10,36 +9,34 @@ import (
 	"strings"
 
 	"github.com/actionstream/actionstream/infer"
+	"github.com/actionstream/actionstream/internal/cli"
 	"github.com/actionstream/actionstream/training/eval"
 	"github.com/actionstream/actionstream/training/python"
 	"github.com/actionstream/actionstream/training/x3d"
 )
 
 func cmdTrainEval(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("actionstream train eval", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := newFlags("train eval", "(--model M.onnx | --run DIR [--test-crop N]) --labels CSV [flags]", "", stderr)
 	model := fs.String("model", "", "ONNX model of the contract (or --run)")
 	run := fs.String("run", "", "train fit run directory: evaluates RUN/model.onnx, or with --test-crop a re-export of RUN/checkpoint.pt")
 	testCrop := fs.Int("test-crop", 0, "with --run: export the network at this larger crop first (X3D tests at 8/7 of the training crop)")
 	labels := fs.String("labels", "", "labels CSV (path,label,split) (required)")
-	splits := fs.String("split", "test", "comma-separated splits to evaluate")
-	clips := fs.Int("clips", 10, "K clips per video, uniformly spaced on the serving grid")
+	splits := fs.String("splits", "test", "comma-separated splits to evaluate")
+	cli.Alias(fs, "split", "splits")
+	clips := fs.Int("clips-per-video", 10, "K uniformly spaced clips of each video's serving grid")
+	cli.Alias(fs, "clips", "clips-per-video")
 	crops := fs.Int("crops", 1, "1 = centre crop (the serving view), 3 = left/centre/right along the long side at short side = crop")
 	out := fs.String("out", "", "directory for eval.json and confusion.png (default: print only)")
 	threads := fs.Int("threads", 0, "ONNX Runtime threads (0 = default)")
 	provider := fs.String("provider", "cpu", "ONNX Runtime provider: cpu, cuda, tensorrt")
 	batch := fs.Int("batch", 8, "clips per ONNX Runtime call")
 	quiet := fs.Bool("quiet", false, "no progress line")
-	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: actionstream train eval (--model M.onnx | --run DIR [--test-crop N]) --labels CSV [flags]\n\nflags:")
-		fs.PrintDefaults()
-	}
-	if err := fs.Parse(args); err != nil {
+	if err := cli.Parse(fs, args, "labels"); err != nil {
 		return err
 	}
-	if *labels == "" || (*model == "") == (*run == "") || fs.NArg() > 0 {
-		fs.Usage()
-		return errUsage
+	if (*model == "") == (*run == "") {
+		fmt.Fprintln(stderr, "train eval: give one of --model and --run")
+		return cli.ErrUsage
 	}
 	if *run != "" {
 		*model = filepath.Join(*run, "model.onnx")
@@ -59,12 +56,7 @@ func cmdTrainEval(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	o := eval.Options{Model: *model, Labels: *labels, Splits: strings.Split(*splits, ","), Clips: *clips,
 		Crops: *crops, Batch: *batch, Runtime: rt}
 	if !*quiet {
-		o.Progress = func(done, total int) {
-			fmt.Fprintf(stderr, "\reval: %d/%d videos", done, total)
-			if done == total {
-				fmt.Fprintln(stderr)
-			}
-		}
+		o.Progress = cli.Progress(stderr, "eval")
 	}
 	rep, err := eval.Run(ctx, o)
 	if err != nil {
@@ -104,7 +96,7 @@ func exportAtCrop(ctx context.Context, run, model string, crop int, stderr io.Wr
 	if err != nil {
 		return "", err
 	}
-	if arch, err = AtCrop(arch, crop); err != nil {
+	if arch, err = eval.AtCrop(arch, crop); err != nil {
 		return "", err
 	}
 	r, err := python.New(ctx, python.Options{Stderr: stderr})
@@ -117,6 +109,3 @@ func exportAtCrop(ctx context.Context, run, model string, crop int, stderr io.Wr
 		Mean: meta.Mean, Std: meta.Std, Score: meta.Score})
 	return out, err
 }
-
-// AtCrop is eval.AtCrop (the network at another crop).
-func AtCrop(a x3d.Arch, crop int) (x3d.Arch, error) { return eval.AtCrop(a, crop) }

@@ -52,16 +52,3 @@ func TestTrainExpandSyntheticCLI(t *testing.T) {
 		t.Fatalf("bad axis: exit %d", code)
 	}
 }
-
-func TestDatasetClasses(t *testing.T) {
-	dir := t.TempDir()
-	os.WriteFile(filepath.Join(dir, "labels.csv"), []byte("path,label,split\na.mp4,grow|static,train\nb.mp4,move_left,val\n"), 0o644)
-	got, err := datasetClasses(dir)
-	if err != nil || strings.Join(got, ",") != "grow,move_left,static" {
-		t.Fatalf("classes %v %v", got, err)
-	}
-	os.WriteFile(filepath.Join(dir, "classes.txt"), []byte("z\ny\n"), 0o644)
-	if got, _ := datasetClasses(dir); strings.Join(got, ",") != "z,y" {
-		t.Fatalf("classes.txt order not kept: %v", got)
-	}
-}

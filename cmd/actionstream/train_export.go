@@ -3,103 +3,90 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"flag"
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
 
+	"github.com/actionstream/actionstream/internal/cli"
 	"github.com/actionstream/actionstream/training/dataset"
+	"github.com/actionstream/actionstream/training/eval"
 	"github.com/actionstream/actionstream/training/python"
 	"github.com/actionstream/actionstream/training/x3d"
 )
 
-// cmdTrainExport exports a trained checkpoint (train fit's run directory, or a
-// checkpoint trained elsewhere with the embedded trainer) to an ONNX model of the
-// contract, optionally at another crop (the network is fully convolutional; the
-// head's pool keeps its training size), e.g. the larger test crop for train eval.
+// cmdTrainExport exports a trained checkpoint (train fit's run directory, or one trained
+// elsewhere with the embedded trainer), or an untrained network, to an ONNX model of the
+// contract, optionally at another crop (fully convolutional; the head's pool keeps its
+// training size), e.g. the larger test crop for train eval.
 func cmdTrainExport(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("actionstream train export", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := newFlags("train export", "(--run DIR | --arch NAME|SPEC.json [--checkpoint C]) --out M.onnx [flags]", `
+With --run or --checkpoint the trained weights are exported; with --arch alone the network
+is exported untrained (random-init weights, --seed).`, stderr)
 	run := fs.String("run", "", "train fit run directory (arch.json, checkpoint.pt, metrics.json)")
-	archFile := fs.String("arch", "", "architecture JSON (default: RUN/arch.json)")
-	preset := fs.String("preset", "", "export this preset untrained (random-init weights, --seed) instead of a checkpoint")
-	classes := fs.Int("classes", 400, "with --preset: classifier outputs (or the --labels count)")
-	seed := fs.Int64("seed", 0, "with --preset: initialisation seed")
+	arch := fs.String("arch", "", "preset ("+strings.Join(x3d.Presets(), ", ")+") or architecture spec JSON file (default: RUN/arch.json)")
+	cli.Alias(fs, "preset", "arch")
+	numClasses := fs.Int("num-classes", 400, "classifier outputs of a preset (default: the --classes count)")
+	classes := fs.String("classes", "", "class names in logit order: a file, one per line, or a comma-separated list (default: the run's)")
+	cli.Alias(fs, "labels", "classes")
+	seed := fs.Int64("seed", 0, "untrained: initialisation seed")
 	ckpt := fs.String("checkpoint", "", "checkpoint (default: RUN/checkpoint.pt)")
 	out := fs.String("out", "", "ONNX file to write (required)")
-	labelsFile := fs.String("labels", "", "label file, one per line (default: the run's metrics.json labels)")
 	name := fs.String("name", "", "model name (default: the run's)")
 	crop := fs.Int("crop", 0, "export at this crop instead of the training crop (0 = training crop)")
 	resize := fs.Int("resize", 0, "resize_short_side metadata (0 = 8/7·crop)")
 	mean := fs.String("mean", "0.45,0.45,0.45", "RGB mean metadata")
 	std := fs.String("std", "0.225,0.225,0.225", "RGB std metadata")
 	trainedOn := fs.String("trained-on", "", "trained_on metadata (default: the run's dataset)")
-	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: actionstream train export --run DIR --out M.onnx [--crop N] [flags]\n\nflags:")
-		fs.PrintDefaults()
-	}
-	if err := fs.Parse(args); err != nil {
+	if err := cli.Parse(fs, args, "out"); err != nil {
 		return err
 	}
-	if *out == "" || (*run == "" && *preset == "" && (*archFile == "" || *ckpt == "")) || fs.NArg() > 0 {
-		fs.Usage()
-		return errUsage
+	if *run == "" && *arch == "" {
+		fmt.Fprintln(stderr, "train export: give --run or --arch")
+		return cli.ErrUsage
 	}
-	if *preset != "" {
-		return exportUntrained(ctx, *preset, *classes, *labelsFile, *name, *out, *crop, *resize, *seed, stdout, stderr)
+	var labels []string
+	var err error
+	if n, err := strconv.Atoi(*classes); err == nil {
+		fmt.Fprintln(stderr, "actionstream: --classes N is deprecated; use --num-classes N")
+		*numClasses, *classes = n, ""
 	}
-	if *archFile == "" {
-		*archFile = *run + "/arch.json"
+	if *classes != "" {
+		if labels, err = dataset.ParseClasses(*classes); err != nil {
+			return err
+		}
+		*numClasses = len(labels)
 	}
-	if *ckpt == "" {
-		*ckpt = *run + "/checkpoint.pt"
+	untrained := *run == "" && *ckpt == ""
+	if *arch == "" {
+		*arch = filepath.Join(*run, "arch.json")
 	}
-	b, err := os.ReadFile(*archFile)
+	if *ckpt == "" && *run != "" {
+		*ckpt = filepath.Join(*run, "checkpoint.pt")
+	}
+	a, err := x3d.Load(*arch, *numClasses)
 	if err != nil {
 		return err
 	}
-	arch, err := x3d.ParseArch(b)
-	if err != nil {
-		return err
-	}
-	var runMeta struct {
-		Name   string   `json:"name"`
-		Labels []string `json:"labels"`
-		Data   string   `json:"data"`
-		Train  int      `json:"train_clips"`
-	}
-	if *run != "" {
-		if b, err := os.ReadFile(*run + "/metrics.json"); err == nil {
-			_ = json.Unmarshal(b, &runMeta)
-		}
-	}
-	labels := runMeta.Labels
-	if *labelsFile != "" {
-		if labels, err = dataset.ReadLabelList(*labelsFile); err != nil {
+	if *crop > 0 && *crop != a.CropSize {
+		if a, err = eval.AtCrop(a, *crop); err != nil {
 			return err
 		}
 	}
-	if *name == "" {
-		*name = runMeta.Name
-	}
-	if *trainedOn == "" && runMeta.Data != "" {
-		*trainedOn = fmt.Sprintf("%s (%d train clips)", runMeta.Data, runMeta.Train)
-	}
-	if *trainedOn == "" {
-		return fmt.Errorf("--trained-on is required without a run's metrics.json")
-	}
-	if *crop > 0 && *crop != arch.CropSize {
-		if arch, err = AtCrop(arch, *crop); err != nil {
-			return err
-		}
-	}
-	o := python.ExportOptions{Arch: arch, Out: *out, Labels: labels, Name: *name, Checkpoint: *ckpt,
-		TrainedOn: *trainedOn, ResizeShortSide: *resize}
+	o := python.ExportOptions{Arch: a, Out: *out, Labels: labels, Name: *name, ResizeShortSide: *resize, Seed: *seed}
 	if o.Mean, err = parseTriple(*mean); err != nil {
-		return err
+		return fmt.Errorf("--mean: %w", err)
 	}
 	if o.Std, err = parseTriple(*std); err != nil {
-		return err
+		return fmt.Errorf("--std: %w", err)
+	}
+	if !untrained {
+		o.Checkpoint = *ckpt
+		if err := fromRun(*run, &o, *trainedOn); err != nil {
+			return err
+		}
 	}
 	r, err := python.New(ctx, python.Options{Stderr: stderr})
 	if err != nil {
@@ -109,37 +96,38 @@ func cmdTrainExport(ctx context.Context, args []string, stdout, stderr io.Writer
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "wrote %s (%d bytes, crop %d, %.3f GFLOPs)\n", res.Path, res.Bytes, arch.CropSize, float64(res.MACs)/1e9)
+	what := map[bool]string{true: "untrained " + a.Name, false: "trained " + a.Name}[untrained]
+	fmt.Fprintf(stdout, "wrote %s (%d bytes, %s, crop %d, %.3f GFLOPs)\n", res.Path, res.Bytes, what, a.CropSize, float64(res.MACs)/1e9)
 	return nil
 }
 
-// exportUntrained writes an untrained preset (the reference initialisation) as an ONNX model.
-func exportUntrained(ctx context.Context, preset string, classes int, labelsFile, name, out string, crop, resize int, seed int64, stdout, stderr io.Writer) error {
-	var labels []string
-	if labelsFile != "" {
-		var err error
-		if labels, err = dataset.ReadLabelList(labelsFile); err != nil {
-			return err
-		}
-		classes = len(labels)
+// fromRun fills what the flags left empty from a run's metrics.json.
+func fromRun(run string, o *python.ExportOptions, trainedOn string) error {
+	var m struct {
+		Name   string   `json:"name"`
+		Labels []string `json:"labels"`
+		Data   string   `json:"data"`
+		Train  int      `json:"train_clips"`
 	}
-	arch, err := x3d.Preset(preset, classes)
-	if err != nil {
-		return err
-	}
-	if crop > 0 && crop != arch.CropSize {
-		if arch, err = AtCrop(arch, crop); err != nil {
-			return err
+	if run != "" {
+		if b, err := os.ReadFile(filepath.Join(run, "metrics.json")); err == nil {
+			if err := json.Unmarshal(b, &m); err != nil {
+				return fmt.Errorf("%s/metrics.json: %w", run, err)
+			}
 		}
 	}
-	r, err := python.New(ctx, python.Options{Stderr: stderr})
-	if err != nil {
-		return err
+	if o.Labels == nil {
+		o.Labels = m.Labels
 	}
-	res, err := r.Export(ctx, python.ExportOptions{Arch: arch, Out: out, Labels: labels, Name: name, Seed: seed, ResizeShortSide: resize})
-	if err != nil {
-		return err
+	if o.Name == "" {
+		o.Name = m.Name
 	}
-	fmt.Fprintf(stdout, "wrote %s (%d bytes, untrained %s, crop %d, %.3f GFLOPs)\n", res.Path, res.Bytes, arch.Name, arch.CropSize, float64(res.MACs)/1e9)
+	o.TrainedOn = trainedOn
+	if o.TrainedOn == "" && m.Data != "" {
+		o.TrainedOn = fmt.Sprintf("%s (%d train clips)", m.Data, m.Train)
+	}
+	if o.TrainedOn == "" {
+		return fmt.Errorf("--trained-on is required without a run's metrics.json")
+	}
 	return nil
 }

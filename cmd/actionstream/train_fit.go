@@ -5,27 +5,27 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"os"
-	"path/filepath"
 	"strings"
 
+	"github.com/actionstream/actionstream/internal/cli"
 	"github.com/actionstream/actionstream/training/dataset"
-	"github.com/actionstream/actionstream/training/expand"
 	"github.com/actionstream/actionstream/training/fit"
 	"github.com/actionstream/actionstream/training/python"
 	"github.com/actionstream/actionstream/training/x3d"
 )
 
 func cmdTrainFit(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("actionstream train fit", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := newFlags("train fit", "--data DIR --out DIR [--arch NAME|SPEC.json] [flags]", `
+T, τ and the crop come from the dataset, the classes from its labels. A preset --arch takes
+the factor overrides; a spec file is trained exactly as written.`, stderr)
 	data := fs.String("data", "", "prepared dataset directory (train prepare) (required)")
 	out := fs.String("out", "", "run directory: checkpoint.pt, metrics.json, curves.png, model.onnx (required)")
-	preset := fs.String("preset", "x3d-xs", "starting factors: "+strings.Join(x3d.Presets(), ", "))
-	archFile := fs.String("arch", "", "train exactly this architecture JSON instead of --preset and factor flags")
-	width := fs.Float64("width", 0, "γw width multiplier (0 = the preset's)")
-	bottleneck := fs.Float64("bottleneck", 0, "γb bottleneck multiplier (0 = the preset's)")
-	depth := fs.Float64("depth", 0, "γd depth multiplier (0 = the preset's)")
+	arch := fs.String("arch", "x3d-xs", "preset ("+strings.Join(x3d.Presets(), ", ")+") or architecture spec JSON file")
+	cli.Alias(fs, "preset", "arch")
+	req := x3d.Request{}
+	fs.Float64Var(&req.Width, "width", 0, "γw width multiplier (0 = the preset's)")
+	fs.Float64Var(&req.Bottleneck, "bottleneck", 0, "γb bottleneck multiplier (0 = the preset's)")
+	fs.Float64Var(&req.Depth, "depth", 0, "γd depth multiplier (0 = the preset's)")
 	name := fs.String("name", "", "model name in the ONNX metadata and events (default: the architecture's)")
 	epochs := fs.Int("epochs", fit.DefaultRecipe.Epochs, "epochs")
 	recipe := recipeFlags(fs)
@@ -39,65 +39,31 @@ func cmdTrainFit(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	noExport := fs.Bool("no-export", false, "skip the ONNX export")
 	quiet := fs.Bool("quiet", false, "no progress bar")
 	dryRun := fs.Bool("dry-run", false, "print the architecture JSON that would be trained and exit")
-	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: actionstream train fit --data DIR --out DIR [--preset NAME | --arch FILE] [flags]\n\n"+
-			"T, τ and the crop come from the dataset; the classes from its labels.\n\nflags:")
-		fs.PrintDefaults()
-	}
-	if err := fs.Parse(args); err != nil {
+	if err := cli.Parse(fs, args, "data", "out"); err != nil {
 		return err
-	}
-	if *data == "" || *out == "" || fs.NArg() > 0 {
-		fs.Usage()
-		return errUsage
 	}
 	ds, err := dataset.Open(*data)
 	if err != nil {
 		return err
 	}
 	ix := ds.Index
-	var arch x3d.Arch
-	if *archFile != "" {
-		b, err := os.ReadFile(*archFile)
-		if err != nil {
-			return err
-		}
-		if arch, err = x3d.ParseArch(b); err != nil {
-			return err
-		}
-	} else {
-		f, err := x3d.PresetFactors(*preset)
-		if err != nil {
-			return err
-		}
-		f.Frames, f.SamplingRate, f.Crop, f.PoolCrop = ix.Frames, ix.SamplingRate, ix.Size, 0
+	req.Arch, req.NumClasses = *arch, len(ix.Labels)
+	if x3d.IsPreset(*arch) {
+		req.Frames, req.SamplingRate, req.TrainCrop = ix.Frames, ix.SamplingRate, ix.Size
 		if *singleFrame != 0 {
-			f.Frames = 1
-		}
-		if *width > 0 {
-			f.Width = *width
-		}
-		if *bottleneck > 0 {
-			f.Bottleneck = *bottleneck
-		}
-		if *depth > 0 {
-			f.Depth = *depth
-		}
-		n := *preset
-		if *width > 0 || *bottleneck > 0 || *depth > 0 || f != mustPresetFactors(*preset) {
-			n = fmt.Sprintf("%s-t%d-s%d", *preset, f.Frames, f.Crop)
-		}
-		if arch, err = x3d.Build(f, n, len(ix.Labels)); err != nil {
-			return err
+			req.Frames = 1
 		}
 	}
-	if *dryRun {
-		b, err := arch.JSON()
-		if err != nil {
-			return err
-		}
-		_, err = fmt.Fprintf(stdout, "%s\n", b)
+	archs, err := x3d.Resolve(req)
+	if err != nil {
 		return err
+	}
+	a := archs[0]
+	if a.Name == "custom" {
+		a.Name = fmt.Sprintf("%s-t%d-s%d", *arch, a.Frames, a.CropSize)
+	}
+	if *dryRun {
+		return printJSON(stdout, a)
 	}
 	rec, err := recipe(ix.Labels)
 	if err != nil {
@@ -108,11 +74,10 @@ func cmdTrainFit(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	if err != nil {
 		return err
 	}
-	cost := arch.Cost()
+	cost := a.Cost()
 	fmt.Fprintf(stderr, "fit: %s (%.3f GFLOPs, %.2fM params), T=%d τ=%d S=%d, %d classes, device %s\n",
-		arch.Name, float64(cost.MACs)/1e9, float64(cost.Params)/1e6, arch.Frames, arch.SamplingRate, arch.CropSize,
-		arch.NumClasses, *device)
-	o := fit.Options{Arch: arch, Data: *data, Out: *out, Name: *name, Recipe: rec, Device: *device,
+		a.Name, float64(cost.MACs)/1e9, float64(cost.Params)/1e6, a.Frames, a.SamplingRate, a.CropSize, a.NumClasses, *device)
+	o := fit.Options{Arch: a, Data: *data, Out: *out, Name: *name, Recipe: rec, Device: *device,
 		Resume: *resume, ValSplit: *val, ValEvery: *valEvery, TrainedOn: *trainedOn, NoExport: *noExport}
 	if !*quiet {
 		o.Bar = stderr
@@ -138,70 +103,25 @@ func cmdTrainFit(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	return nil
 }
 
-func mustPresetFactors(name string) x3d.Factors {
-	f, _ := x3d.PresetFactors(name)
-	return f
-}
-
-// newFitTrainer gives `train expand` a Trainer that prepares each candidate's clip
-// geometry from the labelled videos in cfg.Data (cached in cfg.Data/prepared/), fits
-// the candidate for its schedule and reports its validation top-1.
-func newFitTrainer(ctx context.Context, cfg expandTrainerConfig) (expand.Trainer, error) {
-	r, err := python.New(ctx, python.Options{Stderr: cfg.Stderr, Logger: cfg.Logger})
-	if err != nil {
-		return nil, err
-	}
-	return &fit.ExpandTrainer{Runner: r, Labels: filepath.Join(cfg.Data, "labels.csv"), Classes: cfg.Labels,
-		DataDir: filepath.Join(cfg.Data, "prepared"), Recipe: cfg.Recipe, Device: cfg.Device,
-		ClipsPerVideo: 4, Logger: cfg.Logger}, nil
-}
-
 // recipeFlags registers the optimisation and augmentation flags that `train fit` and
-// `train expand` share; the returned func builds the Recipe (Epochs left zero) once the
-// dataset's labels are known.
+// `train expand` share; the returned func builds the Recipe (Epochs left zero).
 func recipeFlags(fs *flag.FlagSet) func(labels []string) (fit.Recipe, error) {
-	d := fit.DefaultRecipe
-	batch := fs.Int("batch", d.Batch, "clips per SGD step")
-	lr := fs.Float64("lr", d.LR, "peak learning rate (after the linear warm-up; cosine decay to --final-lr-frac·lr)")
-	finalLR := fs.Float64("final-lr-frac", 0, "the cosine schedule's end as a fraction of --lr")
-	momentum := fs.Float64("momentum", d.Momentum, "SGD momentum")
-	wd := fs.Float64("weight-decay", d.WeightDecay, "weight decay on conv/linear weights (none on BN and biases)")
-	warmup := fs.Float64("warmup", d.WarmupEpochs, "linear warm-up epochs (negative = none)")
-	dropout := fs.Float64("dropout", 0, "dropout before the classifier (0 = the architecture's 0.5; negative = none)")
-	jitter := fs.String("jitter", "", "short-side jitter range MIN,MAX in pixels, e.g. 160,182 (default: off, the serving crop)")
-	flip := fs.Bool("flip", false, "random horizontal flips (off by default: they swap left and right; see --flip-pairs)")
-	flipPairs := fs.String("flip-pairs", "", "labels a horizontal flip swaps, e.g. move_left:move_right,rotate_cw:rotate_ccw")
-	vflip := fs.Bool("vflip", false, "random vertical flips (see --vflip-pairs)")
-	vflipPairs := fs.String("vflip-pairs", "", "labels a vertical flip swaps, e.g. move_up:move_down,rotate_cw:rotate_ccw")
-	reverse := fs.Bool("reverse", false, "play half the clips backwards (see --reverse-pairs)")
-	reversePairs := fs.String("reverse-pairs", "", "labels time reversal swaps, e.g. move_left:move_right,grow:shrink")
-	synthPairs := fs.Bool("synth-pairs", false, "the synthetic motion classes' pairs for --flip/--vflip/--reverse (when their -pairs flags are empty)")
-	seed := fs.Int64("seed", 0, "seed of initialisation, order and augmentation")
-	return func(labels []string) (fit.Recipe, error) {
-		rec := fit.Recipe{Batch: *batch, LR: *lr, FinalLRFrac: *finalLR, Momentum: *momentum,
-			WeightDecay: *wd, WarmupEpochs: *warmup, Dropout: *dropout, Flip: *flip, Seed: *seed,
-			FlipPairs: *flipPairs, VFlip: *vflip, VFlipPairs: *vflipPairs, Reverse: *reverse, ReversePairs: *reversePairs}
-		if *synthPairs {
-			sp := fit.SynthPairs().For(labels)
-			if rec.FlipPairs == "" {
-				rec.FlipPairs = sp.Flip
-			}
-			if rec.VFlipPairs == "" {
-				rec.VFlipPairs = sp.VFlip
-			}
-			if rec.ReversePairs == "" {
-				rec.ReversePairs = sp.Reverse
-			}
-		}
-		if *warmup == 0 {
-			rec.WarmupEpochs = -1
-		}
-		if *jitter != "" {
-			lo, hi, ok := strings.Cut(*jitter, ",")
-			if _, err := fmt.Sscanf(lo+" "+hi, "%g %g", &rec.JitterMin, &rec.JitterMax); !ok || err != nil {
-				return fit.Recipe{}, fmt.Errorf("--jitter %q: want MIN,MAX", *jitter)
-			}
-		}
-		return rec, nil
-	}
+	d, r := fit.DefaultRecipe, &fit.RecipeFlags{}
+	fs.IntVar(&r.Batch, "batch", d.Batch, "clips per SGD step")
+	fs.Float64Var(&r.LR, "lr", d.LR, "peak learning rate (after the linear warm-up; cosine decay to --final-lr-frac·lr)")
+	fs.Float64Var(&r.FinalLRFrac, "final-lr-frac", 0, "the cosine schedule's end as a fraction of --lr")
+	fs.Float64Var(&r.Momentum, "momentum", d.Momentum, "SGD momentum")
+	fs.Float64Var(&r.WeightDecay, "weight-decay", d.WeightDecay, "weight decay on conv/linear weights (none on BN and biases)")
+	fs.Float64Var(&r.WarmupEpochs, "warmup", d.WarmupEpochs, "linear warm-up epochs (0 or negative = none)")
+	fs.Float64Var(&r.Dropout, "dropout", 0, "dropout before the classifier (0 = the architecture's 0.5; negative = none)")
+	fs.StringVar(&r.Jitter, "jitter", "", "short-side jitter range MIN,MAX in pixels, e.g. 160,182 (default: off, the serving crop)")
+	fs.BoolVar(&r.Flip, "flip", false, "random horizontal flips (off by default: they swap left and right; see --flip-pairs)")
+	fs.StringVar(&r.FlipPairs, "flip-pairs", "", "labels a horizontal flip swaps, e.g. move_left:move_right,rotate_cw:rotate_ccw")
+	fs.BoolVar(&r.VFlip, "vflip", false, "random vertical flips (see --vflip-pairs)")
+	fs.StringVar(&r.VFlipPairs, "vflip-pairs", "", "labels a vertical flip swaps, e.g. move_up:move_down,rotate_cw:rotate_ccw")
+	fs.BoolVar(&r.Reverse, "reverse", false, "play half the clips backwards (see --reverse-pairs)")
+	fs.StringVar(&r.ReversePairs, "reverse-pairs", "", "labels time reversal swaps, e.g. move_left:move_right,grow:shrink")
+	fs.BoolVar(&r.SynthPairs, "synth-pairs", false, "the synthetic motion classes' pairs for --flip/--vflip/--reverse (when their -pairs flags are empty)")
+	fs.Int64Var(&r.Seed, "seed", 0, "seed of initialisation, order and augmentation")
+	return func(labels []string) (fit.Recipe, error) { return r.Build(labels) }
 }

@@ -24,12 +24,12 @@ func TestTrainPrepareFitEvalCLI(t *testing.T) {
 	}
 	ds := filepath.Join(dir, "ds")
 	code, stdout, stderr := runCLI(t, "train", "prepare", "--labels", filepath.Join(syn, "labels.csv"), "--out", ds,
-		"--frames", "4", "--tau", "6", "--crop", "32", "--clips-per-video", "2", "--splits", "train,val", "--quiet")
+		"--frames", "4", "--sampling-rate", "6", "--crop", "32", "--clips-per-video", "2", "--splits", "train,val", "--quiet")
 	if code != 0 || !strings.Contains(stdout, "train") || !strings.Contains(stdout, "resize 36") {
 		t.Fatalf("prepare: exit %d\n%s\n%s", code, stdout, stderr)
 	}
 	run := filepath.Join(dir, "run")
-	fitArgs := []string{"train", "fit", "--data", ds, "--out", run, "--preset", "x2d", "--width", "0.5", "--depth", "0.34",
+	fitArgs := []string{"train", "fit", "--data", ds, "--out", run, "--arch", "x2d", "--width", "0.5", "--depth", "0.34",
 		"--epochs", "1", "--batch", "4", "--lr", "0.02", "--flip", "--reverse", "--synth-pairs", "--threads", "2", "--name", "cli-test"}
 	code, stdout, stderr = runCLI(t, append(fitArgs[:len(fitArgs):len(fitArgs)], "--dry-run")...)
 	if code != 0 || !strings.Contains(stdout, `"frames": 4`) || !strings.Contains(stdout, `"crop_size": 32`) {
@@ -45,7 +45,7 @@ func TestTrainPrepareFitEvalCLI(t *testing.T) {
 		}
 	}
 	code, stdout, stderr = runCLI(t, "train", "eval", "--run", run, "--labels", filepath.Join(syn, "labels.csv"),
-		"--split", "test", "--clips", "2", "--out", filepath.Join(dir, "eval"), "--quiet", "--threads", "1")
+		"--splits", "test", "--clips-per-video", "2", "--out", filepath.Join(dir, "eval"), "--quiet", "--threads", "1")
 	if code != 0 || !strings.Contains(stdout, "top-1") || !strings.Contains(stdout, "2 videos") {
 		t.Fatalf("eval: exit %d\n%s\n%s", code, stdout, stderr)
 	}
@@ -62,7 +62,7 @@ func TestTrainPrepareFitEvalCLI(t *testing.T) {
 	}
 
 	// X2D on the same clips: one frame each.
-	code, stdout, stderr = runCLI(t, "train", "fit", "--data", ds, "--out", filepath.Join(dir, "x2d"), "--preset", "x2d",
+	code, stdout, stderr = runCLI(t, "train", "fit", "--data", ds, "--out", filepath.Join(dir, "x2d"), "--arch", "x2d",
 		"--width", "0.5", "--depth", "0.34", "--single-frame", "-1", "--epochs", "1", "--batch", "4", "--quiet", "--no-export")
 	if code != 0 {
 		t.Fatalf("fit --single-frame: exit %d\n%s\n%s", code, stdout, stderr)

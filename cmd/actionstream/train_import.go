@@ -2,11 +2,11 @@ package main
 
 import (
 	"context"
-	"flag"
 	"fmt"
 	"io"
 	"strings"
 
+	"github.com/actionstream/actionstream/internal/cli"
 	"github.com/actionstream/actionstream/training/dataset"
 	"github.com/actionstream/actionstream/training/importer"
 	"github.com/actionstream/actionstream/training/python"
@@ -14,33 +14,26 @@ import (
 )
 
 func cmdTrainImport(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("actionstream train import", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := newFlags("train import", "--checkpoint C --arch NAME|SPEC.json --classes FILE --out M.onnx [flags]", "", stderr)
 	ckpt := fs.String("checkpoint", "", "PyTorchVideo, SlowFast or MMAction2 X3D checkpoint (.pyth/.pt/.pth) (required)")
 	scheme := fs.String("scheme", "", "key scheme: "+strings.Join(importer.Schemes(), ", ")+" (default: detected)")
+	arch := fs.String("arch", "x3d-m", "the checkpoint's network: preset ("+strings.Join(x3d.Presets(), ", ")+") or spec JSON file")
+	cli.Alias(fs, "preset", "arch")
+	classes := fs.String("classes", "", "class names in logit order (e.g. Kinetics-400): a file, one per line, or a comma-separated list (required)")
+	cli.Alias(fs, "labels", "classes")
 	trust := fs.Bool("trust-checkpoint", false, "unpickle the file without restriction (a pickle can run code: only for files from a source you trust)")
-	preset := fs.String("preset", "x3d-m", "the checkpoint's network: "+strings.Join(x3d.Presets(), ", "))
-	labels := fs.String("labels", "", "class names, one per line in logit order (e.g. Kinetics-400) (required)")
 	out := fs.String("out", "", "ONNX file to write (required)")
-	name := fs.String("name", "", "model name (default: the preset's)")
+	name := fs.String("name", "", "model name (default: the architecture's)")
 	resize := fs.Int("resize", 0, "short side before the centre crop (0 = 8/7·crop)")
 	trainedOn := fs.String("trained-on", "", "trained_on metadata (default: names the checkpoint)")
-	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: actionstream train import --checkpoint C --preset NAME --labels FILE --out M.onnx\n\nflags:")
-		fs.PrintDefaults()
-	}
-	if err := fs.Parse(args); err != nil {
+	if err := cli.Parse(fs, args, "checkpoint", "classes", "out"); err != nil {
 		return err
 	}
-	if *ckpt == "" || *labels == "" || *out == "" || fs.NArg() > 0 {
-		fs.Usage()
-		return errUsage
-	}
-	names, err := dataset.ReadLabelList(*labels)
+	names, err := dataset.ParseClasses(*classes)
 	if err != nil {
 		return err
 	}
-	arch, err := x3d.Preset(*preset, len(names))
+	a, err := x3d.Load(*arch, len(names))
 	if err != nil {
 		return err
 	}
@@ -48,12 +41,12 @@ func cmdTrainImport(ctx context.Context, args []string, stdout, stderr io.Writer
 	if err != nil {
 		return err
 	}
-	res, err := importer.Import(ctx, r, importer.Options{Checkpoint: *ckpt, Scheme: *scheme, TrustCheckpoint: *trust, Arch: arch, Labels: names,
+	res, err := importer.Import(ctx, r, importer.Options{Checkpoint: *ckpt, Scheme: *scheme, TrustCheckpoint: *trust, Arch: a, Labels: names,
 		Out: *out, Name: *name, TrainedOn: *trainedOn, ResizeShortSide: *resize})
 	if err != nil {
 		return err
 	}
 	fmt.Fprintf(stdout, "imported %s checkpoint (%d tensors) as %s: %s, %d bytes, %.2f GFLOPs, %d params\n", res.Scheme,
-		res.Tensors, arch.Name, res.Model, res.Export.Bytes, float64(res.Arch.Cost().MACs)/1e9, res.Arch.Cost().Params)
+		res.Tensors, a.Name, res.Model, res.Export.Bytes, float64(res.Arch.Cost().MACs)/1e9, res.Arch.Cost().Params)
 	return nil
 }

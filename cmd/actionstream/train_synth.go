@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"image/png"
 	"io"
@@ -13,18 +12,20 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/actionstream/actionstream/internal/cli"
+	"github.com/actionstream/actionstream/training/dataset"
 	"github.com/actionstream/actionstream/training/synth"
 )
 
 func cmdTrainSynth(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("actionstream train synth", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := newFlags("train synth", "--out DIR --videos N [--seed S] [flags]", "Classes: "+strings.Join(synth.Classes(), ", ")+
+		"\nFiles written are described in docs/DATASETS.md.", stderr)
 	out := fs.String("out", "", "output directory (required)")
 	videos := fs.Int("videos", 0, "number of videos (required)")
 	seed := fs.Uint64("seed", 1, "random seed: the same seed and flags give the same dataset")
 	actors := fs.Int("actors", 1, "actors per video, each doing a different action (boxes in boxes.jsonl)")
 	size := fs.String("size", fmt.Sprintf("%dx%d", synth.DefaultWidth, synth.DefaultHeight), "frame size WxH (even)")
-	classes := fs.String("classes", strings.Join(synth.Classes(), ","), "comma-separated classes, in label order")
+	classes := fs.String("classes", strings.Join(synth.Classes(), ","), "classes in label order: a comma-separated list or a file, one per line")
 	fpsFlag := fs.String("fps", "30=0.7,25=0.15,15=0.15", "frame rates and weights, e.g. 30=0.7,25=0.15,15=0.15 or just 30")
 	minS := fs.Float64("min-seconds", synth.DefaultMinSeconds, "shortest video, seconds")
 	maxS := fs.Float64("max-seconds", synth.DefaultMaxSeconds, "longest video, seconds")
@@ -35,16 +36,8 @@ func cmdTrainSynth(ctx context.Context, args []string, stdout, stderr io.Writer)
 	ffmpeg := fs.String("ffmpeg", "", "ffmpeg executable (default: ffmpeg on PATH)")
 	preview := fs.String("preview", "", "also write a PNG contact sheet of the first videos to this file")
 	quiet := fs.Bool("quiet", false, "no progress line")
-	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: actionstream train synth --out DIR --videos N [--seed S] [flags]\n\nClasses: "+strings.Join(synth.Classes(), ", ")+"\nFiles written are described in docs/DATASETS.md.\n\nflags:")
-		fs.PrintDefaults()
-	}
-	if err := fs.Parse(args); err != nil {
+	if err := cli.Parse(fs, args, "out", "videos"); err != nil {
 		return err
-	}
-	if *out == "" || *videos < 1 || fs.NArg() > 0 {
-		fs.Usage()
-		return errUsage
 	}
 	w, h, err := parseSize(*size)
 	if err != nil {
@@ -54,11 +47,9 @@ func cmdTrainSynth(ctx context.Context, args []string, stdout, stderr io.Writer)
 	if err != nil {
 		return err
 	}
-	var cls []string
-	for _, c := range strings.Split(*classes, ",") {
-		if c = strings.TrimSpace(c); c != "" {
-			cls = append(cls, c)
-		}
+	cls, err := dataset.ParseClasses(*classes)
+	if err != nil {
+		return err
 	}
 	if *val == 0 && *test == 0 {
 		// Both zero on the command line means all train; in a Config it means the defaults.
@@ -74,12 +65,7 @@ func cmdTrainSynth(ctx context.Context, args []string, stdout, stderr io.Writer)
 	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	opts := synth.Options{Workers: *workers, FFmpeg: *ffmpeg, CRF: *crf, Logger: logger}
 	if !*quiet {
-		opts.Progress = func(done, total int) {
-			fmt.Fprintf(stderr, "\rsynth: %d/%d videos", done, total)
-			if done == total {
-				fmt.Fprintln(stderr)
-			}
-		}
+		opts.Progress = cli.Progress(stderr, "synth")
 	}
 	if err := synth.Generate(ctx, plan, *out, opts); err != nil {
 		return err

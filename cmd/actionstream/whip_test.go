@@ -94,7 +94,7 @@ func TestBenchWHIP(t *testing.T) {
 		args = append(strings.Fields(*benchWHIPArgs), "--json")
 	}
 	var out, errOut bytes.Buffer
-	if err := benchWHIP(context.Background(), args, &out, &errOut); err != nil {
+	if err := cmdBenchWHIP(context.Background(), args, &out, &errOut); err != nil {
 		t.Fatalf("bench whip: %v\n%s", err, errOut.String())
 	}
 	t.Logf("bench whip %v:\n%s", args, out.String())

@@ -30,8 +30,8 @@ var (
 // ResizeShortSide, Mean and Std must be the model's (what its ONNX metadata will
 // say), since they are what the server will use.
 type Config struct {
-	// Labels fixes the label order (the logits'); nil = order of first appearance in
-	// the CSV. A CSV label not in Labels is an error.
+	// Labels fixes the label order (the logits'); nil = LabelOrder(the CSV, ""):
+	// classes.txt beside it, else first appearance. A CSV label not in Labels is an error.
 	Labels                []string
 	Frames, SamplingRate  int
 	Size, ResizeShortSide int        // S and R (0 = ⌊8/7·S⌋, X3D's test resize)
@@ -102,10 +102,8 @@ func Prepare(ctx context.Context, labelsCSV, out string, cfg Config) (Index, err
 	}
 	labels := cfg.Labels
 	if labels == nil {
-		for _, v := range videos {
-			if !slices.Contains(labels, v.Label) {
-				labels = append(labels, v.Label)
-			}
+		if labels, err = LabelOrder(labelsCSV, ""); err != nil {
+			return Index{}, err
 		}
 	}
 	labelIdx := map[string]int{}

@@ -1,0 +1,235 @@
+// Package bench holds the measuring code of `actionstream bench`: decode throughput
+// against the ffmpeg CLI, ONNX Runtime against the batcher, the serving pipeline's
+// memory per stream and WHIP glass-to-event latency. It lives under pipeline because
+// the last two drive the whole pipeline; the command only parses flags and prints.
+package bench
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"math"
+	"os"
+	"runtime"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/actionstream/actionstream/configs"
+	"github.com/actionstream/actionstream/confkit"
+	"github.com/actionstream/actionstream/decode"
+	"github.com/actionstream/actionstream/infer"
+	"github.com/actionstream/actionstream/pipeline"
+	"github.com/actionstream/actionstream/sink"
+	"github.com/actionstream/actionstream/sink/jsonl"
+)
+
+func quietLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
+
+// DecodeResult compares our demux+decode+sample+convert path with `ffmpeg -threads 1 -f null`.
+type DecodeResult struct {
+	Input        string  `json:"input"`
+	Runs         int     `json:"runs"`
+	OursFPS      float64 `json:"ours_fps"`
+	FFmpegFPS    float64 `json:"ffmpeg_fps"`
+	Ratio        float64 `json:"ratio"`
+	Frames       int64   `json:"frames"`
+	FFmpegFrames int64   `json:"ffmpeg_frames"`
+	Converted    int64   `json:"converted"`
+	Clips        int64   `json:"clips"`
+	Errors       int64   `json:"errors"`
+}
+
+// Decode runs both sides runs times, alternating so both see the same machine state,
+// and reports the medians. crop is the model's crop S.
+func Decode(ctx context.Context, input string, crop, runs int) (DecodeResult, error) {
+	if runs < 1 || crop < 1 {
+		return DecodeResult{}, fmt.Errorf("%w: runs %d, crop %d", ErrOptions, runs, crop)
+	}
+	var ours, ref []decode.BenchResult
+	for range runs {
+		r, err := decode.BenchFFmpeg(ctx, input)
+		if err != nil {
+			return DecodeResult{}, fmt.Errorf("ffmpeg reference: %w", err)
+		}
+		ref = append(ref, r)
+		o, err := decode.BenchFile(ctx, input, decode.Config{Size: crop, Logger: quietLogger()}, nil)
+		if err != nil {
+			return DecodeResult{}, err
+		}
+		ours = append(ours, o)
+	}
+	mo, mr := medianFPS(ours), medianFPS(ref)
+	return DecodeResult{Input: input, Runs: runs, OursFPS: mo.FPS, FFmpegFPS: mr.FPS, Ratio: mo.FPS / mr.FPS,
+		Frames: mo.Frames, FFmpegFrames: mr.Frames, Converted: mo.Converted, Clips: mo.Clips,
+		Errors: mo.Errors}, nil
+}
+
+func medianFPS(rs []decode.BenchResult) decode.BenchResult {
+	s := slices.Clone(rs)
+	slices.SortFunc(s, func(a, b decode.BenchResult) int { return cmpFloat(a.FPS, b.FPS) })
+	return s[len(s)/2]
+}
+
+func cmpFloat(a, b float64) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}
+
+// InferOptions are the settings of Infer.
+type InferOptions struct {
+	Model    string
+	Batch    int
+	Threads  int
+	Provider string
+	Duration time.Duration // timed duration of each side
+	Spin     bool          // let ONNX Runtime's threads spin between calls
+}
+
+// InferResult compares raw ONNX Runtime calls with the batcher path.
+type InferResult struct {
+	Model         string  `json:"model"`
+	Provider      string  `json:"provider"`
+	Batch         int     `json:"batch"`
+	Threads       int     `json:"threads"`
+	RawClipsPerS  float64 `json:"raw_clips_per_s"`
+	PipeClipsPerS float64 `json:"pipeline_clips_per_s"`
+	Ratio         float64 `json:"ratio"`
+	RawP50MS      float64 `json:"raw_p50_ms"`
+	RawP99MS      float64 `json:"raw_p99_ms"`
+	PipeP50MS     float64 `json:"pipeline_p50_ms"`
+	PipeP99MS     float64 `json:"pipeline_p99_ms"`
+}
+
+// Infer measures raw model calls, then the batcher (copy into the batch, model call,
+// scores, top-k, delivery) on the same model, batch and threads.
+func Infer(ctx context.Context, o InferOptions) (InferResult, error) {
+	if o.Batch < 1 {
+		return InferResult{}, fmt.Errorf("%w: batch %d", ErrOptions, o.Batch)
+	}
+	rt, err := infer.NewRuntime(infer.Options{Threads: o.Threads, Provider: o.Provider, SessionConfig: spinConfig(o.Spin)})
+	if err != nil {
+		return InferResult{}, err
+	}
+	defer rt.Close()
+	m, err := rt.Open(o.Model)
+	if err != nil {
+		return InferResult{}, err
+	}
+	defer m.Close()
+	mo := infer.MeasureOptions{Warmup: 3, Duration: o.Duration}
+	raw, err := infer.Measure(ctx, m, o.Batch, mo)
+	if err != nil {
+		return InferResult{}, err
+	}
+	// Twice as many streams as the batch holds: while one batch runs the next is already waiting,
+	// as on a loaded server, so the figure is the batcher's throughput, not a ping-pong delay.
+	piped, err := infer.MeasureBatcher(ctx, m, infer.BatcherConfig{MaxBatch: o.Batch, MaxWait: confkit.Duration(50 * time.Millisecond), Logger: quietLogger()}, 2*o.Batch, mo)
+	if err != nil {
+		return InferResult{}, err
+	}
+	return InferResult{Model: m.Meta.Name, Provider: m.Provider, Batch: o.Batch, Threads: o.Threads,
+		RawClipsPerS: raw.ClipsPerSec, PipeClipsPerS: piped.ClipsPerSec, Ratio: piped.ClipsPerSec / raw.ClipsPerSec,
+		RawP50MS: ms(raw.P50), RawP99MS: ms(raw.P99), PipeP50MS: ms(piped.P50), PipeP99MS: ms(piped.P99)}, nil
+}
+
+// spinConfig is the ONNX Runtime session setting for thread spinning.
+func spinConfig(spin bool) map[string]string {
+	if spin {
+		return nil
+	}
+	return map[string]string{"session.intra_op.allow_spinning": "0"}
+}
+
+func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+
+func roundMS(d time.Duration) float64 { return math.Round(float64(d)/1e4) / 100 }
+
+// MemoryOptions are the settings of Memory.
+type MemoryOptions struct {
+	Model, Input string // Input is looped by every stream
+	Streams      int
+	Duration     time.Duration
+	Threads      int
+	Batch        int // ONNX Runtime's activation memory grows with it
+	Logger       *slog.Logger
+}
+
+// MemoryResult is the process's memory while serving.
+type MemoryResult struct {
+	Streams      int     `json:"streams"`
+	Duration     string  `json:"duration"`
+	Clips        uint64  `json:"clips"`
+	HeapInuseMiB float64 `json:"go_heap_inuse_mib"`
+	HeapSysMiB   float64 `json:"go_heap_sys_mib"`
+	PeakRSSMiB   float64 `json:"peak_rss_mib"`
+	BaselineMiB  float64 `json:"baseline_rss_mib"` // model loaded, before streams
+	PerStreamMiB float64 `json:"per_stream_mib"`
+	AboveBaseMiB float64 `json:"per_stream_above_baseline_mib"`
+}
+
+// Memory serves N looping, paced copies of one file for a while and reports the peak
+// resident memory (Linux /proc/self/status), in total and per stream.
+func Memory(ctx context.Context, o MemoryOptions) (MemoryResult, error) {
+	if o.Streams < 1 || o.Batch < 1 {
+		return MemoryResult{}, fmt.Errorf("%w: streams %d, batch %d", ErrOptions, o.Streams, o.Batch)
+	}
+	if o.Logger == nil {
+		o.Logger = quietLogger()
+	}
+	cfg := configs.Default()
+	cfg.Model.Path = o.Model
+	cfg.Model.Runtime.Threads = o.Threads
+	cfg.Batcher.MaxBatch = o.Batch
+	cfg.HTTP.Addr = ""
+	for i := range o.Streams {
+		cfg.Streams = append(cfg.Streams, configs.Stream{ID: fmt.Sprintf("s%d", i), URL: o.Input, Loop: true})
+	}
+	if err := cfg.Validate(); err != nil {
+		return MemoryResult{}, err
+	}
+	p, err := pipeline.New(pipeline.Options{Config: cfg, Logger: o.Logger.With("component", "bench"), Sinks: []sink.Sink{jsonl.New(io.Discard)}})
+	if err != nil {
+		return MemoryResult{}, err
+	}
+	baseline := procStatusKiB("VmRSS")
+	runCtx, cancel := context.WithTimeout(ctx, o.Duration)
+	defer cancel()
+	if err := p.Run(runCtx); err != nil {
+		return MemoryResult{}, err
+	}
+	peak := procStatusKiB("VmHWM")
+	var clips uint64
+	for _, st := range p.Streams() {
+		clips += st.Clips
+	}
+	var mem runtime.MemStats
+	runtime.ReadMemStats(&mem)
+	n := float64(o.Streams)
+	return MemoryResult{Streams: o.Streams, Duration: o.Duration.String(), Clips: clips,
+		HeapInuseMiB: float64(mem.HeapInuse) / (1 << 20), HeapSysMiB: float64(mem.HeapSys) / (1 << 20),
+		PeakRSSMiB: float64(peak) / 1024, BaselineMiB: float64(baseline) / 1024,
+		PerStreamMiB: float64(peak) / 1024 / n, AboveBaseMiB: float64(peak-baseline) / 1024 / n}, nil
+}
+
+// procStatusKiB reads a memory line (VmRSS, VmHWM) of /proc/self/status in KiB; 0 if unavailable.
+func procStatusKiB(field string) int64 {
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, field+":"); ok {
+			n, _ := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
+			return n
+		}
+	}
+	return 0
+}
