@@ -5,14 +5,14 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
-
-	"github.com/actionstream/actionstream/internal/testkit"
 )
 
 // TestFixturesUpToDate regenerates every committed model fixture with make_model.py and
 // requires the same bytes, so the short tier's fixtures cannot drift from the script.
 func TestFixturesUpToDate(t *testing.T) {
-	testkit.NeedsPython(t)
+	if testing.Short() {
+		t.Skip("needs Python with onnx and numpy; run without -short")
+	}
 	idx := readFixtureIndex(t)
 	if len(idx) == 0 {
 		t.Fatalf("%s/index.json lists no fixtures", fixtureDir)

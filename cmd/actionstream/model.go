@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/actionstream/actionstream/internal/cli"
+	"github.com/actionstream/actionstream/training/modelinfo"
 	"github.com/actionstream/actionstream/training/x3d"
 )
 
@@ -47,7 +48,7 @@ factor flags override --arch's preset factors (without --arch, x2d's, the expans
 				return fmt.Errorf("--model cannot be combined with --%s", n)
 			}
 		}
-		mf, err := x3d.DescribeModel(*modelPath)
+		mf, err := modelinfo.Describe(*modelPath)
 		switch {
 		case err != nil:
 			return err

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/actionstream/actionstream/training/modelinfo"
 	"github.com/actionstream/actionstream/training/x3d"
 )
 
@@ -218,7 +219,7 @@ func TestModelInfoModelFile(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, errOut)
 	}
-	var got x3d.ModelFile
+	var got modelinfo.ModelFile
 	if err := json.Unmarshal([]byte(out), &got); err != nil {
 		t.Fatal(err)
 	}

@@ -1,4 +1,6 @@
-package x3d
+// Package modelinfo is `model info --model FILE`: a model file's contract metadata beside the X3D
+// counter's numbers for the architecture spec it carries.
+package modelinfo
 
 import (
 	"encoding/json"
@@ -8,6 +10,7 @@ import (
 	"text/tabwriter"
 
 	"github.com/actionstream/actionstream/infer"
+	"github.com/actionstream/actionstream/training/x3d"
 )
 
 // ModelFile is `model info --model FILE`: the contract's metadata under its own key
@@ -36,7 +39,7 @@ type ModelFile struct {
 
 // DescribeModel reads a model file's metadata and counts its architecture spec at the
 // file's crop; a spec this build cannot parse is noted, not an error.
-func DescribeModel(path string) (ModelFile, error) {
+func Describe(path string) (ModelFile, error) {
 	m, err := infer.ReadMetadata(path)
 	if err != nil {
 		return ModelFile{}, err
@@ -45,7 +48,7 @@ func DescribeModel(path string) (ModelFile, error) {
 		Frames: m.Frames, SamplingRate: m.SamplingRate, CropSize: m.CropSize, ResizeShortSide: m.ResizeShortSide,
 		Mean: m.Mean, Std: m.Std, Score: m.Score, MACs: m.MACs, Params: m.Params, TrainedOn: m.TrainedOn, Architecture: m.Architecture}
 	if len(m.Architecture) > 0 {
-		if a, err := ParseArch(m.Architecture); err == nil {
+		if a, err := x3d.ParseArch(m.Architecture); err == nil {
 			c := a.CostAt(m.CropSize)
 			mf.CountedMACs, mf.CountedParams = c.MACs, c.Params
 			mf.archNote = fmt.Sprintf("counted from spec: %d multiply-adds, %d params", c.MACs, c.Params)
