@@ -8,7 +8,7 @@ import (
 
 	"github.com/actionstream/actionstream/configs"
 	"github.com/actionstream/actionstream/internal/cli"
-	"github.com/actionstream/actionstream/server"
+	"github.com/actionstream/actionstream/pipeline/server"
 )
 
 func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) error {

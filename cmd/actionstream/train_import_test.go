@@ -41,8 +41,8 @@ func TestTrainImportCLI(t *testing.T) {
 		t.Fatal(err)
 	}
 	model := filepath.Join(dir, "xs.onnx")
-	code, stdout, stderr := runCLI(t, "train", "import", "--checkpoint", checkpoint("mmaction2"), "--preset", "x3d-xs",
-		"--labels", labels, "--out", model)
+	code, stdout, stderr := runCLI(t, "train", "import", "--checkpoint", checkpoint("mmaction2"), "--arch", "x3d-xs",
+		"--classes", labels, "--out", model)
 	if code != 0 || !strings.Contains(stdout, "imported mmaction2 checkpoint (") || !strings.Contains(stdout, "as x3d-xs") {
 		t.Fatalf("import: exit %d\n%s\n%s", code, stdout, stderr)
 	}
@@ -51,7 +51,7 @@ func TestTrainImportCLI(t *testing.T) {
 	}
 
 	bad := checkpoint("pytorchvideo", "--rename", "blocks.3.res_blocks.3.branch2.norm_b.0.bias=blocks.3.res_blocks.3.branch2.norm_b.bias")
-	code, _, stderr = runCLI(t, "train", "import", "--checkpoint", bad, "--preset", "x3d-xs", "--labels", labels,
+	code, _, stderr = runCLI(t, "train", "import", "--checkpoint", bad, "--arch", "x3d-xs", "--classes", labels,
 		"--out", filepath.Join(dir, "bad.onnx"))
 	lines := strings.Split(strings.TrimSpace(stderr), "\n")
 	if code != 1 || len(lines) != 1 || !strings.HasPrefix(lines[0], "actionstream train: ") ||
@@ -61,7 +61,7 @@ func TestTrainImportCLI(t *testing.T) {
 
 	trap := filepath.Join(dir, "trap")
 	code, _, stderr = runCLI(t, "train", "import", "--checkpoint", checkpoint("slowfast", "--booby-trap", trap),
-		"--preset", "x3d-xs", "--labels", labels, "--out", filepath.Join(dir, "trap.onnx"))
+		"--arch", "x3d-xs", "--classes", labels, "--out", filepath.Join(dir, "trap.onnx"))
 	if code != 1 || !strings.Contains(stderr, "refused to unpickle: global posix.mkdir is not allowed") ||
 		!strings.Contains(stderr, "--trust-checkpoint") {
 		t.Errorf("hostile pickle: exit %d, stderr:\n%s", code, stderr)
