@@ -126,3 +126,25 @@ func TestReadmeFlagTable(t *testing.T) {
 		}
 	}
 }
+
+// --arch takes a preset name or a spec file: the spec `model info --spec` prints counts the same.
+func TestArchTakesPresetOrSpec(t *testing.T) {
+	code, spec, stderr := runCLI(t, "model", "info", "--arch", "x3d-s", "--spec")
+	if code != 0 {
+		t.Fatalf("--spec: exit %d: %s", code, stderr)
+	}
+	path := t.TempDir() + "/arch.json"
+	if err := os.WriteFile(path, []byte(spec), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	byName, byFile := infoJSON(t, "--arch", "x3d-s"), infoJSON(t, "--arch", path)
+	if len(byFile) != 1 || byFile[0].MACs != byName[0].MACs || byFile[0].Params != byName[0].Params || byFile[0].Name != "x3d-s" {
+		t.Fatalf("by name %+v\nby file %+v", byName, byFile)
+	}
+	if code, _, stderr := runCLI(t, "model", "info", "--arch", path, "--width", "2"); code != 1 || !strings.Contains(stderr, "preset base") {
+		t.Fatalf("overrides on a spec file: exit %d: %s", code, stderr)
+	}
+	if code, _, stderr := runCLI(t, "model", "info", "--arch", "nosuch"); code != 1 || !strings.Contains(stderr, "neither a preset") {
+		t.Fatalf("unknown --arch: exit %d: %s", code, stderr)
+	}
+}

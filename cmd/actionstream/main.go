@@ -38,9 +38,6 @@ func commands() []cli.Command {
 	}
 }
 
-// errUsage is cli.ErrUsage under the name the command files used before internal/cli.
-var errUsage = cli.ErrUsage
-
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	code := runMain(ctx, os.Args[1:], os.Stdout, os.Stderr)

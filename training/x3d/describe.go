@@ -41,15 +41,17 @@ func IsPreset(name string) bool {
 // Request describes networks by a base and overrides, as `model info` and `train fit`
 // take them on the command line. A zero field keeps the base's value.
 type Request struct {
-	Arch       string // preset name or spec JSON path; "" = every preset, or x2d when overridden
-	Name       string // names a custom network ("" = the base's name, or "custom")
-	NumClasses int
-	Frames     int
-	SamplingRate,
-	TrainCrop, // a new training crop also resizes the pool, unless PoolCrop is given
-	PoolCrop int
-	Width, Bottleneck, Depth float64
-	Expand                   []string // AXIS=MULTIPLIER, applied in order
+	Arch         string // preset name or spec JSON path; "" = every preset, or x2d when overridden
+	Name         string // names a custom network ("" = the base's name, or "custom")
+	NumClasses   int
+	Frames       int
+	SamplingRate int
+	TrainCrop    int // a new training crop also resizes the pool, unless PoolCrop is given
+	PoolCrop     int
+	Width        float64
+	Bottleneck   float64
+	Depth        float64
+	Expand       []string // AXIS=MULTIPLIER, applied in order
 }
 
 // Custom reports whether r asks for one network rather than the preset table.
