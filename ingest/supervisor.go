@@ -30,7 +30,8 @@ type SupervisorConfig struct {
 	// count (default 10s).
 	ResetAfter time.Duration
 	// MaxAttempts bounds consecutive failed runs: after that many, Run stops retrying and returns
-	// the last error wrapped in ErrGaveUp. 0 retries forever (right for a camera).
+	// the last error wrapped in ErrGaveUp (1: one try, whose error is returned as it is). 0
+	// retries forever (right for a camera).
 	MaxAttempts int
 	// OnUp is called when a (re)started source delivers its first packet. OnDown is called when
 	// a source that was up stops, with a short human reason (credentials redacted) and the error
@@ -174,6 +175,9 @@ func (s *Supervisor) Run(ctx context.Context, src Source, emit func(Packet) erro
 		}
 		if s.cfg.MaxAttempts > 0 && failures >= s.cfg.MaxAttempts {
 			s.cfg.Logger.Info("giving up", "err", err, "attempts", failures)
+			if s.cfg.MaxAttempts == 1 {
+				return err
+			}
 			return fmt.Errorf("%w after %d attempts: %w", ErrGaveUp, failures, err)
 		}
 		delay := s.jittered(s.Backoff(failures - 1))

@@ -166,6 +166,13 @@ func TestSupervisorGivesUp(t *testing.T) {
 		if s.Attempts() != 3 || s.Restarts() != 2 || !errors.Is(s.LastError(), refused) {
 			t.Errorf("attempts %d restarts %d last error %v", s.Attempts(), s.Restarts(), s.LastError())
 		}
+		// One attempt: no retry, no wait, and the error as the source returned it.
+		src = &fakeSource{steps: []step{{err: refused}, {packets: 1}}}
+		s = NewSupervisor(SupervisorConfig{MaxAttempts: 1})
+		start = time.Now()
+		if err := s.Run(context.Background(), src, func(Packet) error { return nil }); err != refused || len(src.calls) != 1 || time.Since(start) != 0 {
+			t.Errorf("one attempt: err %v after %d calls and %v", err, len(src.calls), time.Since(start))
+		}
 	})
 }
 

@@ -59,6 +59,10 @@ func runMain(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 				return 2
 			default:
 				fmt.Fprintf(stderr, "actionstream %s: %v\n", c.name, err)
+				var coded interface{ ExitCode() int }
+				if errors.As(err, &coded) {
+					return coded.ExitCode()
+				}
 				return 1
 			}
 		}
