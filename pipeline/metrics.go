@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/actionstream/actionstream/infer"
 	"github.com/actionstream/actionstream/sink"
@@ -41,7 +42,7 @@ func newMetrics(p *Pipeline) *metrics {
 		Name: "actionstream_events_total", Help: "Events handed to the sinks, by type.",
 	}, []string{"type"})
 	m.reg.MustRegister(m.inferTime, m.batchSize, m.queueDelay, m.events, m,
-		prometheus.NewGoCollector(), prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}))
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
 
