@@ -77,9 +77,10 @@ func TestRunErrors(t *testing.T) {
 
 // TestRunBadInputs feeds run each input a user may hand it by mistake and reads what the user
 // sees: the exit status, the summary line and one last line naming the input and the reason,
-// all within 10 s. The inputs are made here: empty, random bytes, text, a PNG and a truncated
-// MP4 (both by ffmpeg) under a .mp4 name, a clip too short for one clip, one whose frames come
-// in bursts between gaps, and an rtsp:// port nobody listens on.
+// all within 10 s. The inputs are made here: empty, random bytes, text, a PNG and an MP4 cut
+// before its index (both by ffmpeg) under a .mp4 name, a video too short for one clip, an MP4
+// cut after 12 frames, one whose frames come in bursts between gaps, and an rtsp:// port
+// nobody listens on.
 func TestRunBadInputs(t *testing.T) {
 	model := testkit.TinyModel(t)
 	dir := t.TempDir()
@@ -101,6 +102,11 @@ func TestRunBadInputs(t *testing.T) {
 	if fi, err := os.Stat(truncated); err != nil || os.Truncate(truncated, fi.Size()/2) != nil {
 		t.Fatalf("truncate %s: %v", truncated, err)
 	}
+	// The index first (faststart), then cut after 15% of its 4 s: about 12 frames remain.
+	cut := testkit.MakeVideo(t, t.TempDir(), testkit.Video{FPS: "25", Seconds: 4, ExtraOut: []string{"-movflags", "+faststart"}})
+	if fi, err := os.Stat(cut); err != nil || os.Truncate(cut, fi.Size()*15/100) != nil {
+		t.Fatalf("truncate %s: %v", cut, err)
+	}
 	// The tiny model's clip spans 0.6 s (4 frames 0.2 s apart): 14 frames at 25 fps are 0.52 s.
 	short := testkit.MakeVideo(t, dir, testkit.Video{FPS: "25", Seconds: 0.56})
 	// 30 fps, 9 frames out of every 30: bursts of 0.27 s between 0.73 s gaps (tolerance 0.5 s).
@@ -120,6 +126,7 @@ func TestRunBadInputs(t *testing.T) {
 		{"png", png, 3, []string{"is not a video stream", "single png frame, a still image"}, "frames decoded 1,"},
 		{"truncated mp4", truncated, 3, []string{"cannot be read", "header is damaged"}, "frames decoded 0,"},
 		{"too short", short, 4, []string{"yielded no clip: too short for one clip: its 14 frames span 0.52 s, a clip spans 0.60 s"}, "frames decoded 14,"},
+		{"cut mp4", cut, 4, []string{"yielded no clip: too short for one clip: its ", "a clip spans 0.60 s"}, "clips dropped 0"},
 		{"gaps", bursts, 4, []string{"yielded no clip: 3 gaps over 500ms and 0 backward frame-time steps broke every clip"}, "gaps 3,"},
 		{"closed rtsp port", closed, 3, []string{"cannot be read: gave up after 4 attempts", "Connection refused"}, "frames decoded 0,"},
 	}
