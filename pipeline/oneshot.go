@@ -10,7 +10,7 @@ import (
 
 // verdict says, once a one-shot stream is over, why it failed or yielded no clip (nil if it
 // was scored or cut short by the caller). The message starts with the input's name.
-func (p *Pipeline) verdict(s *stream) error {
+func (s *stream) verdict() error {
 	st := s.status(0)
 	switch {
 	case st.Status == StatusFailed:
@@ -25,8 +25,12 @@ func (p *Pipeline) verdict(s *stream) error {
 	cc := s.clp.Config()
 	clip := fmt.Sprintf("a clip spans %.2f s (%d frames %.2f s apart)", cc.Span().Seconds(), cc.Frames, cc.Interval().Seconds())
 	span := s.tl.last - s.tl.first
-	if st.Gaps == 0 && st.BackwardSteps == 0 && span < cc.Span() {
+	switch {
+	case st.Gaps > 0 || st.BackwardSteps > 0:
+	case span < cc.Span():
 		return fmt.Errorf("%s %w: too short for one clip: its %d frames span %.2f s, %s", s.url, ErrNoClip, st.FramesDecoded, span.Seconds(), clip)
+	default: // not expected from a file: the clipper only drops clips at gaps, backward steps and resets
+		return fmt.Errorf("%s %w: %d clips started and were dropped (%d frames over %.2f s; %s)", s.url, ErrNoClip, st.ClipsDropped, st.FramesDecoded, span.Seconds(), clip)
 	}
 	return fmt.Errorf("%s %w: %d gaps over %v and %d backward frame-time steps broke every clip (%d frames over %.2f s; %s)",
 		s.url, ErrNoClip, st.Gaps, cc.GapTolerance, st.BackwardSteps, st.FramesDecoded, span.Seconds(), clip)

@@ -209,7 +209,7 @@ func (p *Pipeline) Run(ctx context.Context) error {
 	if p.oneShot {
 		// One-shot callers need to know an input could not be read or gave nothing to score.
 		for _, s := range p.snapshotStreams() {
-			err = errors.Join(err, p.verdict(s))
+			err = errors.Join(err, s.verdict())
 		}
 	}
 	return err
