@@ -3,6 +3,7 @@ package ingest
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"math/rand/v2"
 	"sync"
@@ -25,8 +26,13 @@ type SupervisorConfig struct {
 	// Jitter spreads each delay uniformly over ±Jitter of itself so cameras that dropped together
 	// do not reconnect in lockstep (default 0.2; negative disables).
 	Jitter float64
-	// ResetAfter: a run that stayed up at least this long resets the backoff (default 10s).
+	// ResetAfter: a run that stayed up at least this long resets the backoff and the attempt
+	// count (default 10s).
 	ResetAfter time.Duration
+	// MaxAttempts bounds consecutive failed runs: after that many, Run stops retrying and returns
+	// the last error wrapped in ErrGaveUp (1: one try, whose error is returned as it is). 0
+	// retries forever (right for a camera).
+	MaxAttempts int
 	// OnUp is called when a (re)started source delivers its first packet. OnDown is called when
 	// a source that was up stops, with a short human reason (credentials redacted) and the error
 	// (nil at end of input). Both run on the supervising goroutine and must not block for long.
@@ -43,6 +49,7 @@ type SupervisorConfig struct {
 type Supervisor struct {
 	cfg      SupervisorConfig
 	restarts atomic.Int64
+	attempts atomic.Int64 // consecutive failed runs, as counted for backoff
 	up       atomic.Bool
 	mu       sync.Mutex
 	lastErr  error
@@ -85,6 +92,9 @@ func NewSupervisor(cfg SupervisorConfig) *Supervisor {
 // Restarts is how many times the source was restarted after a failure.
 func (s *Supervisor) Restarts() int64 { return s.restarts.Load() }
 
+// Attempts is how many runs in a row have failed (0 once a run stays up for ResetAfter).
+func (s *Supervisor) Attempts() int64 { return s.attempts.Load() }
+
 // Up reports whether the source is currently delivering packets.
 func (s *Supervisor) Up() bool { return s.up.Load() }
 
@@ -106,7 +116,9 @@ func (s *Supervisor) jittered(d time.Duration) time.Duration {
 }
 
 // Run runs src until ctx is cancelled (returns ctx.Err()), the source ends cleanly (returns
-// nil), or fails permanently (returns that error). emit is passed through to the source.
+// nil), fails permanently (returns that error) or fails MaxAttempts times in a row (returns
+// the last error wrapped in ErrGaveUp). emit is passed through to the source. Run logs no
+// final failure above Info: the caller, who gets the error, reports it.
 func (s *Supervisor) Run(ctx context.Context, src Source, emit func(Packet) error) error {
 	failures := 0
 	for {
@@ -127,6 +139,7 @@ func (s *Supervisor) Run(ctx context.Context, src Source, emit func(Packet) erro
 		s.up.Store(false)
 		if wasUp && time.Since(wentUp) >= s.cfg.ResetAfter {
 			failures = 0
+			s.attempts.Store(0)
 		}
 
 		var reason string
@@ -149,16 +162,25 @@ func (s *Supervisor) Run(ctx context.Context, src Source, emit func(Packet) erro
 			return ctx.Err()
 		case err == nil:
 			return nil
-		case errors.Is(err, ErrPermanent):
-			s.cfg.Logger.Error("source failed permanently", "err", err)
-			return err
 		}
 
 		s.mu.Lock()
 		s.lastErr = err
 		s.mu.Unlock()
-		delay := s.jittered(s.Backoff(failures))
 		failures++
+		s.attempts.Store(int64(failures))
+		if errors.Is(err, ErrPermanent) {
+			s.cfg.Logger.Info("source failed permanently", "err", err)
+			return err
+		}
+		if s.cfg.MaxAttempts > 0 && failures >= s.cfg.MaxAttempts {
+			s.cfg.Logger.Info("giving up", "err", err, "attempts", failures)
+			if s.cfg.MaxAttempts == 1 {
+				return err
+			}
+			return fmt.Errorf("%w after %d attempts: %w", ErrGaveUp, failures, err)
+		}
+		delay := s.jittered(s.Backoff(failures - 1))
 		if s.cfg.OnRetry != nil {
 			s.cfg.OnRetry(failures, delay, err)
 		}

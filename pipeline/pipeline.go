@@ -29,6 +29,9 @@ type Options struct {
 	// end (`actionstream run`): files are not paced, clips are never dropped for freshness,
 	// and no source is restarted at end of input.
 	OneShot bool
+	// Retries is, one-shot, how many times a failed network input is tried again (with the
+	// supervisor's backoff) before Run gives up; a file is tried once. Serving retries forever.
+	Retries int
 	// Sinks, if set, replace the sinks the config describes (tests, `run`).
 	Sinks []sink.Sink
 }
@@ -39,6 +42,7 @@ type Pipeline struct {
 	base    *slog.Logger // handed to the stages, which add their own component
 	log     *slog.Logger
 	oneShot bool
+	retries int
 
 	runtime *infer.Runtime
 	model   *infer.Model
@@ -71,7 +75,7 @@ func New(opts Options) (*Pipeline, error) {
 	if log == nil {
 		log = slog.Default()
 	}
-	p := &Pipeline{cfg: cfg, base: log, log: log.With("component", "pipeline"), oneShot: opts.OneShot, streams: map[string]*stream{}}
+	p := &Pipeline{cfg: cfg, base: log, log: log.With("component", "pipeline"), oneShot: opts.OneShot, retries: max(opts.Retries, 0), streams: map[string]*stream{}}
 
 	ro := cfg.Model.Runtime
 	ro.Logger = log
@@ -175,11 +179,9 @@ func (p *Pipeline) Run(ctx context.Context) error {
 	err := p.out.Close(shutdownCtx)
 	p.closeModel()
 	if p.oneShot {
-		// One-shot callers need to know an input could not be read.
-		for _, st := range p.Streams() {
-			if st.Status == StatusFailed {
-				err = errors.Join(err, fmt.Errorf("%w: stream %q: %s", ErrStreamFailed, st.ID, st.Reason))
-			}
+		// One-shot callers need to know an input could not be read or gave nothing to score.
+		for _, s := range p.snapshotStreams() {
+			err = errors.Join(err, s.verdict())
 		}
 	}
 	return err
@@ -207,6 +209,7 @@ func (p *Pipeline) handleResult(r infer.Result) {
 	if r.Err != nil {
 		return // counted by the batcher and logged as periodic totals
 	}
+	s.scoredOK.Add(1)
 	evs, err := s.observe(r.ScoredClip)
 	if err != nil {
 		p.log.Error("scoring result refused", "stream", r.Stream, "err", err)
@@ -246,8 +249,12 @@ func (p *Pipeline) stream(id string) *stream {
 func (p *Pipeline) Streams() []StreamStatus {
 	ss := p.snapshotStreams()
 	out := make([]StreamStatus, 0, len(ss))
+	var stale map[string]uint64
+	if p.batcher != nil {
+		stale = p.batcher.Stats().DroppedByStream
+	}
 	for _, s := range ss {
-		out = append(out, s.status())
+		out = append(out, s.status(stale[s.id]))
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
 	return out

@@ -33,6 +33,17 @@ type StreamStatus struct {
 	LastClip      time.Time             `json:"last_clip,omitempty"`
 	Active        []events.ActiveAction `json:"active"`
 	Top           []infer.LabelScore    `json:"top,omitempty"`
+
+	// ClipsScored counts clips the model scored; ClipsDroppedByReason splits every dropped clip
+	// (clipper and batcher) by why: see droppedByReason.
+	ClipsScored          uint64            `json:"clips_scored"`
+	ClipsDroppedByReason map[string]uint64 `json:"clips_dropped_by_reason"`
+	Gaps                 uint64            `json:"gaps"`           // frame-time steps over the gap tolerance
+	BackwardSteps        uint64            `json:"backward_steps"` // frame times going backwards
+	// Attempts counts failed tries in a row and LastError is the latest failure, so a camera
+	// that never answers shows as failing, with why.
+	Attempts  int64  `json:"attempts"`
+	LastError string `json:"last_error,omitempty"`
 }
 
 // Stream states.
@@ -42,6 +53,8 @@ const (
 	StatusDown     = "down"
 	StatusEnded    = "ended"
 	StatusFailed   = "failed"
+	// StatusFailing: the last try failed and the supervisor retries (serve keeps retrying).
+	StatusFailing = "failing"
 )
 
 type stream struct {
@@ -50,6 +63,7 @@ type stream struct {
 	src ingest.Source
 	sup *ingest.Supervisor
 	clp *clipper.Clipper
+	tl  *timeline
 	dec *decode.Decoder
 	// tracker is fed by the batcher's goroutine and flushed when the source goes down.
 	trackerMu sync.Mutex
@@ -62,6 +76,8 @@ type stream struct {
 	active            []events.ActiveAction
 	top               []infer.LabelScore
 	submitted, scored atomic.Uint64 // clips handed to the batcher, results received
+	scoredOK          atomic.Uint64 // results without an inference error
+	failErr           error         // why runStream ended the stream as failed; set before wg.Done
 
 	// inflight gates one-shot mode: a stream submits its next clip only after the previous
 	// one was scored, so no clip is replaced.
@@ -176,13 +192,18 @@ func (p *Pipeline) newStream(id, url string, src ingest.Source) (*stream, error)
 	if p.oneShot {
 		s.inflight = make(chan struct{}, 1)
 	}
-	dec, err := decode.New(p.decodeConfig(id), clp, func(c *clipper.Clip) { p.submit(s, c) })
+	s.tl = &timeline{Clipper: clp}
+	dec, err := decode.New(p.decodeConfig(id), s.tl, func(c *clipper.Clip) { p.submit(s, c) })
 	if err != nil {
 		return nil, fmt.Errorf("decoder: %w", err)
 	}
 	s.dec = dec
 	sc := p.cfg.Supervisor.SupervisorConfig(id)
 	sc.Logger = p.base
+	sc.MaxAttempts = p.maxAttempts(url)
+	sc.OnRetry = func(_ int, _ time.Duration, err error) {
+		s.setState(StatusFailing, err.Error())
+	}
 	sc.OnUp = func() {
 		s.setState(StatusUp, "")
 		p.emit(context.Background(), []events.Event{events.StreamUp(p.eventSource, id, time.Now(), "")})
@@ -221,7 +242,10 @@ func (p *Pipeline) runStream(ctx context.Context, s *stream) {
 	case ctx.Err() != nil:
 		s.setState(StatusDown, ingest.ReasonShutdown)
 	default:
-		p.log.Error("stream failed permanently", "stream", s.id, "err", err)
+		if !p.oneShot { // one-shot returns it from Run instead
+			p.log.Error("stream failed permanently", "stream", s.id, "err", err)
+		}
+		s.failErr = err
 		s.setState(StatusFailed, err.Error())
 	}
 	if s.inflight != nil {
@@ -289,9 +313,38 @@ func (s *stream) setActive(a []events.ActiveAction) {
 	s.mu.Unlock()
 }
 
-func (s *stream) status() StreamStatus {
+// timeline is the stream's Sampler: the clipper, plus the earliest and latest frame time the
+// decoder offered, for one-shot's "too short for one clip" verdict. Written on the decoder's
+// goroutine; read only after runStream returned.
+type timeline struct {
+	*clipper.Clipper
+	seen        bool
+	first, last time.Duration
+}
+
+func (t *timeline) Want(pts time.Duration) bool {
+	if !t.seen {
+		t.seen, t.first, t.last = true, pts, pts
+	}
+	t.first, t.last = min(t.first, pts), max(t.last, pts)
+	return t.Clipper.Want(pts)
+}
+
+// droppedByReason is the one place that splits dropped clips by reason: "broken" are clips in
+// progress that a gap, a backward frame time or a reconnect cut (the clipper counts them as
+// one), "stale" those replaced by a newer clip before inference.
+func droppedByReason(cs clipper.Stats, stale uint64) map[string]uint64 {
+	return map[string]uint64{"broken": cs.ClipsDropped, "stale": stale}
+}
+
+// status reports the stream; stale is the batcher's count of this stream's replaced clips.
+func (s *stream) status(stale uint64) StreamStatus {
 	ds := s.dec.Stats()
 	cs := s.clp.Stats()
+	lastErr := ""
+	if err := s.sup.LastError(); err != nil {
+		lastErr = err.Error()
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	active := s.active
@@ -302,7 +355,21 @@ func (s *stream) status() StreamStatus {
 		ID: s.id, URL: s.url, Status: s.state, Reason: s.reason,
 		Codec: ds.Codec, Width: ds.Width, Height: ds.Height, FPS: ds.FPS,
 		FramesDecoded: ds.FramesDecoded, DecodeErrors: ds.DecodeErrors,
-		Clips: cs.Clips, ClipsDropped: cs.ClipsDropped, Restarts: s.sup.Restarts(),
+		Clips: cs.Clips, ClipsDropped: cs.ClipsDropped, ClipsScored: s.scoredOK.Load(),
+		ClipsDroppedByReason: droppedByReason(cs, stale), Gaps: cs.Gaps, BackwardSteps: cs.Discontinuities,
+		Restarts: s.sup.Restarts(), Attempts: s.sup.Attempts(), LastError: lastErr,
 		LastClip: s.lastClip, Active: active, Top: s.top,
 	}
+}
+
+// maxAttempts bounds the tries of one input: one-shot work ends, so a file (which will not
+// get better) is tried once and a network input 1+Retries times; serving retries forever.
+func (p *Pipeline) maxAttempts(url string) int {
+	switch {
+	case !p.oneShot:
+		return 0
+	case ingest.URLKind(url) == "file":
+		return 1
+	}
+	return 1 + p.retries
 }

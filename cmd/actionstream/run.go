@@ -2,10 +2,15 @@ package main
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"io"
+	"sort"
+	"strings"
 	"time"
 
 	"github.com/actionstream/actionstream/configs"
+	"github.com/actionstream/actionstream/internal/cli"
 	"github.com/actionstream/actionstream/pipeline"
 	"github.com/actionstream/actionstream/sink"
 	"github.com/actionstream/actionstream/sink/jsonl"
@@ -23,8 +28,13 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	provider := fs.String("provider", "cpu", "execution provider: cpu, cuda or tensorrt")
 	batch := fs.Int("batch", 8, "most clips per model call")
 	logLevel := fs.String("log-level", "warn", "log level on stderr: debug, info, warn, error")
+	retries := fs.Int("retries", 3, "times an rtsp:// input is tried again after a failure, with backoff (a file is tried once)")
 	if err := parse(fs, args, "model", "input"); err != nil {
 		return err
+	}
+	if *retries < 0 {
+		fs.Usage()
+		return cli.ErrUsage
 	}
 	cfg := configs.Default()
 	cfg.Model.Path = *model
@@ -43,9 +53,49 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	}
 	log := newLogger(cfg.Log, stderr)
 	out := jsonl.New(stdout)
-	p, err := pipeline.New(pipeline.Options{Config: cfg, Logger: log, OneShot: true, Sinks: []sink.Sink{out}})
+	p, err := pipeline.New(pipeline.Options{Config: cfg, Logger: log, OneShot: true, Retries: *retries, Sinks: []sink.Sink{out}})
 	if err != nil {
 		return err
 	}
-	return p.Run(ctx)
+	err = p.Run(ctx)
+	for _, st := range p.Streams() {
+		fmt.Fprintln(stderr, "actionstream run: "+summary(st))
+	}
+	switch {
+	case errors.Is(err, pipeline.ErrStreamFailed), errors.Is(err, pipeline.ErrNotVideo):
+		return exitError{exitBadInput, err}
+	case errors.Is(err, pipeline.ErrNoClip):
+		return exitError{exitNoClip, err}
+	}
+	return err
+}
+
+// run's exit statuses beyond 0 (done), 1 (model, config or sink error) and 2 (usage); the
+// README's exit-code table lists them.
+const (
+	exitBadInput = 3 // the input cannot be opened, is no video, or an rtsp:// input failed every try
+	exitNoClip   = 4 // frames were decoded but no clip came out
+)
+
+// exitError is an error that picks the process's exit status.
+type exitError struct {
+	code int
+	err  error
+}
+
+func (e exitError) Error() string { return e.err.Error() }
+func (e exitError) Unwrap() error { return e.err }
+func (e exitError) ExitCode() int { return e.code }
+
+// summary is run's one closing line per input: what was decoded, scored and dropped, and why.
+func summary(st pipeline.StreamStatus) string {
+	reasons := make([]string, 0, len(st.ClipsDroppedByReason))
+	var dropped uint64
+	for r, n := range st.ClipsDroppedByReason {
+		reasons = append(reasons, fmt.Sprintf("%s %d", r, n))
+		dropped += n
+	}
+	sort.Strings(reasons)
+	return fmt.Sprintf("%s: frames decoded %d, clips scored %d, clips dropped %d (%s), gaps %d, backward frame-time steps %d, decode errors %d",
+		st.URL, st.FramesDecoded, st.ClipsScored, dropped, strings.Join(reasons, ", "), st.Gaps, st.BackwardSteps, st.DecodeErrors)
 }

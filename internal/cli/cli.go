@@ -31,6 +31,11 @@ func Main(ctx context.Context, prog string, cmds []Command, args []string, stdou
 		return 2
 	}
 	fmt.Fprintf(stderr, "%s %s: %v\n", prog, args[0], err)
+	// An error may choose its exit status (run: 3 bad input, 4 no clip).
+	var coded interface{ ExitCode() int }
+	if errors.As(err, &coded) {
+		return coded.ExitCode()
+	}
 	return 1
 }
 
