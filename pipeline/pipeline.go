@@ -203,6 +203,7 @@ func (p *Pipeline) handleResult(r infer.Result) {
 	if s == nil {
 		return
 	}
+	defer s.resultHandled() // after the lifecycle saw it: remove flushes only then
 	s.onResult(r, p.cfg.Events.WithDefaults().TopK)
 	if r.Err != nil {
 		return // counted by the batcher and logged as periodic totals
