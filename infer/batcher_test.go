@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/actionstream/actionstream/confkit"
 	"log/slog"
 	"sync"
 	"testing"
@@ -12,6 +11,7 @@ import (
 	"time"
 
 	"github.com/actionstream/actionstream/clipper"
+	"github.com/actionstream/actionstream/confkit"
 )
 
 // batchFixture is a model with numpy reference logits for n distinct clips.
