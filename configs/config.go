@@ -159,6 +159,3 @@ func (c Config) Validate() error {
 	}
 	return p.Err()
 }
-
-// URLKind says which source serves a stream URL: "rtsp", "file", or "" for none.
-func URLKind(u string) string { return ingest.URLKind(u) }

@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/actionstream/actionstream/ingest"
 )
 
 func TestShippedExamplesLoad(t *testing.T) {
@@ -26,7 +28,7 @@ func TestShippedExamplesLoad(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !prod.Sinks.Kafka.Enabled || !prod.Sinks.Redis.Enabled || URLKind(prod.Streams[0].URL) != "rtsp" {
+	if !prod.Sinks.Kafka.Enabled || !prod.Sinks.Redis.Enabled || ingest.URLKind(prod.Streams[0].URL) != ingest.KindRTSP {
 		t.Errorf("production.yaml should use RTSP, Kafka and Redis: %+v", prod.Sinks)
 	}
 	if prod.Events.On != 0.7 || prod.Batcher.MaxWait.D() != 30*time.Millisecond {
@@ -48,6 +50,9 @@ func TestEnvOverridesFileAfterDefaults(t *testing.T) {
 		"ACTIONSTREAM_BATCHER_MAX_WAIT=15ms",
 		"ACTIONSTREAM_SINKS_KAFKA_BROKERS=k1:9092, k2:9092",
 		"ACTIONSTREAM_MODEL_RUNTIME_REQUIRE_GPU=true",
+		"ACTIONSTREAM_SINKS_REDIS_TTL=2m",
+		"ACTIONSTREAM_WHIP_UDP_PORT_MIN=50000",
+		"ACTIONSTREAM_WHIP_UDP_PORT_MAX=50010",
 		"UNRELATED=1",
 	})
 	if err != nil {
@@ -58,6 +63,13 @@ func TestEnvOverridesFileAfterDefaults(t *testing.T) {
 	}
 	if len(cfg.Sinks.Kafka.Brokers) != 2 || cfg.Sinks.Kafka.Brokers[1] != "k2:9092" || !cfg.Model.Runtime.RequireGPU {
 		t.Errorf("list/bool override wrong: %+v", cfg.Sinks.Kafka)
+	}
+	// Keys of a stage config inlined into its section, and the WHIP port numbers.
+	if cfg.Sinks.Redis.StateTTL.D() != 2*time.Minute || cfg.WHIP.ICE.UDPPortMin != 50000 || cfg.WHIP.ICE.UDPPortMax != 50010 {
+		t.Errorf("inline overrides: redis ttl %v, whip ports %d..%d", cfg.Sinks.Redis.StateTTL, cfg.WHIP.ICE.UDPPortMin, cfg.WHIP.ICE.UDPPortMax)
+	}
+	if _, err := Parse(y, "t", []string{"ACTIONSTREAM_WHIP_UDP_PORT_MIN=70000"}); err == nil || !strings.Contains(err.Error(), "whip.udp_port_min") {
+		t.Errorf("out-of-range port from env: %v", err)
 	}
 }
 

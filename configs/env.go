@@ -2,11 +2,12 @@ package configs
 
 import (
 	"fmt"
-	"github.com/actionstream/actionstream/confkit"
 	"reflect"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/actionstream/actionstream/confkit"
 )
 
 // EnvPrefix starts every environment override: ACTIONSTREAM_SINKS_KAFKA_BROKERS=a:9092,b:9092.

@@ -4,14 +4,16 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/actionstream/actionstream/confkit"
-	"github.com/actionstream/actionstream/infer"
 	"math"
 	"math/rand"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/actionstream/actionstream/confkit"
+	"github.com/actionstream/actionstream/infer"
 )
 
 var (
@@ -425,5 +427,26 @@ func TestValidateRejects(t *testing.T) {
 		if err := Validate(e); !errors.Is(err, ErrInvalidEvent) {
 			t.Errorf("%s: not rejected (%v)", name, err)
 		}
+	}
+}
+
+// clip.scored's top-k follows inference's one score rule: NaN counts as 0 and ranks with the
+// zeros, above 1 counts as 1, so the event is valid and encodes as JSON.
+func TestClipScoredTopKScoreRule(t *testing.T) {
+	tr := newTracker(t, func(c *Config) { c.ClipScored, c.TopK = true, 3 })
+	evs, err := tr.Observe(clip(0, float32(math.NaN()), .5, 1.5))
+	if err != nil {
+		t.Fatal(err)
+	}
+	top := evs[0].Data.TopK
+	want := []LabelScore{{Label: "idle", Score: 1}, {Label: "clap", Score: .5}, {Label: "wave", Score: 0}}
+	if evs[0].Type != TypeClipScored || !slices.Equal(top, want) {
+		t.Fatalf("top-k %v, want %v", top, want)
+	}
+	if err := Validate(evs[0]); err != nil {
+		t.Fatalf("clip.scored with a NaN score: %v", err)
+	}
+	if _, err := json.Marshal(evs[0]); err != nil {
+		t.Fatalf("encode: %v", err)
 	}
 }

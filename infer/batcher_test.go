@@ -4,13 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/actionstream/actionstream/confkit"
 	"log/slog"
 	"sync"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/actionstream/actionstream/clipper"
+	"github.com/actionstream/actionstream/confkit"
 )
 
 // batchFixture is a model with numpy reference logits for n distinct clips.
@@ -163,80 +164,100 @@ func TestBatcherFlushesAtMaxBatch(t *testing.T) {
 	}
 }
 
-// Fewer clips than MaxBatch wait MaxWait, then go as one batch.
+// Fewer clips than MaxBatch wait exactly MaxWait, then go as one batch. In a synctest bubble
+// the clock moves only while every goroutine waits, so the wait is measured exactly.
 func TestBatcherFlushesAtMaxWait(t *testing.T) {
 	f := newBatchFixture(t, 2)
-	col := newCollector()
-	const wait = 80 * time.Millisecond
-	var batches []int
-	var mu sync.Mutex
-	b, err := NewBatcher(f.m, BatcherConfig{Logger: quiet(), MaxBatch: 8, MaxWait: confkit.Duration(wait), OnBatch: func(n int, d time.Duration, err error) {
-		mu.Lock()
-		batches = append(batches, n)
-		mu.Unlock()
-		if err != nil || d <= 0 {
-			t.Errorf("OnBatch(%d, %v, %v)", n, d, err)
-		}
-	}}, col.handle)
-	if err != nil {
-		t.Fatal(err)
-	}
-	runBatcher(t, b)
-	start := time.Now()
-	for i := 0; i < 2; i++ {
-		if err := b.Submit(f.clip(fmt.Sprint("s", i), 0, i)); err != nil {
+	synctest.Test(t, func(t *testing.T) {
+		col := newCollector()
+		const wait = 80 * time.Millisecond
+		var batches []int
+		var mu sync.Mutex
+		b, err := NewBatcher(f.m, BatcherConfig{Logger: quiet(), MaxBatch: 8, MaxWait: confkit.Duration(wait), OnBatch: func(n int, d time.Duration, err error) {
+			mu.Lock()
+			batches = append(batches, n)
+			mu.Unlock()
+			if err != nil || d < 0 {
+				t.Errorf("OnBatch(%d, %v, %v)", n, d, err)
+			}
+		}}, col.handle)
+		if err != nil {
 			t.Fatal(err)
 		}
-	}
-	res := col.wait(t, 2, 10*time.Second)
-	if el := time.Since(start); el < wait {
-		t.Fatalf("flushed after %v, before MaxWait %v", el, wait)
-	}
-	for i, r := range res {
-		if r.BatchSize != 2 || r.QueueDelay < wait-time.Millisecond {
-			t.Fatalf("result %d: batch %d queue delay %v", i, r.BatchSize, r.QueueDelay)
+		runBatcher(t, b)
+		start := time.Now()
+		for i := 0; i < 2; i++ {
+			if err := b.Submit(f.clip(fmt.Sprint("s", i), 0, i)); err != nil {
+				t.Fatal(err)
+			}
 		}
-		f.checkScores(t, r, int(r.Stream[1]-'0'))
-	}
-	mu.Lock()
-	defer mu.Unlock()
-	if len(batches) != 1 || batches[0] != 2 {
-		t.Fatalf("OnBatch saw %v, want [2]", batches)
-	}
+		time.Sleep(wait - time.Millisecond)
+		synctest.Wait()
+		if got := b.Stats().Batches; got != 0 {
+			t.Fatalf("%d batches 1ms before MaxWait", got)
+		}
+		res := col.wait(t, 2, 10*time.Second)
+		if el := time.Since(start); el != wait {
+			t.Fatalf("flushed after %v, want exactly MaxWait %v", el, wait)
+		}
+		for i, r := range res {
+			if r.BatchSize != 2 || r.QueueDelay != wait {
+				t.Fatalf("result %d: batch %d queue delay %v, want 2 and %v", i, r.BatchSize, r.QueueDelay, wait)
+			}
+			f.checkScores(t, r, int(r.Stream[1]-'0'))
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		if len(batches) != 1 || batches[0] != 2 {
+			t.Fatalf("OnBatch saw %v, want [2]", batches)
+		}
+	})
 }
 
 // With as many streams as SetStreams says can submit, a batch is complete as soon as each has
 // a clip waiting: it does not wait out MaxWait.
 func TestBatcherFlushesWhenEveryStreamHasAClip(t *testing.T) {
 	f := newBatchFixture(t, 2)
-	col := newCollector()
-	b, err := NewBatcher(f.m, BatcherConfig{Logger: quiet(), MaxBatch: 8, MaxWait: confkit.Duration(time.Hour)}, col.handle)
-	if err != nil {
-		t.Fatal(err)
-	}
-	b.SetStreams(2)
-	runBatcher(t, b)
-	if err := b.Submit(f.clip("s0", 0, 0)); err != nil {
-		t.Fatal(err)
-	}
-	time.Sleep(50 * time.Millisecond)
-	if got := b.Stats().Scored; got != 0 {
-		t.Fatalf("one of two streams had a clip, yet %d were scored", got)
-	}
-	if err := b.Submit(f.clip("s1", 0, 1)); err != nil {
-		t.Fatal(err)
-	}
-	for _, r := range col.wait(t, 2, 10*time.Second) {
-		if r.BatchSize != 2 {
-			t.Fatalf("batch of %d", r.BatchSize)
+	synctest.Test(t, func(t *testing.T) {
+		col := newCollector()
+		b, err := NewBatcher(f.m, BatcherConfig{Logger: quiet(), MaxBatch: 8, MaxWait: confkit.Duration(time.Hour)}, col.handle)
+		if err != nil {
+			t.Fatal(err)
 		}
-	}
-	// A stream leaving lowers the bar for the clip already waiting.
-	if err := b.Submit(f.clip("s0", 1, 0)); err != nil {
-		t.Fatal(err)
-	}
-	b.SetStreams(1)
-	col.wait(t, 1, 10*time.Second)
+		b.SetStreams(2)
+		runBatcher(t, b)
+		if err := b.Submit(f.clip("s0", 0, 0)); err != nil {
+			t.Fatal(err)
+		}
+		// Most of MaxWait passes with one of two streams waiting: nothing goes.
+		time.Sleep(59 * time.Minute)
+		synctest.Wait()
+		if got := b.Stats().Scored; got != 0 {
+			t.Fatalf("one of two streams had a clip, yet %d were scored", got)
+		}
+		start := time.Now()
+		if err := b.Submit(f.clip("s1", 0, 1)); err != nil {
+			t.Fatal(err)
+		}
+		for _, r := range col.wait(t, 2, 10*time.Second) {
+			if r.BatchSize != 2 {
+				t.Fatalf("batch of %d", r.BatchSize)
+			}
+		}
+		if el := time.Since(start); el != 0 {
+			t.Fatalf("the complete batch waited %v", el)
+		}
+		// A stream leaving lowers the bar for the clip already waiting.
+		if err := b.Submit(f.clip("s0", 1, 0)); err != nil {
+			t.Fatal(err)
+		}
+		b.SetStreams(1)
+		start = time.Now()
+		col.wait(t, 1, 10*time.Second)
+		if el := time.Since(start); el != 0 {
+			t.Fatalf("after SetStreams(1) the waiting clip still waited %v", el)
+		}
+	})
 }
 
 // A newer clip of a stream replaces the waiting one: the old one is released and counted.
@@ -357,70 +378,74 @@ func TestBatcherRejectsWrongShape(t *testing.T) {
 // stream's last clip is scored, and no batch exceeds MaxBatch.
 func TestBatcherConcurrentStreams(t *testing.T) {
 	f := newBatchFixture(t, 4)
-	col := newCollector()
-	const streams, perStream, maxBatch = 8, 25, 3
-	b, err := NewBatcher(f.m, BatcherConfig{Logger: quiet(), MaxBatch: maxBatch, MaxWait: confkit.Duration(5 * time.Millisecond)}, col.handle)
-	if err != nil {
-		t.Fatal(err)
-	}
-	stop := runBatcher(t, b)
-	var wg sync.WaitGroup
-	for s := 0; s < streams; s++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for q := 0; q < perStream; q++ {
-				if err := b.Submit(f.clip(fmt.Sprint("cam", s), uint64(q), (s+q)%4)); err != nil {
-					t.Error(err)
-					return
+	// In a bubble: the submitters' pauses and MaxWait are on the fake clock, so the test takes
+	// only the model calls' time.
+	synctest.Test(t, func(t *testing.T) {
+		col := newCollector()
+		const streams, perStream, maxBatch = 8, 25, 3
+		b, err := NewBatcher(f.m, BatcherConfig{Logger: quiet(), MaxBatch: maxBatch, MaxWait: confkit.Duration(5 * time.Millisecond)}, col.handle)
+		if err != nil {
+			t.Fatal(err)
+		}
+		stop := runBatcher(t, b)
+		var wg sync.WaitGroup
+		for s := 0; s < streams; s++ {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for q := 0; q < perStream; q++ {
+					if err := b.Submit(f.clip(fmt.Sprint("cam", s), uint64(q), (s+q)%4)); err != nil {
+						t.Error(err)
+						return
+					}
+					time.Sleep(time.Duration(s%3) * time.Millisecond)
 				}
-				time.Sleep(time.Duration(s%3) * time.Millisecond)
-			}
-		}()
-	}
-	wg.Wait()
-	stop()
+			}()
+		}
+		wg.Wait()
+		stop()
 
-	st := b.Stats()
-	if st.Submitted != streams*perStream || st.Scored+st.Dropped != st.Submitted || st.Pending != 0 || st.Failed != 0 {
-		t.Fatalf("stats %+v", st)
-	}
-	var sum uint64
-	for n, c := range st.BatchSizes {
-		sum += uint64(n) * c
-	}
-	if sum != st.Scored || len(st.BatchSizes) != maxBatch+1 {
-		t.Fatalf("batch sizes %v sum to %d, scored %d", st.BatchSizes, sum, st.Scored)
-	}
-	var dropped uint64
-	for _, d := range st.DroppedByStream {
-		dropped += d
-	}
-	if dropped != st.Dropped {
-		t.Fatalf("per-stream drops sum %d, total %d", dropped, st.Dropped)
-	}
-	col.mu.Lock()
-	defer col.mu.Unlock()
-	if uint64(len(col.res)) != st.Scored {
-		t.Fatalf("%d results, %d scored", len(col.res), st.Scored)
-	}
-	last := map[string]int64{}
-	for _, r := range col.res {
-		prev, seen := last[r.Stream]
-		if seen && int64(r.Seq) <= prev {
-			t.Fatalf("%s: seq %d after %d", r.Stream, r.Seq, prev)
+		st := b.Stats()
+		if st.Submitted != streams*perStream || st.Scored+st.Dropped != st.Submitted || st.Pending != 0 || st.Failed != 0 {
+			t.Fatalf("stats %+v", st)
 		}
-		last[r.Stream] = int64(r.Seq)
-		var s int
-		fmt.Sscanf(r.Stream, "cam%d", &s)
-		f.checkScores(t, r, (s+int(r.Seq))%4)
-	}
-	for s := 0; s < streams; s++ {
-		if last[fmt.Sprint("cam", s)] != perStream-1 {
-			t.Fatalf("cam%d: last scored seq %d, want %d", s, last[fmt.Sprint("cam", s)], perStream-1)
+		var sum uint64
+		for n, c := range st.BatchSizes {
+			sum += uint64(n) * c
 		}
-	}
-	t.Logf("batches %d sizes %v dropped %d", st.Batches, st.BatchSizes, st.Dropped)
+		if sum != st.Scored || len(st.BatchSizes) != maxBatch+1 {
+			t.Fatalf("batch sizes %v sum to %d, scored %d", st.BatchSizes, sum, st.Scored)
+		}
+		var dropped uint64
+		for _, d := range st.DroppedByStream {
+			dropped += d
+		}
+		if dropped != st.Dropped {
+			t.Fatalf("per-stream drops sum %d, total %d", dropped, st.Dropped)
+		}
+		col.mu.Lock()
+		defer col.mu.Unlock()
+		if uint64(len(col.res)) != st.Scored {
+			t.Fatalf("%d results, %d scored", len(col.res), st.Scored)
+		}
+		last := map[string]int64{}
+		for _, r := range col.res {
+			prev, seen := last[r.Stream]
+			if seen && int64(r.Seq) <= prev {
+				t.Fatalf("%s: seq %d after %d", r.Stream, r.Seq, prev)
+			}
+			last[r.Stream] = int64(r.Seq)
+			var s int
+			fmt.Sscanf(r.Stream, "cam%d", &s)
+			f.checkScores(t, r, (s+int(r.Seq))%4)
+		}
+		for s := 0; s < streams; s++ {
+			if last[fmt.Sprint("cam", s)] != perStream-1 {
+				t.Fatalf("cam%d: last scored seq %d, want %d", s, last[fmt.Sprint("cam", s)], perStream-1)
+			}
+		}
+		t.Logf("batches %d sizes %v dropped %d", st.Batches, st.BatchSizes, st.Dropped)
+	})
 }
 
 // Clips from the real clipper go back to its pool when the batcher releases them.

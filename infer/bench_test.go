@@ -2,9 +2,10 @@ package infer
 
 import (
 	"context"
-	"github.com/actionstream/actionstream/confkit"
 	"testing"
 	"time"
+
+	"github.com/actionstream/actionstream/confkit"
 )
 
 func TestMeasure(t *testing.T) {

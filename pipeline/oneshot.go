@@ -4,7 +4,7 @@ import (
 	"fmt"
 	"os"
 
-	"github.com/actionstream/actionstream/configs"
+	"github.com/actionstream/actionstream/ingest"
 	"github.com/actionstream/actionstream/ingest/file"
 )
 
@@ -39,7 +39,7 @@ func (s *stream) verdict() error {
 // fileHint adds what FFmpeg's "invalid data" leaves unsaid about a file that never delivered a
 // packet.
 func fileHint(url string, st StreamStatus) string {
-	if configs.URLKind(url) != "file" || st.FramesDecoded > 0 || st.Restarts > 0 {
+	if ingest.URLKind(url) != "file" || st.FramesDecoded > 0 || st.Restarts > 0 {
 		return ""
 	}
 	path, err := file.Path(url)

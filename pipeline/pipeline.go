@@ -50,8 +50,10 @@ type Pipeline struct {
 	out     sink.Sink  // a Fanout of Buffered sinks
 	state   StateStore // optional: Redis
 	metrics *metrics
-	// eventSource is the CloudEvents source prefix of the stream events pipeline emits itself.
+	// eventSource is the CloudEvents source prefix of the stream events pipeline emits itself;
+	// topK the length of a stream's top labels on the status page.
 	eventSource string
+	topK        int
 
 	subs subscribers
 
@@ -92,11 +94,12 @@ func New(opts Options) (*Pipeline, error) {
 	p.model = m
 	p.metrics = newMetrics(p)
 
-	if err := cfg.Events.WithDefaults().Validate(); err != nil {
+	ev := cfg.Events.WithDefaults()
+	if err := ev.Validate(); err != nil {
 		p.closeModel()
 		return nil, fmt.Errorf("events: %w", err)
 	}
-	p.eventSource = cfg.Events.WithDefaults().Source
+	p.eventSource, p.topK = ev.Source, ev.TopK
 	if err := p.openSinks(opts.Sinks, log); err != nil {
 		p.closeModel()
 		return nil, err
@@ -205,7 +208,8 @@ func (p *Pipeline) handleResult(r infer.Result) {
 	if s == nil {
 		return
 	}
-	s.onResult(r, p.cfg.Events.WithDefaults().TopK)
+	defer s.resultHandled() // after the lifecycle saw it: remove flushes only then
+	s.onResult(r, p.topK)
 	if r.Err != nil {
 		return // counted by the batcher and logged as periodic totals
 	}

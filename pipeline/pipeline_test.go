@@ -158,11 +158,26 @@ func TestAttachLiveStream(t *testing.T) {
 	if err := p.Attach("pub", "whip", fileSrc()); err != nil {
 		t.Fatal(err)
 	}
+	ended := p.StreamEnded("pub")
 	if err := p.Attach("pub", "whip", fileSrc()); !errors.Is(err, ErrDuplicateStream) {
 		t.Fatalf("second publisher for a live id: %v", err)
 	}
-	for len(p.Streams()) != 0 && time.Now().Before(deadline) {
-		time.Sleep(20 * time.Millisecond)
+	select {
+	case <-ended:
+	case <-time.After(time.Until(deadline)):
+		t.Fatal("attached stream did not end")
+	}
+	// Removal waited for every clip the stream submitted: each that was not replaced has had its
+	// clip.scored published by the time the stream is gone.
+	published := 0
+	for len(live) > 0 {
+		if e := <-live; e.Type == events.TypeClipScored {
+			published++
+		}
+	}
+	if st := p.batcher.Stats(); published == 0 || uint64(published) != st.Submitted-st.Dropped-st.Failed {
+		t.Fatalf("%d clip.scored published when the stream ended; batcher: %d submitted, %d replaced, %d failed",
+			published, st.Submitted, st.Dropped, st.Failed)
 	}
 	if n := len(p.Streams()); n != 0 {
 		t.Fatalf("ended stream not removed: %d streams", n)
@@ -177,13 +192,7 @@ func TestAttachLiveStream(t *testing.T) {
 	if n := len(out.ofType(events.TypeClipScored)); n < 3 {
 		t.Fatalf("only %d clips scored", n)
 	}
-	var seen int
-	for len(live) > 0 {
-		if e := <-live; e.Type == events.TypeClipScored {
-			seen++
-		}
-	}
-	if seen == 0 {
+	if published == 0 {
 		t.Fatal("the live subscriber saw no clip.scored")
 	}
 }

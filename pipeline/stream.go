@@ -69,15 +69,21 @@ type stream struct {
 	trackerMu sync.Mutex
 	tracker   *events.Tracker
 
-	mu                sync.Mutex
-	state             string
-	reason            string
-	lastClip          time.Time
-	active            []events.ActiveAction
-	top               []infer.LabelScore
-	submitted, scored atomic.Uint64 // clips handed to the batcher, results received
-	scoredOK          atomic.Uint64 // results without an inference error
-	failErr           error         // why runStream ended the stream as failed; set before wg.Done
+	mu        sync.Mutex
+	state     string
+	reason    string
+	lastClip  time.Time
+	active    []events.ActiveAction
+	top       []infer.LabelScore
+	submitted atomic.Uint64 // clips handed to the batcher
+	// results counts the results received (under mu); allBack, when set, is closed once it
+	// reaches awaited.
+	results, awaited uint64
+	allBack          chan struct{}
+	dropsBefore      uint64        // the batcher's drops for this id before the stream started
+	ended            chan struct{} // closed when the stream's goroutine is done (and it is removed)
+	scoredOK         atomic.Uint64 // results without an inference error
+	failErr          error         // why runStream ended the stream as failed; set before wg.Done
 
 	// inflight gates one-shot mode: a stream submits its next clip only after the previous
 	// one was scored, so no clip is replaced.
@@ -133,9 +139,11 @@ func (p *Pipeline) Attach(id, url string, src ingest.Source) error {
 // startLocked runs s on its own goroutine; p.mu is held.
 func (p *Pipeline) startLocked(s *stream, dynamic bool) {
 	ctx := p.streamsCtx
+	s.dropsBefore = p.batcher.Stats().DroppedByStream[s.id]
 	p.wg.Add(1)
 	go func() {
 		defer p.wg.Done()
+		defer close(s.ended)
 		p.runStream(ctx, s)
 		if dynamic {
 			p.remove(s)
@@ -147,11 +155,16 @@ func (p *Pipeline) startLocked(s *stream, dynamic bool) {
 // actions.
 func (p *Pipeline) remove(s *stream) {
 	// Let the batcher score the clips this stream already submitted: their results need the
-	// stream's lifecycle. Replaced clips never come back; a failed batch is covered by the bound.
-	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
-		if s.scored.Load()+p.batcher.Stats().DroppedByStream[s.id] >= s.submitted.Load() {
-			break
-		}
+	// stream's lifecycle. Nothing of s is submitted any more, so its count of replaced clips
+	// (which never come back) is final; every other clip comes back as a result, failed or
+	// not. The bound covers a batcher that has stopped.
+	want := s.submitted.Load() - (p.batcher.Stats().DroppedByStream[s.id] - s.dropsBefore)
+	bound := time.NewTimer(5 * time.Second)
+	defer bound.Stop()
+	select {
+	case <-s.resultsReach(want):
+	case <-bound.C:
+		p.log.Warn("ended stream removed before all its results came back", "stream", s.id)
 	}
 	p.emit(context.Background(), s.flushActions())
 	p.mu.Lock()
@@ -167,6 +180,15 @@ func (p *Pipeline) remove(s *stream) {
 			break
 		}
 	}
+}
+
+// StreamEnded returns a channel closed when the stream with this id has ended and, if it was
+// attached, been removed; nil when there is no such stream.
+func (p *Pipeline) StreamEnded(id string) <-chan struct{} {
+	if s := p.stream(id); s != nil {
+		return s.ended
+	}
+	return nil
 }
 
 // Thumbnail is the latest converted frame of a stream as JPEG, with its PTS.
@@ -188,7 +210,7 @@ func (p *Pipeline) newStream(id, url string, src ingest.Source) (*stream, error)
 	if err != nil {
 		return nil, fmt.Errorf("events: %w", err)
 	}
-	s := &stream{id: id, url: url, src: src, clp: clp, tracker: tr, state: StatusStarting}
+	s := &stream{id: id, url: url, src: src, clp: clp, tracker: tr, state: StatusStarting, ended: make(chan struct{})}
 	if p.oneShot {
 		s.inflight = make(chan struct{}, 1)
 	}
@@ -270,7 +292,6 @@ func (p *Pipeline) submit(s *stream, c *clipper.Clip) {
 }
 
 func (s *stream) onResult(r infer.Result, topK int) {
-	s.scored.Add(1)
 	s.mu.Lock()
 	s.lastClip = r.EndWall
 	s.top = r.TopK(topK)
@@ -281,6 +302,30 @@ func (s *stream) onResult(r infer.Result, topK int) {
 		default:
 		}
 	}
+}
+
+// resultHandled counts a result whose events are out (or that failed).
+func (s *stream) resultHandled() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.results++
+	if s.allBack != nil && s.results >= s.awaited {
+		close(s.allBack)
+		s.allBack = nil
+	}
+}
+
+// resultsReach returns a channel closed once n results have been handled.
+func (s *stream) resultsReach(n uint64) <-chan struct{} {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	ch := make(chan struct{})
+	if s.results >= n {
+		close(ch)
+		return ch
+	}
+	s.awaited, s.allBack = n, ch
+	return ch
 }
 
 // observe feeds one scored clip to the lifecycle.

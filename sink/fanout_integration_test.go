@@ -3,12 +3,12 @@ package sink_test
 import (
 	"bufio"
 	"context"
-	"github.com/actionstream/actionstream/confkit"
 	"os"
 	"path/filepath"
 	"testing"
 	"time"
 
+	"github.com/actionstream/actionstream/confkit"
 	"github.com/actionstream/actionstream/events"
 	"github.com/actionstream/actionstream/internal/testkit/sinktest"
 	"github.com/actionstream/actionstream/sink"

@@ -2,9 +2,10 @@ package whip
 
 import (
 	"errors"
-	"github.com/actionstream/actionstream/confkit"
 	"testing"
 	"time"
+
+	"github.com/actionstream/actionstream/confkit"
 )
 
 func TestKeyframeDetection(t *testing.T) {

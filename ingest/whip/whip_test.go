@@ -6,7 +6,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/actionstream/actionstream/confkit"
 	"io"
 	"log/slog"
 	"net"
@@ -23,6 +22,7 @@ import (
 	"github.com/pion/turn/v5"
 
 	"github.com/actionstream/actionstream/configs"
+	"github.com/actionstream/actionstream/confkit"
 	"github.com/actionstream/actionstream/events"
 	"github.com/actionstream/actionstream/ingest"
 	"github.com/actionstream/actionstream/ingest/whip"

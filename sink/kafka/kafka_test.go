@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"github.com/actionstream/actionstream/confkit"
 	"net"
 	"slices"
 	"sort"
@@ -12,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/actionstream/actionstream/confkit"
 	"github.com/actionstream/actionstream/events"
 	"github.com/actionstream/actionstream/internal/testkit/sinktest"
 	"github.com/actionstream/actionstream/sink"

@@ -4,13 +4,13 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"github.com/actionstream/actionstream/confkit"
 	"strings"
 	"testing"
 	"time"
 
 	goredis "github.com/redis/go-redis/v9"
 
+	"github.com/actionstream/actionstream/confkit"
 	"github.com/actionstream/actionstream/events"
 	"github.com/actionstream/actionstream/internal/testkit/sinktest"
 	"github.com/actionstream/actionstream/sink"
