@@ -100,7 +100,9 @@ func helperDeliver(dir string, n int) error {
 	fileSink := &fileSink{f: f, delay: 5 * time.Millisecond, onBatch: func(last uint64) { fmt.Printf("delivered %d\n", last) }}
 	ctx := context.Background()
 	var wg sync.WaitGroup
-	wg.Go(func() { _ = outbox.NewDelivery(jsonl, fileSink.write, outbox.DeliveryOptions{BatchSize: 50, Logger: quietLogger()}).Run(ctx) })
+	wg.Go(func() {
+		_ = outbox.NewDelivery(jsonl, fileSink.write, outbox.DeliveryOptions{BatchSize: 50, Logger: quietLogger()}).Run(ctx)
+	})
 	wg.Go(func() {
 		brokerPaused := func(context.Context, []outbox.Entry) error { return errors.New("kafka: broker paused") }
 		_ = outbox.NewDelivery(kafka, brokerPaused, outbox.DeliveryOptions{MinBackoff: time.Millisecond, MaxBackoff: 10 * time.Millisecond, Logger: quietLogger()}).Run(ctx)
