@@ -101,7 +101,7 @@ func helperDeliver(dir string, n int) error {
 	ctx := context.Background()
 	var wg sync.WaitGroup
 	wg.Go(func() {
-		_ = outbox.NewDelivery(jsonl, fileSink.write, outbox.DeliveryOptions{BatchSize: 50, Logger: quietLogger()}).Run(ctx)
+		_ = outbox.NewDelivery(jsonl, fileSink.write, outbox.DeliveryOptions{BatchSize: 20, Logger: quietLogger()}).Run(ctx)
 	})
 	wg.Go(func() {
 		brokerPaused := func(context.Context, []outbox.Entry) error { return errors.New("kafka: broker paused") }
@@ -238,7 +238,7 @@ func TestKillDuringDeliveryThenRestartDeliversEverything(t *testing.T) {
 		if strings.HasPrefix(line, "delivered ") {
 			deliveredBatches++
 		}
-		return deliveredBatches == 10 // mid-run: 500 of 2000 in the file, Kafka "paused"
+		return deliveredBatches == 60 // mid-run: 1200 of 2000 in the file (over 300 ms), Kafka "paused"
 	})
 	beforeRestart := countLines(t, filepath.Join(dir, "events.jsonl"))
 	if beforeRestart == 0 || beforeRestart >= n {

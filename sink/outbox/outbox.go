@@ -427,7 +427,7 @@ func (o *Outbox) commit() error {
 	if n > 0 || freed > 0 {
 		o.broadcast()
 	}
-	if o.first <= min(o.ackedThrough(), o.durable) {
+	if freed == maxDeletesPerCommit && o.first <= o.ackedThrough() {
 		o.kickCommit() // more to delete than one commit takes
 	}
 	return nil
@@ -444,7 +444,7 @@ func (o *Outbox) ackedThrough() uint64 {
 }
 
 // run is the background committer: every interval (SyncInterval), every second otherwise, and
-// whenever a reader acknowledges or an Append waits for space.
+// whenever an Append waits for space.
 func (o *Outbox) run() {
 	defer close(o.done)
 	period := o.opts.RetryInterval

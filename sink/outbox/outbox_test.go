@@ -281,13 +281,13 @@ func TestByteCapAndTooLarge(t *testing.T) {
 }
 
 func TestIntervalPolicyShowsEntriesOnlyOnceCommitted(t *testing.T) {
-	o := open(t, t.TempDir(), outbox.Options{Sync: outbox.SyncPolicy{Mode: outbox.SyncInterval, Interval: 200 * time.Millisecond}, Readers: []string{"a"}})
+	o := open(t, t.TempDir(), outbox.Options{Sync: outbox.SyncPolicy{Mode: outbox.SyncInterval, Interval: 500 * time.Millisecond}, Readers: []string{"a"}})
 	defer closeOutbox(t, o)
 	a := reader(t, o, "a")
 	start := time.Now()
 	appendN(t, o, 0, 5)
 	if d := time.Since(start); d > 100*time.Millisecond {
-		t.Fatalf("5 Appends under a 200ms interval took %s; they should not wait for the commit", d)
+		t.Fatalf("5 Appends under a 500ms interval took %s; they should not wait for the commit", d)
 	}
 	if st := o.Stats(); st.Pending == 0 || st.DurableSeq == 5 {
 		t.Fatalf("entries committed at once under the interval policy: %+v", st)
