@@ -43,6 +43,7 @@ type Config struct {
 	// error of a failed first lookup until the next refresh, so this is also how soon a
 	// broker that was down when the daemon started is noticed to be back.
 	MetadataTTL time.Duration
+	Topics      TopicsConfig // creation of missing topics (topics.go)
 	Buffer      sink.BufferConfig
 	Logger      *slog.Logger
 }
@@ -77,6 +78,10 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
+	}
+	var err error
+	if c.Topics, err = c.Topics.withDefaults(); err != nil {
+		return c, err
 	}
 	if c.Buffer.Name == "" {
 		c.Buffer.Name = "kafka"
@@ -114,6 +119,8 @@ type Producer struct {
 	w         *kafkago.Writer
 	transport *kafkago.Transport // ours to close: kafka-go closes only transports it made
 	mu        sync.Mutex         // serialises Write: one produce round in flight
+	// topicsReady is set once EnsureTopics has found or created every topic (under mu).
+	topicsReady bool
 }
 
 // NewProducer returns a Producer. It does not contact the brokers: a broker that is down shows
@@ -196,6 +203,9 @@ func classify(err error) error {
 func (p *Producer) Write(ctx context.Context, batch []events.Event) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	if err := p.ensureTopicsLocked(ctx); err != nil {
+		return err
+	}
 	var batchErr sink.BatchError
 	for start := 0; start < len(batch); {
 		end, errs, err := p.produceRound(ctx, batch[start:])
