@@ -10,11 +10,20 @@ import (
 	"time"
 )
 
+// BenchConfig says what Bench measures.
+type BenchConfig struct {
+	Policy     SyncPolicy // zero: DefaultSyncPolicy()
+	Events     int        // events appended in all
+	EventBytes int        // bytes per event (a clip.scored event is about 700)
+	Batch      int        // events per AppendBatch call; default 1 (one Append per event)
+}
+
 // BenchResult is what Bench measured.
 type BenchResult struct {
 	Policy     SyncPolicy
 	Events     int
 	EventBytes int
+	Batch      int
 	// Elapsed runs from the first Append to the moment every event is committed; EventsPerSec
 	// is Events over it.
 	Elapsed      time.Duration
@@ -25,20 +34,24 @@ type BenchResult struct {
 }
 
 func (r BenchResult) String() string {
-	return fmt.Sprintf("fsync %-6s %d events of %d B: %.0f events/s (%s, %d commits; drained after %s)",
-		r.Policy, r.Events, r.EventBytes, r.EventsPerSec, r.Elapsed.Round(time.Millisecond), r.Commits,
+	return fmt.Sprintf("fsync %-6s batch %d, %d events of %d B: %.0f events/s (%s, %d commits; drained after %s)",
+		r.Policy, r.Batch, r.Events, r.EventBytes, r.EventsPerSec, r.Elapsed.Round(time.Millisecond), r.Commits,
 		r.Drained.Round(time.Millisecond))
 }
 
-// Bench measures append throughput as the pipeline uses the outbox: one goroutine appends n
-// events of eventBytes each to a new outbox in dir (which must not hold one) under policy,
-// while one reader delivers to a sink that accepts at once and acknowledges. dir is left with
-// the empty outbox.
-func Bench(ctx context.Context, dir string, policy SyncPolicy, n, eventBytes int) (BenchResult, error) {
-	if n <= 0 || eventBytes <= 0 {
-		return BenchResult{}, fmt.Errorf("%w: bench needs positive events (%d) and size (%d)", ErrOptions, n, eventBytes)
+// Bench measures append throughput as the pipeline uses the outbox: one goroutine appends
+// cfg.Events events of cfg.EventBytes each, cfg.Batch per call, to a new outbox in dir (which
+// must not hold one) under cfg.Policy, while one reader delivers to a sink that accepts at once
+// and acknowledges. dir is left with the empty outbox.
+func Bench(ctx context.Context, dir string, cfg BenchConfig) (BenchResult, error) {
+	n := cfg.Events
+	if cfg.Batch == 0 {
+		cfg.Batch = 1
 	}
-	o, err := Open(dir, Options{Sync: policy, Readers: []string{"bench"}, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if n <= 0 || cfg.EventBytes <= 0 || cfg.Batch < 0 {
+		return BenchResult{}, fmt.Errorf("%w: bench needs positive events (%d), size (%d) and batch (%d)", ErrOptions, n, cfg.EventBytes, cfg.Batch)
+	}
+	o, err := Open(dir, Options{Sync: cfg.Policy, Readers: []string{"bench"}, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err != nil {
 		return BenchResult{}, err
 	}
@@ -60,10 +73,14 @@ func Bench(ctx context.Context, dir string, policy SyncPolicy, n, eventBytes int
 		wg.Wait()
 	}()
 
-	event := []byte(strings.Repeat("e", eventBytes))
+	event := []byte(strings.Repeat("e", cfg.EventBytes))
+	batch := make([][]byte, cfg.Batch)
+	for i := range batch {
+		batch[i] = event
+	}
 	start := time.Now()
-	for range n {
-		if _, err := o.Append(ctx, event); err != nil {
+	for done := 0; done < n; done += len(batch) {
+		if _, err := o.AppendBatch(ctx, batch[:min(len(batch), n-done)]); err != nil {
 			_ = o.Close(ctx)
 			return BenchResult{}, err
 		}
@@ -75,7 +92,7 @@ func Bench(ctx context.Context, dir string, policy SyncPolicy, n, eventBytes int
 		}
 		time.Sleep(100 * time.Microsecond)
 	}
-	res := BenchResult{Policy: o.opts.Sync, Events: n, EventBytes: eventBytes, Elapsed: time.Since(start)}
+	res := BenchResult{Policy: o.opts.Sync, Events: n, EventBytes: cfg.EventBytes, Batch: cfg.Batch, Elapsed: time.Since(start)}
 	res.EventsPerSec = float64(n) / res.Elapsed.Seconds()
 	res.Commits = o.Stats().Commits
 	for r.Cursor() < uint64(n) {

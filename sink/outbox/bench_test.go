@@ -5,55 +5,63 @@ import (
 	"errors"
 	"fmt"
 	"testing"
-	"time"
 
 	"github.com/actionstream/actionstream/sink/outbox"
 )
 
 func TestBenchMeasures(t *testing.T) {
-	for _, policy := range []string{"always", "100ms", "64"} {
-		p, err := outbox.ParseSyncPolicy(policy)
+	for _, c := range []struct {
+		policy string
+		batch  int
+	}{{"always", 1}, {"always", 16}, {"100ms", 1}, {"64", 1}} {
+		p, err := outbox.ParseSyncPolicy(c.policy)
 		if err != nil {
 			t.Fatal(err)
 		}
-		res, err := outbox.Bench(context.Background(), t.TempDir(), p, 300, 700)
+		res, err := outbox.Bench(context.Background(), t.TempDir(), outbox.BenchConfig{Policy: p, Events: 320, EventBytes: 700, Batch: c.batch})
 		if err != nil {
-			t.Fatalf("Bench(%s): %v", policy, err)
+			t.Fatalf("Bench(%s): %v", c.policy, err)
 		}
 		t.Log(res)
-		if res.Events != 300 || res.EventsPerSec <= 0 || res.Elapsed <= 0 || res.Drained < res.Elapsed || res.Commits == 0 {
-			t.Fatalf("Bench(%s) = %+v", policy, res)
+		if res.Events != 320 || res.Batch != c.batch || res.EventsPerSec <= 0 || res.Elapsed <= 0 || res.Drained < res.Elapsed || res.Commits == 0 {
+			t.Fatalf("Bench(%s) = %+v", c.policy, res)
 		}
-		// Under always every Append commits; the others batch.
-		if policy == "always" && res.Commits < 300 {
-			t.Fatalf("always: %d commits for 300 appends", res.Commits)
+		// Under always every call commits once; the other policies batch.
+		if c.policy == "always" && res.Commits < uint64(320/c.batch) {
+			t.Fatalf("always, batch %d: %d commits for 320 appends", c.batch, res.Commits)
 		}
-		if policy == "64" && res.Commits >= 300 {
-			t.Fatalf("count 64: %d commits for 300 appends", res.Commits)
+		if c.policy == "always" && c.batch == 16 && res.Commits > 40 {
+			t.Fatalf("always, batch 16: %d commits for 20 batches; a batch should share one", res.Commits)
+		}
+		if c.policy == "64" && res.Commits >= 320 {
+			t.Fatalf("count 64: %d commits for 320 appends", res.Commits)
 		}
 	}
 	dir := t.TempDir()
-	if _, err := outbox.Bench(context.Background(), dir, outbox.SyncPolicy{Mode: outbox.SyncAlways}, 10, 10); err != nil {
+	if _, err := outbox.Bench(context.Background(), dir, outbox.BenchConfig{Events: 10, EventBytes: 10}); err != nil {
 		t.Fatal(err)
 	}
-	o := open(t, dir, outbox.Options{Sync: outbox.SyncPolicy{Mode: outbox.SyncAlways}})
+	o := open(t, dir, outbox.Options{})
 	appendN(t, o, 0, 1)
 	closeOutbox(t, o)
-	if _, err := outbox.Bench(context.Background(), dir, outbox.SyncPolicy{Mode: outbox.SyncAlways}, 10, 10); !errors.Is(err, outbox.ErrOptions) {
+	if _, err := outbox.Bench(context.Background(), dir, outbox.BenchConfig{Events: 10, EventBytes: 10}); !errors.Is(err, outbox.ErrOptions) {
 		t.Fatalf("Bench on a used outbox: %v", err)
 	}
 }
 
 // BenchmarkAppend measures one appender (the pipeline's results handler) with a reader
-// draining, per fsync policy, with 700-byte events (about a clip.scored event).
+// draining, per fsync policy and batch size, with 700-byte events (about a clip.scored event).
 func BenchmarkAppend(b *testing.B) {
-	for _, policy := range []string{"always", "100ms", "64"} {
-		b.Run("fsync="+policy, func(b *testing.B) {
-			p, err := outbox.ParseSyncPolicy(policy)
+	for _, c := range []struct {
+		policy string
+		batch  int
+	}{{"always", 1}, {"always", 16}, {"100ms", 1}, {"64", 1}} {
+		b.Run(fmt.Sprintf("fsync=%s/batch=%d", c.policy, c.batch), func(b *testing.B) {
+			p, err := outbox.ParseSyncPolicy(c.policy)
 			if err != nil {
 				b.Fatal(err)
 			}
-			res, err := outbox.Bench(context.Background(), b.TempDir(), p, b.N, 700)
+			res, err := outbox.Bench(context.Background(), b.TempDir(), outbox.BenchConfig{Policy: p, Events: b.N, EventBytes: 700, Batch: c.batch})
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -65,7 +73,7 @@ func BenchmarkAppend(b *testing.B) {
 }
 
 func ExampleBench() {
-	res, err := outbox.Bench(context.Background(), "", outbox.SyncPolicy{Mode: outbox.SyncInterval, Interval: 10 * time.Millisecond}, 0, 700)
-	fmt.Println(res.Events, err)
-	// Output: 0 outbox: invalid options: bench needs positive events (0) and size (700)
+	_, err := outbox.Bench(context.Background(), "", outbox.BenchConfig{Events: 0, EventBytes: 700})
+	fmt.Println(err)
+	// Output: outbox: invalid options: bench needs positive events (0), size (700) and batch (1)
 }

@@ -35,6 +35,9 @@ const (
 	// maxDeletesPerCommit bounds one commit's deletions so that a reader catching up on a
 	// large backlog does not turn into one huge write transaction.
 	maxDeletesPerCommit = 10000
+	// cursorPeriod is how soon an acknowledgement is persisted (when no Append commits it
+	// first): the bound on what a crash makes a reader receive again.
+	cursorPeriod = 100 * time.Millisecond
 	// errLogInterval bounds repeated logging of a persisting disk error.
 	errLogInterval = 30 * time.Second
 )
@@ -48,7 +51,7 @@ var (
 
 // Options configures an Outbox. Zero fields take the defaults shown.
 type Options struct {
-	Sync       SyncPolicy // default DefaultSyncPolicy(): every 100 ms
+	Sync       SyncPolicy // default DefaultSyncPolicy(): always
 	MaxEntries int        // cap on stored entries; default 1,000,000
 	MaxBytes   int64      // cap on stored entry bytes (not the file size); default 1 GiB
 	// Readers names every reader (one per enabled sink). A stored cursor of a name not listed
@@ -258,8 +261,24 @@ func (o *Outbox) kickCommit() {
 // space; when the disk fails it retries every Options.RetryInterval. Both waits end with ctx:
 // before the entry was appended the error wraps ctx's error; after, it wraps [ErrNotDurable].
 func (o *Outbox) Append(ctx context.Context, entry []byte) (uint64, error) {
-	if int64(len(entry)) > o.opts.MaxBytes {
-		return 0, fmt.Errorf("%w: %d bytes, cap %d", ErrTooLarge, len(entry), o.opts.MaxBytes)
+	return o.AppendBatch(ctx, [][]byte{entry})
+}
+
+// AppendBatch is Append for several entries, which get consecutive sequence numbers (the
+// first is returned) and share one commit: under SyncAlways a batch costs one fsync, so the
+// caller should hand over all the events of one inference batch at once. It waits until the
+// whole batch fits; a batch larger than the cap is refused ([ErrTooLarge]).
+func (o *Outbox) AppendBatch(ctx context.Context, entries [][]byte) (uint64, error) {
+	if len(entries) == 0 {
+		return 0, fmt.Errorf("%w: empty batch", ErrOptions)
+	}
+	var size int64
+	for _, e := range entries {
+		size += int64(len(e))
+	}
+	if size > o.opts.MaxBytes || len(entries) > o.opts.MaxEntries {
+		return 0, fmt.Errorf("%w: %d entries of %d bytes, cap %d entries of %d bytes",
+			ErrTooLarge, len(entries), size, o.opts.MaxEntries, o.opts.MaxBytes)
 	}
 	o.mu.Lock()
 	if o.closed {
@@ -268,30 +287,33 @@ func (o *Outbox) Append(ctx context.Context, entry []byte) (uint64, error) {
 	}
 	o.ops.Add(1)
 	defer o.ops.Done()
-	if o.stored+1 > o.opts.MaxEntries || o.storedBytes+int64(len(entry)) > o.opts.MaxBytes {
-		if err := o.waitForSpace(ctx, int64(len(entry))); err != nil {
+	if o.stored+len(entries) > o.opts.MaxEntries || o.storedBytes+size > o.opts.MaxBytes {
+		if err := o.waitForSpace(ctx, len(entries), size); err != nil {
 			o.mu.Unlock()
 			return 0, err
 		}
 	}
-	seq := o.nextSeq
-	o.nextSeq++
-	o.pending = append(o.pending, pendingEntry{seq: seq, data: append([]byte(nil), entry...)})
-	o.stored++
-	o.storedBytes += int64(len(entry))
-	o.stats.appended++
+	first := o.nextSeq
+	for _, e := range entries {
+		o.pending = append(o.pending, pendingEntry{seq: o.nextSeq, data: append([]byte(nil), e...)})
+		o.nextSeq++
+	}
+	last := o.nextSeq - 1
+	o.stored += len(entries)
+	o.storedBytes += size
+	o.stats.appended += uint64(len(entries))
 	mustCommit := o.opts.Sync.Mode == SyncAlways ||
 		(o.opts.Sync.Mode == SyncCount && len(o.pending) >= o.opts.Sync.Count)
 	o.mu.Unlock()
 	if !mustCommit {
-		return seq, nil
+		return first, nil
 	}
-	return seq, o.waitDurable(ctx, seq)
+	return first, o.waitDurable(ctx, last)
 }
 
-// waitForSpace waits, with mu held on entry and return, until size more bytes and one more
-// entry fit.
-func (o *Outbox) waitForSpace(ctx context.Context, size int64) error {
+// waitForSpace waits, with mu held on entry and return, until n more entries of size bytes
+// fit.
+func (o *Outbox) waitForSpace(ctx context.Context, n int, size int64) error {
 	start := time.Now()
 	o.waiting++
 	o.stats.blockedAppends++
@@ -300,7 +322,7 @@ func (o *Outbox) waitForSpace(ctx context.Context, size int64) error {
 		o.waiting--
 		o.stats.blockedTime += time.Since(start)
 	}()
-	for o.stored+1 > o.opts.MaxEntries || o.storedBytes+size > o.opts.MaxBytes {
+	for o.stored+n > o.opts.MaxEntries || o.storedBytes+size > o.opts.MaxBytes {
 		ch := o.changed
 		o.mu.Unlock()
 		o.kickCommit() // acknowledged entries may be waiting for deletion
@@ -330,7 +352,7 @@ func (o *Outbox) waitDurable(ctx context.Context, seq uint64) error {
 		if closed {
 			return fmt.Errorf("%w: entry %d: outbox closing (Close writes it)", ErrNotDurable, seq)
 		}
-		err := o.commit()
+		err := o.commit(false)
 		if err == nil {
 			continue
 		}
@@ -343,14 +365,17 @@ func (o *Outbox) waitDurable(ctx context.Context, seq uint64) error {
 	}
 }
 
-// commit writes the pending entries, the changed cursors and the deletion of entries every
-// reader has acknowledged in one fsynced transaction.
-func (o *Outbox) commit() error {
+// commit writes the pending entries (unless cursorsOnly), the changed cursors and the
+// deletion of entries every reader has acknowledged in one fsynced transaction.
+func (o *Outbox) commit(cursorsOnly bool) error {
 	o.flushMu.Lock()
 	defer o.flushMu.Unlock()
 
 	o.mu.Lock()
 	batch := o.pending
+	if cursorsOnly {
+		batch = nil
+	}
 	n := len(batch)
 	var cursors map[string]uint64
 	if o.dirty {
@@ -443,8 +468,10 @@ func (o *Outbox) ackedThrough() uint64 {
 	return through
 }
 
-// run is the background committer: every interval (SyncInterval), every second otherwise, and
-// whenever an Append waits for space.
+// run is the background committer. It commits pending entries every interval (SyncInterval),
+// every second (SyncCount) or every RetryInterval (SyncAlways, where Append commits and this
+// only retries after a disk error); it persists acknowledged cursors and deletes what they
+// free every cursorPeriod, and at once when an Append waits for space.
 func (o *Outbox) run() {
 	defer close(o.done)
 	period := o.opts.RetryInterval
@@ -454,16 +481,22 @@ func (o *Outbox) run() {
 	case SyncCount:
 		period = min(period, countFlushPeriod)
 	}
-	tick := time.NewTicker(period)
-	defer tick.Stop()
+	entriesTick := time.NewTicker(period)
+	defer entriesTick.Stop()
+	cursorsTick := time.NewTicker(cursorPeriod)
+	defer cursorsTick.Stop()
 	for {
+		// Errors are logged and reported by commit, and retried on the next tick.
 		select {
 		case <-o.stop:
 			return
-		case <-tick.C:
+		case <-entriesTick.C:
+			_ = o.commit(false)
+		case <-cursorsTick.C:
+			_ = o.commit(true)
 		case <-o.kick:
+			_ = o.commit(true)
 		}
-		_ = o.commit() // logged and reported by commit; retried next time
 	}
 }
 
@@ -543,7 +576,7 @@ func (o *Outbox) Close(ctx context.Context) error {
 	o.ops.Wait()
 	var err error
 	for {
-		if err = o.commit(); err == nil {
+		if err = o.commit(false); err == nil {
 			break
 		}
 		select {

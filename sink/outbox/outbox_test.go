@@ -392,3 +392,48 @@ func TestParseSyncPolicy(t *testing.T) {
 		t.Errorf("error text %q, want %q", err, want)
 	}
 }
+
+func TestAppendBatchSharesOneCommit(t *testing.T) {
+	o := open(t, t.TempDir(), outbox.Options{MaxEntries: 8, Readers: []string{"a"}}) // default policy: always
+	defer closeOutbox(t, o)
+	if p := outbox.DefaultSyncPolicy(); p.Mode != outbox.SyncAlways {
+		t.Fatalf("default policy %s, want always", p)
+	}
+	a := reader(t, o, "a")
+	before := o.Stats().Commits
+	first, err := o.AppendBatch(context.Background(), [][]byte{event(0), event(1), event(2), event(3), event(4)})
+	if err != nil || first != 1 {
+		t.Fatalf("AppendBatch: first seq %d, %v", first, err)
+	}
+	st := o.Stats()
+	if st.DurableSeq != 5 || st.Commits != before+1 {
+		t.Fatalf("after one AppendBatch of 5 under always: durable %d, %d commits; want 5 and one commit", st.DurableSeq, st.Commits-before)
+	}
+	checkEntries(t, next(t, a, 10), 1, 0, 5)
+
+	if _, err := o.AppendBatch(context.Background(), nil); !errors.Is(err, outbox.ErrOptions) {
+		t.Fatalf("empty batch: %v", err)
+	}
+	if _, err := o.AppendBatch(context.Background(), make([][]byte, 9)); !errors.Is(err, outbox.ErrTooLarge) {
+		t.Fatalf("batch over the entry cap: %v", err)
+	}
+	// A batch waits until all of it fits: 5 stored + 4 > 8.
+	done := make(chan error, 1)
+	go func() {
+		_, err := o.AppendBatch(context.Background(), [][]byte{event(5), event(6), event(7), event(8)})
+		done <- err
+	}()
+	waitFor(t, "Full", o.Full)
+	if err := a.Ack(1); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("AppendBatch still blocked with room for it")
+	}
+	checkEntries(t, next(t, a, 10), 2, 1, 8)
+}

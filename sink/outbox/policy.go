@@ -19,10 +19,10 @@ const (
 	SyncCount
 )
 
-// DefaultSyncPolicy returns the policy used when Options.Sync is zero: commit every 100 ms.
-func DefaultSyncPolicy() SyncPolicy {
-	return SyncPolicy{Mode: SyncInterval, Interval: 100 * time.Millisecond}
-}
+// DefaultSyncPolicy returns the policy used when Options.Sync is zero: SyncAlways. An event
+// the lifecycle has emitted is then never lost, and the pipeline's event rate is far below
+// what one fsync per AppendBatch sustains (docs/BENCHMARKS.md).
+func DefaultSyncPolicy() SyncPolicy { return SyncPolicy{Mode: SyncAlways} }
 
 // countFlushPeriod bounds how long entries wait under SyncCount when fewer than Count arrive.
 const countFlushPeriod = time.Second

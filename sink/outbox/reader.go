@@ -101,10 +101,10 @@ func (o *Outbox) read(from, to uint64) ([]Entry, error) {
 }
 
 // Ack advances the cursor through seq: those entries are delivered and this reader no longer
-// needs them. The cursor is persisted with the next commit (the next Append's under
-// SyncAlways, else within the commit period; at once when an Append waits for space), so it
-// costs no fsync of its own; an Ack lost in a crash only means those entries are delivered
-// again. Acking at or below the cursor does nothing.
+// needs them. The cursor is persisted with the next commit: an Append's, or the background's
+// within 100 ms (at once when an Append waits for space), so a busy outbox spends no fsync of
+// its own on it. An Ack lost in a crash only means those entries are delivered again. Acking
+// at or below the cursor does nothing.
 func (r *Reader) Ack(seq uint64) error {
 	o := r.o
 	o.mu.Lock()
