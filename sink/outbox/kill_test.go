@@ -74,21 +74,25 @@ func helperAppend(dir string, n int) error {
 	return nil
 }
 
-// helperDeliver appends n events under the default policy, waits until they are committed,
-// then delivers them to a JSON-lines file (fsync per batch, slowly) while the "kafka" sink is
+// helperDeliver appends n events under the default policy (always) in batches of 100, then
+// delivers them to a JSON-lines file (fsync per batch, slowly) while the "kafka" sink is
 // down, printing progress, until it is killed.
 func helperDeliver(dir string, n int) error {
 	o, err := outbox.Open(dir, outbox.Options{Readers: killReaders, Logger: quietLogger()})
 	if err != nil {
 		return err
 	}
+	var batch [][]byte
 	for i := range n {
-		if _, err := o.Append(context.Background(), event(i)); err != nil {
-			return err
+		if batch = append(batch, event(i)); len(batch) == 100 || i == n-1 {
+			if _, err := o.AppendBatch(context.Background(), batch); err != nil {
+				return err
+			}
+			batch = batch[:0]
 		}
 	}
-	for o.Stats().DurableSeq < uint64(n) {
-		time.Sleep(5 * time.Millisecond)
+	if st := o.Stats(); st.DurableSeq != uint64(n) {
+		return fmt.Errorf("AppendBatch returned before the entries were durable: %+v", st)
 	}
 	fmt.Printf("appended %d\n", n)
 	f, err := os.OpenFile(filepath.Join(dir, "events.jsonl"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
