@@ -56,7 +56,8 @@ type Options struct {
 	MaxBytes   int64      // cap on stored entry bytes (not the file size); default 1 GiB
 	// Readers names every reader (one per enabled sink). A stored cursor of a name not listed
 	// is dropped at Open: that sink no longer holds entries back. A listed name without a
-	// stored cursor starts at the oldest stored entry.
+	// stored cursor starts at the oldest stored entry. With no readers at all, entries are
+	// deleted as soon as they are committed.
 	Readers []string
 	// RetryInterval is how often a failed disk write is retried; default 1 s.
 	RetryInterval time.Duration

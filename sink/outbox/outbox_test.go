@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -436,4 +437,29 @@ func TestAppendBatchSharesOneCommit(t *testing.T) {
 		t.Fatal("AppendBatch still blocked with room for it")
 	}
 	checkEntries(t, next(t, a, 10), 2, 1, 8)
+}
+
+func TestOpenReportsAnUnusableDirectoryOrFile(t *testing.T) {
+	base := t.TempDir()
+	notDir := filepath.Join(base, "state")
+	if err := os.WriteFile(notDir, []byte("x"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, err := outbox.Open(notDir, outbox.Options{Logger: quietLogger()})
+	if err == nil || !strings.HasPrefix(err.Error(), "outbox: create data directory: mkdir "+notDir+": not a directory") {
+		t.Fatalf("Open on a regular file: %v", err)
+	}
+
+	corrupt := filepath.Join(base, "corrupt")
+	if err := os.MkdirAll(corrupt, 0o750); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(corrupt, "outbox.db"), bytes.Repeat([]byte("not a database "), 1000), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, err = outbox.Open(corrupt, outbox.Options{Logger: quietLogger()})
+	if err == nil || err.Error() != "outbox: open "+filepath.Join(corrupt, "outbox.db")+": invalid database" {
+		t.Fatalf("Open on a file that is no bbolt database: %v", err)
+	}
+	t.Log(err)
 }
