@@ -7,7 +7,7 @@
 // a crash or a restart each reader starts again after its last persisted cursor, so delivery is
 // at least once and a repeat carries the same bytes (the same event id).
 //
-// [Deliver] is the loop that moves one reader's entries into one sink, retrying with backoff.
+// A [Delivery] is the loop that moves one reader's entries into one sink, retrying with backoff.
 //
 // Durability of Append follows the [SyncPolicy]; see docs/EVENTS.md for each policy's loss
 // window. Readers only ever see committed (fsynced) entries, so a sink never holds an event the
@@ -562,7 +562,9 @@ func (o *Outbox) Stats() Stats {
 
 // Close stops the committer, waits for calls in progress, then commits everything appended
 // and acknowledged, retrying disk errors until ctx ends. Only then is an appended entry
-// abandoned, and the error says how many. Blocked Appends and Reader.Next return ErrClosed.
+// abandoned, and the error says how many. Blocked Appends and Reader.Next return ErrClosed,
+// and so does a later Ack: stop the delivery loops first so that their last acknowledgements
+// are kept (otherwise those entries are only delivered again at the next start).
 func (o *Outbox) Close(ctx context.Context) error {
 	o.mu.Lock()
 	if o.closed {
