@@ -8,4 +8,6 @@ var (
 	// ErrNotAttempted marks events of a Write that were not sent because an earlier round of
 	// the same Write failed; they are retryable.
 	ErrNotAttempted = errors.New("not attempted after an earlier failure")
+	// ErrTopicMissing reports a topic that does not exist while topic creation is off.
+	ErrTopicMissing = errors.New("topic does not exist")
 )

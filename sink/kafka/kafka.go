@@ -46,6 +46,7 @@ type Config struct {
 	// failed first lookup until the next refresh, so this is also how soon a broker that was
 	// down when the daemon started is noticed to be back.
 	MetadataTTL confkit.Duration `yaml:"metadata_ttl"`
+	Topics      TopicsConfig     `yaml:"topics"` // creation of missing topics (topics.go)
 	Logger      *slog.Logger     `yaml:"-"`
 }
 
@@ -114,6 +115,10 @@ func (c Config) withDefaults() (Config, error) {
 	if c.Logger == nil {
 		c.Logger = slog.Default()
 	}
+	var err error
+	if c.Topics, err = c.Topics.withDefaults(); err != nil {
+		return c, err
+	}
 	if err := c.Validate(); err != nil {
 		return c, fmt.Errorf("kafka: %w", err)
 	}
@@ -137,6 +142,8 @@ type Producer struct {
 	w         *kafkago.Writer
 	transport *kafkago.Transport // ours to close: kafka-go closes only transports it made
 	mu        sync.Mutex         // serialises Write: one produce round in flight
+	// topicsReady is set once EnsureTopics has found or created every topic (under mu).
+	topicsReady bool
 }
 
 // New returns a Producer, a plain sink.Sink: put it behind a sink.Buffered (sink/sinks does)
@@ -220,6 +227,9 @@ func classify(err error) error {
 func (p *Producer) Write(ctx context.Context, batch []events.Event) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	if err := p.ensureTopicsLocked(ctx); err != nil {
+		return err
+	}
 	var batchErr sink.BatchError
 	for start := 0; start < len(batch); {
 		end, errs, err := p.produceRound(ctx, batch[start:])
