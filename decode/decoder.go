@@ -56,12 +56,15 @@ type Config struct {
 type Stats struct {
 	Codec           string
 	Width, Height   int
-	FramesDecoded   int64   // every frame FFmpeg returned
-	FramesConverted int64   // frames the Sampler wanted, resized and converted
-	DecodeErrors    int64   // packets or frames FFmpeg rejected (skipped)
-	CorruptFrames   int64   // frames returned with concealed errors
-	PacketsSkipped  int64   // packets before any codec information
-	FPS             float64 // decoded frames per wall-clock second over the last second or so
+	FramesDecoded   int64 // every frame FFmpeg returned
+	FramesConverted int64 // frames the Sampler wanted, resized and converted
+	DecodeErrors    int64 // packets or frames FFmpeg rejected (skipped)
+	CorruptFrames   int64 // frames returned with concealed errors
+	PacketsSkipped  int64 // packets before any codec information
+	// BackwardSteps counts decoded frames whose FFmpeg time was earlier than the previous
+	// frame's; Repairs counts frames timed by the frame rate instead (see Decoder.frameTime).
+	BackwardSteps, Repairs int64
+	FPS                    float64 // decoded frames per wall-clock second over the last second or so
 }
 
 // Decoder decodes one stream. Decode, Flush and Close must be called from one goroutine at a
@@ -85,14 +88,21 @@ type Decoder struct {
 	lut    [3][256]float32
 
 	srcW, srcH, rw, rh, x0, y0 int
-	lastPTS, frameDur          time.Duration
 
-	frames, converted, errors, corrupt, skipped atomic.Int64
-	fpsBits                                     atomic.Uint64
-	fpsStart                                    time.Time
-	fpsCount                                    int64
-	errLogAt                                    time.Time // last periodic error report
-	errLogged                                   int64     // errors+corrupt at that report
+	// Timing state of frameTime, reset when a codec opens.
+	lastPTS, lastRaw, lastStep time.Duration
+	timed, counted, warned     bool
+	// bestEffort's state, as libavcodec keeps it for guess_correct_pts.
+	lastInPTS, lastInDTS int64
+	seenPTS, seenDTS     bool
+	faultyPTS, faultyDTS int
+
+	frames, converted, errors, corrupt, skipped, backward, repairs atomic.Int64
+	fpsBits                                                        atomic.Uint64
+	fpsStart                                                       time.Time
+	fpsCount                                                       int64
+	errLogAt                                                       time.Time // last periodic error report
+	errLogged                                                      int64     // errors+corrupt at that report
 
 	mu            sync.Mutex // guards the fields below, read by Stats
 	codecName     string
@@ -201,6 +211,8 @@ func (d *Decoder) open(ci *ingest.CodecInfo) error {
 	c.Extradata = append([]byte(nil), ci.Extradata...)
 	d.codec = &c
 	d.srcW, d.srcH = 0, 0
+	d.timed, d.counted, d.lastStep = false, false, 0
+	d.seenPTS, d.seenDTS, d.faultyPTS, d.faultyDTS = false, false, 0, 0
 	d.mu.Lock()
 	d.codecName, d.width, d.height = ci.Codec, ci.Width, ci.Height
 	d.mu.Unlock()
@@ -239,19 +251,28 @@ func (d *Decoder) Decode(p ingest.Packet) error {
 		d.skipped.Add(1)
 		return nil
 	}
-	key := C.int(0)
+	flags := C.int(0)
 	if p.Key {
-		key = 1
+		flags |= C.AV_PKT_FLAG_KEY
 	}
-	r := int(C.as_send(d.rcc, d.rpkt, (*C.uint8_t)(unsafe.Pointer(&p.Data[0])), C.int(len(p.Data)),
-		C.int64_t(p.PTS), C.int64_t(p.Duration), key))
+	if p.Discard {
+		flags |= C.AV_PKT_FLAG_DISCARD
+	}
+	pts, dts := C.int64_t(p.PTS), C.int64_t(noPTS)
+	if p.NoPTS {
+		pts = C.int64_t(noPTS)
+	}
+	if p.HasDTS {
+		dts = C.int64_t(p.DTS)
+	}
+	data, size := (*C.uint8_t)(unsafe.Pointer(&p.Data[0])), C.int(len(p.Data))
+	r := int(C.as_send(d.rcc, d.rpkt, data, size, pts, dts, C.int64_t(p.Duration), flags))
 	if r == errAgain {
 		// Cannot happen while every send is followed by a full receive; recover anyway.
 		if err := d.receive(p.PTS, p.Wall); err != nil {
 			return err
 		}
-		r = int(C.as_send(d.rcc, d.rpkt, (*C.uint8_t)(unsafe.Pointer(&p.Data[0])), C.int(len(p.Data)),
-			C.int64_t(p.PTS), C.int64_t(p.Duration), key))
+		r = int(C.as_send(d.rcc, d.rpkt, data, size, pts, dts, C.int64_t(p.Duration), flags))
 	}
 	if r < 0 {
 		d.errors.Add(1)
@@ -276,7 +297,7 @@ func (d *Decoder) Flush() error {
 }
 
 func (d *Decoder) drain() error {
-	C.as_send(d.rcc, d.rpkt, nil, 0, 0, 0, 0)
+	C.as_send(d.rcc, d.rpkt, nil, 0, 0, 0, 0, 0)
 	err := d.receive(d.lastPTS, time.Time{})
 	C.avcodec_flush_buffers(d.rcc)
 	return err
@@ -303,27 +324,112 @@ func (d *Decoder) receive(pktPTS time.Duration, pktWall time.Time) error {
 			}
 			d.geometry(w, h)
 		}
-		pts := time.Duration(d.info.pts)
-		if int64(d.info.pts) == noPTS {
-			pts = d.lastPTS + d.frameDur
-		}
-		if pts > d.lastPTS && d.lastPTS > 0 && pts-d.lastPTS < time.Second {
-			d.frameDur = pts - d.lastPTS
-		} else if d.frameDur == 0 {
-			d.frameDur = 40 * time.Millisecond
-		}
-		d.lastPTS = pts
+		pts, raw := d.frameTime(d.bestEffort(int64(d.info.pts), int64(d.info.dts)))
 		d.tickFPS()
 		if d.sampler.Want(pts) {
 			wall := pktWall
 			if wall.IsZero() {
 				wall = time.Now()
 			} else {
-				wall = wall.Add(pts - pktPTS)
+				wall = wall.Add(raw - pktPTS)
 			}
 			d.convert(pts, wall)
 		}
 	}
+}
+
+// bestEffort is FFmpeg's best_effort_timestamp rule (libavcodec's guess_correct_pts): of the
+// frame's pts and its packet's dts, use whichever has gone non-increasing less often so far,
+// the pts on a tie. FFmpeg falls back to the other when the chosen one is missing; here a stream
+// that has shown dts and trusts them, and meets a frame without one (the frames a drained
+// decoder still holds) gets "missing", so frameTime counts it on rather than taking the pts the stream already proved
+// wrong (a pts = dts container with B-frames).
+func (d *Decoder) bestEffort(pts, dts int64) int64 {
+	if dts != noPTS {
+		if d.seenDTS && dts <= d.lastInDTS {
+			d.faultyDTS++
+		}
+		d.lastInDTS, d.seenDTS = dts, true
+	}
+	if pts != noPTS {
+		if d.seenPTS && pts <= d.lastInPTS {
+			d.faultyPTS++
+		}
+		d.lastInPTS, d.seenPTS = pts, true
+	}
+	usePTS := d.faultyPTS <= d.faultyDTS
+	switch {
+	case usePTS && pts != noPTS:
+		return pts
+	case !usePTS && dts != noPTS:
+		return dts
+	case !usePTS && d.seenDTS:
+		return noPTS
+	case pts != noPTS:
+		return pts // no dts ever: FFmpeg's fallback
+	}
+	return dts // pts missing: FFmpeg's fallback (noPTS when both are)
+}
+
+// frameTime is the one timestamp rule. A frame is timed by bestEffort, which the decoder
+// computes from both packet timestamps. While those times run forward they
+// are used as they are. The first frame whose time is missing or earlier than the previous
+// frame's switches the stream, for as long as this codec stays open, to counted times: the
+// last good time plus n × the nominal frame duration (CodecInfo.FrameDuration, else the last
+// forward step, else 40 ms). Every frame timed so is a repair; every backward step of FFmpeg's
+// times is counted too (before repair), and the switch is logged once. It returns the time to
+// use and FFmpeg's own (raw) time, which the wall clock estimate follows.
+func (d *Decoder) frameTime(ts int64) (pts, raw time.Duration) {
+	raw = time.Duration(ts)
+	missing := ts == noPTS
+	backward := !missing && d.timed && raw < d.lastRaw
+	if backward {
+		d.backward.Add(1)
+	}
+	if !missing {
+		if d.timed && raw > d.lastRaw && !d.counted {
+			d.lastStep = raw - d.lastRaw
+		}
+		d.lastRaw = raw
+	}
+	if !d.counted && (missing || backward) {
+		d.counted = true
+		if !d.warned {
+			d.warned = true
+			d.log.Warn("decoded timestamps missing or going backwards; timing frames by the frame rate",
+				"frame_duration", d.step(), "time", raw, "missing", missing)
+		}
+	}
+	switch {
+	case !d.timed && missing:
+		pts = d.lastPTS // 0, or where the previous codec's frames ended
+		if d.frames.Load() > 1 {
+			pts += d.step()
+		}
+		d.repairs.Add(1)
+	case !d.counted:
+		pts = raw
+	default:
+		pts = d.lastPTS + d.step()
+		d.repairs.Add(1)
+	}
+	if missing {
+		raw = pts
+	}
+	d.timed = true
+	d.lastPTS = pts
+	return pts, raw
+}
+
+// step is the frame duration counted times advance by.
+func (d *Decoder) step() time.Duration {
+	switch {
+	case d.codec != nil && d.codec.FrameDuration > 0:
+		return d.codec.FrameDuration
+	case d.lastStep > 0:
+		return d.lastStep
+	}
+	return 40 * time.Millisecond
 }
 
 func (d *Decoder) tickFPS() {
@@ -412,6 +518,8 @@ func (d *Decoder) Stats() Stats {
 	st.DecodeErrors = d.errors.Load()
 	st.CorruptFrames = d.corrupt.Load()
 	st.PacketsSkipped = d.skipped.Load()
+	st.BackwardSteps = d.backward.Load()
+	st.Repairs = d.repairs.Load()
 	st.FPS = math.Float64frombits(d.fpsBits.Load())
 	return st
 }

@@ -178,7 +178,8 @@ func Demux(ctx context.Context, cfg DemuxConfig, emit func(ingest.Packet) error)
 	if dec == nil {
 		return res, fmt.Errorf("%s: codec %s: %w", cfg.Name, cp.CodecID(), ErrUnsupportedCodec)
 	}
-	info := &ingest.CodecInfo{Codec: dec.Name(), Extradata: cp.ExtraData(), Width: cp.Width(), Height: cp.Height()}
+	info := &ingest.CodecInfo{Codec: dec.Name(), Extradata: cp.ExtraData(), Width: cp.Width(), Height: cp.Height(),
+		FrameDuration: frameDuration(vs.AvgFrameRate(), vs.RFrameRate())}
 	tb := vs.TimeBase()
 	num, den := int64(tb.Num()), int64(tb.Den())
 	if num <= 0 || den <= 0 {
@@ -232,13 +233,16 @@ func Demux(ctx context.Context, cfg DemuxConfig, emit func(ingest.Packet) error)
 			}
 		}
 		var p ingest.Packet
+		if dts != noPTS {
+			p.DTS, p.HasDTS = scaleTS(dts-start, num, den)+cfg.PTSOffset, true
+		}
 		switch {
 		case pts != noPTS:
 			p.PTS = scaleTS(pts-start, num, den) + cfg.PTSOffset
-		case dts != noPTS:
-			p.PTS = scaleTS(dts-start, num, den) + cfg.PTSOffset
+		case p.HasDTS:
+			p.PTS, p.NoPTS = p.DTS, true
 		default:
-			p.PTS = lastPTS + lastDur
+			p.PTS, p.NoPTS = lastPTS+lastDur, true
 		}
 		if raw.duration > 0 {
 			p.Duration = scaleTS(int64(raw.duration), num, den)
@@ -250,8 +254,8 @@ func Demux(ctx context.Context, cfg DemuxConfig, emit func(ingest.Packet) error)
 		}
 		if cfg.Paced {
 			d := p.PTS
-			if dts != noPTS {
-				d = scaleTS(dts-start, num, den) + cfg.PTSOffset
+			if p.HasDTS {
+				d = p.DTS
 			}
 			if paceWall.IsZero() {
 				paceWall, paceDTS = time.Now(), d
@@ -269,6 +273,7 @@ func Demux(ctx context.Context, cfg DemuxConfig, emit func(ingest.Packet) error)
 		}
 		p.Data = packetData(raw)
 		p.Key = raw.flags&C.AV_PKT_FLAG_KEY != 0
+		p.Discard = raw.flags&C.AV_PKT_FLAG_DISCARD != 0
 		p.Wall = time.Now()
 		if res.Packets == 0 {
 			p.Codec = info
@@ -294,6 +299,17 @@ func nonZero(d time.Duration) time.Duration {
 		return time.Duration(1<<63 - 1)
 	}
 	return d
+}
+
+// frameDuration is one frame at the stream's average frame rate, else its base rate, else 0.
+func frameDuration(rates ...astiav.Rational) time.Duration {
+	for _, r := range rates {
+		// Demuxers that know nothing report 0/0, 0/1 or absurd rates like 90000/1.
+		if r.Num() > 0 && r.Den() > 0 && r.Num() <= 1000*r.Den() {
+			return time.Duration(int64(r.Den()) * int64(time.Second) / int64(r.Num()))
+		}
+	}
+	return 0
 }
 
 // scaleTS converts v ticks of num/den seconds to a Duration without overflowing for any

@@ -3,7 +3,6 @@ package decode
 import (
 	"context"
 	"fmt"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"testing"
@@ -78,14 +77,6 @@ func decodeFile(t testing.TB, path string, cfg Config, s Sampler) (*Decoder, Dem
 		err = d.Flush()
 	}
 	return d, res, err
-}
-
-func fileSize(t testing.TB, path string) int64 {
-	fi, err := os.Stat(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return fi.Size()
 }
 
 var _ = ingest.Packet{}

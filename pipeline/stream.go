@@ -19,22 +19,28 @@ import (
 
 // StreamStatus is one stream's current state (the /api/streams entries, the Redis hash).
 type StreamStatus struct {
-	ID            string                `json:"id"`
-	URL           string                `json:"url"` // credentials redacted
-	Status        string                `json:"status"`
-	Reason        string                `json:"reason,omitempty"`
-	Codec         string                `json:"codec,omitempty"`
-	Width         int                   `json:"width,omitempty"`
-	Height        int                   `json:"height,omitempty"`
-	FPS           float64               `json:"fps"`
-	FramesDecoded int64                 `json:"frames_decoded"`
-	DecodeErrors  int64                 `json:"decode_errors"`
-	Clips         uint64                `json:"clips"`
-	ClipsDropped  uint64                `json:"clips_dropped"`
-	Restarts      int64                 `json:"restarts"`
-	LastClip      time.Time             `json:"last_clip,omitempty"`
-	Active        []events.ActiveAction `json:"active"`
-	Top           []events.LabelScore   `json:"top,omitempty"`
+	ID            string  `json:"id"`
+	URL           string  `json:"url"` // credentials redacted
+	Status        string  `json:"status"`
+	Reason        string  `json:"reason,omitempty"`
+	Codec         string  `json:"codec,omitempty"`
+	Width         int     `json:"width,omitempty"`
+	Height        int     `json:"height,omitempty"`
+	FPS           float64 `json:"fps"`
+	FramesDecoded int64   `json:"frames_decoded"`
+	DecodeErrors  int64   `json:"decode_errors"`
+	Clips         uint64  `json:"clips"`
+	ClipsDropped  uint64  `json:"clips_dropped"`
+	// ClipsDropped split by reason, and the decoder's timestamp counters (decode.Stats).
+	ClipsDroppedGap      uint64                `json:"clips_dropped_gap"`
+	ClipsDroppedBackward uint64                `json:"clips_dropped_backward"`
+	ClipsDroppedReset    uint64                `json:"clips_dropped_reset"`
+	PTSBackwardSteps     int64                 `json:"pts_backward_steps"`
+	PTSRepairs           int64                 `json:"pts_repairs"`
+	Restarts             int64                 `json:"restarts"`
+	LastClip             time.Time             `json:"last_clip,omitempty"`
+	Active               []events.ActiveAction `json:"active"`
+	Top                  []events.LabelScore   `json:"top,omitempty"`
 }
 
 // Stream states.
@@ -317,6 +323,8 @@ func (s *stream) status() StreamStatus {
 		Codec: ds.Codec, Width: ds.Width, Height: ds.Height, FPS: ds.FPS,
 		FramesDecoded: ds.FramesDecoded, DecodeErrors: ds.DecodeErrors,
 		Clips: cs.Clips, ClipsDropped: cs.ClipsDropped, Restarts: s.sup.Restarts(),
+		ClipsDroppedGap: cs.ClipsDroppedGap, ClipsDroppedBackward: cs.ClipsDroppedBackward, ClipsDroppedReset: cs.ClipsDroppedReset,
+		PTSBackwardSteps: ds.BackwardSteps, PTSRepairs: ds.Repairs,
 		LastClip: s.lastClip, Active: active, Top: s.top,
 	}
 }
