@@ -91,7 +91,9 @@ type Decoder struct {
 
 	// Timing state of frameTime, reset when a codec opens.
 	lastPTS, lastRaw, lastStep time.Duration
-	timed, counted, warned     bool
+	shift                      time.Duration // added to FFmpeg's times after untimed leading frames
+	timed, haveRaw, counted    bool
+	warned                     bool
 	// bestEffort's state, as libavcodec keeps it for guess_correct_pts.
 	lastInPTS, lastInDTS int64
 	seenPTS, seenDTS     bool
@@ -211,7 +213,7 @@ func (d *Decoder) open(ci *ingest.CodecInfo) error {
 	c.Extradata = append([]byte(nil), ci.Extradata...)
 	d.codec = &c
 	d.srcW, d.srcH = 0, 0
-	d.timed, d.counted, d.lastStep = false, false, 0
+	d.timed, d.haveRaw, d.counted, d.lastStep = false, false, false, 0
 	d.seenPTS, d.seenDTS, d.faultyPTS, d.faultyDTS = false, false, 0, 0
 	d.mu.Lock()
 	d.codecName, d.width, d.height = ci.Codec, ci.Width, ci.Height
@@ -371,33 +373,37 @@ func (d *Decoder) bestEffort(pts, dts int64) int64 {
 	return dts // pts missing: FFmpeg's fallback (noPTS when both are)
 }
 
-// frameTime is the one timestamp rule. A frame is timed by bestEffort, which the decoder
-// computes from both packet timestamps. While those times run forward they
-// are used as they are. The first frame whose time is missing or earlier than the previous
-// frame's switches the stream, for as long as this codec stays open, to counted times: the
-// last good time plus n × the nominal frame duration (CodecInfo.FrameDuration, else the last
-// forward step, else 40 ms). Every frame timed so is a repair; every backward step of FFmpeg's
-// times is counted too (before repair), and the switch is logged once. It returns the time to
-// use and FFmpeg's own (raw) time, which the wall clock estimate follows.
+// frameTime is the one timestamp rule (docs/EVENTS.md, "Frame times"). A frame is timed by
+// bestEffort, which sees both packet timestamps, as long as those times run forward:
+//   - A frame without a time follows the previous frame by one frame duration
+//     (CodecInfo.FrameDuration, else the last forward step, else 40 ms). Frames before the
+//     first known time start at 0 and the known times are shifted to continue from them (an
+//     RTSP stream's first packet has no time; a raw elementary stream has none at all).
+//   - The first time FFmpeg's times go backwards (or stop moving forward after a filled-in
+//     frame), the stream switches, while this codec stays open, to counted times: every later
+//     frame follows the previous one by the frame duration. This is logged once per stream.
+//
+// Every frame not timed by FFmpeg is a repair; every backward step of FFmpeg's own times is
+// counted too (before repair). It returns the time to use and FFmpeg's own (raw) time, which
+// the wall clock estimate follows.
 func (d *Decoder) frameTime(ts int64) (pts, raw time.Duration) {
 	raw = time.Duration(ts)
 	missing := ts == noPTS
-	backward := !missing && d.timed && raw < d.lastRaw
-	if backward {
-		d.backward.Add(1)
-	}
 	if !missing {
-		if d.timed && raw > d.lastRaw && !d.counted {
+		if !d.haveRaw {
+			d.haveRaw, d.shift = true, 0
+			if d.timed {
+				d.shift = d.lastPTS + d.step() - raw
+			}
+		} else if raw < d.lastRaw {
+			d.backward.Add(1)
+			d.switchToCounted(raw)
+		} else if raw > d.lastRaw && !d.counted {
 			d.lastStep = raw - d.lastRaw
 		}
 		d.lastRaw = raw
-	}
-	if !d.counted && (missing || backward) {
-		d.counted = true
-		if !d.warned {
-			d.warned = true
-			d.log.Warn("decoded timestamps missing or going backwards; timing frames by the frame rate",
-				"frame_duration", d.step(), "time", raw, "missing", missing)
+		if !d.counted && d.timed && raw+d.shift < d.lastPTS {
+			d.switchToCounted(raw)
 		}
 	}
 	switch {
@@ -407,11 +413,11 @@ func (d *Decoder) frameTime(ts int64) (pts, raw time.Duration) {
 			pts += d.step()
 		}
 		d.repairs.Add(1)
-	case !d.counted:
-		pts = raw
-	default:
+	case missing || d.counted:
 		pts = d.lastPTS + d.step()
 		d.repairs.Add(1)
+	default:
+		pts = raw + d.shift
 	}
 	if missing {
 		raw = pts
@@ -419,6 +425,18 @@ func (d *Decoder) frameTime(ts int64) (pts, raw time.Duration) {
 	d.timed = true
 	d.lastPTS = pts
 	return pts, raw
+}
+
+func (d *Decoder) switchToCounted(raw time.Duration) {
+	if d.counted {
+		return
+	}
+	d.counted = true
+	if !d.warned {
+		d.warned = true
+		d.log.Warn("decoded timestamps go backwards; timing frames by the frame rate from here",
+			"frame_duration", d.step(), "time", raw, "previous", d.lastRaw)
+	}
 }
 
 // step is the frame duration counted times advance by.

@@ -83,7 +83,7 @@ func TestRepairBackwardTimes(t *testing.T) {
 			t.Fatalf("frame %d at %v after %v", i, times[i], times[i-1])
 		}
 	}
-	if n := strings.Count(logs, "going backwards"); n != 1 {
+	if n := strings.Count(logs, "timestamps go backwards"); n != 1 {
 		t.Fatalf("logged %d times, want once:\n%s", n, logs)
 	}
 	want, err := clipper.Expect(probeFrameTimes(t, path), clipper.Config{Frames: 4, SamplingRate: 3, Size: 32})
