@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/actionstream/actionstream/clipper"
+	"github.com/actionstream/actionstream/ingest/demux"
+	"github.com/actionstream/actionstream/media"
 )
 
 // BenchResult is one measured pass over a file.
@@ -46,7 +48,7 @@ func BenchFile(ctx context.Context, path string, cfg Config, s Sampler) (BenchRe
 	}
 	defer d.Close()
 	start := time.Now()
-	if _, err := Demux(ctx, DemuxConfig{URL: path}, d.Decode); err != nil {
+	if _, err := demux.Run(ctx, media.DemuxConfig{URL: path}, d.Decode); err != nil {
 		return res, err
 	}
 	if err := d.Flush(); err != nil {

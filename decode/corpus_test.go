@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/actionstream/actionstream/clipper"
+	"github.com/actionstream/actionstream/ingest/demux"
+	"github.com/actionstream/actionstream/media"
 )
 
 // corpusCase is one file of the encoding corpus: how ffmpeg makes it from the source (or from an
@@ -123,7 +125,7 @@ func TestEncodingCorpus(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer d.Close()
-			if _, err := Demux(context.Background(), DemuxConfig{URL: path}, d.Decode); err != nil {
+			if _, err := demux.Run(context.Background(), media.DemuxConfig{URL: path}, d.Decode); err != nil {
 				t.Fatal(err)
 			}
 			if err := d.Flush(); err != nil {

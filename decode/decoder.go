@@ -1,15 +1,9 @@
 // Package decode turns encoded packets into the few frames the clipper samples: FFmpeg (through
 // go-astiav) decodes every frame, the Sampler says which ones it wants, and only those are
 // resized (short side to ResizeShortSide), centre-cropped to Size×Size and converted to
-// normalized planar float32 in a preallocated ring slot. It also holds the FFmpeg demuxer
-// adapter the file and RTSP sources use, so all cgo stays here.
+// normalized planar float32 in a preallocated ring slot. The FFmpeg calls themselves live in
+// package media.
 package decode
-
-/*
-#include "ffhelpers.h"
-static void as_set_pkt_timebase_ns(AVCodecContext *c) { c->pkt_timebase = (AVRational){1, 1000000000}; }
-*/
-import "C"
 
 import (
 	"fmt"
@@ -18,12 +12,10 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
-	"unsafe"
-
-	"github.com/asticode/go-astiav"
 
 	"github.com/actionstream/actionstream/clipper"
 	"github.com/actionstream/actionstream/ingest"
+	"github.com/actionstream/actionstream/media"
 )
 
 // Sampler decides which decoded frames become clip samples. *clipper.Clipper satisfies it.
@@ -75,17 +67,10 @@ type Decoder struct {
 	out     func(*clipper.Clip)
 	log     *slog.Logger
 
-	codec  *ingest.CodecInfo
-	cc     *astiav.CodecContext
-	rcc    *C.AVCodecContext
-	pkt    *astiav.Packet
-	rpkt   *C.AVPacket
-	frame  *astiav.Frame
-	rframe *C.AVFrame
-	info   *C.as_frame_info
-	sws    **C.struct_SwsContext
-	ring   *ring
-	lut    [3][256]float32
+	codec *ingest.CodecInfo
+	ff    *media.Decoder
+	ring  *ring
+	lut   [3][256]float32
 
 	srcW, srcH, rw, rh, x0, y0 int
 
@@ -146,8 +131,11 @@ func New(cfg Config, s Sampler, out func(*clipper.Clip)) (*Decoder, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	quietFFmpeg()
-	d := &Decoder{
+	ff, err := media.NewDecoder()
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrConfig, err)
+	}
+	d := &Decoder{ff: ff,
 		cfg: cfg, sampler: s, out: out,
 		log:  cfg.Logger.With("component", "decode", "stream", cfg.Stream),
 		ring: newRing(cfg.RingSlots, cfg.Size),
@@ -161,16 +149,6 @@ func New(cfg Config, s Sampler, out func(*clipper.Clip)) (*Decoder, error) {
 			d.lut[c][v] = (float32(v)/255 - cfg.Mean[c]) / std
 		}
 	}
-	d.pkt = astiav.AllocPacket()
-	d.rpkt = rawPacket(d.pkt)
-	d.frame = astiav.AllocFrame()
-	d.rframe = rawFrame(d.frame)
-	d.info = C.as_info_alloc()
-	d.sws = C.as_sws_alloc()
-	if d.info == nil || d.sws == nil {
-		d.Close()
-		return nil, fmt.Errorf("%w: out of memory", ErrConfig)
-	}
 	return d, nil
 }
 
@@ -183,32 +161,14 @@ func (d *Decoder) tooLarge(w, h int) error {
 }
 
 func (d *Decoder) open(ci *ingest.CodecInfo) error {
-	codec := astiav.FindDecoderByName(ci.Codec)
-	if codec == nil {
-		return fmt.Errorf("no FFmpeg decoder named %q: %w", ci.Codec, ErrUnsupportedCodec)
-	}
 	if !d.fits(ci.Width, ci.Height) {
 		return d.tooLarge(ci.Width, ci.Height)
 	}
-	cc := astiav.AllocCodecContext(codec)
-	if cc == nil {
-		return fmt.Errorf("allocating %s decoder: %w", ci.Codec, ErrUnsupportedCodec)
+	err := d.ff.Open(media.StreamInfo{Codec: ci.Codec, Extradata: ci.Extradata, Width: ci.Width, Height: ci.Height,
+		FrameDuration: ci.FrameDuration}, d.cfg.Threads)
+	if err != nil {
+		return fmt.Errorf("%w: %w", ErrUnsupportedCodec, err)
 	}
-	if len(ci.Extradata) > 0 {
-		if err := cc.SetExtraData(ci.Extradata); err != nil {
-			cc.Free()
-			return fmt.Errorf("%s extradata: %w", ci.Codec, err)
-		}
-	}
-	cc.SetWidth(ci.Width)
-	cc.SetHeight(ci.Height)
-	cc.SetThreadCount(d.cfg.Threads)
-	C.as_set_pkt_timebase_ns(rawCodecContext(cc))
-	if err := cc.Open(codec, nil); err != nil {
-		cc.Free()
-		return fmt.Errorf("opening %s decoder: %v: %w", ci.Codec, err, ErrUnsupportedCodec)
-	}
-	d.cc, d.rcc = cc, rawCodecContext(cc)
 	c := *ci
 	c.Extradata = append([]byte(nil), ci.Extradata...)
 	d.codec = &c
@@ -222,13 +182,6 @@ func (d *Decoder) open(ci *ingest.CodecInfo) error {
 	return nil
 }
 
-func (d *Decoder) closeCodec() {
-	if d.cc != nil {
-		d.cc.Free()
-		d.cc, d.rcc = nil, nil
-	}
-}
-
 // Decode decodes one packet and processes every frame it completes. Broken bitstream errors are
 // counted and skipped; the only errors returned are fatal to the stream: a codec FFmpeg cannot
 // open (ErrUnsupportedCodec) or a resolution over the cap (ErrTooLarge), both wrapping
@@ -238,45 +191,37 @@ func (d *Decoder) Decode(p ingest.Packet) error {
 		return ErrClosed
 	}
 	if p.Codec != nil && !p.Codec.Equal(d.codec) {
-		if d.cc != nil {
+		if d.ff.IsOpen() {
 			if err := d.drain(); err != nil {
 				return err
 			}
-			d.closeCodec()
+			d.ff.CloseCodec()
 		}
 		if err := d.open(p.Codec); err != nil {
 			d.codec = nil
 			return err
 		}
 	}
-	if d.cc == nil || len(p.Data) == 0 {
+	if !d.ff.IsOpen() || len(p.Data) == 0 {
 		d.skipped.Add(1)
 		return nil
 	}
-	flags := C.int(0)
-	if p.Key {
-		flags |= C.AV_PKT_FLAG_KEY
-	}
-	if p.Discard {
-		flags |= C.AV_PKT_FLAG_DISCARD
-	}
-	pts, dts := C.int64_t(p.PTS), C.int64_t(noPTS)
+	pts, dts := int64(p.PTS), media.NoTS
 	if p.NoPTS {
-		pts = C.int64_t(noPTS)
+		pts = media.NoTS
 	}
 	if p.HasDTS {
-		dts = C.int64_t(p.DTS)
+		dts = int64(p.DTS)
 	}
-	data, size := (*C.uint8_t)(unsafe.Pointer(&p.Data[0])), C.int(len(p.Data))
-	r := int(C.as_send(d.rcc, d.rpkt, data, size, pts, dts, C.int64_t(p.Duration), flags))
-	if r == errAgain {
+	st := d.ff.Send(p.Data, pts, dts, int64(p.Duration), p.Key, p.Discard)
+	if st == media.Again {
 		// Cannot happen while every send is followed by a full receive; recover anyway.
 		if err := d.receive(p.PTS, p.Wall); err != nil {
 			return err
 		}
-		r = int(C.as_send(d.rcc, d.rpkt, data, size, pts, dts, C.int64_t(p.Duration), flags))
+		st = d.ff.Send(p.Data, pts, dts, int64(p.Duration), p.Key, p.Discard)
 	}
-	if r < 0 {
+	if st != media.OK {
 		d.errors.Add(1)
 	}
 	return d.receive(p.PTS, p.Wall)
@@ -288,45 +233,41 @@ func (d *Decoder) Flush() error {
 	if d.closed {
 		return ErrClosed
 	}
-	if d.cc == nil {
+	if !d.ff.IsOpen() {
 		return nil
 	}
-	if err := d.drain(); err != nil {
-		return err
-	}
-	C.avcodec_flush_buffers(d.rcc)
-	return nil
+	return d.drain()
 }
 
 func (d *Decoder) drain() error {
-	C.as_send(d.rcc, d.rpkt, nil, 0, 0, 0, 0, 0)
+	d.ff.SendEOF()
 	err := d.receive(d.lastPTS, time.Time{})
-	C.avcodec_flush_buffers(d.rcc)
+	d.ff.FlushBuffers()
 	return err
 }
 
 func (d *Decoder) receive(pktPTS time.Duration, pktWall time.Time) error {
 	for {
-		r := int(C.as_receive(d.rcc, d.rframe, d.info))
-		if r == errAgain || r == errEOF {
+		f, st := d.ff.Receive()
+		if st == media.Again || st == media.EOF {
 			return nil
 		}
-		if r < 0 {
+		if st != media.OK {
 			d.errors.Add(1)
 			return nil
 		}
 		d.frames.Add(1)
-		if d.info.corrupt != 0 {
+		if f.Corrupt {
 			d.corrupt.Add(1)
 		}
-		w, h := int(d.info.width), int(d.info.height)
+		w, h := f.Width, f.Height
 		if w != d.srcW || h != d.srcH {
 			if !d.fits(w, h) {
 				return d.tooLarge(w, h)
 			}
 			d.geometry(w, h)
 		}
-		pts, raw := d.frameTime(d.bestEffort(int64(d.info.pts), int64(d.info.dts)))
+		pts, raw := d.frameTime(d.bestEffort(f.PTS, f.DTS))
 		d.tickFPS()
 		if d.sampler.Want(pts) {
 			wall := pktWall
@@ -347,13 +288,13 @@ func (d *Decoder) receive(pktPTS time.Duration, pktWall time.Time) error {
 // decoder still holds) gets "missing", so frameTime counts it on rather than taking the pts the stream already proved
 // wrong (a pts = dts container with B-frames).
 func (d *Decoder) bestEffort(pts, dts int64) int64 {
-	if dts != noPTS {
+	if dts != media.NoTS {
 		if d.seenDTS && dts <= d.lastInDTS {
 			d.faultyDTS++
 		}
 		d.lastInDTS, d.seenDTS = dts, true
 	}
-	if pts != noPTS {
+	if pts != media.NoTS {
 		if d.seenPTS && pts <= d.lastInPTS {
 			d.faultyPTS++
 		}
@@ -361,16 +302,16 @@ func (d *Decoder) bestEffort(pts, dts int64) int64 {
 	}
 	usePTS := d.faultyPTS <= d.faultyDTS
 	switch {
-	case usePTS && pts != noPTS:
+	case usePTS && pts != media.NoTS:
 		return pts
-	case !usePTS && dts != noPTS:
+	case !usePTS && dts != media.NoTS:
 		return dts
 	case !usePTS && d.seenDTS:
-		return noPTS
-	case pts != noPTS:
+		return media.NoTS
+	case pts != media.NoTS:
 		return pts // no dts ever: FFmpeg's fallback
 	}
-	return dts // pts missing: FFmpeg's fallback (noPTS when both are)
+	return dts // pts missing: FFmpeg's fallback (media.NoTS when both are)
 }
 
 // frameTime is the one timestamp rule (docs/EVENTS.md, "Frame times"). A frame is timed by
@@ -388,7 +329,7 @@ func (d *Decoder) bestEffort(pts, dts int64) int64 {
 // the wall clock estimate follows.
 func (d *Decoder) frameTime(ts int64) (pts, raw time.Duration) {
 	raw = time.Duration(ts)
-	missing := ts == noPTS
+	missing := ts == media.NoTS
 	if !missing {
 		if !d.haveRaw {
 			d.haveRaw, d.shift = true, 0
@@ -500,7 +441,7 @@ func (d *Decoder) convert(pts time.Duration, wall time.Time) {
 		d.errors.Add(1)
 		return
 	}
-	if C.as_scale(d.sws, d.rframe, (*C.uint8_t)(unsafe.Pointer(&s.rgb[0])), C.int(s.stride), C.int(d.rw), C.int(d.rh)) < 0 {
+	if d.ff.Scale(s.rgb, s.stride, d.rw, d.rh) != nil {
 		d.errors.Add(1)
 		return
 	}
@@ -548,21 +489,7 @@ func (d *Decoder) Close() error {
 		return nil
 	}
 	d.closed = true
-	d.closeCodec()
-	if d.frame != nil {
-		d.frame.Free()
-	}
-	if d.pkt != nil {
-		d.pkt.Free()
-	}
-	if d.info != nil {
-		C.av_free(unsafe.Pointer(d.info))
-		d.info = nil
-	}
-	if d.sws != nil {
-		C.as_sws_free(d.sws)
-		d.sws = nil
-	}
+	d.ff.Close()
 	d.ring.close()
 	return nil
 }

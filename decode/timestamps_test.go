@@ -12,6 +12,8 @@ import (
 
 	"github.com/actionstream/actionstream/clipper"
 	"github.com/actionstream/actionstream/ingest"
+	"github.com/actionstream/actionstream/ingest/demux"
+	"github.com/actionstream/actionstream/media"
 )
 
 // bframeFile writes 4 s of 25 fps H.264 with a B-pyramid into an MP4.
@@ -39,7 +41,7 @@ func decodeRewritten(t *testing.T, path string, rewrite func(*ingest.Packet)) (S
 		t.Fatal(err)
 	}
 	defer d.Close()
-	_, err = Demux(context.Background(), DemuxConfig{URL: path}, func(p ingest.Packet) error {
+	_, err = demux.Run(context.Background(), media.DemuxConfig{URL: path}, func(p ingest.Packet) error {
 		rewrite(&p)
 		return d.Decode(p)
 	})
