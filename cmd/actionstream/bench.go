@@ -42,50 +42,100 @@ func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 }
 
 // benchDecode compares our demux+decode+sample+convert path with `ffmpeg -threads 1 -f null`
-// on the same file, alternating runs so both see the same machine state.
+// on the same file, each timed as a whole process (this binary re-runs itself with --pass for
+// our side), alternating which goes first so both see the same machine state.
 func benchDecode(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("bench decode", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	input := fs.String("input", "", "video file (required)")
 	size := fs.Int("size", 160, "model crop size S (X3D-S: 160)")
-	runs := fs.Int("runs", 3, "runs of each side; the median is reported")
+	runs := fs.Int("runs", 5, "runs of each side; min, median and max are reported")
 	asJSON := fs.Bool("json", false, "print JSON")
+	pass := fs.Bool("pass", false, "decode the input once in this process and print its counts as JSON (what the timed child runs)")
 	if err := fs.Parse(args); err != nil || *input == "" || *runs < 1 {
 		if err == nil {
 			fs.Usage()
 		}
 		return errUsage
 	}
-	var ours, ref []decode.BenchResult
-	for i := 0; i < *runs; i++ {
-		r, err := decode.BenchFFmpeg(ctx, *input)
-		if err != nil {
-			return fmt.Errorf("ffmpeg reference: %w", err)
-		}
-		ref = append(ref, r)
+	if *pass {
 		o, err := decode.BenchFile(ctx, *input, decode.Config{Size: *size, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}, nil)
 		if err != nil {
 			return err
 		}
-		ours = append(ours, o)
+		return json.NewEncoder(stdout).Encode(o)
 	}
-	mo, mr := medianFPS(ours), medianFPS(ref)
-	res := map[string]any{"input": *input, "runs": *runs, "ours_fps": mo.FPS, "ffmpeg_fps": mr.FPS, "ratio": mo.FPS / mr.FPS,
-		"frames": mo.Frames, "ffmpeg_frames": mr.Frames, "converted": mo.Converted, "clips": mo.Clips, "errors": mo.Errors}
+	self, err := os.Executable()
+	if err != nil {
+		return fmt.Errorf("bench decode: finding this binary: %w", err)
+	}
+	ours := func() (decode.BenchResult, error) {
+		el, cpu, out, err := decode.BenchProcess(ctx, self, "bench", "decode", "--pass", "--input", *input, "--size", strconv.Itoa(*size))
+		var r decode.BenchResult
+		if err != nil {
+			return r, err
+		}
+		if err := json.Unmarshal(out, &r); err != nil {
+			return r, fmt.Errorf("bench decode --pass output: %w", err)
+		}
+		r.Elapsed, r.CPU, r.FPS = el, cpu, float64(r.Frames)/el.Seconds()
+		return r, nil
+	}
+	var oursRuns, refRuns []decode.BenchResult
+	for i := 0; i < *runs; i++ {
+		for side := range 2 {
+			if (i+side)%2 == 0 {
+				r, err := decode.BenchFFmpeg(ctx, *input)
+				if err != nil {
+					return fmt.Errorf("ffmpeg reference: %w", err)
+				}
+				refRuns = append(refRuns, r)
+			} else {
+				o, err := ours()
+				if err != nil {
+					return err
+				}
+				oursRuns = append(oursRuns, o)
+			}
+		}
+	}
+	mo, mr := spread(oursRuns), spread(refRuns)
+	ratio := mr[1].Elapsed.Seconds() / mo[1].Elapsed.Seconds()
+	co, cr := medianCPU(oursRuns), medianCPU(refRuns)
+	res := map[string]any{"input": *input, "runs": *runs, "ours_fps": mo[1].FPS, "ffmpeg_fps": mr[1].FPS, "ratio": ratio,
+		"ours_cpu_seconds": co.Seconds(), "ffmpeg_cpu_seconds": cr.Seconds(), "cpu_ratio": cr.Seconds() / co.Seconds(),
+		"ours_seconds":   [3]float64{mo[0].Elapsed.Seconds(), mo[1].Elapsed.Seconds(), mo[2].Elapsed.Seconds()},
+		"ffmpeg_seconds": [3]float64{mr[0].Elapsed.Seconds(), mr[1].Elapsed.Seconds(), mr[2].Elapsed.Seconds()},
+		"frames":         mo[1].Frames, "ffmpeg_frames": mr[1].Frames, "converted": mo[1].Converted, "clips": mo[1].Clips, "errors": mo[1].Errors}
 	if *asJSON {
 		return json.NewEncoder(stdout).Encode(res)
 	}
-	fmt.Fprintf(stdout, "input            %s\n", *input)
-	fmt.Fprintf(stdout, "ffmpeg -threads 1 %8.1f frames/s (%d frames, median of %d)\n", mr.FPS, mr.Frames, *runs)
-	fmt.Fprintf(stdout, "actionstream      %8.1f frames/s (%d frames, %d converted, %d clips)\n", mo.FPS, mo.Frames, mo.Converted, mo.Clips)
-	fmt.Fprintf(stdout, "ratio             %8.3f (target >= 0.9)\n", mo.FPS/mr.FPS)
+	line := func(name string, m [3]decode.BenchResult, cpu time.Duration) {
+		fmt.Fprintf(stdout, "%-17s %8.1f frames/s  wall min/median/max %.3f/%.3f/%.3f s  cpu median %.3f s\n", name, m[1].FPS,
+			m[0].Elapsed.Seconds(), m[1].Elapsed.Seconds(), m[2].Elapsed.Seconds(), cpu.Seconds())
+	}
+	fmt.Fprintf(stdout, "input             %s (whole processes, %d alternating runs each)\n", *input, *runs)
+	line("ffmpeg -threads 1", mr, cr)
+	line("actionstream", mo, co)
+	fmt.Fprintf(stdout, "frames            %d ours, %d ffmpeg (%d converted, %d clips)\n", mo[1].Frames, mr[1].Frames, mo[1].Converted, mo[1].Clips)
+	fmt.Fprintf(stdout, "ratio             %8.3f (median wall time ffmpeg / ours; target >= 0.9), cpu time %.3f\n", ratio, cr.Seconds()/co.Seconds())
 	return nil
 }
 
-func medianFPS(rs []decode.BenchResult) decode.BenchResult {
+func medianCPU(rs []decode.BenchResult) time.Duration {
+	c := make([]time.Duration, len(rs))
+	for i, r := range rs {
+		c[i] = r.CPU
+	}
+	sort.Slice(c, func(i, j int) bool { return c[i] < c[j] })
+	return c[len(c)/2]
+}
+
+// spread returns the fastest, median and slowest run by wall time.
+func spread(rs []decode.BenchResult) [3]decode.BenchResult {
 	s := append([]decode.BenchResult(nil), rs...)
-	sort.Slice(s, func(i, j int) bool { return s[i].FPS < s[j].FPS })
-	return s[len(s)/2]
+	sort.Slice(s, func(i, j int) bool { return s[i].Elapsed < s[j].Elapsed })
+	return [3]decode.BenchResult{s[0], s[len(s)/2], s[len(s)-1]}
 }
 
 // benchInfer compares raw ONNX Runtime calls with the batcher path (copy into the batch,
