@@ -56,16 +56,19 @@ func (c *Clip) Release() {
 
 // Stats are cumulative counters; Stats() may be called from any goroutine.
 type Stats struct {
-	FramesSeen       uint64 // frames offered through Want (or Add without Want)
-	FramesAdded      uint64 // frames converted and added (each at most once)
-	Samples          uint64 // clip samples filled (>= FramesAdded when clips overlap)
-	ClipsStarted     uint64
-	Clips            uint64 // clips completed and returned by Add
-	ClipsDropped     uint64 // clips in progress dropped at a gap, a backwards PTS or Reset
-	Gaps             uint64 // PTS steps longer than GapTolerance
-	Discontinuities  uint64 // PTS going backwards
-	TensorsAllocated uint64 // pool misses; flat in steady state
-	ClipsInFlight    int64  // clips returned by Add and not yet released
+	FramesSeen   uint64 // frames offered through Want (or Add without Want)
+	FramesAdded  uint64 // frames converted and added (each at most once)
+	Samples      uint64 // clip samples filled (>= FramesAdded when clips overlap)
+	ClipsStarted uint64
+	Clips        uint64 // clips completed and returned by Add
+	ClipsDropped uint64 // clips in progress dropped, all reasons (the three below)
+	// ClipsDroppedGap, ClipsDroppedBackward and ClipsDroppedReset split ClipsDropped by what
+	// broke the clips: a gap, a PTS going backwards, or Reset (a reconnect).
+	ClipsDroppedGap, ClipsDroppedBackward, ClipsDroppedReset uint64
+	Gaps                                                     uint64 // PTS steps longer than GapTolerance
+	Discontinuities                                          uint64 // PTS going backwards
+	TensorsAllocated                                         uint64 // pool misses; flat in steady state
+	ClipsInFlight                                            int64  // clips returned by Add and not yet released
 }
 
 // Clipper assembles clips for one stream. Want, Add and Reset must be called from one goroutine
@@ -90,7 +93,8 @@ type Clipper struct {
 
 	pool *tensorPool
 
-	framesSeen, framesAdded, samples, started, clips, dropped, gaps, discont atomic.Uint64
+	framesSeen, framesAdded, samples, started, clips, gaps, discont atomic.Uint64
+	droppedGap, droppedBackward, droppedReset                       atomic.Uint64
 }
 
 type inProgress struct {
@@ -188,7 +192,7 @@ func (c *Clipper) Add(f *Frame) []*Clip {
 // Reset drops the clips in progress (counted as dropped) and forgets the grid: the next frame
 // anchors a new one. For a source that reconnects.
 func (c *Clipper) Reset() {
-	c.dropActive()
+	c.dropActive(&c.droppedReset)
 	c.seen = false
 	c.observedValid = false
 }
@@ -197,16 +201,19 @@ func (c *Clipper) Reset() {
 func (c *Clipper) Stats() Stats {
 	clips := c.clips.Load()
 	return Stats{
-		FramesSeen:       c.framesSeen.Load(),
-		FramesAdded:      c.framesAdded.Load(),
-		Samples:          c.samples.Load(),
-		ClipsStarted:     c.started.Load(),
-		Clips:            clips,
-		ClipsDropped:     c.dropped.Load(),
-		Gaps:             c.gaps.Load(),
-		Discontinuities:  c.discont.Load(),
-		TensorsAllocated: c.pool.allocated.Load(),
-		ClipsInFlight:    int64(clips) - int64(c.pool.released.Load()),
+		FramesSeen:           c.framesSeen.Load(),
+		FramesAdded:          c.framesAdded.Load(),
+		Samples:              c.samples.Load(),
+		ClipsStarted:         c.started.Load(),
+		Clips:                clips,
+		ClipsDropped:         c.droppedGap.Load() + c.droppedBackward.Load() + c.droppedReset.Load(),
+		ClipsDroppedGap:      c.droppedGap.Load(),
+		ClipsDroppedBackward: c.droppedBackward.Load(),
+		ClipsDroppedReset:    c.droppedReset.Load(),
+		Gaps:                 c.gaps.Load(),
+		Discontinuities:      c.discont.Load(),
+		TensorsAllocated:     c.pool.allocated.Load(),
+		ClipsInFlight:        int64(clips) - int64(c.pool.released.Load()),
 	}
 }
 
@@ -218,11 +225,11 @@ func (c *Clipper) observe(pts time.Duration) {
 		c.reanchor(pts)
 	case pts < c.lastSeen:
 		c.discont.Add(1)
-		c.dropActive()
+		c.dropActive(&c.droppedBackward)
 		c.reanchor(pts)
 	case pts-c.lastSeen > c.cfg.GapTolerance:
 		c.gaps.Add(1)
-		c.dropActive()
+		c.dropActive(&c.droppedGap)
 		c.reanchor(pts)
 	}
 	c.lastSeen = pts
@@ -233,12 +240,13 @@ func (c *Clipper) reanchor(pts time.Duration) {
 	c.nextK = 0
 }
 
-func (c *Clipper) dropActive() {
+// dropActive drops the clips in progress, counting them under reason.
+func (c *Clipper) dropActive(reason *atomic.Uint64) {
 	for i := range c.active {
 		c.pool.push(c.active[i].clip.Tensor)
 		c.active[i].clip.Tensor = nil
-		c.dropped.Add(1)
 	}
+	reason.Add(uint64(len(c.active)))
 	clear(c.active)
 	c.active = c.active[:0]
 }

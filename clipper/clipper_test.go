@@ -260,6 +260,22 @@ func TestBackwardsPTSIsADiscontinuity(t *testing.T) {
 	}
 }
 
+// Each broken clip is counted under what broke it.
+func TestDropReasons(t *testing.T) {
+	gap := append(constantFPS(30, 60, 0), constantFPS(30, 60, 4*time.Second)...)
+	back := append(gap, constantFPS(30, 60, time.Second)...)
+	_, _, st := feed(t, gap, cfgXS)
+	if st.ClipsDroppedGap == 0 || st.ClipsDroppedBackward != 0 || st.ClipsDropped != st.ClipsDroppedGap {
+		t.Fatalf("gap: %+v", st)
+	}
+	gapDrops := st.ClipsDroppedGap
+	_, _, st = feed(t, back, cfgXS)
+	if st.ClipsDroppedGap != gapDrops || st.ClipsDroppedBackward == 0 || st.ClipsDroppedReset != 0 ||
+		st.ClipsDropped != st.ClipsDroppedGap+st.ClipsDroppedBackward {
+		t.Fatalf("gap then backwards: %+v", st)
+	}
+}
+
 // Property: Clipper agrees with Expect on random frame rates, VFR jitter, gaps, duplicates and
 // backwards jumps, for several model geometries and hops.
 func TestClipperMatchesExpect(t *testing.T) {
@@ -356,8 +372,8 @@ func TestReset(t *testing.T) {
 	}
 	c.Reset()
 	st := c.Stats()
-	if st.ClipsDropped != 1 {
-		t.Fatalf("reset dropped %d, want the 1 clip in progress", st.ClipsDropped)
+	if st.ClipsDropped != 1 || st.ClipsDroppedReset != 1 || st.ClipsDroppedGap+st.ClipsDroppedBackward != 0 {
+		t.Fatalf("reset dropped %+v, want the 1 clip in progress, as reset", st)
 	}
 	// The next frame anchors a new grid even though its PTS is far away.
 	if !c.Want(time.Hour) {

@@ -7,13 +7,15 @@ import (
 
 	"github.com/actionstream/actionstream/clipper"
 	"github.com/actionstream/actionstream/ingest"
+	"github.com/actionstream/actionstream/ingest/demux"
+	"github.com/actionstream/actionstream/media"
 )
 
 // loadPackets demuxes a file into memory (copies), so decoding can be measured alone.
 func loadPackets(t testing.TB, path string) ([]ingest.Packet, time.Duration) {
 	t.Helper()
 	var pkts []ingest.Packet
-	res, err := Demux(context.Background(), DemuxConfig{URL: path}, func(p ingest.Packet) error {
+	res, err := demux.Run(context.Background(), media.DemuxConfig{URL: path}, func(p ingest.Packet) error {
 		p.Data = append([]byte(nil), p.Data...)
 		pkts = append(pkts, p)
 		return nil

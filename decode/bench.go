@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/actionstream/actionstream/clipper"
+	"github.com/actionstream/actionstream/ingest/demux"
+	"github.com/actionstream/actionstream/media"
 )
 
 // BenchResult is one measured pass over a file.
@@ -20,7 +22,8 @@ type BenchResult struct {
 	Clips     int64 // clips completed
 	Errors    int64 // decode errors + corrupt frames
 	Elapsed   time.Duration
-	FPS       float64 // Frames / Elapsed
+	CPU       time.Duration // user + system time of the process (whole-process runs only)
+	FPS       float64       // Frames / Elapsed
 }
 
 // BenchFile runs file -> demux -> decode (one thread) -> sample -> convert -> clip as fast as
@@ -46,7 +49,7 @@ func BenchFile(ctx context.Context, path string, cfg Config, s Sampler) (BenchRe
 	}
 	defer d.Close()
 	start := time.Now()
-	if _, err := Demux(ctx, DemuxConfig{URL: path}, d.Decode); err != nil {
+	if _, err := demux.Run(ctx, media.DemuxConfig{URL: path}, d.Decode); err != nil {
 		return res, err
 	}
 	if err := d.Flush(); err != nil {
@@ -62,18 +65,14 @@ func BenchFile(ctx context.Context, path string, cfg Config, s Sampler) (BenchRe
 }
 
 // BenchFFmpeg measures the reference: `ffmpeg -threads 1 -i path -f null -` (the ffmpeg CLI
-// on PATH), returning its decoded frame count and wall time.
+// on PATH) as a whole process, returning its decoded frame count and wall time.
 func BenchFFmpeg(ctx context.Context, path string) (BenchResult, error) {
 	var res BenchResult
-	cmd := exec.CommandContext(ctx, "ffmpeg", "-hide_banner", "-nostdin", "-loglevel", "error",
+	el, cpu, out, err := BenchProcess(ctx, "ffmpeg", "-hide_banner", "-nostdin", "-loglevel", "error",
 		"-threads", "1", "-i", path, "-an", "-f", "null", "-progress", "pipe:1", "-")
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	start := time.Now()
-	out, err := cmd.Output()
-	res.Elapsed = time.Since(start)
+	res.Elapsed, res.CPU = el, cpu
 	if err != nil {
-		return res, fmt.Errorf("ffmpeg: %w: %s", err, strings.TrimSpace(stderr.String()))
+		return res, fmt.Errorf("ffmpeg: %w", err)
 	}
 	sc := bufio.NewScanner(bytes.NewReader(out))
 	for sc.Scan() {
@@ -87,4 +86,23 @@ func BenchFFmpeg(ctx context.Context, path string) (BenchResult, error) {
 		res.FPS = float64(res.Frames) / res.Elapsed.Seconds()
 	}
 	return res, nil
+}
+
+// BenchProcess runs a command to completion and returns its wall time from start to exit
+// (process start-up, library loading and teardown included), its CPU time (user + system,
+// less disturbed by other load than wall time) and its stdout.
+func BenchProcess(ctx context.Context, name string, args ...string) (wall, cpu time.Duration, stdout []byte, err error) {
+	cmd := exec.CommandContext(ctx, name, args...)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	start := time.Now()
+	stdout, err = cmd.Output()
+	wall = time.Since(start)
+	if cmd.ProcessState != nil {
+		cpu = cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()
+	}
+	if err != nil {
+		return wall, cpu, stdout, fmt.Errorf("%s: %w: %s", name, err, strings.TrimSpace(stderr.String()))
+	}
+	return wall, cpu, stdout, nil
 }

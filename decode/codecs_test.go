@@ -6,6 +6,9 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/actionstream/actionstream/ingest/demux"
+	"github.com/actionstream/actionstream/media"
 )
 
 // Every codec family cameras and files use decodes with exact frame counts and timestamps.
@@ -73,11 +76,11 @@ func TestCodecChangeMidStream(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer d.Close()
-	res, err := Demux(context.Background(), DemuxConfig{URL: a}, d.Decode)
+	res, err := demux.Run(context.Background(), media.DemuxConfig{URL: a}, d.Decode)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := Demux(context.Background(), DemuxConfig{URL: b, PTSOffset: res.End}, d.Decode); err != nil {
+	if _, err := demux.Run(context.Background(), media.DemuxConfig{URL: b, PTSOffset: res.End}, d.Decode); err != nil {
 		t.Fatal(err)
 	}
 	if err := d.Flush(); err != nil {
@@ -126,7 +129,7 @@ func TestThumbnailConcurrent(t *testing.T) {
 			_ = d.Stats()
 		}
 	}()
-	_, err = Demux(context.Background(), DemuxConfig{URL: path, Paced: true}, d.Decode)
+	_, err = demux.Run(context.Background(), media.DemuxConfig{URL: path, Paced: true}, d.Decode)
 	close(stop)
 	wg.Wait()
 	if err != nil {

@@ -11,45 +11,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/asticode/go-astiav"
-
 	"github.com/actionstream/actionstream/clipper"
 	"github.com/actionstream/actionstream/ingest"
+	"github.com/actionstream/actionstream/ingest/demux"
+	"github.com/actionstream/actionstream/media"
 )
-
-func TestRawPointers(t *testing.T) {
-	cc := astiav.AllocCodecContext(astiav.FindDecoderByName("h264"))
-	defer cc.Free()
-	cc.SetWidth(1234)
-	if got := int(rawCodecContext(cc).width); got != 1234 {
-		t.Fatalf("raw AVCodecContext width = %d, want 1234: go-astiav layout changed", got)
-	}
-	p := astiav.AllocPacket()
-	defer p.Free()
-	p.SetPts(987654)
-	p.SetStreamIndex(3)
-	if r := rawPacket(p); int64(r.pts) != 987654 || int(r.stream_index) != 3 {
-		t.Fatalf("raw AVPacket pts=%d idx=%d: go-astiav layout changed", r.pts, r.stream_index)
-	}
-}
-
-func TestScaleTS(t *testing.T) {
-	cases := []struct {
-		v, num, den int64
-		want        time.Duration
-	}{
-		{90000, 1, 90000, time.Second},
-		{512, 1, 12800, 40 * time.Millisecond},
-		{1, 1001, 30000, 33366666 * time.Nanosecond},
-		{90000 * 3600 * 24 * 30, 1, 90000, 30 * 24 * time.Hour}, // a month at 90 kHz
-		{-3000, 1, 90000, -33333333 * time.Nanosecond},
-	}
-	for _, c := range cases {
-		if got := scaleTS(c.v, c.num, c.den); got != c.want {
-			t.Errorf("scaleTS(%d, %d/%d) = %v, want %v", c.v, c.num, c.den, got, c.want)
-		}
-	}
-}
 
 // Every frame is decoded with its PTS, for H.264 (with B-frames) and MPEG-4 at the frame rates
 // cameras use; only the wanted frames are converted.
@@ -152,7 +118,7 @@ func TestDecodeWithClipper(t *testing.T) {
 	var pts []time.Duration
 	rec := &ptsRecorder{Sampler: cl, pts: &pts}
 	d.sampler = rec
-	if _, err := Demux(context.Background(), DemuxConfig{URL: path}, d.Decode); err != nil {
+	if _, err := demux.Run(context.Background(), media.DemuxConfig{URL: path}, d.Decode); err != nil {
 		t.Fatal(err)
 	}
 	if err := d.Flush(); err != nil {
@@ -333,7 +299,7 @@ func TestCorruptTruncated(t *testing.T) {
 		d, _, err := decodeFile(t, cut, Config{Size: 32}, s)
 		st := d.Stats()
 		t.Logf("%s truncated: err=%v %+v", ext, err, st)
-		if err != nil && !errors.Is(err, ErrRead) {
+		if err != nil && !errors.Is(err, media.ErrRead) {
 			t.Fatalf("%s: truncated input: %v", ext, err)
 		}
 		if st.DecodeErrors+st.CorruptFrames == 0 {
@@ -342,80 +308,5 @@ func TestCorruptTruncated(t *testing.T) {
 		if len(s.all) < 10 || len(s.all) >= 50 {
 			t.Errorf("%s: %d frames from 60%% of a 50-frame file", ext, len(s.all))
 		}
-	}
-}
-
-func TestDemuxPacedAndOffset(t *testing.T) {
-	path := genTestsrc(t, t.TempDir(), 64, 48, 25, 1, "libx264", "mp4")
-	var first, last time.Duration
-	n := 0
-	start := time.Now()
-	res, err := Demux(context.Background(), DemuxConfig{URL: "file:" + path, Paced: true, PTSOffset: 5 * time.Second}, func(p ingest.Packet) error {
-		if n == 0 {
-			first = p.PTS
-			if p.Codec == nil || p.Codec.Codec != "h264" || p.Codec.Width != 64 || len(p.Codec.Extradata) == 0 {
-				t.Errorf("first packet codec %+v", p.Codec)
-			}
-		} else if p.Codec != nil {
-			t.Errorf("codec repeated on packet %d", n)
-		}
-		last = max(last, p.PTS)
-		n++
-		return nil
-	})
-	el := time.Since(start)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if n != 25 || res.Packets != 25 {
-		t.Fatalf("%d packets", n)
-	}
-	if first < 5*time.Second || last != 5*time.Second+960*time.Millisecond || res.End != 6*time.Second {
-		t.Errorf("first %v last %v end %v", first, last, res.End)
-	}
-	if el < 800*time.Millisecond || el > 3*time.Second {
-		t.Errorf("paced 1 s file took %v", el)
-	}
-	// Cancellation stops a paced read promptly.
-	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
-	defer cancel()
-	start = time.Now()
-	_, err = Demux(ctx, DemuxConfig{URL: path, Paced: true}, func(ingest.Packet) error { return nil })
-	if !errors.Is(err, context.DeadlineExceeded) || time.Since(start) > time.Second {
-		t.Errorf("cancelled paced demux: %v after %v", err, time.Since(start))
-	}
-}
-
-// A consumer that blocks (back-pressure) is not the input stalling.
-func TestDemuxSlowConsumerIsNotAStall(t *testing.T) {
-	path := genTestsrc(t, t.TempDir(), 64, 48, 25, 0.4, "libx264", "mp4")
-	n := 0
-	_, err := Demux(context.Background(), DemuxConfig{URL: path, StallTimeout: 300 * time.Millisecond}, func(ingest.Packet) error {
-		n++
-		if n == 3 {
-			time.Sleep(time.Second)
-		}
-		return nil
-	})
-	if err != nil || n != 10 {
-		t.Fatalf("err %v after %d packets", err, n)
-	}
-}
-
-func TestDemuxErrors(t *testing.T) {
-	_, err := Demux(context.Background(), DemuxConfig{URL: filepath.Join(t.TempDir(), "missing.mp4")}, func(ingest.Packet) error { return nil })
-	if !errors.Is(err, ErrOpen) {
-		t.Errorf("missing file: %v", err)
-	}
-	wav := filepath.Join(t.TempDir(), "a.wav")
-	ffmpeg(t, "-f", "lavfi", "-i", "sine=duration=0.2", wav)
-	_, err = Demux(context.Background(), DemuxConfig{URL: wav}, func(ingest.Packet) error { return nil })
-	if !errors.Is(err, ErrNoVideo) || !errors.Is(err, ingest.ErrPermanent) {
-		t.Errorf("audio-only: %v", err)
-	}
-	// A password in the URL never shows in the error.
-	_, err = Demux(context.Background(), DemuxConfig{URL: "rtsp://admin:hunter2@127.0.0.1:1/cam", OpenTimeout: 2 * time.Second}, func(ingest.Packet) error { return nil })
-	if err == nil || bytes.Contains([]byte(err.Error()), []byte("hunter2")) {
-		t.Errorf("rtsp error leaks or is nil: %v", err)
 	}
 }

@@ -1,15 +1,9 @@
 // Package decode turns encoded packets into the few frames the clipper samples: FFmpeg (through
 // go-astiav) decodes every frame, the Sampler says which ones it wants, and only those are
 // resized (short side to ResizeShortSide), centre-cropped to Size×Size and converted to
-// normalized planar float32 in a preallocated ring slot. It also holds the FFmpeg demuxer
-// adapter the file and RTSP sources use, so all cgo stays here.
+// normalized planar float32 in a preallocated ring slot. The FFmpeg calls themselves live in
+// package media.
 package decode
-
-/*
-#include "ffhelpers.h"
-static void as_set_pkt_timebase_ns(AVCodecContext *c) { c->pkt_timebase = (AVRational){1, 1000000000}; }
-*/
-import "C"
 
 import (
 	"fmt"
@@ -18,12 +12,10 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
-	"unsafe"
-
-	"github.com/asticode/go-astiav"
 
 	"github.com/actionstream/actionstream/clipper"
 	"github.com/actionstream/actionstream/ingest"
+	"github.com/actionstream/actionstream/media"
 )
 
 // Sampler decides which decoded frames become clip samples. *clipper.Clipper satisfies it.
@@ -56,12 +48,15 @@ type Config struct {
 type Stats struct {
 	Codec           string
 	Width, Height   int
-	FramesDecoded   int64   // every frame FFmpeg returned
-	FramesConverted int64   // frames the Sampler wanted, resized and converted
-	DecodeErrors    int64   // packets or frames FFmpeg rejected (skipped)
-	CorruptFrames   int64   // frames returned with concealed errors
-	PacketsSkipped  int64   // packets before any codec information
-	FPS             float64 // decoded frames per wall-clock second over the last second or so
+	FramesDecoded   int64 // every frame FFmpeg returned
+	FramesConverted int64 // frames the Sampler wanted, resized and converted
+	DecodeErrors    int64 // packets or frames FFmpeg rejected (skipped)
+	CorruptFrames   int64 // frames returned with concealed errors
+	PacketsSkipped  int64 // packets before any codec information
+	// BackwardSteps counts decoded frames whose FFmpeg time was earlier than the previous
+	// frame's; Repairs counts frames timed by the frame rate instead (see Decoder.frameTime).
+	BackwardSteps, Repairs int64
+	FPS                    float64 // decoded frames per wall-clock second over the last second or so
 }
 
 // Decoder decodes one stream. Decode, Flush and Close must be called from one goroutine at a
@@ -72,27 +67,29 @@ type Decoder struct {
 	out     func(*clipper.Clip)
 	log     *slog.Logger
 
-	codec  *ingest.CodecInfo
-	cc     *astiav.CodecContext
-	rcc    *C.AVCodecContext
-	pkt    *astiav.Packet
-	rpkt   *C.AVPacket
-	frame  *astiav.Frame
-	rframe *C.AVFrame
-	info   *C.as_frame_info
-	sws    **C.struct_SwsContext
-	ring   *ring
-	lut    [3][256]float32
+	codec *ingest.CodecInfo
+	ff    *media.Decoder
+	ring  *ring
+	lut   [3][256]float32
 
 	srcW, srcH, rw, rh, x0, y0 int
-	lastPTS, frameDur          time.Duration
 
-	frames, converted, errors, corrupt, skipped atomic.Int64
-	fpsBits                                     atomic.Uint64
-	fpsStart                                    time.Time
-	fpsCount                                    int64
-	errLogAt                                    time.Time // last periodic error report
-	errLogged                                   int64     // errors+corrupt at that report
+	// Timing state of frameTime, reset when a codec opens.
+	lastPTS, lastRaw, lastStep time.Duration
+	shift                      time.Duration // added to FFmpeg's times after untimed leading frames
+	timed, haveRaw, counted    bool
+	warned                     bool
+	// bestEffort's state, as libavcodec keeps it for guess_correct_pts.
+	lastInPTS, lastInDTS int64
+	seenPTS, seenDTS     bool
+	faultyPTS, faultyDTS int
+
+	frames, converted, errors, corrupt, skipped, backward, repairs atomic.Int64
+	fpsBits                                                        atomic.Uint64
+	fpsStart                                                       time.Time
+	fpsCount                                                       int64
+	errLogAt                                                       time.Time // last periodic error report
+	errLogged                                                      int64     // errors+corrupt at that report
 
 	mu            sync.Mutex // guards the fields below, read by Stats
 	codecName     string
@@ -134,8 +131,11 @@ func New(cfg Config, s Sampler, out func(*clipper.Clip)) (*Decoder, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	quietFFmpeg()
-	d := &Decoder{
+	ff, err := media.NewDecoder()
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrConfig, err)
+	}
+	d := &Decoder{ff: ff,
 		cfg: cfg, sampler: s, out: out,
 		log:  cfg.Logger.With("component", "decode", "stream", cfg.Stream),
 		ring: newRing(cfg.RingSlots, cfg.Size),
@@ -149,16 +149,6 @@ func New(cfg Config, s Sampler, out func(*clipper.Clip)) (*Decoder, error) {
 			d.lut[c][v] = (float32(v)/255 - cfg.Mean[c]) / std
 		}
 	}
-	d.pkt = astiav.AllocPacket()
-	d.rpkt = rawPacket(d.pkt)
-	d.frame = astiav.AllocFrame()
-	d.rframe = rawFrame(d.frame)
-	d.info = C.as_info_alloc()
-	d.sws = C.as_sws_alloc()
-	if d.info == nil || d.sws == nil {
-		d.Close()
-		return nil, fmt.Errorf("%w: out of memory", ErrConfig)
-	}
 	return d, nil
 }
 
@@ -171,48 +161,25 @@ func (d *Decoder) tooLarge(w, h int) error {
 }
 
 func (d *Decoder) open(ci *ingest.CodecInfo) error {
-	codec := astiav.FindDecoderByName(ci.Codec)
-	if codec == nil {
-		return fmt.Errorf("no FFmpeg decoder named %q: %w", ci.Codec, ErrUnsupportedCodec)
-	}
 	if !d.fits(ci.Width, ci.Height) {
 		return d.tooLarge(ci.Width, ci.Height)
 	}
-	cc := astiav.AllocCodecContext(codec)
-	if cc == nil {
-		return fmt.Errorf("allocating %s decoder: %w", ci.Codec, ErrUnsupportedCodec)
+	err := d.ff.Open(media.StreamInfo{Codec: ci.Codec, Extradata: ci.Extradata, Width: ci.Width, Height: ci.Height,
+		FrameDuration: ci.FrameDuration}, d.cfg.Threads)
+	if err != nil {
+		return fmt.Errorf("%w: %w", ErrUnsupportedCodec, err)
 	}
-	if len(ci.Extradata) > 0 {
-		if err := cc.SetExtraData(ci.Extradata); err != nil {
-			cc.Free()
-			return fmt.Errorf("%s extradata: %w", ci.Codec, err)
-		}
-	}
-	cc.SetWidth(ci.Width)
-	cc.SetHeight(ci.Height)
-	cc.SetThreadCount(d.cfg.Threads)
-	C.as_set_pkt_timebase_ns(rawCodecContext(cc))
-	if err := cc.Open(codec, nil); err != nil {
-		cc.Free()
-		return fmt.Errorf("opening %s decoder: %v: %w", ci.Codec, err, ErrUnsupportedCodec)
-	}
-	d.cc, d.rcc = cc, rawCodecContext(cc)
 	c := *ci
 	c.Extradata = append([]byte(nil), ci.Extradata...)
 	d.codec = &c
 	d.srcW, d.srcH = 0, 0
+	d.timed, d.haveRaw, d.counted, d.lastStep = false, false, false, 0
+	d.seenPTS, d.seenDTS, d.faultyPTS, d.faultyDTS = false, false, 0, 0
 	d.mu.Lock()
 	d.codecName, d.width, d.height = ci.Codec, ci.Width, ci.Height
 	d.mu.Unlock()
 	d.log.Debug("decoder opened", "codec", ci.Codec, "width", ci.Width, "height", ci.Height, "threads", d.cfg.Threads)
 	return nil
-}
-
-func (d *Decoder) closeCodec() {
-	if d.cc != nil {
-		d.cc.Free()
-		d.cc, d.rcc = nil, nil
-	}
 }
 
 // Decode decodes one packet and processes every frame it completes. Broken bitstream errors are
@@ -224,36 +191,37 @@ func (d *Decoder) Decode(p ingest.Packet) error {
 		return ErrClosed
 	}
 	if p.Codec != nil && !p.Codec.Equal(d.codec) {
-		if d.cc != nil {
+		if d.ff.IsOpen() {
 			if err := d.drain(); err != nil {
 				return err
 			}
-			d.closeCodec()
+			d.ff.CloseCodec()
 		}
 		if err := d.open(p.Codec); err != nil {
 			d.codec = nil
 			return err
 		}
 	}
-	if d.cc == nil || len(p.Data) == 0 {
+	if !d.ff.IsOpen() || len(p.Data) == 0 {
 		d.skipped.Add(1)
 		return nil
 	}
-	key := C.int(0)
-	if p.Key {
-		key = 1
+	pts, dts := int64(p.PTS), media.NoTS
+	if p.NoPTS {
+		pts = media.NoTS
 	}
-	r := int(C.as_send(d.rcc, d.rpkt, (*C.uint8_t)(unsafe.Pointer(&p.Data[0])), C.int(len(p.Data)),
-		C.int64_t(p.PTS), C.int64_t(p.Duration), key))
-	if r == errAgain {
+	if p.HasDTS {
+		dts = int64(p.DTS)
+	}
+	st := d.ff.Send(p.Data, pts, dts, int64(p.Duration), p.Key, p.Discard)
+	if st == media.Again {
 		// Cannot happen while every send is followed by a full receive; recover anyway.
 		if err := d.receive(p.PTS, p.Wall); err != nil {
 			return err
 		}
-		r = int(C.as_send(d.rcc, d.rpkt, (*C.uint8_t)(unsafe.Pointer(&p.Data[0])), C.int(len(p.Data)),
-			C.int64_t(p.PTS), C.int64_t(p.Duration), key))
+		st = d.ff.Send(p.Data, pts, dts, int64(p.Duration), p.Key, p.Discard)
 	}
-	if r < 0 {
+	if st != media.OK {
 		d.errors.Add(1)
 	}
 	return d.receive(p.PTS, p.Wall)
@@ -265,65 +233,162 @@ func (d *Decoder) Flush() error {
 	if d.closed {
 		return ErrClosed
 	}
-	if d.cc == nil {
+	if !d.ff.IsOpen() {
 		return nil
 	}
-	if err := d.drain(); err != nil {
-		return err
-	}
-	C.avcodec_flush_buffers(d.rcc)
-	return nil
+	return d.drain()
 }
 
 func (d *Decoder) drain() error {
-	C.as_send(d.rcc, d.rpkt, nil, 0, 0, 0, 0)
+	d.ff.SendEOF()
 	err := d.receive(d.lastPTS, time.Time{})
-	C.avcodec_flush_buffers(d.rcc)
+	d.ff.FlushBuffers()
 	return err
 }
 
 func (d *Decoder) receive(pktPTS time.Duration, pktWall time.Time) error {
 	for {
-		r := int(C.as_receive(d.rcc, d.rframe, d.info))
-		if r == errAgain || r == errEOF {
+		f, st := d.ff.Receive()
+		if st == media.Again || st == media.EOF {
 			return nil
 		}
-		if r < 0 {
+		if st != media.OK {
 			d.errors.Add(1)
 			return nil
 		}
 		d.frames.Add(1)
-		if d.info.corrupt != 0 {
+		if f.Corrupt {
 			d.corrupt.Add(1)
 		}
-		w, h := int(d.info.width), int(d.info.height)
+		w, h := f.Width, f.Height
 		if w != d.srcW || h != d.srcH {
 			if !d.fits(w, h) {
 				return d.tooLarge(w, h)
 			}
 			d.geometry(w, h)
 		}
-		pts := time.Duration(d.info.pts)
-		if int64(d.info.pts) == noPTS {
-			pts = d.lastPTS + d.frameDur
-		}
-		if pts > d.lastPTS && d.lastPTS > 0 && pts-d.lastPTS < time.Second {
-			d.frameDur = pts - d.lastPTS
-		} else if d.frameDur == 0 {
-			d.frameDur = 40 * time.Millisecond
-		}
-		d.lastPTS = pts
+		pts, raw := d.frameTime(d.bestEffort(f.PTS, f.DTS))
 		d.tickFPS()
 		if d.sampler.Want(pts) {
 			wall := pktWall
 			if wall.IsZero() {
 				wall = time.Now()
 			} else {
-				wall = wall.Add(pts - pktPTS)
+				wall = wall.Add(raw - pktPTS)
 			}
 			d.convert(pts, wall)
 		}
 	}
+}
+
+// bestEffort is FFmpeg's best_effort_timestamp rule (libavcodec's guess_correct_pts): of the
+// frame's pts and its packet's dts, use whichever has gone non-increasing less often so far,
+// the pts on a tie. FFmpeg falls back to the other when the chosen one is missing; here a stream
+// that has shown dts and trusts them, and meets a frame without one (the frames a drained
+// decoder still holds) gets "missing", so frameTime counts it on rather than taking the pts the stream already proved
+// wrong (a pts = dts container with B-frames).
+func (d *Decoder) bestEffort(pts, dts int64) int64 {
+	if dts != media.NoTS {
+		if d.seenDTS && dts <= d.lastInDTS {
+			d.faultyDTS++
+		}
+		d.lastInDTS, d.seenDTS = dts, true
+	}
+	if pts != media.NoTS {
+		if d.seenPTS && pts <= d.lastInPTS {
+			d.faultyPTS++
+		}
+		d.lastInPTS, d.seenPTS = pts, true
+	}
+	usePTS := d.faultyPTS <= d.faultyDTS
+	switch {
+	case usePTS && pts != media.NoTS:
+		return pts
+	case !usePTS && dts != media.NoTS:
+		return dts
+	case !usePTS && d.seenDTS:
+		return media.NoTS
+	case pts != media.NoTS:
+		return pts // no dts ever: FFmpeg's fallback
+	}
+	return dts // pts missing: FFmpeg's fallback (media.NoTS when both are)
+}
+
+// frameTime is the one timestamp rule (docs/EVENTS.md, "Frame times"). A frame is timed by
+// bestEffort, which sees both packet timestamps, as long as those times run forward:
+//   - A frame without a time follows the previous frame by one frame duration
+//     (CodecInfo.FrameDuration, else the last forward step, else 40 ms). Frames before the
+//     first known time start at 0 and the known times are shifted to continue from them (an
+//     RTSP stream's first packet has no time; a raw elementary stream has none at all).
+//   - The first time FFmpeg's times go backwards (or stop moving forward after a filled-in
+//     frame), the stream switches, while this codec stays open, to counted times: every later
+//     frame follows the previous one by the frame duration. This is logged once per stream.
+//
+// Every frame not timed by FFmpeg is a repair; every backward step of FFmpeg's own times is
+// counted too (before repair). It returns the time to use and FFmpeg's own (raw) time, which
+// the wall clock estimate follows.
+func (d *Decoder) frameTime(ts int64) (pts, raw time.Duration) {
+	raw = time.Duration(ts)
+	missing := ts == media.NoTS
+	if !missing {
+		if !d.haveRaw {
+			d.haveRaw, d.shift = true, 0
+			if d.timed {
+				d.shift = d.lastPTS + d.step() - raw
+			}
+		} else if raw < d.lastRaw {
+			d.backward.Add(1)
+			d.switchToCounted(raw)
+		} else if raw > d.lastRaw && !d.counted {
+			d.lastStep = raw - d.lastRaw
+		}
+		d.lastRaw = raw
+		if !d.counted && d.timed && raw+d.shift < d.lastPTS {
+			d.switchToCounted(raw)
+		}
+	}
+	switch {
+	case !d.timed && missing:
+		pts = d.lastPTS // 0, or where the previous codec's frames ended
+		if d.frames.Load() > 1 {
+			pts += d.step()
+		}
+		d.repairs.Add(1)
+	case missing || d.counted:
+		pts = d.lastPTS + d.step()
+		d.repairs.Add(1)
+	default:
+		pts = raw + d.shift
+	}
+	if missing {
+		raw = pts
+	}
+	d.timed = true
+	d.lastPTS = pts
+	return pts, raw
+}
+
+func (d *Decoder) switchToCounted(raw time.Duration) {
+	if d.counted {
+		return
+	}
+	d.counted = true
+	if !d.warned {
+		d.warned = true
+		d.log.Warn("decoded timestamps go backwards; timing frames by the frame rate from here",
+			"frame_duration", d.step(), "time", raw, "previous", d.lastRaw)
+	}
+}
+
+// step is the frame duration counted times advance by.
+func (d *Decoder) step() time.Duration {
+	switch {
+	case d.codec != nil && d.codec.FrameDuration > 0:
+		return d.codec.FrameDuration
+	case d.lastStep > 0:
+		return d.lastStep
+	}
+	return 40 * time.Millisecond
 }
 
 func (d *Decoder) tickFPS() {
@@ -376,7 +441,7 @@ func (d *Decoder) convert(pts time.Duration, wall time.Time) {
 		d.errors.Add(1)
 		return
 	}
-	if C.as_scale(d.sws, d.rframe, (*C.uint8_t)(unsafe.Pointer(&s.rgb[0])), C.int(s.stride), C.int(d.rw), C.int(d.rh)) < 0 {
+	if d.ff.Scale(s.rgb, s.stride, d.rw, d.rh) != nil {
 		d.errors.Add(1)
 		return
 	}
@@ -412,6 +477,8 @@ func (d *Decoder) Stats() Stats {
 	st.DecodeErrors = d.errors.Load()
 	st.CorruptFrames = d.corrupt.Load()
 	st.PacketsSkipped = d.skipped.Load()
+	st.BackwardSteps = d.backward.Load()
+	st.Repairs = d.repairs.Load()
 	st.FPS = math.Float64frombits(d.fpsBits.Load())
 	return st
 }
@@ -422,21 +489,7 @@ func (d *Decoder) Close() error {
 		return nil
 	}
 	d.closed = true
-	d.closeCodec()
-	if d.frame != nil {
-		d.frame.Free()
-	}
-	if d.pkt != nil {
-		d.pkt.Free()
-	}
-	if d.info != nil {
-		C.av_free(unsafe.Pointer(d.info))
-		d.info = nil
-	}
-	if d.sws != nil {
-		C.as_sws_free(d.sws)
-		d.sws = nil
-	}
+	d.ff.Close()
 	d.ring.close()
 	return nil
 }

@@ -12,12 +12,6 @@ var (
 	ErrTooLarge = fmt.Errorf("resolution over the cap: %w", ingest.ErrPermanent)
 	// ErrUnsupportedCodec: FFmpeg has no decoder for the stream, or it failed to open.
 	ErrUnsupportedCodec = fmt.Errorf("unsupported codec: %w", ingest.ErrPermanent)
-	// ErrNoVideo: the input has no video stream.
-	ErrNoVideo = fmt.Errorf("no video stream: %w", ingest.ErrPermanent)
-	// ErrOpen: the input could not be opened (retryable unless it also wraps ingest.ErrPermanent).
-	ErrOpen = errors.New("open input")
-	// ErrRead: reading from the input failed (retryable).
-	ErrRead = errors.New("read input")
 	// ErrNoFrame: no frame has been converted yet, so there is no thumbnail.
 	ErrNoFrame = errors.New("no frame yet")
 	// ErrClosed: the decoder was closed.

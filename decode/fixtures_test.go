@@ -3,7 +3,6 @@ package decode
 import (
 	"context"
 	"fmt"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"testing"
@@ -11,6 +10,8 @@ import (
 
 	"github.com/actionstream/actionstream/clipper"
 	"github.com/actionstream/actionstream/ingest"
+	"github.com/actionstream/actionstream/ingest/demux"
+	"github.com/actionstream/actionstream/media"
 )
 
 // ffmpeg runs the ffmpeg CLI to make a fixture.
@@ -66,26 +67,18 @@ func (s *recSampler) Add(f *clipper.Frame) []*clipper.Clip {
 }
 
 // decodeFile runs Demux into a Decoder with the given Sampler until end of input.
-func decodeFile(t testing.TB, path string, cfg Config, s Sampler) (*Decoder, DemuxResult, error) {
+func decodeFile(t testing.TB, path string, cfg Config, s Sampler) (*Decoder, media.DemuxResult, error) {
 	t.Helper()
 	d, err := New(cfg, s, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { d.Close() })
-	res, err := Demux(context.Background(), DemuxConfig{URL: path}, d.Decode)
+	res, err := demux.Run(context.Background(), media.DemuxConfig{URL: path}, d.Decode)
 	if err == nil {
 		err = d.Flush()
 	}
 	return d, res, err
-}
-
-func fileSize(t testing.TB, path string) int64 {
-	fi, err := os.Stat(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return fi.Size()
 }
 
 var _ = ingest.Packet{}

@@ -1,19 +1,14 @@
 package decode
 
-/*
-#include "ffhelpers.h"
-*/
-import "C"
-
 import (
 	"bytes"
 	"image"
 	"image/jpeg"
 	"sync"
 	"time"
-	"unsafe"
 
 	"github.com/actionstream/actionstream/clipper"
+	"github.com/actionstream/actionstream/media"
 )
 
 // slot holds one converted frame: the resized RGB picture (C memory, aligned for swscale) and
@@ -53,11 +48,9 @@ func (r *ring) next(w, h int) *slot {
 	if s.w != w || s.h != h {
 		s.free()
 		stride := (w*3 + 63) &^ 63
-		p := C.av_malloc(C.size_t(stride*h + 64))
-		if p == nil {
+		if s.rgb = media.AllocBuffer(stride * h); s.rgb == nil {
 			return nil
 		}
-		s.rgb = unsafe.Slice((*byte)(p), stride*h)
 		s.stride, s.w, s.h = stride, w, h
 	}
 	return s
@@ -77,7 +70,7 @@ func (r *ring) publish(s *slot) {
 
 func (s *slot) free() {
 	if s.rgb != nil {
-		C.av_free(unsafe.Pointer(&s.rgb[0]))
+		media.FreeBuffer(s.rgb)
 		s.rgb = nil
 		s.w, s.h = 0, 0
 	}

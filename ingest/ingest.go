@@ -17,6 +17,9 @@ type CodecInfo struct {
 	Extradata []byte
 	// Width and Height are the coded size when the container knows it, else 0.
 	Width, Height int
+	// FrameDuration is one frame at the stream's nominal frame rate (container or codec), else
+	// 0. The decoder times frames that carry no timestamp at all (raw elementary streams) with it.
+	FrameDuration time.Duration
 }
 
 // Equal reports whether two CodecInfos would open the same decoder.
@@ -24,7 +27,8 @@ func (c *CodecInfo) Equal(o *CodecInfo) bool {
 	if c == nil || o == nil {
 		return c == o
 	}
-	if c.Codec != o.Codec || c.Width != o.Width || c.Height != o.Height || len(c.Extradata) != len(o.Extradata) {
+	if c.Codec != o.Codec || c.Width != o.Width || c.Height != o.Height || c.FrameDuration != o.FrameDuration ||
+		len(c.Extradata) != len(o.Extradata) {
 		return false
 	}
 	for i := range c.Extradata {
@@ -40,15 +44,26 @@ type Packet struct {
 	// Data is the encoded payload. It is only valid until emit returns: a consumer that keeps
 	// it must copy it (sources reuse the buffer, which keeps the packet path allocation-free).
 	Data []byte
-	// PTS is the presentation time relative to the start of the stream. It keeps increasing
-	// across a looped file.
-	PTS time.Duration
+	// PTS is the presentation time relative to the start of the stream, as the container gave
+	// it (so it may be out of order: B-frames). A looped file's times keep increasing. When
+	// NoPTS is set the container gave none and PTS holds an estimate (the DTS, or the previous
+	// packet's time plus its duration) for consumers that need one time.
+	PTS   time.Duration
+	NoPTS bool
+	// DTS is the decode time on the same clock as PTS, valid only when HasDTS. The decoder
+	// needs both to time frames as FFmpeg means them (best_effort_timestamp): containers with
+	// B-frames but pts = dts, packed B-frames, missing PTS.
+	DTS    time.Duration
+	HasDTS bool
 	// Duration is the packet's duration when the container knows it, else 0.
 	Duration time.Duration
 	// Wall is when the packet was received (live) or emitted (files).
 	Wall time.Time
 	// Key marks a packet a decoder can start from.
 	Key bool
+	// Discard marks a packet to decode but not show: frames before an edit list's start,
+	// which later frames may reference.
+	Discard bool
 	// Codec is non-nil on the first packet of each Run and whenever the parameters change.
 	Codec *CodecInfo
 }

@@ -63,8 +63,11 @@ var (
 	descFrames       = prometheus.NewDesc("actionstream_frames_decoded_total", "Frames decoded.", []string{"stream"}, nil)
 	descDecodeErrors = prometheus.NewDesc("actionstream_decode_errors_total", "Packets or frames FFmpeg rejected (skipped).", []string{"stream"}, nil)
 	descClips        = prometheus.NewDesc("actionstream_clips_total", "Clips assembled.", []string{"stream"}, nil)
-	descClipsGap     = prometheus.NewDesc("actionstream_clips_dropped_gap_total", "Clips dropped because a gap or reconnect broke them.", []string{"stream"}, nil)
-	descClipsStale   = prometheus.NewDesc("actionstream_clips_dropped_stale_total", "Clips replaced by a newer clip before inference (latest wins).", []string{"stream"}, nil)
+	// reason: gap (a timestamp step over the gap tolerance), backward (timestamps going back),
+	// reset (the source reconnected), stale (replaced by a newer clip before inference).
+	descClipsDropped = prometheus.NewDesc("actionstream_clips_dropped_total", "Clips dropped, by reason: gap, backward, reset, stale.", []string{"stream", "reason"}, nil)
+	descPTSBackward  = prometheus.NewDesc("actionstream_pts_backward_steps_total", "Decoded frames timed earlier than the frame before them (before repair).", []string{"stream"}, nil)
+	descPTSRepairs   = prometheus.NewDesc("actionstream_pts_repairs_total", "Decoded frames timed by the frame rate because their own time was missing or went backwards.", []string{"stream"}, nil)
 	descRestarts     = prometheus.NewDesc("actionstream_source_restarts_total", "Source restarts after failures.", []string{"stream"}, nil)
 	descPending      = prometheus.NewDesc("actionstream_batcher_pending", "Clips waiting for inference.", nil, nil)
 	descScored       = prometheus.NewDesc("actionstream_clips_scored_total", "Clips scored.", nil, nil)
@@ -84,7 +87,7 @@ var (
 )
 
 func (m *metrics) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descFPS, descUp, descFrames, descDecodeErrors, descClips, descClipsGap, descClipsStale,
+	for _, d := range []*prometheus.Desc{descFPS, descUp, descFrames, descDecodeErrors, descClips, descClipsDropped, descPTSBackward, descPTSRepairs,
 		descRestarts, descPending, descScored, descInferErrors, descSinkBuffered, descSinkCap, descSinkDeliv, descSinkErrors,
 		descSinkBlocked, descSinkRejected, descSinkAccepted, descSinkRetries, descSinkUndeliv, descSinkBlockedS, descSinkUp, descStateErrors} {
 		ch <- d
@@ -108,8 +111,11 @@ func (m *metrics) Collect(ch chan<- prometheus.Metric) {
 		counter(descFrames, float64(st.FramesDecoded), st.ID)
 		counter(descDecodeErrors, float64(st.DecodeErrors), st.ID)
 		counter(descClips, float64(st.Clips), st.ID)
-		counter(descClipsGap, float64(st.ClipsDropped), st.ID)
-		counter(descClipsStale, float64(bs.DroppedByStream[st.ID]), st.ID)
+		for _, reason := range dropReasons {
+			counter(descClipsDropped, float64(st.ClipsDroppedByReason[reason]), st.ID, reason)
+		}
+		counter(descPTSBackward, float64(st.PTSBackwardSteps), st.ID)
+		counter(descPTSRepairs, float64(st.PTSRepairs), st.ID)
 		counter(descRestarts, float64(st.Restarts), st.ID)
 	}
 	gauge(descPending, float64(bs.Pending))

@@ -39,7 +39,11 @@ type StreamStatus struct {
 	ClipsScored          uint64            `json:"clips_scored"`
 	ClipsDroppedByReason map[string]uint64 `json:"clips_dropped_by_reason"`
 	Gaps                 uint64            `json:"gaps"`           // frame-time steps over the gap tolerance
-	BackwardSteps        uint64            `json:"backward_steps"` // frame times going backwards
+	BackwardSteps        uint64            `json:"backward_steps"` // frame times going backwards at the clipper (after repair)
+	// PTSBackwardSteps counts decoded frames whose FFmpeg time went backwards, PTSRepairs the
+	// frames the decoder re-timed for it (decode.Stats).
+	PTSBackwardSteps int64 `json:"pts_backward_steps"`
+	PTSRepairs       int64 `json:"pts_repairs"`
 	// Attempts counts failed tries in a row and LastError is the latest failure, so a camera
 	// that never answers shows as failing, with why.
 	Attempts  int64  `json:"attempts"`
@@ -375,11 +379,15 @@ func (t *timeline) Want(pts time.Duration) bool {
 	return t.Clipper.Want(pts)
 }
 
-// droppedByReason is the one place that splits dropped clips by reason: "broken" are clips in
-// progress that a gap, a backward frame time or a reconnect cut (the clipper counts them as
-// one), "stale" those replaced by a newer clip before inference.
+// dropReasons are the reasons droppedByReason reports, in /metrics order.
+var dropReasons = []string{"gap", "backward", "reset", "stale"}
+
+// droppedByReason is the one place that splits dropped clips by reason (the label values of
+// actionstream_clips_dropped_total): clips in progress cut by a "gap", a "backward" frame time
+// or a "reset" (reconnect), and "stale" ones replaced by a newer clip before inference.
 func droppedByReason(cs clipper.Stats, stale uint64) map[string]uint64 {
-	return map[string]uint64{"broken": cs.ClipsDropped, "stale": stale}
+	// Keep the keys in step with dropReasons.
+	return map[string]uint64{"gap": cs.ClipsDroppedGap, "backward": cs.ClipsDroppedBackward, "reset": cs.ClipsDroppedReset, "stale": stale}
 }
 
 // status reports the stream; stale is the batcher's count of this stream's replaced clips.
@@ -403,6 +411,7 @@ func (s *stream) status(stale uint64) StreamStatus {
 		Clips: cs.Clips, ClipsDropped: cs.ClipsDropped, ClipsScored: s.scoredOK.Load(),
 		ClipsDroppedByReason: droppedByReason(cs, stale), Gaps: cs.Gaps, BackwardSteps: cs.Discontinuities,
 		Restarts: s.sup.Restarts(), Attempts: s.sup.Attempts(), LastError: lastErr,
+		PTSBackwardSteps: ds.BackwardSteps, PTSRepairs: ds.Repairs,
 		LastClip: s.lastClip, Active: active, Top: s.top,
 	}
 }

@@ -92,7 +92,7 @@ shutdown_timeout: 20s
 	}
 	_, metrics := get("/metrics")
 	for _, name := range []string{"actionstream_stream_fps{stream=\"cam-1\"}", "actionstream_frames_decoded_total", "actionstream_decode_errors_total",
-		"actionstream_clips_dropped_stale_total", "actionstream_batcher_pending", "actionstream_batch_size_bucket",
+		`actionstream_clips_dropped_total{reason="stale",stream="cam-1"}`, `actionstream_clips_dropped_total{reason="gap",stream="cam-1"}`, "actionstream_pts_backward_steps_total", "actionstream_pts_repairs_total", "actionstream_batcher_pending", "actionstream_batch_size_bucket",
 		"actionstream_inference_seconds_bucket", "actionstream_events_total{type=\"clip.scored\"}", "actionstream_sink_errors_total{sink=\"jsonl\"}", "actionstream_whip_sessions 0"} {
 		if !strings.Contains(metrics, name) {
 			t.Errorf("/metrics lacks %s", name)

@@ -12,8 +12,9 @@ import (
 
 	"time"
 
-	"github.com/actionstream/actionstream/decode"
 	"github.com/actionstream/actionstream/ingest"
+	"github.com/actionstream/actionstream/ingest/demux"
+	"github.com/actionstream/actionstream/media"
 )
 
 // Config configures a file Source.
@@ -83,9 +84,9 @@ func (s *Source) Run(ctx context.Context, emit func(ingest.Packet) error) error 
 		return fmt.Errorf("file source %s: %w: %w", s.path, err, ingest.ErrPermanent)
 	}
 	for pass := 0; ; pass++ {
-		res, err := decode.Demux(ctx, decode.DemuxConfig{
+		res, err := demux.Run(ctx, media.DemuxConfig{
 			// "file:" keeps FFmpeg from reading a colon in the name as a protocol.
-			URL: "file:" + s.path, Name: s.path, Paced: s.cfg.Paced, PTSOffset: s.offset, Logger: s.log,
+			URL: "file:" + s.path, Name: s.path, Paced: s.cfg.Paced, PTSOffset: s.offset,
 		}, emit)
 		if res.End > s.offset {
 			s.offset = res.End

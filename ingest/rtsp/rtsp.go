@@ -14,8 +14,9 @@ import (
 	"strings"
 	"time"
 
-	"github.com/actionstream/actionstream/decode"
 	"github.com/actionstream/actionstream/ingest"
+	"github.com/actionstream/actionstream/ingest/demux"
+	"github.com/actionstream/actionstream/media"
 )
 
 // Transports.
@@ -111,10 +112,10 @@ func (s *Source) Run(ctx context.Context, emit func(ingest.Packet) error) error 
 		offset += time.Since(s.lastWall)
 	}
 	s.log.Debug("connecting", "transport", s.cfg.Transport, "pts_offset", offset)
-	res, err := decode.Demux(ctx, decode.DemuxConfig{
+	res, err := demux.Run(ctx, media.DemuxConfig{
 		URL: s.cfg.URL, Name: s.name, Format: "rtsp", Options: opts,
 		OpenTimeout: s.cfg.OpenTimeout, StallTimeout: s.cfg.StallTimeout,
-		PTSOffset: offset, Logger: s.log,
+		PTSOffset: offset,
 	}, emit)
 	if res.Packets > 0 {
 		s.end = max(s.end, res.End)

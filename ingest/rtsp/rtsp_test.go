@@ -300,3 +300,67 @@ func TestStallReconnects(t *testing.T) {
 	cam.Paused.Store(false)
 	testutil.WaitFor(t, 10*time.Second, func() bool { u, p, _ := get(); return u == 2 && p >= before+10 }, testutil.Says("up again with packets"))
 }
+
+// timedSampler records every frame time the decoder offers, for the B-frame test.
+type timedSampler struct {
+	*clipper.Clipper
+	mu    sync.Mutex
+	times []time.Duration
+}
+
+func (s *timedSampler) Want(pts time.Duration) bool {
+	s.mu.Lock()
+	s.times = append(s.times, pts)
+	s.mu.Unlock()
+	return s.Clipper.Want(pts)
+}
+
+// A camera sending H.264 with B-frames (decode order, RTP timestamp = presentation time) is
+// decoded into frames that run forward 40 ms at a time: no backward step, nothing repaired, no
+// clip broken.
+func TestBFramesOverRTSP(t *testing.T) {
+	aus, pts, sps, pps := rtspcam.H264BFrameAccessUnits(t)
+	reordered := false
+	for i := 1; i < len(pts); i++ {
+		reordered = reordered || pts[i] < pts[i-1]
+	}
+	if !reordered {
+		t.Fatal("fixture has no B-frames: presentation times are in decode order")
+	}
+	addr := net.JoinHostPort("127.0.0.1", fmt.Sprint(testutil.FreePort(t)))
+	cam := rtspcam.StartTimed(t, addr, 0, aus, pts, sps, pps)
+	defer cam.Close()
+	src, err := rtsp.New(rtsp.Config{Stream: "cam", URL: "rtsp://" + addr + "/cam", StallTimeout: 2 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cl, err := clipper.New("cam", clipper.Config{Frames: 4, SamplingRate: 3, Size: 32})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec := &timedSampler{Clipper: cl}
+	dec, err := decode.New(decode.Config{Stream: "cam", Size: 32}, rec, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer dec.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- src.Run(ctx, dec.Decode) }()
+	testutil.WaitFor(t, 15*time.Second, func() bool { return dec.Stats().FramesDecoded >= 75 }, testutil.Says("75 frames (past one loop of the camera)"))
+	cancel()
+	if err := <-done; !errors.Is(err, context.Canceled) {
+		t.Fatalf("run ended with %v", err)
+	}
+	ds, cs := dec.Stats(), cl.Stats()
+	if ds.BackwardSteps != 0 || ds.Repairs > 1 || cs.Discontinuities != 0 || cs.ClipsDropped != 0 || cs.Clips == 0 {
+		t.Fatalf("decoder %+v, clipper %+v", ds, cs)
+	}
+	rec.mu.Lock()
+	defer rec.mu.Unlock()
+	for i := 1; i < len(rec.times); i++ {
+		if step := rec.times[i] - rec.times[i-1]; step < 39*time.Millisecond || step > 41*time.Millisecond {
+			t.Fatalf("frame %d: step %v (%v after %v)", i, step, rec.times[i], rec.times[i-1])
+		}
+	}
+}

@@ -5,7 +5,9 @@
 package bench
 
 import (
+	"cmp"
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
@@ -28,59 +30,103 @@ import (
 
 func quietLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
 
-// DecodeResult compares our demux+decode+sample+convert path with `ffmpeg -threads 1 -f null`.
+// DecodeResult compares our demux+decode+sample+convert path with `ffmpeg -threads 1 -f null`,
+// both timed as whole processes (start-up included), alternating which side goes first.
 type DecodeResult struct {
-	Input        string  `json:"input"`
-	Runs         int     `json:"runs"`
-	OursFPS      float64 `json:"ours_fps"`
-	FFmpegFPS    float64 `json:"ffmpeg_fps"`
-	Ratio        float64 `json:"ratio"`
-	Frames       int64   `json:"frames"`
-	FFmpegFrames int64   `json:"ffmpeg_frames"`
-	Converted    int64   `json:"converted"`
-	Clips        int64   `json:"clips"`
-	Errors       int64   `json:"errors"`
+	Input            string     `json:"input"`
+	Runs             int        `json:"runs"`
+	OursFPS          float64    `json:"ours_fps"`       // frames / median wall time
+	FFmpegFPS        float64    `json:"ffmpeg_fps"`     // frames / median wall time
+	Ratio            float64    `json:"ratio"`          // median wall time ffmpeg / ours
+	OursSeconds      [3]float64 `json:"ours_seconds"`   // wall time min, median, max
+	FFmpegSeconds    [3]float64 `json:"ffmpeg_seconds"` // wall time min, median, max
+	OursCPUSeconds   float64    `json:"ours_cpu_seconds"`
+	FFmpegCPUSeconds float64    `json:"ffmpeg_cpu_seconds"`
+	CPURatio         float64    `json:"cpu_ratio"` // median CPU time ffmpeg / ours
+	Frames           int64      `json:"frames"`
+	FFmpegFrames     int64      `json:"ffmpeg_frames"`
+	Converted        int64      `json:"converted"`
+	Clips            int64      `json:"clips"`
+	Errors           int64      `json:"errors"`
 }
 
-// Decode runs both sides runs times, alternating so both see the same machine state,
-// and reports the medians. crop is the model's crop S.
-func Decode(ctx context.Context, input string, crop, runs int) (DecodeResult, error) {
-	if runs < 1 || crop < 1 {
-		return DecodeResult{}, fmt.Errorf("%w: runs %d, crop %d", ErrOptions, runs, crop)
-	}
-	var ours, ref []decode.BenchResult
-	for range runs {
-		r, err := decode.BenchFFmpeg(ctx, input)
-		if err != nil {
-			return DecodeResult{}, fmt.Errorf("ffmpeg reference: %w", err)
-		}
-		ref = append(ref, r)
-		o, err := decode.BenchFile(ctx, input, decode.Config{Size: crop, Logger: quietLogger()}, nil)
-		if err != nil {
-			return DecodeResult{}, err
-		}
-		ours = append(ours, o)
-	}
-	mo, mr := medianFPS(ours), medianFPS(ref)
-	return DecodeResult{Input: input, Runs: runs, OursFPS: mo.FPS, FFmpegFPS: mr.FPS, Ratio: mo.FPS / mr.FPS,
-		Frames: mo.Frames, FFmpegFrames: mr.Frames, Converted: mo.Converted, Clips: mo.Clips,
-		Errors: mo.Errors}, nil
+// DecodeOptions are the settings of Decode.
+type DecodeOptions struct {
+	Input string
+	Crop  int // the model's crop S
+	Runs  int // runs of each side
+	// Pass runs our side: a command (this binary re-run with a hidden flag) that decodes
+	// Input once and prints DecodePass's result as JSON on stdout.
+	Pass []string
 }
 
-func medianFPS(rs []decode.BenchResult) decode.BenchResult {
+// DecodePass decodes input once in this process (the child Decode times).
+func DecodePass(ctx context.Context, input string, crop int) (decode.BenchResult, error) {
+	return decode.BenchFile(ctx, input, decode.Config{Size: crop, Logger: quietLogger()}, nil)
+}
+
+// Decode times both sides o.Runs times as whole processes, alternating which goes first so
+// both see the same machine state.
+func Decode(ctx context.Context, o DecodeOptions) (DecodeResult, error) {
+	if o.Runs < 1 || o.Crop < 1 || len(o.Pass) == 0 {
+		return DecodeResult{}, fmt.Errorf("%w: runs %d, crop %d, pass command %q", ErrOptions, o.Runs, o.Crop, o.Pass)
+	}
+	ours := func() (decode.BenchResult, error) {
+		el, cpu, out, err := decode.BenchProcess(ctx, o.Pass[0], o.Pass[1:]...)
+		var r decode.BenchResult
+		if err != nil {
+			return r, err
+		}
+		if err := json.Unmarshal(out, &r); err != nil {
+			return r, fmt.Errorf("bench decode pass output: %w", err)
+		}
+		r.Elapsed, r.CPU, r.FPS = el, cpu, float64(r.Frames)/el.Seconds()
+		return r, nil
+	}
+	var oursRuns, refRuns []decode.BenchResult
+	for i := range o.Runs {
+		for side := range 2 {
+			if (i+side)%2 == 0 {
+				r, err := decode.BenchFFmpeg(ctx, o.Input)
+				if err != nil {
+					return DecodeResult{}, fmt.Errorf("ffmpeg reference: %w", err)
+				}
+				refRuns = append(refRuns, r)
+				continue
+			}
+			r, err := ours()
+			if err != nil {
+				return DecodeResult{}, err
+			}
+			oursRuns = append(oursRuns, r)
+		}
+	}
+	mo, mr := spread(oursRuns), spread(refRuns)
+	co, cr := medianCPU(oursRuns), medianCPU(refRuns)
+	secs := func(m [3]decode.BenchResult) [3]float64 {
+		return [3]float64{m[0].Elapsed.Seconds(), m[1].Elapsed.Seconds(), m[2].Elapsed.Seconds()}
+	}
+	return DecodeResult{Input: o.Input, Runs: o.Runs, OursFPS: mo[1].FPS, FFmpegFPS: mr[1].FPS,
+		Ratio: mr[1].Elapsed.Seconds() / mo[1].Elapsed.Seconds(), OursSeconds: secs(mo), FFmpegSeconds: secs(mr),
+		OursCPUSeconds: co.Seconds(), FFmpegCPUSeconds: cr.Seconds(), CPURatio: cr.Seconds() / co.Seconds(),
+		Frames: mo[1].Frames, FFmpegFrames: mr[1].Frames, Converted: mo[1].Converted, Clips: mo[1].Clips,
+		Errors: mo[1].Errors}, nil
+}
+
+// spread returns the fastest, median and slowest run by wall time.
+func spread(rs []decode.BenchResult) [3]decode.BenchResult {
 	s := slices.Clone(rs)
-	slices.SortFunc(s, func(a, b decode.BenchResult) int { return cmpFloat(a.FPS, b.FPS) })
-	return s[len(s)/2]
+	slices.SortFunc(s, func(a, b decode.BenchResult) int { return cmp.Compare(a.Elapsed, b.Elapsed) })
+	return [3]decode.BenchResult{s[0], s[len(s)/2], s[len(s)-1]}
 }
 
-func cmpFloat(a, b float64) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
+func medianCPU(rs []decode.BenchResult) time.Duration {
+	c := make([]time.Duration, len(rs))
+	for i, r := range rs {
+		c[i] = r.CPU
 	}
-	return 0
+	slices.Sort(c)
+	return c[len(c)/2]
 }
 
 // InferOptions are the settings of Infer.

@@ -53,7 +53,7 @@ func TestLineClock(t *testing.T) {
 
 func TestOptionErrors(t *testing.T) {
 	ctx := context.Background()
-	if _, err := Decode(ctx, "x.mp4", 160, 0); !errors.Is(err, ErrOptions) {
+	if _, err := Decode(ctx, DecodeOptions{Input: "x.mp4", Crop: 160, Runs: 0, Pass: []string{"true"}}); !errors.Is(err, ErrOptions) {
 		t.Errorf("runs 0: %v", err)
 	}
 	if _, err := Infer(ctx, InferOptions{Batch: 0}); !errors.Is(err, ErrOptions) {

@@ -15,11 +15,15 @@ func writeLines(w io.Writer, lines ...string) error {
 
 // WriteText prints the comparison, ratio last.
 func (r DecodeResult) WriteText(w io.Writer) error {
+	line := func(name string, fps float64, sec [3]float64, cpu float64) string {
+		return fmt.Sprintf("%-17s %8.1f frames/s  wall min/median/max %.3f/%.3f/%.3f s  cpu median %.3f s", name, fps, sec[0], sec[1], sec[2], cpu)
+	}
 	return writeLines(w,
-		fmt.Sprintf("input            %s", r.Input),
-		fmt.Sprintf("ffmpeg -threads 1 %8.1f frames/s (%d frames, median of %d)", r.FFmpegFPS, r.FFmpegFrames, r.Runs),
-		fmt.Sprintf("actionstream      %8.1f frames/s (%d frames, %d converted, %d clips)", r.OursFPS, r.Frames, r.Converted, r.Clips),
-		fmt.Sprintf("ratio             %8.3f (target >= 0.9)", r.Ratio))
+		fmt.Sprintf("input             %s (whole processes, %d alternating runs each)", r.Input, r.Runs),
+		line("ffmpeg -threads 1", r.FFmpegFPS, r.FFmpegSeconds, r.FFmpegCPUSeconds),
+		line("actionstream", r.OursFPS, r.OursSeconds, r.OursCPUSeconds),
+		fmt.Sprintf("frames            %d ours, %d ffmpeg (%d converted, %d clips)", r.Frames, r.FFmpegFrames, r.Converted, r.Clips),
+		fmt.Sprintf("ratio             %8.3f (median wall time ffmpeg / ours; target >= 0.9), cpu time %.3f", r.Ratio, r.CPURatio))
 }
 
 // WriteText prints the comparison, ratio last.

@@ -1,5 +1,5 @@
 // Package dataset turns a folder of videos and a labels CSV into the clip dataset the
-// PyTorch trainer reads, decoding through the very code the server runs (decode.Demux,
+// PyTorch trainer reads, decoding through the very code the server runs (media.Demux,
 // decode.Decoder and a clipper.Clipper with the model's T, τ, S, resize and
 // normalisation), so a trained model never sees frames the server would not give it.
 //

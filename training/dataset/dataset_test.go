@@ -16,7 +16,9 @@ import (
 	"github.com/actionstream/actionstream/clipper"
 	"github.com/actionstream/actionstream/decode"
 	"github.com/actionstream/actionstream/ingest"
+	"github.com/actionstream/actionstream/ingest/demux"
 	"github.com/actionstream/actionstream/internal/testkit"
+	"github.com/actionstream/actionstream/media"
 	"github.com/actionstream/actionstream/training/python"
 )
 
@@ -53,7 +55,7 @@ func servingClips(t *testing.T, path string, cfg Config) [][]float32 {
 		t.Fatal(err)
 	}
 	defer dec.Close()
-	if _, err := decode.Demux(context.Background(), decode.DemuxConfig{URL: path}, func(p ingest.Packet) error { return dec.Decode(p) }); err != nil {
+	if _, err := demux.Run(context.Background(), media.DemuxConfig{URL: path}, func(p ingest.Packet) error { return dec.Decode(p) }); err != nil {
 		t.Fatal(err)
 	}
 	if err := dec.Flush(); err != nil {

@@ -18,6 +18,8 @@ import (
 	"github.com/actionstream/actionstream/clipper"
 	"github.com/actionstream/actionstream/decode"
 	"github.com/actionstream/actionstream/ingest"
+	"github.com/actionstream/actionstream/ingest/demux"
+	"github.com/actionstream/actionstream/media"
 )
 
 // Contract defaults (Kinetics normalisation, as the exported models use).
@@ -346,7 +348,7 @@ func clipPictures(ctx context.Context, path string, cfg Config, lut *[3][256]flo
 	}
 	defer dec.Close()
 	rec.dec = dec
-	_, err = decode.Demux(ctx, decode.DemuxConfig{URL: path, Logger: cfg.Logger}, func(p ingest.Packet) error {
+	_, err = demux.Run(ctx, media.DemuxConfig{URL: path}, func(p ingest.Packet) error {
 		if err := dec.Decode(p); err != nil {
 			return err
 		}

@@ -13,7 +13,9 @@ import (
 	"github.com/actionstream/actionstream/decode"
 	"github.com/actionstream/actionstream/infer"
 	"github.com/actionstream/actionstream/ingest"
+	"github.com/actionstream/actionstream/ingest/demux"
 	"github.com/actionstream/actionstream/internal/testkit"
+	"github.com/actionstream/actionstream/media"
 	"github.com/actionstream/actionstream/training/dataset"
 	"github.com/actionstream/actionstream/training/python"
 	"github.com/actionstream/actionstream/training/synth"
@@ -37,7 +39,7 @@ func servingScores(t *testing.T, m *infer.Model, path string) []float64 {
 		t.Fatal(err)
 	}
 	defer dec.Close()
-	if _, err := decode.Demux(context.Background(), decode.DemuxConfig{URL: path}, func(p ingest.Packet) error { return dec.Decode(p) }); err != nil {
+	if _, err := demux.Run(context.Background(), media.DemuxConfig{URL: path}, func(p ingest.Packet) error { return dec.Decode(p) }); err != nil {
 		t.Fatal(err)
 	}
 	dec.Flush()

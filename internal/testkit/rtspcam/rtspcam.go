@@ -3,11 +3,13 @@
 package rtspcam
 
 import (
+	"math"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -25,13 +27,42 @@ import (
 // order; an IDR every second) and splits the Annex-B stream into access units at the AUDs.
 func H264AccessUnits(t testing.TB) (aus [][][]byte, sps, pps []byte) {
 	t.Helper()
-	path := filepath.Join(t.TempDir(), "cam.h264")
-	out, err := exec.Command("ffmpeg", "-hide_banner", "-loglevel", "error", "-nostdin", "-y",
+	aus, _, sps, pps = encode(t, "-bf", "0")
+	return aus, sps, pps
+}
+
+// H264BFrameAccessUnits is H264AccessUnits with two B-frames per group (a B-pyramid): the
+// access units are in decode order and pts[i] is unit i's presentation time, what a camera
+// puts in the RTP timestamp.
+func H264BFrameAccessUnits(t testing.TB) (aus [][][]byte, pts []time.Duration, sps, pps []byte) {
+	t.Helper()
+	return encode(t, "-bf", "2", "-x264-params", "b-pyramid=normal:b-adapt=0")
+}
+
+func encode(t testing.TB, x264 ...string) (aus [][][]byte, pts []time.Duration, sps, pps []byte) {
+	t.Helper()
+	dir := t.TempDir()
+	mp4, path := filepath.Join(dir, "cam.mp4"), filepath.Join(dir, "cam.h264")
+	run := func(name string, args ...string) []byte {
+		out, err := exec.Command(name, args...).Output()
+		if err != nil {
+			t.Fatalf("%s %v: %v", name, args, err)
+		}
+		return out
+	}
+	run("ffmpeg", append(append([]string{"-hide_banner", "-loglevel", "error", "-nostdin", "-y",
 		"-f", "lavfi", "-i", "testsrc=size=160x120:rate=25:duration=2",
-		"-c:v", "libx264", "-preset", "ultrafast", "-bf", "0", "-g", "25", "-pix_fmt", "yuv420p",
-		"-bsf:v", "h264_metadata=aud=insert", "-f", "h264", path).CombinedOutput()
-	if err != nil {
-		t.Fatalf("ffmpeg: %v\n%s", err, out)
+		"-c:v", "libx264", "-preset", "ultrafast", "-g", "25", "-pix_fmt", "yuv420p"}, x264...), mp4)...)
+	run("ffmpeg", "-hide_banner", "-loglevel", "error", "-nostdin", "-y", "-i", mp4, "-c", "copy",
+		"-bsf:v", "h264_mp4toannexb,h264_metadata=aud=insert", "-f", "h264", path)
+	// The MP4's packets are the access units in the same (decode) order, with their pts.
+	for _, f := range strings.Fields(string(run("ffprobe", "-v", "error", "-select_streams", "v:0",
+		"-show_entries", "packet=pts_time", "-of", "csv=p=0", mp4))) {
+		v, err := strconv.ParseFloat(strings.TrimSuffix(f, ","), 64)
+		if err != nil {
+			t.Fatalf("ffprobe pts %q: %v", f, err)
+		}
+		pts = append(pts, time.Duration(math.Round(v*1000))*time.Millisecond)
 	}
 	raw, err := os.ReadFile(path)
 	if err != nil {
@@ -60,10 +91,10 @@ func H264AccessUnits(t testing.TB) (aus [][][]byte, sps, pps []byte) {
 	if len(au) > 0 {
 		aus = append(aus, au)
 	}
-	if len(aus) != 50 || sps == nil || pps == nil {
-		t.Fatalf("%d access units, sps %v pps %v", len(aus), sps != nil, pps != nil)
+	if len(aus) != 50 || len(pts) != 50 || sps == nil || pps == nil {
+		t.Fatalf("%d access units, %d pts, sps %v pps %v", len(aus), len(pts), sps != nil, pps != nil)
 	}
-	return aus, sps, pps
+	return aus, pts, sps, pps
 }
 
 // Camera is an RTSP server (gortsplib) that serves one H.264 stream like a camera: it loops
@@ -75,8 +106,9 @@ type Camera struct {
 	stream *gortsplib.ServerStream
 	media  *description.Media
 	aus    [][][]byte
-	Paused atomic.Bool  // true: the session stays up but no packets are sent
-	Sent   atomic.Int64 // access units sent
+	pts    []time.Duration // per access unit; nil = decode order at 25 fps
+	Paused atomic.Bool     // true: the session stays up but no packets are sent
+	Sent   atomic.Int64    // access units sent
 	stop   chan struct{}
 	wg     sync.WaitGroup
 }
@@ -105,7 +137,17 @@ func (c *Camera) OnPlay(*gortsplib.ServerHandlerOnPlayCtx) (*base.Response, erro
 // Start serves on addr ("127.0.0.1:port"); udpPort > 0 also enables UDP transport.
 func Start(t testing.TB, addr string, udpPort int, aus [][][]byte, sps, pps []byte) *Camera {
 	t.Helper()
-	c := &Camera{t: t, aus: aus, stop: make(chan struct{})}
+	return StartTimed(t, addr, udpPort, aus, nil, sps, pps)
+}
+
+// StartTimed is Start for access units with B-frames: unit i is sent in turn (decode order,
+// every 40 ms) with its presentation time pts[i] as RTP timestamp, as a camera does.
+func StartTimed(t testing.TB, addr string, udpPort int, aus [][][]byte, pts []time.Duration, sps, pps []byte) *Camera {
+	t.Helper()
+	if pts != nil && len(pts) != len(aus) {
+		t.Fatalf("%d pts for %d access units", len(pts), len(aus))
+	}
+	c := &Camera{t: t, aus: aus, pts: pts, stop: make(chan struct{})}
 	c.srv = &gortsplib.Server{Handler: c, RTSPAddress: addr}
 	if udpPort > 0 {
 		c.srv.UDPRTPAddress = net.JoinHostPort("127.0.0.1", strconv.Itoa(udpPort))
@@ -147,8 +189,13 @@ func (c *Camera) feed(enc *rtph264.Encoder) {
 			c.t.Errorf("rtp encode: %v", err)
 			return
 		}
+		ts := uint32(i * 3600) // 90 kHz
+		if c.pts != nil {
+			loop := i / len(c.aus)
+			ts = uint32(loop*len(c.aus)*3600) + uint32(c.pts[i%len(c.aus)]*90000/time.Second)
+		}
 		for _, p := range pkts {
-			p.Timestamp = uint32(i * 3600) // 90 kHz
+			p.Timestamp = ts
 			_ = c.stream.WritePacketRTP(c.media, p)
 		}
 		c.Sent.Add(1)

@@ -7,11 +7,11 @@
 
 // as_frame_info is filled by as_receive for the Go side to read without more cgo calls.
 typedef struct {
-	int64_t pts;
+	int64_t pts, dts; // the frame's pts and the dts of the packet that completed it
 	int width, height, format, corrupt;
 } as_frame_info;
 
-int as_send(AVCodecContext *c, AVPacket *pkt, const uint8_t *data, int size, int64_t pts, int64_t dur, int key);
+int as_send(AVCodecContext *c, AVPacket *pkt, const uint8_t *data, int size, int64_t pts, int64_t dts, int64_t dur, int flags);
 int as_receive(AVCodecContext *c, AVFrame *f, as_frame_info *info);
 as_frame_info *as_info_alloc(void);
 int as_scale(struct SwsContext **sws, AVFrame *f, uint8_t *dst, int stride, int dw, int dh);

@@ -2,9 +2,10 @@
 #include <string.h>
 #include "ffhelpers.h"
 
-// as_send copies size bytes into pkt (with FFmpeg's required zero padding) and sends it.
-// A NULL data with size 0 enters draining mode.
-int as_send(AVCodecContext *c, AVPacket *pkt, const uint8_t *data, int size, int64_t pts, int64_t dur, int key) {
+// as_send copies size bytes into pkt (with FFmpeg's required zero padding) and sends it with
+// both of its timestamps (AV_NOPTS_VALUE where unknown), so the decoder's
+// best_effort_timestamp can reorder them. A NULL data with size 0 enters draining mode.
+int as_send(AVCodecContext *c, AVPacket *pkt, const uint8_t *data, int size, int64_t pts, int64_t dts, int64_t dur, int flags) {
 	if (data == NULL && size == 0) {
 		return avcodec_send_packet(c, NULL);
 	}
@@ -13,9 +14,9 @@ int as_send(AVCodecContext *c, AVPacket *pkt, const uint8_t *data, int size, int
 	if (r < 0) return r;
 	memcpy(pkt->data, data, size);
 	pkt->pts = pts;
-	pkt->dts = AV_NOPTS_VALUE;
+	pkt->dts = dts;
 	pkt->duration = dur;
-	if (key) pkt->flags |= AV_PKT_FLAG_KEY;
+	pkt->flags = flags;
 	return avcodec_send_packet(c, pkt);
 }
 
@@ -24,8 +25,8 @@ int as_send(AVCodecContext *c, AVPacket *pkt, const uint8_t *data, int size, int
 int as_receive(AVCodecContext *c, AVFrame *f, as_frame_info *info) {
 	int r = avcodec_receive_frame(c, f);
 	if (r < 0) return r;
-	info->pts = f->best_effort_timestamp;
-	if (info->pts == AV_NOPTS_VALUE) info->pts = f->pts;
+	info->pts = f->pts;
+	info->dts = f->pkt_dts;
 	info->width = f->width;
 	info->height = f->height;
 	info->format = f->format;

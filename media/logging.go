@@ -1,4 +1,4 @@
-package decode
+package media
 
 import (
 	"os"
@@ -7,10 +7,10 @@ import (
 	"github.com/asticode/go-astiav"
 )
 
-// quietFFmpeg keeps FFmpeg's own logger (process-wide, printing to stderr) to fatal messages:
+// QuietFFmpeg keeps FFmpeg's own logger (process-wide, printing to stderr) to fatal messages:
 // a broken bitstream would otherwise print a line per frame, and errors are counted in Stats
 // instead. ACTIONSTREAM_FFMPEG_LOGLEVEL (quiet, error, warning, info, verbose, debug) overrides.
-func quietFFmpeg() {
+func QuietFFmpeg() {
 	level := astiav.LogLevelFatal
 	switch strings.ToLower(os.Getenv("ACTIONSTREAM_FFMPEG_LOGLEVEL")) {
 	case "quiet":

@@ -1,9 +1,9 @@
-package decode
+package media
 
 // The hot path calls FFmpeg directly: go-astiav boxes every negative return code into an error
 // interface (an allocation per call, and EAGAIN ends every receive loop), and its scaler only
-// writes into AVFrames, not into our ring memory. Objects are still created and opened through
-// go-astiav; these helpers only use the raw pointers behind them.
+// writes into AVFrames, not into our own memory. go-astiav v0.16 exposes no raw pointer for
+// AVCodecContext and AVPacket, so they are read through unsafe here, and only here.
 
 /*
 #cgo pkg-config: libavformat libavcodec libavutil libswscale
@@ -39,9 +39,24 @@ func packetData(p *C.AVPacket) []byte {
 	return unsafe.Slice((*byte)(unsafe.Pointer(p.data)), int(p.size))
 }
 
-const noPTS = int64(-1 << 63) // AV_NOPTS_VALUE
-
 var (
 	errAgain = int(-C.EAGAIN)
 	errEOF   = int(C.AVERROR_EOF)
 )
+
+// AllocBuffer returns n bytes of FFmpeg-aligned C memory for Scale to write into; the caller
+// frees it with FreeBuffer. Nil when out of memory.
+func AllocBuffer(n int) []byte {
+	p := C.av_malloc(C.size_t(n + 64))
+	if p == nil {
+		return nil
+	}
+	return unsafe.Slice((*byte)(p), n)
+}
+
+// FreeBuffer frees memory from AllocBuffer.
+func FreeBuffer(b []byte) {
+	if len(b) > 0 {
+		C.av_free(unsafe.Pointer(&b[0]))
+	}
+}

@@ -1,0 +1,181 @@
+package media
+
+/*
+#include "ffhelpers.h"
+static void as_set_pkt_timebase_ns(AVCodecContext *c) { c->pkt_timebase = (AVRational){1, 1000000000}; }
+*/
+import "C"
+
+import (
+	"fmt"
+	"unsafe"
+
+	"github.com/asticode/go-astiav"
+)
+
+// Status is the outcome of a Decoder call that FFmpeg may refuse without it being an error.
+type Status int
+
+const (
+	OK     Status = iota
+	Again         // send: the decoder wants its frames received first; receive: it wants a packet
+	EOF           // receive: the drained decoder has no more frames
+	Failed        // FFmpeg rejected the packet or frame (a broken bitstream; count and go on)
+)
+
+// Frame describes the frame the last successful Receive returned; its pixels stay in the
+// Decoder for Scale.
+type Frame struct {
+	// PTS is the frame's own timestamp and DTS the one of the packet that completed it, in
+	// nanoseconds, NoTS when unknown.
+	PTS, DTS      int64
+	Width, Height int
+	// Corrupt: FFmpeg concealed errors in this frame.
+	Corrupt bool
+}
+
+// Decoder is one FFmpeg video decoder plus a scaler to packed RGB24. Timestamps go in and come
+// out in nanoseconds. Not safe for concurrent use.
+type Decoder struct {
+	cc     *astiav.CodecContext
+	rcc    *C.AVCodecContext
+	pkt    *astiav.Packet
+	rpkt   *C.AVPacket
+	frame  *astiav.Frame
+	rframe *C.AVFrame
+	info   *C.as_frame_info
+	sws    **C.struct_SwsContext
+}
+
+// NewDecoder allocates the packet, frame and scaler state; Open opens a codec.
+func NewDecoder() (*Decoder, error) {
+	QuietFFmpeg()
+	d := &Decoder{pkt: astiav.AllocPacket(), frame: astiav.AllocFrame(), info: C.as_info_alloc(), sws: C.as_sws_alloc()}
+	if d.pkt == nil || d.frame == nil || d.info == nil || d.sws == nil {
+		d.Close()
+		return nil, ErrNoMemory
+	}
+	d.rpkt, d.rframe = rawPacket(d.pkt), rawFrame(d.frame)
+	return d, nil
+}
+
+// Open opens the named FFmpeg decoder (closing any open one) with threads decoding threads.
+// Errors wrap ErrUnsupportedCodec.
+func (d *Decoder) Open(info StreamInfo, threads int) error {
+	d.CloseCodec()
+	codec := astiav.FindDecoderByName(info.Codec)
+	if codec == nil {
+		return fmt.Errorf("no FFmpeg decoder named %q: %w", info.Codec, ErrUnsupportedCodec)
+	}
+	cc := astiav.AllocCodecContext(codec)
+	if cc == nil {
+		return fmt.Errorf("allocating %s decoder: %w", info.Codec, ErrUnsupportedCodec)
+	}
+	if len(info.Extradata) > 0 {
+		if err := cc.SetExtraData(info.Extradata); err != nil {
+			cc.Free()
+			return fmt.Errorf("%s extradata: %v: %w", info.Codec, err, ErrUnsupportedCodec)
+		}
+	}
+	cc.SetWidth(info.Width)
+	cc.SetHeight(info.Height)
+	cc.SetThreadCount(threads)
+	C.as_set_pkt_timebase_ns(rawCodecContext(cc))
+	if err := cc.Open(codec, nil); err != nil {
+		cc.Free()
+		return fmt.Errorf("opening %s decoder: %v: %w", info.Codec, err, ErrUnsupportedCodec)
+	}
+	d.cc, d.rcc = cc, rawCodecContext(cc)
+	return nil
+}
+
+// IsOpen reports whether a codec is open.
+func (d *Decoder) IsOpen() bool { return d.cc != nil }
+
+// CloseCodec closes the open codec, if any.
+func (d *Decoder) CloseCodec() {
+	if d.cc != nil {
+		d.cc.Free()
+		d.cc, d.rcc = nil, nil
+	}
+}
+
+// Send hands one packet (copied) with both timestamps (NoTS where unknown) to the decoder.
+func (d *Decoder) Send(data []byte, pts, dts, dur int64, key, discard bool) Status {
+	if len(data) == 0 {
+		return Failed
+	}
+	flags := C.int(0)
+	if key {
+		flags |= C.AV_PKT_FLAG_KEY
+	}
+	if discard {
+		flags |= C.AV_PKT_FLAG_DISCARD
+	}
+	return status(int(C.as_send(d.rcc, d.rpkt, (*C.uint8_t)(unsafe.Pointer(&data[0])), C.int(len(data)),
+		C.int64_t(pts), C.int64_t(dts), C.int64_t(dur), flags)))
+}
+
+// SendEOF puts the decoder into draining mode: Receive returns the frames it still holds.
+func (d *Decoder) SendEOF() { C.as_send(d.rcc, d.rpkt, nil, 0, 0, 0, 0, 0) }
+
+// Receive takes the next decoded frame: OK with its description, or Again, EOF or Failed.
+func (d *Decoder) Receive() (Frame, Status) {
+	if st := status(int(C.as_receive(d.rcc, d.rframe, d.info))); st != OK {
+		return Frame{}, st
+	}
+	return Frame{PTS: int64(d.info.pts), DTS: int64(d.info.dts), Width: int(d.info.width), Height: int(d.info.height),
+		Corrupt: d.info.corrupt != 0}, OK
+}
+
+// FlushBuffers resets the decoder so decoding can resume from the next keyframe.
+func (d *Decoder) FlushBuffers() {
+	if d.rcc != nil {
+		C.avcodec_flush_buffers(d.rcc)
+	}
+}
+
+// Scale converts the last received frame into packed RGB24 of w×h at dst (rows stride bytes
+// apart; memory from AllocBuffer), reusing the scaler while the geometry stays.
+func (d *Decoder) Scale(dst []byte, stride, w, h int) error {
+	if len(dst) < stride*h || stride < 3*w {
+		return fmt.Errorf("%w: %d bytes for %dx%d at stride %d", ErrScale, len(dst), w, h, stride)
+	}
+	if C.as_scale(d.sws, d.rframe, (*C.uint8_t)(unsafe.Pointer(&dst[0])), C.int(stride), C.int(w), C.int(h)) < 0 {
+		return ErrScale
+	}
+	return nil
+}
+
+// Close frees everything. Idempotent.
+func (d *Decoder) Close() {
+	d.CloseCodec()
+	if d.frame != nil {
+		d.frame.Free()
+		d.frame, d.rframe = nil, nil
+	}
+	if d.pkt != nil {
+		d.pkt.Free()
+		d.pkt, d.rpkt = nil, nil
+	}
+	if d.info != nil {
+		C.av_free(unsafe.Pointer(d.info))
+		d.info = nil
+	}
+	if d.sws != nil {
+		C.as_sws_free(d.sws)
+		d.sws = nil
+	}
+}
+
+func status(r int) Status {
+	switch {
+	case r >= 0:
+		return OK
+	case r == errAgain:
+		return Again
+	case r == errEOF:
+		return EOF
+	}
+	return Failed
+}
