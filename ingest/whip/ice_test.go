@@ -111,7 +111,9 @@ func TestSlowOrUnreachableSTUN(t *testing.T) {
 				t.Fatalf("publisher never connected: %v", err)
 			}
 			waitFor(t, 40*time.Second, func() bool { return srv.count(t, stream, events.TypeClipScored) >= 3 },
-				func() string { return fmt.Sprintf("clips scored %d; streams %+v", srv.count(t, stream, events.TypeClipScored), srv.p.Streams()) })
+				func() string {
+					return fmt.Sprintf("clips scored %d; streams %+v", srv.count(t, stream, events.TypeClipScored), srv.p.Streams())
+				})
 			// Well past the disconnect timeout since the answer: still live.
 			if wait := time.Until(start.Add(answeredIn + disconnect + time.Second)); wait > 0 {
 				time.Sleep(wait)
