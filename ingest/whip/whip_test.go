@@ -286,7 +286,7 @@ func (f *fakeAttach) attach(id, url string, src ingest.Source) error {
 }
 
 // offer builds a real WebRTC offer (pion) without sending it.
-func offer(t *testing.T) string {
+func offer(t testing.TB) string {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
