@@ -105,6 +105,12 @@ func ParseJSON(raw []byte) (Event, error) {
 			return Event{}, fmt.Errorf("events: attribute %q missing: %w", k, ErrInvalidEvent)
 		}
 	}
+	// encoding/json matches names case-insensitively: "ID" would pass as a second id.
+	for k := range top {
+		if !knownAttribute(k) {
+			return Event{}, fmt.Errorf("events: unknown attribute %q: %w", k, ErrInvalidEvent)
+		}
+	}
 	dec := json.NewDecoder(bytes.NewReader(raw))
 	dec.DisallowUnknownFields()
 	var e Event
@@ -112,6 +118,15 @@ func ParseJSON(raw []byte) (Event, error) {
 		return Event{}, fmt.Errorf("events: decode: %w", err)
 	}
 	return e, Validate(e)
+}
+
+// knownAttribute: k is a CloudEvents attribute an Event has, spelled as its JSON tag.
+func knownAttribute(k string) bool {
+	switch k {
+	case "specversion", "id", "source", "type", "subject", "time", "datacontenttype", "data":
+		return true
+	}
+	return false
 }
 
 func validScore(v float32) bool { return v >= 0 && v <= 1 } // false for NaN

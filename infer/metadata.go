@@ -62,6 +62,18 @@ type Metadata struct {
 	TrainedOn       string
 }
 
+// Upper bounds on the sizes a model file declares. Clips and batches are allocated from them, so a
+// corrupt or hostile file must not make the server ask for gigabytes (or overflow ClipLen). They
+// are far above any X3D variant (16 frames, 356 px).
+const (
+	maxFrames       = 1024
+	maxSamplingRate = 1024
+	maxSide         = 4096    // crop_size and resize_short_side, pixels
+	maxClipValues   = 1 << 26 // 3*T*S*S float32 values: 256 MiB
+	maxFixedBatch   = 1024
+	maxBatchValues  = 1 << 28 // a fixed batch's input: 1 GiB
+)
+
 // ClipLen is the number of float32 values in one clip: 3*T*S*S.
 func (m Metadata) ClipLen() int { return 3 * m.Frames * m.CropSize * m.CropSize }
 
@@ -153,21 +165,26 @@ func parseMetadata(p map[string]string) (Metadata, error) {
 	for _, kv := range []struct {
 		key string
 		dst *int
+		max int
 	}{
-		{KeyFrames, &m.Frames}, {KeySamplingRate, &m.SamplingRate},
-		{KeyCropSize, &m.CropSize}, {KeyResizeShortSide, &m.ResizeShortSide},
+		{KeyFrames, &m.Frames, maxFrames}, {KeySamplingRate, &m.SamplingRate, maxSamplingRate},
+		{KeyCropSize, &m.CropSize, maxSide}, {KeyResizeShortSide, &m.ResizeShortSide, maxSide},
 	} {
 		n, err := reqInt(p, kv.key)
 		if err != nil {
 			return m, err
 		}
-		if n <= 0 {
-			return m, fmt.Errorf("%w: %s is %d, want > 0", ErrBadMetadata, kv.key, n)
+		if n <= 0 || n > kv.max {
+			return m, fmt.Errorf("%w: %s is %d, want 1..%d", ErrBadMetadata, kv.key, n, kv.max)
 		}
 		*kv.dst = n
 	}
 	if m.ResizeShortSide < m.CropSize {
 		return m, fmt.Errorf("%w: %s %d is smaller than %s %d", ErrBadMetadata, KeyResizeShortSide, m.ResizeShortSide, KeyCropSize, m.CropSize)
+	}
+	if n := m.ClipLen(); n > maxClipValues {
+		return m, fmt.Errorf("%w: a clip of %s %d and %s %d is %d values, over the limit of %d",
+			ErrBadMetadata, KeyFrames, m.Frames, KeyCropSize, m.CropSize, n, maxClipValues)
 	}
 	if m.Mean, err = reqTriple(p, KeyMean); err != nil {
 		return m, err
@@ -303,6 +320,10 @@ func checkInput(pm *protoModel, m Metadata, mf *modelFile) error {
 		}
 	}
 	if d := in.Dims[0]; d.Fixed && d.Value > 0 {
+		if d.Value > maxFixedBatch || d.Value*int64(m.ClipLen()) > maxBatchValues {
+			return fmt.Errorf("%w: input %q has a fixed batch of %d clips of %d values, over the limit (%d clips, %d values)",
+				ErrBadInput, InputName, d.Value, m.ClipLen(), maxFixedBatch, maxBatchValues)
+		}
 		mf.fixedBatch = d.Value
 	}
 	return nil

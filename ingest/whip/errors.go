@@ -18,7 +18,8 @@ var (
 	// ErrSessionOver: the session ended (DELETE, ICE failure, publisher gone); its Source
 	// cannot run again, the publisher has to POST a new offer.
 	ErrSessionOver = fmt.Errorf("whip session over: %w", ingest.ErrPermanent)
-	// ErrNoVideo: the publisher connected but sent no video track in time.
+	// ErrNoVideo: the session ended (or TrackTimeout passed) before any video reached the
+	// pipeline: the publisher never connected, or sent no video track.
 	ErrNoVideo = fmt.Errorf("whip publisher sent no video: %w", ingest.ErrPermanent)
 	// ErrClosed: the server was closed.
 	ErrClosed = errors.New("whip server closed")

@@ -61,7 +61,10 @@ func New(cfg Config, attach AttachFunc) (*Server, error) {
 	// Loopback candidates let a publisher on the same host connect without any network.
 	se.SetIncludeLoopbackCandidate(true)
 	keepAlive := min(cfg.DisconnectTimeout.D()/4, 2*time.Second)
-	se.SetICETimeouts(cfg.DisconnectTimeout.D()/2, cfg.DisconnectTimeout.D()/2, keepAlive)
+	// pion's failed timeout is off (0): its clock starts when the answer is created, before
+	// gathering ends and the answer is sent. The session's own deadline ends a publisher that
+	// does not connect, or stays silent, for DisconnectTimeout (session.armDeadline).
+	se.SetICETimeouts(cfg.DisconnectTimeout.D()/2, 0, keepAlive)
 	if cfg.ICE.UDPPortMin != 0 {
 		if err := se.SetEphemeralUDPPortRange(cfg.ICE.UDPPortMin, cfg.ICE.UDPPortMax); err != nil {
 			return nil, fmt.Errorf("%w: %w", ErrBadConfig, err)
@@ -288,6 +291,7 @@ func (s *Server) post(w http.ResponseWriter, r *http.Request) {
 	}
 	w.WriteHeader(http.StatusCreated)
 	io.WriteString(w, answer)
+	ss.answered()
 }
 
 func (s *Server) delete(w http.ResponseWriter, r *http.Request) {
@@ -385,6 +389,9 @@ func remoteHost(r *http.Request) string {
 	return h
 }
 
-// gatherTimeout bounds ICE gathering before the answer is sent (host candidates are immediate;
-// STUN/TURN take a round trip).
-const gatherTimeout = 5 * time.Second
+// maxGatherWait bounds ICE gathering before the answer is sent. Host candidates are immediate;
+// server-reflexive and relayed ones take a STUN/TURN round trip, and pion waits up to 5 s for a
+// server that never answers. After maxGatherWait the answer carries the candidates gathered so
+// far: the ICE checks the server sends from a late candidate's address still reach the
+// publisher (it learns it as peer-reflexive), so the session connects anyway.
+const maxGatherWait = time.Second

@@ -57,10 +57,12 @@ type session struct {
 	closing      bool
 	wg           sync.WaitGroup // track readers started by pion callbacks
 	disconnected atomic.Bool
+	deadline     *time.Timer // ends the session when ICE does not (re)connect in time; under mu
 }
 
-// start negotiates: it applies the offer and returns the complete answer (all candidates
-// gathered: WHIP servers do not trickle). code is the HTTP status for err.
+// start negotiates: it applies the offer and returns the answer with the candidates gathered
+// within maxGatherWait (WHIP servers do not trickle; see maxGatherWait). code is the HTTP
+// status for err.
 func (ss *session) start(ctx context.Context, offer string) (string, int, error) {
 	api, err := ss.srv.newAPI()
 	if err != nil {
@@ -91,10 +93,13 @@ func (ss *session) start(ctx context.Context, offer string) (string, int, error)
 		ss.log.Debug("connection state", "state", st.String())
 		switch st {
 		case webrtc.PeerConnectionStateDisconnected:
+			// pion reports this after half the timeout of silence; the other half is ours.
 			ss.disconnected.Store(true)
 			ss.log.Info("publisher silent; waiting for it to come back", "timeout", ss.srv.cfg.DisconnectTimeout)
+			ss.armDeadline((ss.srv.cfg.DisconnectTimeout - ss.srv.cfg.DisconnectTimeout/2).D(), "ICE failed: publisher gone")
 		case webrtc.PeerConnectionStateConnected:
 			ss.disconnected.Store(false)
+			ss.armDeadline(0, "")
 		case webrtc.PeerConnectionStateFailed:
 			ss.close("ICE failed: publisher gone")
 		case webrtc.PeerConnectionStateClosed:
@@ -112,16 +117,40 @@ func (ss *session) start(ctx context.Context, offer string) (string, int, error)
 	if err := pc.SetLocalDescription(answer); err != nil {
 		return "", http.StatusInternalServerError, fmt.Errorf("webrtc answer: %w", err)
 	}
-	t := time.NewTimer(gatherTimeout)
+	t := time.NewTimer(maxGatherWait)
 	defer t.Stop()
 	select {
 	case <-gathered:
 	case <-t.C:
-		ss.log.Warn("ICE gathering incomplete; answering with the candidates so far", "after", gatherTimeout)
+		ss.log.Warn("ICE gathering incomplete (a STUN/TURN server slow or unreachable); answering with the candidates so far", "after", maxGatherWait)
 	case <-ctx.Done():
 		return "", http.StatusServiceUnavailable, ctx.Err()
 	}
 	return pc.LocalDescription().SDP, 0, nil
+}
+
+// answered starts the connect deadline once the answer is on its way: the publisher starts its
+// ICE checks only when it has the answer, so time spent gathering does not count against it.
+func (ss *session) answered() {
+	if ss.pc.ConnectionState() == webrtc.PeerConnectionStateConnected {
+		return
+	}
+	ss.armDeadline(ss.srv.cfg.DisconnectTimeout.D(), "ICE failed: publisher never connected")
+}
+
+// armDeadline (re)starts the session's deadline: after d without a connection the session ends
+// with reason. d == 0 stops it (connected).
+func (ss *session) armDeadline(d time.Duration, reason string) {
+	ss.mu.Lock()
+	defer ss.mu.Unlock()
+	if ss.deadline != nil {
+		ss.deadline.Stop()
+		ss.deadline = nil
+	}
+	if d == 0 || ss.closing {
+		return
+	}
+	ss.deadline = time.AfterFunc(d, func() { ss.close(reason) })
 }
 
 // goTrack runs f on a goroutine the session waits for, unless the session is ending.
@@ -161,6 +190,9 @@ func (ss *session) close(reason string) {
 			ss.mu.Lock()
 			ss.closing = true
 			pc := ss.pc
+			if ss.deadline != nil {
+				ss.deadline.Stop()
+			}
 			ss.mu.Unlock()
 			if pc != nil {
 				if err := pc.Close(); err != nil {
@@ -182,8 +214,10 @@ func (ss *session) EndReason() string {
 
 // Run implements ingest.Source: it emits the publisher's video as access units until the
 // publisher leaves (DELETE, ICE failure after the disconnect timeout, connection closed: nil),
-// ctx ends (ctx.Err()), or emit fails. The connection is closed before Run returns. A session
-// runs once: a second Run returns ErrSessionOver, so the supervisor never retries it.
+// ctx ends (ctx.Err()), or emit fails. A session that ends before its first access unit returns
+// an error wrapping ErrNoVideo: the stream never came up, so it must not be reported as going
+// down. The connection is closed before Run returns. A session runs once: a second Run returns
+// ErrSessionOver, so the supervisor never retries it.
 func (ss *session) Run(ctx context.Context, emit func(ingest.Packet) error) error {
 	if !ss.ran.CompareAndSwap(false, true) {
 		return ErrSessionOver
@@ -200,7 +234,10 @@ func (ss *session) Run(ctx context.Context, emit func(ingest.Packet) error) erro
 	select {
 	case rt = <-ss.tracks:
 	case <-ss.done:
-		return ctx.Err()
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		return ss.neverUp()
 	case <-timer.C:
 		return fmt.Errorf("stream %q: nothing within %s: %w", ss.stream, ss.srv.cfg.TrackTimeout, ErrNoVideo)
 	}
@@ -217,11 +254,27 @@ func (ss *session) Run(ctx context.Context, emit func(ingest.Packet) error) erro
 	if !ss.goTrack(func() { ss.readRTCP(rt.recv, ssrc, clock) }) {
 		return ctx.Err()
 	}
-	err := ss.receive(rt.track, codec, clock, emit)
-	if ctx.Err() != nil {
+	var up bool
+	err := ss.receive(rt.track, codec, clock, func(p ingest.Packet) error {
+		up = true
+		return emit(p)
+	})
+	switch {
+	case ctx.Err() != nil:
 		return ctx.Err()
+	case err == nil && !up:
+		return ss.neverUp()
 	}
 	return err
+}
+
+// neverUp is Run's error for a session that ended before any video reached the pipeline.
+func (ss *session) neverUp() error {
+	reason := ss.EndReason()
+	if reason == "" {
+		reason = "publisher session ended"
+	}
+	return fmt.Errorf("stream %q: %s before any video: %w", ss.stream, reason, ErrNoVideo)
 }
 
 // receive reorders and depacketizes RTP into access units and emits them. Until the first

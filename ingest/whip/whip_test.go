@@ -278,7 +278,7 @@ func (f *fakeAttach) attach(id, url string, src ingest.Source) error {
 }
 
 // offer builds a real WebRTC offer (pion) without sending it.
-func offer(t *testing.T) string {
+func offer(t testing.TB) string {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
@@ -401,9 +401,10 @@ func TestProtocol(t *testing.T) {
 	if n := ws.Stats().Sessions; n != 0 {
 		t.Fatalf("after DELETE: %d sessions", n)
 	}
-	// The session's Source saw the end: Run returns at once, and never runs twice.
+	// The session's Source saw the end: Run returns at once, and never runs twice. It never
+	// delivered video, so it ends with ErrNoVideo (no stream.down for a stream never up).
 	src := fa.srcs[0]
-	if err := src.Run(ctx, func(ingest.Packet) error { return nil }); err != nil {
+	if err := src.Run(ctx, func(ingest.Packet) error { return nil }); !errors.Is(err, whip.ErrNoVideo) || !strings.Contains(err.Error(), "DELETE") {
 		t.Fatalf("Run after DELETE: %v", err)
 	}
 	if err := src.Run(ctx, func(ingest.Packet) error { return nil }); !errors.Is(err, ingest.ErrPermanent) {
