@@ -11,8 +11,6 @@ import (
 	"github.com/actionstream/actionstream/infer"
 	"github.com/actionstream/actionstream/internal/cli"
 	"github.com/actionstream/actionstream/training/eval"
-	"github.com/actionstream/actionstream/training/python"
-	"github.com/actionstream/actionstream/training/x3d"
 )
 
 func cmdTrainEval(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -41,7 +39,7 @@ func cmdTrainEval(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	if *run != "" {
 		*model = filepath.Join(*run, "model.onnx")
 		if *testCrop > 0 {
-			p, err := exportAtCrop(ctx, *run, *model, *testCrop, stderr)
+			p, err := eval.ExportRunAtCrop(ctx, *run, *testCrop, stderr)
 			if err != nil {
 				return err
 			}
@@ -62,12 +60,8 @@ func cmdTrainEval(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "%s on %s (%s): %d videos, %d views\n", rep.ModelName, *splits, rep.Protocol, rep.Videos, rep.Views)
-	fmt.Fprintf(stdout, "top-1 %.2f%%  top-5 %.2f%%\n", 100*rep.Top1, 100*rep.Top5)
-	for _, c := range rep.PerClass {
-		if c.Videos > 0 {
-			fmt.Fprintf(stdout, "  %-14s %5.1f%%  (%d videos)\n", c.Label, 100*c.Top1, c.Videos)
-		}
+	if err := rep.WriteText(stdout, *splits); err != nil {
+		return err
 	}
 	if *out != "" {
 		if err := os.MkdirAll(*out, 0o755); err != nil {
@@ -80,32 +74,4 @@ func cmdTrainEval(ctx context.Context, args []string, stdout, stderr io.Writer) 
 		fmt.Fprintf(stdout, "wrote %s, %s\n", j, png)
 	}
 	return nil
-}
-
-// exportAtCrop re-exports a run's checkpoint at a larger crop, next to its model.
-func exportAtCrop(ctx context.Context, run, model string, crop int, stderr io.Writer) (string, error) {
-	meta, err := infer.ReadMetadata(model)
-	if err != nil {
-		return "", err
-	}
-	b, err := os.ReadFile(filepath.Join(run, "arch.json"))
-	if err != nil {
-		return "", err
-	}
-	arch, err := x3d.ParseArch(b)
-	if err != nil {
-		return "", err
-	}
-	if arch, err = eval.AtCrop(arch, crop); err != nil {
-		return "", err
-	}
-	r, err := python.New(ctx, python.Options{Stderr: stderr})
-	if err != nil {
-		return "", err
-	}
-	out := filepath.Join(run, fmt.Sprintf("model-crop%d.onnx", crop))
-	_, err = r.Export(ctx, python.ExportOptions{Arch: arch, Out: out, Labels: meta.Labels, Name: meta.Name,
-		Checkpoint: filepath.Join(run, "checkpoint.pt"), TrainedOn: meta.TrainedOn, ResizeShortSide: crop,
-		Mean: meta.Mean, Std: meta.Std, Score: meta.Score})
-	return out, err
 }
