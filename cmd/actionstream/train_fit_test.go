@@ -52,6 +52,15 @@ func TestTrainPrepareFitEvalCLI(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(dir, "eval", "confusion.png")); err != nil {
 		t.Error(err)
 	}
+	// The fully-convolutional protocol: the run is re-exported at the test crop first.
+	code, stdout, stderr = runCLI(t, "train", "eval", "--run", run, "--labels", filepath.Join(syn, "labels.csv"),
+		"--splits", "test", "--clips-per-video", "1", "--test-crop", "40", "--quiet", "--threads", "1")
+	if code != 0 || !strings.Contains(stdout, "top-1") {
+		t.Fatalf("eval --test-crop 40: exit %d\n%s\n%s", code, stdout, stderr)
+	}
+	if meta, err := infer.ReadMetadata(filepath.Join(run, "model-crop40.onnx")); err != nil || meta.CropSize != 40 {
+		t.Errorf("the test-crop export: %+v, %v", meta, err)
+	}
 	big := filepath.Join(dir, "big.onnx")
 	if code, _, stderr := runCLI(t, "train", "export", "--run", run, "--out", big, "--crop", "40"); code != 0 {
 		t.Fatalf("export: %s", stderr)
