@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/actionstream/actionstream/infer"
+	"github.com/actionstream/actionstream/internal/testkit"
 	"github.com/actionstream/actionstream/training/python"
 	"github.com/actionstream/actionstream/training/x3d"
 )
@@ -104,6 +105,7 @@ func softmax(x []float32, classes int) []float32 {
 // softmax probabilities. The fixture's keys are checked against literal keys read off
 // each project's source, so the fixture cannot drift into our own reading.
 func TestImportMatchesSourceNetworks(t *testing.T) {
+	testkit.NeedsPython(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
 	r := newRunner(t, ctx)
@@ -235,6 +237,7 @@ func TestImportMatchesSourceNetworks(t *testing.T) {
 // What a user meets with a checkpoint that is not one of ours to read: each error
 // names the file's problem and, for a layout mismatch, the first bad key.
 func TestImportRefusesBadCheckpoints(t *testing.T) {
+	testkit.NeedsPython(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	r := newRunner(t, ctx)
