@@ -1,4 +1,4 @@
-package Package
+package bench
 
 import (
 	"testing"
