@@ -1,0 +1,75 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"testing"
+
+	"github.com/actionstream/actionstream/clipper"
+	"github.com/actionstream/actionstream/internal/testkit"
+)
+
+// The inputs of issue 9 that gave 0 clips and exit 0: `run` scores every clip the true frame
+// times allow (clipper.Expect on ffprobe's presentation times of the source), with no backward
+// frame-time step. The full encoding corpus is decode's TestEncodingCorpus; this is the same
+// check through the command a user runs.
+func TestRunScoresBFrameFiles(t *testing.T) {
+	if testing.Short() {
+		t.Skip("encodes with the ffmpeg CLI")
+	}
+	model := testkit.TinyModel(t)
+	dir := t.TempDir()
+	src := filepath.Join(dir, "source.y4m")
+	ffmpegCLI(t, "-f", "lavfi", "-i", "testsrc=size=160x120:rate=25:duration=4", "-pix_fmt", "yuv420p", src)
+	h264 := filepath.Join(dir, "h264b.mp4")
+	ffmpegCLI(t, "-i", src, "-c:v", "libx264", "-preset", "ultrafast", "-bf", "3", "-g", "25", "-pix_fmt", "yuv420p", h264)
+	cases := map[string][]string{
+		// MPEG-4 ASP, packed B-frames, no PTS in the container (as an XVID AVI).
+		"xvid.avi": {"-i", src, "-c:v", "libxvid", "-bf", "2", "-vtag", "XVID", "-g", "25"},
+		// B-frames with pts = dts in every packet (as VLC writes MP4s).
+		"vlc.mp4": {"-i", h264, "-c", "copy", "-bsf:v", "setts=pts=DTS"},
+		// A raw elementary stream: no timestamps at all.
+		"raw.h264": {"-i", h264, "-c", "copy"},
+	}
+	truth := testkit.FramePTS(t, src)
+	summary := regexp.MustCompile(`frames decoded (\d+), clips scored (\d+), .* backward frame-time steps (\d+),`)
+	for name, args := range cases {
+		t.Run(name, func(t *testing.T) {
+			in := filepath.Join(dir, name)
+			ffmpegCLI(t, append(args, "-an", in)...)
+			var stdout, stderr bytes.Buffer
+			code := runMain(context.Background(), []string{"run", "--model", model, "--input", in, "--clip-scored=false"}, &stdout, &stderr)
+			m := summary.FindStringSubmatch(stderr.String())
+			if code != 0 || m == nil {
+				t.Fatalf("exit %d, stderr:\n%s", code, stderr.String())
+			}
+			frames, _ := strconv.Atoi(m[1])
+			scored, _ := strconv.Atoi(m[2])
+			backward, _ := strconv.Atoi(m[3])
+			if frames < 1 || frames > len(truth) {
+				t.Fatalf("%d frames decoded of %d", frames, len(truth))
+			}
+			// An encoder may drop the last frames (libxvid in packed mode): the truth is the
+			// source's first `frames` times.
+			want, err := clipper.Expect(truth[:frames], clipper.Config{Frames: 4, SamplingRate: 6, Size: 32})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if backward != 0 || scored < len(want.Clips)-1 || scored > len(want.Clips) {
+				t.Errorf("clips scored %d (want %d within 1), backward steps %d; stderr:\n%s", scored, len(want.Clips), backward, stderr.String())
+			}
+		})
+	}
+}
+
+func ffmpegCLI(t *testing.T, args ...string) {
+	t.Helper()
+	cmd := exec.Command("ffmpeg", append([]string{"-hide_banner", "-loglevel", "error", "-y"}, args...)...)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("ffmpeg %v: %v\n%s", args, err, out)
+	}
+}
