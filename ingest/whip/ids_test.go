@@ -37,15 +37,15 @@ func TestStreamIDsFromURL(t *testing.T) {
 		return resp, string(b)
 	}
 	for path, reason := range map[string]string{
-		"/whip/%2e%2e":    "percent-encoded",
-		"/whip/%2E%2e":    "percent-encoded",
-		"/whip/%2e":       "percent-encoded",
-		"/whip/.%2e":      "percent-encoded",
-		"/whip/cam%2fx":   "percent-encoded",
-		"/whip/%63am":     "percent-encoded", // "cam", but no valid id needs encoding
-		"/whip/.hidden":   "starts with '.'",
-		"/whip/bad%20id":  "invalid stream id",
-		"/whip/caf%C3%A9": "invalid stream id",
+		"/whip/%2e%2e":                      "percent-encoded",
+		"/whip/%2E%2e":                      "percent-encoded",
+		"/whip/%2e":                         "percent-encoded",
+		"/whip/.%2e":                        "percent-encoded",
+		"/whip/cam%2fx":                     "percent-encoded",
+		"/whip/%63am":                       "percent-encoded", // "cam", but no valid id needs encoding
+		"/whip/.hidden":                     "starts with '.'",
+		"/whip/bad%20id":                    "invalid stream id",
+		"/whip/caf%C3%A9":                   "invalid stream id",
 		"/whip/" + strings.Repeat("a", 129): "longer than 128",
 	} {
 		resp, body := post(path)
