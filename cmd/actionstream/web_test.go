@@ -282,10 +282,18 @@ type apiStream struct {
 	} `json:"active"`
 }
 
-func apiStreams(t *testing.T, base string) []apiStream {
-	req, _ := http.NewRequest("GET", base+"/api/streams", nil)
+// dashGet is http.Get with the dashboard credential.
+func dashGet(url string) (*http.Response, error) {
+	req, err := http.NewRequest("GET", url, nil)
+	if err != nil {
+		return nil, err
+	}
 	req.Header.Set("Authorization", "Bearer "+dashToken)
-	resp, err := http.DefaultClient.Do(req)
+	return http.DefaultClient.Do(req)
+}
+
+func apiStreams(t *testing.T, base string) []apiStream {
+	resp, err := dashGet(base + "/api/streams")
 	if err != nil {
 		t.Fatal(err)
 	}
