@@ -49,3 +49,19 @@ func TestAPIStreamJSON(t *testing.T) {
 		t.Errorf("idle stream: %s", b)
 	}
 }
+
+// TestMissedEventsCounted: a live subscriber that falls behind misses events, and
+// MissedEvents (actionstream_web_events_missed_total) counts each one.
+func TestMissedEventsCounted(t *testing.T) {
+	p := &Pipeline{}
+	ch, cancel := p.Subscribe(1)
+	defer cancel()
+	now := time.Now()
+	p.subs.publish([]events.Event{events.StreamUp("test", "a", now, ""), events.StreamUp("test", "b", now, ""), events.StreamUp("test", "c", now, "")})
+	if got := p.MissedEvents(); got != 2 {
+		t.Errorf("missed %d, want 2", got)
+	}
+	if e := <-ch; e.Data.Stream != "a" {
+		t.Errorf("the buffered event is %q, want a", e.Data.Stream)
+	}
+}
