@@ -545,6 +545,19 @@ func TestTLS(t *testing.T) {
 	if !strings.Contains(r.hdr.Get("Set-Cookie"), "Secure") {
 		t.Errorf("sign-in over HTTPS: Set-Cookie %q is not Secure", r.hdr.Get("Set-Cookie"))
 	}
+	// Browsers speak HTTP/2 over TLS: the event stream works there too.
+	h2 := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}, ForceAttemptHTTP2: true}}
+	req, _ := http.NewRequest("GET", "https://"+addr+"/api/events", nil)
+	req.Header.Set("Authorization", "bearer "+webToken)
+	resp, err = h2.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	line, err := bufio.NewReader(resp.Body).ReadString('\n')
+	resp.Body.Close()
+	if resp.ProtoMajor != 2 || resp.StatusCode != 200 || line != "retry: 2000\n" {
+		t.Errorf("event stream over HTTP/2: %s %d %q %v", resp.Proto, resp.StatusCode, line, err)
+	}
 	if r := request(t, noRedirects(), "GET", "http://"+addr+"/healthz", nil, nil); r.code != 400 {
 		t.Errorf("plain HTTP to the TLS listener: %d %q", r.code, r.body)
 	}
