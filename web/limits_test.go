@@ -32,6 +32,21 @@ func TestThumbnailStreamIDs(t *testing.T) {
 	}
 }
 
+// TestEventStreamFilterID: ?stream= is an id from the URL too.
+func TestEventStreamFilterID(t *testing.T) {
+	hs := httptest.NewServer(New(&fakeBackend{}, nil).Handler())
+	defer hs.Close()
+	resp, err := http.Get(hs.URL + "/api/events?stream=..")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 400 || !strings.Contains(string(b), "starts with '.'") {
+		t.Errorf("?stream=..: %d %q", resp.StatusCode, b)
+	}
+}
+
 // TestEventClientCap: past MaxClients an event stream gets 503 and is counted; a closed
 // stream gives its place back.
 func TestEventClientCap(t *testing.T) {

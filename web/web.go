@@ -137,6 +137,13 @@ func (u *UI) events(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "streaming unsupported", http.StatusInternalServerError)
 		return
 	}
+	stream := r.URL.Query().Get("stream")
+	if stream != "" {
+		if err := ingest.CheckStreamID(stream); err != nil {
+			http.Error(w, "stream: "+err.Error()+" (use "+ingest.StreamIDRule+")", http.StatusBadRequest)
+			return
+		}
+	}
 	if n := u.clients.Add(1); u.MaxClients > 0 && n > int64(u.MaxClients) {
 		u.clients.Add(-1)
 		u.rejected.Add(1)
@@ -156,7 +163,6 @@ func (u *UI) events(w http.ResponseWriter, r *http.Request) {
 		}
 		return rc.Flush()
 	}
-	stream := r.URL.Query().Get("stream")
 	var types map[string]bool
 	if t := r.URL.Query().Get("types"); t != "" {
 		types = map[string]bool{}
