@@ -127,6 +127,7 @@ func (p *page) signIn(t *testing.T, base, path string) {
 		p.do(t, chromedp.Sleep(200*time.Millisecond), chromedp.WaitReady("body"))
 	}
 	submit("wrong-token")
+	p.screenshot(t, filepath.Join(artifactDir(t), "signin-refused.png"))
 	var failed string
 	p.eval(t, `(document.querySelector("#signin-error") || {}).textContent || ""`, &failed)
 	if failed != "Wrong token." {
