@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"strings"
 	"time"
 
 	"gopkg.in/yaml.v3"
@@ -52,6 +53,22 @@ type Stream = ingest.StreamConfig
 // HTTP serves health, metrics and the API.
 type HTTP struct {
 	Addr string `yaml:"addr"` // "" = no HTTP server
+	// TLSCert and TLSKey are PEM files; with both set the listener speaks HTTPS (browsers give
+	// a page the camera only in a secure context).
+	TLSCert string `yaml:"tls_cert"`
+	TLSKey  string `yaml:"tls_key"`
+	// ReadHeaderTimeout bounds the request line and headers, ReadTimeout the whole request
+	// with its body (a slow-body client is cut off), WriteTimeout the response (the event
+	// stream is exempt), IdleTimeout a keep-alive connection waiting for its next request.
+	ReadHeaderTimeout Duration `yaml:"read_header_timeout"`
+	ReadTimeout       Duration `yaml:"read_timeout"`
+	WriteTimeout      Duration `yaml:"write_timeout"`
+	IdleTimeout       Duration `yaml:"idle_timeout"`
+	// MaxRequests caps requests in flight (probes and event streams not counted); more get 503.
+	MaxRequests int `yaml:"max_requests"`
+	// AllowedHosts are extra Host names the dashboard and API answer to, besides the listen
+	// address and the loopback names; any other Host gets 421 (no DNS rebinding).
+	AllowedHosts []string `yaml:"allowed_hosts"`
 }
 
 // WHIP is the WebRTC ingest endpoint (RFC 9725), served on the HTTP address at
@@ -64,6 +81,13 @@ type WHIP struct {
 // Web serves the dashboard (/) and the browser publish page (/publish) on the HTTP address.
 type Web struct {
 	Enabled bool `yaml:"enabled"`
+	// Token guards the dashboard, /api/*, the event stream, thumbnails and /metrics (a bearer
+	// header, or the cookie the sign-in page sets). Separate from whip.token.
+	Token string `yaml:"token"`
+	// Open serves a non-loopback address without a token (a trusted network only).
+	Open bool `yaml:"open"`
+	// MaxEventClients caps the open event streams (Server-Sent Events); more get 503.
+	MaxEventClients int `yaml:"max_event_clients"`
 }
 
 // Log configures log/slog.
@@ -76,16 +100,18 @@ type Log struct {
 // defaults, and the daemon's for its keys.
 func Default() Config {
 	return Config{
-		Model:           infer.DefaultModelConfig(),
-		Decode:          decode.DefaultLimits(),
-		Clipper:         clipper.DefaultSpacing(),
-		Batcher:         infer.DefaultBatcherConfig(),
-		Events:          events.DefaultConfig(),
-		Supervisor:      ingest.DefaultBackoff(),
-		Sinks:           sinks.DefaultConfig(),
-		HTTP:            HTTP{Addr: "127.0.0.1:8080"},
+		Model:      infer.DefaultModelConfig(),
+		Decode:     decode.DefaultLimits(),
+		Clipper:    clipper.DefaultSpacing(),
+		Batcher:    infer.DefaultBatcherConfig(),
+		Events:     events.DefaultConfig(),
+		Supervisor: ingest.DefaultBackoff(),
+		Sinks:      sinks.DefaultConfig(),
+		HTTP: HTTP{Addr: "127.0.0.1:8080", ReadHeaderTimeout: Duration(10 * time.Second),
+			ReadTimeout: Duration(30 * time.Second), WriteTimeout: Duration(30 * time.Second),
+			IdleTimeout: Duration(120 * time.Second), MaxRequests: 256},
 		WHIP:            WHIP{Enabled: true, Config: whip.DefaultConfig()},
-		Web:             Web{Enabled: true},
+		Web:             Web{Enabled: true, MaxEventClients: 32},
 		Log:             Log{Level: "info", Format: "text"},
 		ShutdownTimeout: Duration(10 * time.Second),
 	}
@@ -143,6 +169,29 @@ func (c Config) Validate() error {
 		if _, _, err := net.SplitHostPort(c.HTTP.Addr); err != nil {
 			p.Add("http.addr", "%q is not host:port", c.HTTP.Addr)
 		}
+	}
+	if (c.HTTP.TLSCert == "") != (c.HTTP.TLSKey == "") {
+		p.Add("http.tls_cert", "and http.tls_key are set together")
+	}
+	for _, t := range []struct {
+		key string
+		d   Duration
+	}{{"http.read_header_timeout", c.HTTP.ReadHeaderTimeout}, {"http.read_timeout", c.HTTP.ReadTimeout},
+		{"http.write_timeout", c.HTTP.WriteTimeout}, {"http.idle_timeout", c.HTTP.IdleTimeout}} {
+		if t.d <= 0 {
+			p.Add(t.key, "must be > 0")
+		}
+	}
+	if c.HTTP.MaxRequests < 1 {
+		p.Add("http.max_requests", "must be >= 1")
+	}
+	for i, h := range c.HTTP.AllowedHosts {
+		if h == "" || strings.ContainsAny(h, "/ :") && net.ParseIP(h) == nil {
+			p.Add(fmt.Sprintf("http.allowed_hosts[%d]", i), "%q is not a host name (no scheme, port or path)", h)
+		}
+	}
+	if c.Web.MaxEventClients < 1 {
+		p.Add("web.max_event_clients", "must be >= 1")
 	}
 	switch c.Log.Level {
 	case "debug", "info", "warn", "error":

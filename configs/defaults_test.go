@@ -31,7 +31,9 @@ var stageDefaults = map[string]func() any{
 }
 
 // The daemon's own keys: everything else belongs to a stage.
-var ownKeys = []string{"http.addr", "log.format", "log.level", "shutdown_timeout", "web.enabled", "whip.enabled"}
+var ownKeys = []string{"http.addr", "http.allowed_hosts", "http.idle_timeout", "http.max_requests", "http.read_header_timeout",
+	"http.read_timeout", "http.tls_cert", "http.tls_key", "http.write_timeout", "log.format", "log.level", "shutdown_timeout",
+	"web.enabled", "web.max_event_clients", "web.open", "web.token", "whip.enabled"}
 
 // Every section typed by a stage package takes exactly that stage's defaults.
 func TestDefaultIsEachStagesDefault(t *testing.T) {

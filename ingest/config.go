@@ -47,7 +47,7 @@ func (s StreamConfig) Validate() error {
 	case s.ID == "":
 		p.Add("id", "is required")
 	case !validStreamID(s.ID):
-		p.Add("id", "%q may only hold letters, digits, '-', '_' and '.'", s.ID)
+		p.Add("id", "%q: use %s", s.ID, StreamIDRule)
 	}
 	if s.URL == "" {
 		p.Add("url", "is required")
@@ -82,14 +82,29 @@ func ValidateStreams(streams []StreamConfig) error {
 	return p.Err()
 }
 
-func validStreamID(id string) bool {
+func validStreamID(id string) bool { return CheckStreamID(id) == nil }
+
+// StreamIDRule is the documented stream id charset: 1 to 128 of letters, digits, '-', '_' and
+// '.', not starting with '.' (so never "." or ".." or a hidden file name in a path or URL).
+const StreamIDRule = "1 to 128 letters, digits, '-', '_' or '.', not starting with '.'"
+
+// CheckStreamID says why id breaks StreamIDRule (an error wrapping ErrBadStreamID), or nil.
+func CheckStreamID(id string) error {
+	switch {
+	case id == "":
+		return fmt.Errorf("%w: empty", ErrBadStreamID)
+	case len(id) > 128:
+		return fmt.Errorf("%w: longer than 128 bytes", ErrBadStreamID)
+	case id[0] == '.':
+		return fmt.Errorf("%w: %q starts with '.'", ErrBadStreamID, id)
+	}
 	for _, r := range id {
 		ok := r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_' || r == '.'
 		if !ok {
-			return false
+			return fmt.Errorf("%w: %q holds %q", ErrBadStreamID, id, r)
 		}
 	}
-	return len(id) <= 128
+	return nil
 }
 
 // Backoff is the `supervisor` section: how a failed source is restarted.

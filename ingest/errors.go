@@ -10,4 +10,6 @@ var (
 	ErrGaveUp = errors.New("gave up")
 	// ErrStalled means a live source delivered nothing for longer than its stall timeout.
 	ErrStalled = errors.New("source stalled")
+	// ErrBadStreamID: a stream id outside StreamIDRule.
+	ErrBadStreamID = errors.New("invalid stream id")
 )

@@ -14,9 +14,11 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/actionstream/actionstream/events"
+	"github.com/actionstream/actionstream/ingest"
 )
 
 //go:embed static
@@ -38,6 +40,25 @@ type UI struct {
 	closeOnce sync.Once
 	// KeepAlive is the interval of SSE comments that keep proxies from closing an idle stream.
 	KeepAlive time.Duration
+	// MaxClients caps the open event streams; more get 503. 0 = no cap.
+	MaxClients int
+	// WriteTimeout bounds each write to an event stream: the stream itself is exempt from the
+	// server's write timeout, a client that stops reading is not.
+	WriteTimeout time.Duration
+
+	clients  atomic.Int64
+	rejected atomic.Uint64
+}
+
+// Stats are the event streams open now and those refused by MaxClients.
+type Stats struct {
+	EventClients  int64
+	EventRejected uint64
+}
+
+// Stats reads the event-stream counters (for /metrics).
+func (u *UI) Stats() Stats {
+	return Stats{EventClients: u.clients.Load(), EventRejected: u.rejected.Load()}
 }
 
 // New returns the UI over b.
@@ -45,7 +66,8 @@ func New(b Backend, log *slog.Logger) *UI {
 	if log == nil {
 		log = slog.Default()
 	}
-	return &UI{b: b, log: log.With("component", "web"), done: make(chan struct{}), KeepAlive: 15 * time.Second}
+	return &UI{b: b, log: log.With("component", "web"), done: make(chan struct{}),
+		KeepAlive: 15 * time.Second, WriteTimeout: 10 * time.Second}
 }
 
 // Close ends every open event stream (so an HTTP server's Shutdown is not held up by them).
@@ -85,7 +107,16 @@ func (u *UI) Handler() http.Handler {
 }
 
 func (u *UI) thumbnail(w http.ResponseWriter, r *http.Request) {
-	jpg, pts, err := u.b.Thumbnail(r.PathValue("id"))
+	id := r.PathValue("id")
+	if err := ingest.CheckStreamID(id); err != nil || r.URL.RawPath != "" {
+		msg := "percent-encoding is not allowed in a stream id"
+		if err != nil {
+			msg = err.Error()
+		}
+		http.Error(w, msg+" (use "+ingest.StreamIDRule+")", http.StatusBadRequest)
+		return
+	}
+	jpg, pts, err := u.b.Thumbnail(id)
 	if err != nil {
 		// No such stream, or no frame decoded yet.
 		http.Error(w, "no thumbnail: "+err.Error(), http.StatusNotFound)
@@ -101,12 +132,37 @@ func (u *UI) thumbnail(w http.ResponseWriter, r *http.Request) {
 // events streams pipeline events as Server-Sent Events: "event: <type>", "id: <event id>",
 // "data: <CloudEvents JSON>". A slow client misses events rather than slowing the pipeline.
 func (u *UI) events(w http.ResponseWriter, r *http.Request) {
-	fl, ok := w.(http.Flusher)
+	_, ok := w.(http.Flusher)
 	if !ok {
 		http.Error(w, "streaming unsupported", http.StatusInternalServerError)
 		return
 	}
 	stream := r.URL.Query().Get("stream")
+	if stream != "" {
+		if err := ingest.CheckStreamID(stream); err != nil {
+			http.Error(w, "stream: "+err.Error()+" (use "+ingest.StreamIDRule+")", http.StatusBadRequest)
+			return
+		}
+	}
+	if n := u.clients.Add(1); u.MaxClients > 0 && n > int64(u.MaxClients) {
+		u.clients.Add(-1)
+		u.rejected.Add(1)
+		w.Header().Set("Retry-After", "5")
+		http.Error(w, "too many event streams open (web.max_event_clients)", http.StatusServiceUnavailable)
+		return
+	}
+	defer u.clients.Add(-1)
+	// The stream outlives the server's read and write timeouts by design: lift both (a
+	// server without them reports ErrNotSupported, which is fine) and bound each write instead.
+	rc := http.NewResponseController(w)
+	rc.SetReadDeadline(time.Time{})
+	write := func(format string, args ...any) error {
+		rc.SetWriteDeadline(time.Now().Add(u.WriteTimeout))
+		if _, err := fmt.Fprintf(w, format, args...); err != nil {
+			return err
+		}
+		return rc.Flush()
+	}
 	var types map[string]bool
 	if t := r.URL.Query().Get("types"); t != "" {
 		types = map[string]bool{}
@@ -120,8 +176,9 @@ func (u *UI) events(w http.ResponseWriter, r *http.Request) {
 	h.Set("Content-Type", "text/event-stream")
 	h.Set("Cache-Control", "no-cache")
 	h.Set("X-Accel-Buffering", "no")
-	fmt.Fprint(w, "retry: 2000\n: connected\n\n")
-	fl.Flush()
+	if err := write("retry: 2000\n: connected\n\n"); err != nil {
+		return
+	}
 	tick := time.NewTicker(u.KeepAlive)
 	defer tick.Stop()
 	for {
@@ -131,10 +188,9 @@ func (u *UI) events(w http.ResponseWriter, r *http.Request) {
 		case <-u.done:
 			return
 		case <-tick.C:
-			if _, err := fmt.Fprint(w, ": keep-alive\n\n"); err != nil {
+			if err := write(": keep-alive\n\n"); err != nil {
 				return
 			}
-			fl.Flush()
 		case e, ok := <-ch:
 			if !ok {
 				return
@@ -147,13 +203,12 @@ func (u *UI) events(w http.ResponseWriter, r *http.Request) {
 				u.log.Warn("event not encodable", "err", err)
 				continue
 			}
-			if _, err := fmt.Fprintf(w, "id: %s\nevent: %s\ndata: %s\n\n", e.ID, e.Type, b); err != nil {
+			if err := write("id: %s\nevent: %s\ndata: %s\n\n", e.ID, e.Type, b); err != nil {
 				if !errors.Is(err, http.ErrHandlerTimeout) {
 					u.log.Debug("event stream ended", "err", err)
 				}
 				return
 			}
-			fl.Flush()
 		}
 	}
 }

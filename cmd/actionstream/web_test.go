@@ -10,6 +10,7 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"net/url"
 	"os/exec"
 	"path/filepath"
 	"regexp"
@@ -110,6 +111,40 @@ func (p *page) navigate(t *testing.T, url string) {
 	}
 }
 
+// signIn opens path, which sends the browser to the sign-in page; a wrong token is refused
+// there, the right one sets the session cookie (out of the page's reach) and comes back.
+func (p *page) signIn(t *testing.T, base, path string) {
+	t.Helper()
+	p.do(t, chromedp.Navigate(base+path))
+	var at string
+	p.eval(t, `location.pathname + location.search`, &at)
+	if want := "/signin?next=" + url.QueryEscape(path); at != want {
+		t.Fatalf("%s without a session: at %s, want %s", path, at, want)
+	}
+	submit := func(token string) {
+		p.eval(t, fmt.Sprintf(`(() => { document.querySelector("#token").value = %q;
+			document.querySelector("#signin").click(); return true; })()`, token), nil)
+		p.do(t, chromedp.Sleep(200*time.Millisecond), chromedp.WaitReady("body"))
+	}
+	submit("wrong-token")
+	p.screenshot(t, filepath.Join(artifactDir(t), "signin-refused.png"))
+	var failed string
+	p.eval(t, `(document.querySelector("#signin-error") || {}).textContent || ""`, &failed)
+	if failed != "Wrong token." {
+		t.Fatalf("a wrong token: sign-in page says %q", failed)
+	}
+	submit(dashToken)
+	testutil.WaitFor(t, 10*time.Second, func() bool {
+		p.eval(t, `location.pathname + " " + document.readyState`, &at)
+		return at == path+" complete"
+	}, func() string { return "after signing in: at " + at })
+	var cookies string
+	p.eval(t, `document.cookie`, &cookies)
+	if strings.Contains(cookies, "actionstream_session") {
+		t.Errorf("the session cookie is readable by scripts: %q", cookies)
+	}
+}
+
 // phoneSized makes the viewport a phone's, in portrait.
 func (p *page) phoneSized(t *testing.T) {
 	t.Helper()
@@ -157,8 +192,12 @@ func artifactDir(t *testing.T) string {
 	return out
 }
 
+// dashToken is web.token of servedWHIP: the dashboard and API credential, not the WHIP one.
+const dashToken = "dashboard-token"
+
 // servedWHIP runs `actionstream serve` with WHIP and the web UI on a free port and no configured
-// streams; it returns the base URL and the JSON-lines events file.
+// streams; it returns the base URL and the JSON-lines events file. The event thresholds are
+// low, so the tiny model's top labels become current actions.
 func servedWHIP(t *testing.T, token string) (base, eventsPath string, stderr *testutil.SyncBuffer) {
 	t.Helper()
 	model := testkit.TinyModel(t)
@@ -166,12 +205,13 @@ func servedWHIP(t *testing.T, token string) (base, eventsPath string, stderr *te
 	eventsPath = filepath.Join(dir, "events.jsonl")
 	cfgPath := filepath.Join(dir, "serve.yaml")
 	cfg := fmt.Sprintf(`model: {path: %q, runtime: {threads: 1}}
-events: {clip_scored: true}
+events: {clip_scored: true, on: 0.001, off: 0.0005, min_duration: 0s}
 sinks: {jsonl: {enabled: true, path: %q}}
 http: {addr: "127.0.0.1:0"}
 whip: {token: %q, disconnect_timeout: 2s}
+web: {token: %q}
 shutdown_timeout: 20s
-`, model, eventsPath, token)
+`, model, eventsPath, token, dashToken)
 	if err := os.WriteFile(cfgPath, []byte(cfg), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -237,14 +277,31 @@ type apiStream struct {
 	FPS           float64 `json:"fps"`
 	FramesDecoded int64   `json:"frames_decoded"`
 	Clips         uint64  `json:"clips"`
+	Active        []struct {
+		Label string  `json:"label"`
+		Score float64 `json:"score"`
+	} `json:"active"`
+}
+
+// dashGet is http.Get with the dashboard credential.
+func dashGet(url string) (*http.Response, error) {
+	req, err := http.NewRequest("GET", url, nil)
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Authorization", "Bearer "+dashToken)
+	return http.DefaultClient.Do(req)
 }
 
 func apiStreams(t *testing.T, base string) []apiStream {
-	resp, err := http.Get(base + "/api/streams")
+	resp, err := dashGet(base + "/api/streams")
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Fatalf("/api/streams: %s", resp.Status)
+	}
 	var api struct {
 		Streams []apiStream `json:"streams"`
 	}
@@ -265,7 +322,7 @@ func TestBrowserPublishAndDashboard(t *testing.T) {
 	pub := br.page(t)
 	// A phone-sized viewport: the publish page must work there.
 	pub.phoneSized(t)
-	pub.navigate(t, base+"/publish")
+	pub.signIn(t, base, "/publish")
 	pub.eval(t, fmt.Sprintf(`(() => {
 		document.querySelector("#stream").value = %q;
 		document.querySelector("#token").value = %q;
@@ -347,7 +404,7 @@ func TestBrowserPublishAndDashboard(t *testing.T) {
 	}
 	testutil.WaitFor(t, 20*time.Second, func() bool {
 		dash.eval(t, fmt.Sprintf(`(() => {
-			const c = document.querySelector('[data-stream=%q]');
+			const c = document.querySelector('.card[data-stream=%q]');
 			if (!c) return {};
 			return {status: c.querySelector(".status").textContent, facts: c.querySelector(".facts").textContent,
 				thumbW: c.querySelector(".thumb").naturalWidth, timeline: document.querySelectorAll("#timeline li").length,
@@ -360,6 +417,35 @@ func TestBrowserPublishAndDashboard(t *testing.T) {
 	if !strings.Contains(card.Facts, "fps") || !strings.Contains(card.Facts, "clips") {
 		t.Errorf("card facts %q", card.Facts)
 	}
+	// The current actions read "<label> <score>", as /api/streams has them.
+	chipRE := regexp.MustCompile(`^(\S+) ([01]\.\d\d)$`)
+	var chips []string
+	testutil.WaitFor(t, 20*time.Second, func() bool {
+		dash.eval(t, fmt.Sprintf(`[...document.querySelectorAll('.card[data-stream=%q] .chips .chip')].map(e => e.textContent)`, id), &chips)
+		return len(chips) > 0
+	}, func() string { return fmt.Sprintf("no current action on the dashboard; API: %+v", apiStreams(t, base)) })
+	api := map[string]float64{}
+	for _, s := range apiStreams(t, base) {
+		if s.ID == id {
+			for _, a := range s.Active {
+				api[a.Label] = a.Score
+			}
+		}
+	}
+	for _, chip := range chips {
+		m := chipRE.FindStringSubmatch(chip)
+		if m == nil {
+			t.Errorf("current action chip %q is not \"<label> <score>\"", chip)
+			continue
+		}
+		score, ok := api[m[1]]
+		var shown float64
+		fmt.Sscan(m[2], &shown)
+		if !ok || shown < score-0.15 || shown > score+0.15 {
+			t.Errorf("chip %q: /api/streams has %s at %v (present %v)", chip, m[1], score, ok)
+		}
+	}
+	t.Logf("current actions on the dashboard: %q", chips)
 	dash.screenshot(t, filepath.Join(art, "dashboard.png"))
 	dash.phoneSized(t)
 	time.Sleep(300 * time.Millisecond) // relayout

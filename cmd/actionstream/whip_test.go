@@ -54,7 +54,7 @@ func TestServeWHIP(t *testing.T) {
 	testutil.WaitFor(t, 40*time.Second, func() bool { return countEvents(t, eventsPath, "cam-1", events.TypeClipScored) >= 3 },
 		func() string { return fmt.Sprintf("streams %+v\n%s", apiStreams(t, base), stderr.String()) })
 
-	resp, err := http.Get(base + "/api/streams/cam-1/thumbnail.jpg")
+	resp, err := dashGet(base + "/api/streams/cam-1/thumbnail.jpg")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -65,7 +65,7 @@ func TestServeWHIP(t *testing.T) {
 	}
 	// The pipeline's own routes still answer through the same mux.
 	for _, path := range []string{"/healthz", "/metrics", "/"} {
-		resp, err := http.Get(base + path)
+		resp, err := dashGet(base + path)
 		if err != nil || resp.StatusCode != 200 {
 			t.Errorf("%s: %v %v", path, resp, err)
 		}

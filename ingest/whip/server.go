@@ -181,8 +181,9 @@ func (s *Server) authorize(w http.ResponseWriter, r *http.Request) bool {
 		httpError(w, http.StatusForbidden, "WHIP publishing is disabled: the server has no whip.token (or whip.open)")
 		return false
 	}
-	tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-	if !ok || subtle.ConstantTimeCompare([]byte(strings.TrimSpace(tok)), []byte(s.cfg.Token)) != 1 {
+	// The auth scheme is case-insensitive (RFC 9110 section 11.1): "bearer" is "Bearer".
+	scheme, tok, ok := strings.Cut(strings.TrimSpace(r.Header.Get("Authorization")), " ")
+	if !ok || !strings.EqualFold(scheme, "Bearer") || subtle.ConstantTimeCompare([]byte(strings.TrimSpace(tok)), []byte(s.cfg.Token)) != 1 {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="whip"`)
 		httpError(w, http.StatusUnauthorized, "missing or wrong bearer token")
 		return false
@@ -190,27 +191,26 @@ func (s *Server) authorize(w http.ResponseWriter, r *http.Request) bool {
 	return true
 }
 
-// ValidStreamID is the stream id rule shared with the config: letters, digits, '-', '_', '.'.
-func ValidStreamID(id string) bool {
-	if id == "" || len(id) > 128 {
-		return false
+// ValidStreamID is the stream id rule shared with the config (ingest.StreamIDRule).
+func ValidStreamID(id string) bool { return ingest.CheckStreamID(id) == nil }
+
+// pathStreamID is the {stream} of the URL, or why it is not a stream id. Percent-encoding is
+// refused outright: no valid id needs it, and "%2e%2e" must not become "..".
+func pathStreamID(r *http.Request) (string, error) {
+	if r.URL.RawPath != "" {
+		return "", fmt.Errorf("%w: percent-encoded path %q", ingest.ErrBadStreamID, r.URL.RawPath)
 	}
-	for _, r := range id {
-		ok := r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_' || r == '.'
-		if !ok {
-			return false
-		}
-	}
-	return true
+	id := r.PathValue("stream")
+	return id, ingest.CheckStreamID(id)
 }
 
 func (s *Server) post(w http.ResponseWriter, r *http.Request) {
-	stream := r.PathValue("stream")
 	if !s.authorize(w, r) {
 		return
 	}
-	if !ValidStreamID(stream) {
-		httpError(w, http.StatusBadRequest, "invalid stream id: use letters, digits, '-', '_' and '.' (at most 128)")
+	stream, err := pathStreamID(r)
+	if err != nil {
+		httpError(w, http.StatusBadRequest, err.Error()+" (use "+ingest.StreamIDRule+")")
 		return
 	}
 	if mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); mt != "application/sdp" {
@@ -298,10 +298,15 @@ func (s *Server) delete(w http.ResponseWriter, r *http.Request) {
 	if !s.authorize(w, r) {
 		return
 	}
+	stream, err := pathStreamID(r)
+	if err != nil {
+		httpError(w, http.StatusBadRequest, err.Error()+" (use "+ingest.StreamIDRule+")")
+		return
+	}
 	s.mu.Lock()
 	ss := s.sessions[r.PathValue("session")]
 	s.mu.Unlock()
-	if ss == nil || ss.stream != r.PathValue("stream") {
+	if ss == nil || ss.stream != stream {
 		httpError(w, http.StatusNotFound, "no such WHIP session")
 		return
 	}

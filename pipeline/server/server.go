@@ -5,6 +5,7 @@ package server
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -20,6 +21,17 @@ import (
 
 // Run serves cfg until ctx ends, then shuts down in order and returns the pipeline's error.
 func Run(ctx context.Context, cfg configs.Config, log *slog.Logger) error {
+	if err := checkExposure(cfg); err != nil {
+		return err
+	}
+	var tlsConf *tls.Config
+	if cfg.HTTP.Addr != "" && cfg.HTTP.TLSCert != "" {
+		cert, err := tls.LoadX509KeyPair(cfg.HTTP.TLSCert, cfg.HTTP.TLSKey)
+		if err != nil {
+			return fmt.Errorf("%w: http.tls_cert/http.tls_key: %w", ErrTLS, err)
+		}
+		tlsConf = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+	}
 	p, err := pipeline.New(pipeline.Options{Config: cfg, Logger: log})
 	if err != nil {
 		return err
@@ -35,6 +47,7 @@ func Run(ctx context.Context, cfg configs.Config, log *slog.Logger) error {
 		var ui *web.UI
 		if cfg.Web.Enabled {
 			ui = web.New(p, log)
+			ui.MaxClients = cfg.Web.MaxEventClients
 		}
 		if cfg.WHIP.Enabled {
 			if whipSrv, err = whip.New(whipConfig(cfg.WHIP, log), p.AttachWHIP); err != nil {
@@ -49,16 +62,28 @@ func Run(ctx context.Context, cfg configs.Config, log *slog.Logger) error {
 				log.Warn("WHIP endpoint refuses every offer: set whip.token (or whip.open on a trusted network)", "component", "server")
 			}
 		}
+		g := newGuard(cfg.HTTP.Addr, cfg.HTTP.AllowedHosts, cfg.Web.Token, cfg.HTTP.MaxRequests, log.With("component", "http"))
+		if err := registerMetrics(p, g, ui); err != nil {
+			return err
+		}
 		ln, err := net.Listen("tcp", cfg.HTTP.Addr)
 		if err != nil {
 			return fmt.Errorf("http.addr: %w", err)
 		}
-		srv = &http.Server{Handler: serveMux(p, whipSrv, ui), ReadHeaderTimeout: 10 * time.Second}
+		srv = newHTTPServer(cfg.HTTP, serveMux(p, whipSrv, ui, g), log)
+		srv.TLSConfig = tlsConf
 		if ui != nil {
 			srv.RegisterOnShutdown(ui.Close) // end the dashboards' event streams
 		}
-		log.Info("http listening", "component", "server", "addr", ln.Addr().String())
-		go func() { srvDone <- srv.Serve(ln) }()
+		log.Info("http listening", "component", "server", "addr", ln.Addr().String(), "tls", tlsConf != nil,
+			"credentials", cfg.Web.Token != "")
+		go func() {
+			if tlsConf != nil {
+				srvDone <- srv.ServeTLS(ln, "", "")
+				return
+			}
+			srvDone <- srv.Serve(ln)
+		}()
 	}
 	runErr := p.Run(ctx)
 	if srv != nil {
@@ -76,21 +101,79 @@ func Run(ctx context.Context, cfg configs.Config, log *slog.Logger) error {
 	return runErr
 }
 
+// checkExposure refuses a non-loopback listener that would serve the dashboard, the API and
+// the metrics to anyone who can reach it.
+func checkExposure(cfg configs.Config) error {
+	if cfg.HTTP.Addr == "" || cfg.Web.Token != "" || cfg.Web.Open || isLoopback(cfg.HTTP.Addr) {
+		return nil
+	}
+	return fmt.Errorf("%w: http.addr %q is not a loopback address; set web.token (or ACTIONSTREAM_WEB_TOKEN), "+
+		"or web.open: true on a trusted network", ErrExposed, cfg.HTTP.Addr)
+}
+
+// newHTTPServer applies the http section's timeouts: a slow or idle client holds a
+// connection only that long.
+func newHTTPServer(c configs.HTTP, h http.Handler, log *slog.Logger) *http.Server {
+	return &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: time.Duration(c.ReadHeaderTimeout),
+		ReadTimeout:       time.Duration(c.ReadTimeout),
+		WriteTimeout:      time.Duration(c.WriteTimeout),
+		IdleTimeout:       time.Duration(c.IdleTimeout),
+		MaxHeaderBytes:    64 << 10,
+		// TLS handshake failures and the like: per connection, not worth more than debug.
+		ErrorLog: slog.NewLogLogger(log.With("component", "http").Handler(), slog.LevelDebug),
+	}
+}
+
 // serveMux puts the WHIP endpoint (/whip/) and the web UI (/, /publish, /static/, thumbnails,
 // /api/events) next to the pipeline's own routes (/healthz, /readyz, /metrics, /api/streams).
-func serveMux(p *pipeline.Pipeline, whipSrv *whip.Server, ui *web.UI) http.Handler {
+// The probes are open; WHIP has its own token; everything else passes the guard.
+func serveMux(p *pipeline.Pipeline, whipSrv *whip.Server, ui *web.UI, g *guard) http.Handler {
 	mux := http.NewServeMux()
-	mux.Handle("/", p.Handler())
+	api := p.Handler()
+	mux.Handle("GET /healthz", api)
+	mux.Handle("GET /readyz", api)
+	mux.Handle("/", g.protect(api))
+	mux.Handle("/signin", g.hostOnly(g.limit(http.HandlerFunc(g.signin))))
 	if whipSrv != nil {
-		mux.Handle("/whip/", whipSrv.Handler())
+		mux.Handle("/whip/", g.limit(whipSrv.Handler()))
 	}
 	if ui != nil {
 		h := ui.Handler()
-		for _, pattern := range []string{"GET /{$}", "GET /publish", "GET /static/", "GET /api/streams/{id}/thumbnail.jpg", "GET /api/events"} {
-			mux.Handle(pattern, h)
+		for _, pattern := range []string{"GET /{$}", "GET /publish", "GET /api/streams/{id}/thumbnail.jpg"} {
+			mux.Handle(pattern, g.protect(h))
 		}
+		mux.Handle("GET /static/", g.hostOnly(g.limit(h))) // styles and scripts, also for /signin
+		// Event streams have their own cap (web.max_event_clients), not the request cap.
+		mux.Handle("GET /api/events", g.hostOnly(g.auth(h)))
 	}
 	return mux
+}
+
+func registerMetrics(p *pipeline.Pipeline, g *guard, ui *web.UI) error {
+	for _, c := range []struct {
+		name, help string
+		read       func() float64
+	}{
+		{"actionstream_http_refused_host_total", "Requests refused for a Host not in the allow-list (421).", func() float64 { return float64(g.rejectedHost.Load()) }},
+		{"actionstream_http_refused_auth_total", "Requests refused for missing or wrong credentials (401).", func() float64 { return float64(g.rejectedAuth.Load()) }},
+		{"actionstream_http_refused_busy_total", "Requests refused because http.max_requests were in flight (503).", func() float64 { return float64(g.rejectedBusy.Load()) }},
+		{"actionstream_web_events_missed_total", "Events the dashboards' event streams missed because a client fell behind.", func() float64 { return float64(p.MissedEvents()) }},
+	} {
+		if err := p.RegisterCounter(c.name, c.help, c.read); err != nil {
+			return err
+		}
+	}
+	if ui == nil {
+		return nil
+	}
+	if err := p.RegisterCounter("actionstream_web_event_clients_refused_total", "Event streams refused by web.max_event_clients (503).",
+		func() float64 { return float64(ui.Stats().EventRejected) }); err != nil {
+		return err
+	}
+	return p.RegisterGauge("actionstream_web_event_clients", "Open dashboard event streams (Server-Sent Events).",
+		func() float64 { return float64(ui.Stats().EventClients) })
 }
 
 func whipConfig(c configs.WHIP, log *slog.Logger) whip.Config {

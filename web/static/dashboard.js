@@ -74,6 +74,10 @@ function render(st) {
 async function poll() {
   try {
     const r = await fetch("/api/streams", { cache: "no-store" });
+    if (r.status === 401) { // signed out (the token changed): sign in again, then come back
+      location.href = "/signin?next=" + encodeURIComponent(location.pathname);
+      return;
+    }
     const j = await r.json();
     if (j.model) $("#model").textContent = `model ${j.model.name} · ${j.model.provider}`;
     const seen = new Set();
