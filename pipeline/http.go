@@ -3,11 +3,13 @@ package pipeline
 import (
 	"encoding/json"
 	"net/http"
+	"strings"
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
 
-// Handler serves /healthz (the process is alive), /readyz (model loaded, streams running),
+// Handler serves /healthz (the process is alive), /readyz (running, outbox and sinks healthy:
+// Readiness),
 // /metrics (Prometheus) and /api/streams (every stream's state as JSON).
 func (p *Pipeline) Handler() http.Handler {
 	mux := http.NewServeMux()
@@ -15,8 +17,8 @@ func (p *Pipeline) Handler() http.Handler {
 		w.Write([]byte("ok\n"))
 	})
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
-		if !p.Ready() {
-			http.Error(w, "not ready", http.StatusServiceUnavailable)
+		if ok, why := p.Readiness(); !ok {
+			http.Error(w, "not ready: "+strings.Join(why, "; "), http.StatusServiceUnavailable)
 			return
 		}
 		w.Write([]byte("ready\n"))

@@ -19,6 +19,7 @@ import (
 	"github.com/actionstream/actionstream/events"
 	"github.com/actionstream/actionstream/infer"
 	"github.com/actionstream/actionstream/sink"
+	"github.com/actionstream/actionstream/sink/sinks"
 )
 
 // Options configure a Pipeline beyond the config file.
@@ -47,7 +48,11 @@ type Pipeline struct {
 	runtime *infer.Runtime
 	model   *infer.Model
 	batcher *infer.Batcher
-	out     sink.Sink  // a Fanout of Buffered sinks
+	// Events go either to out (one-shot and caller-supplied sinks: a Fanout of Buffered
+	// sinks, in memory) or, serving, to outbox, from which durable delivers to each sink.
+	out     sink.Sink
+	outbox  events.Outbox
+	durable *sinks.Durable
 	state   StateStore // optional: Redis
 	metrics *metrics
 	// eventSource is the CloudEvents source prefix of the stream events pipeline emits itself;
@@ -147,6 +152,7 @@ func (p *Pipeline) Run(ctx context.Context) error {
 		p.publishState(stateCtx)
 	}()
 
+	stopDelivery := p.startDelivery()
 	p.mu.Lock()
 	p.ready = true
 	p.streamsCtx = ctx
@@ -179,7 +185,7 @@ func (p *Pipeline) Run(ctx context.Context) error {
 	stopState()
 	<-stateDone
 	p.flushTrackers(shutdownCtx)
-	err := p.out.Close(shutdownCtx)
+	err := p.closeSinks(shutdownCtx, stopDelivery)
 	p.closeModel()
 	if p.oneShot {
 		// One-shot callers need to know an input could not be read or gave nothing to score.
@@ -200,9 +206,10 @@ func (p *Pipeline) snapshotStreams() []*stream {
 	return out
 }
 
-// handleResult runs on the batcher's goroutine: one scored clip -> lifecycle -> sinks.
-// Writing blocks while the sinks' buffers are full (back-pressure: inference waits; decoding
-// does not, because the batcher is latest-wins per stream).
+// handleResult runs on the batcher's goroutine: one scored clip -> lifecycle -> outbox (or
+// sinks). Emitting blocks while the outbox (or a sink's buffer) is full or its disk fails
+// (back-pressure: inference waits; decoding does not, because the batcher is latest-wins per
+// stream).
 func (p *Pipeline) handleResult(r infer.Result) {
 	s := p.stream(r.Stream)
 	if s == nil {
@@ -231,6 +238,14 @@ func (p *Pipeline) emit(ctx context.Context, evs []events.Event) {
 		p.metrics.countEvent(e.Type)
 	}
 	p.subs.publish(evs)
+	if p.outbox != nil {
+		// Stored before the lifecycle moves on: the caller waits for this.
+		if err := p.outbox.Append(ctx, evs); err != nil {
+			p.metrics.outboxRefused.Add(1)
+			p.log.Error("events not stored in the outbox", "n", len(evs), "err", err)
+		}
+		return
+	}
 	if err := p.out.Write(ctx, evs); err != nil && !errors.Is(err, sink.ErrClosed) {
 		p.log.Error("events not accepted by the sinks", "n", len(evs), "err", err)
 	}
@@ -262,13 +277,6 @@ func (p *Pipeline) Streams() []StreamStatus {
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
 	return out
-}
-
-// Ready reports whether the model is loaded and streams are running.
-func (p *Pipeline) Ready() bool {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.ready
 }
 
 // publishState pushes stream state to the state store every second (Redis TTL refresh).
