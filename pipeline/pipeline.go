@@ -61,6 +61,11 @@ type Pipeline struct {
 	topK        int
 
 	subs subscribers
+	// emitCtx bounds every emit's wait for a full or failing outbox: cancelled when the
+	// shutdown deadline passes, so a stop never hangs on it (those events are then refused,
+	// counted and logged).
+	emitCtx    context.Context
+	cancelEmit context.CancelFunc
 
 	mu         sync.Mutex
 	streams    map[string]*stream
@@ -83,6 +88,7 @@ func New(opts Options) (*Pipeline, error) {
 		log = slog.Default()
 	}
 	p := &Pipeline{cfg: cfg, base: log, log: log.With("component", "pipeline"), oneShot: opts.OneShot, retries: max(opts.Retries, 0), streams: map[string]*stream{}}
+	p.emitCtx, p.cancelEmit = context.WithCancel(context.Background())
 
 	ro := cfg.Model.Runtime
 	ro.Logger = log
@@ -168,24 +174,34 @@ func (p *Pipeline) Run(ctx context.Context) error {
 	p.mu.Lock()
 	p.ready = false
 	p.mu.Unlock()
+	if p.oneShot {
+		p.wg.Wait() // the inputs end by themselves; the shutdown starts after
+	}
+	timeout := p.cfg.ShutdownTimeout.D()
+	deadline := time.Now().Add(timeout)
+	shutdownCtx, cancel := context.WithDeadline(context.Background(), deadline)
+	defer cancel()
+	// The last part of the time is kept for closing the outbox and the sinks.
+	workCtx, cancelWork := context.WithDeadline(shutdownCtx, deadline.Add(-min(timeout/10, 2*time.Second)))
+	defer cancelWork()
+	stopEmitWatch := context.AfterFunc(workCtx, p.cancelEmit)
+	defer stopEmitWatch()
+	defer p.cancelEmit()
 	p.wg.Wait()
 	p.mu.Lock()
 	p.streamsCtx = nil // no Attach from here on
 	p.mu.Unlock()
 
-	deadline := time.Now().Add(p.cfg.ShutdownTimeout.D())
-	shutdownCtx, cancel := context.WithDeadline(context.Background(), deadline)
-	defer cancel()
 	stopBatcher() // the batcher scores what is pending, then returns
 	select {
 	case <-batchDone:
-	case <-shutdownCtx.Done():
+	case <-workCtx.Done():
 		p.log.Warn("shutdown deadline passed while the batcher flushed")
 	}
 	stopState()
 	<-stateDone
-	p.flushTrackers(shutdownCtx)
-	err := p.closeSinks(shutdownCtx, stopDelivery)
+	p.flushTrackers(workCtx)
+	err := p.closeSinks(workCtx, shutdownCtx, stopDelivery)
 	p.closeModel()
 	if p.oneShot {
 		// One-shot callers need to know an input could not be read or gave nothing to score.
@@ -226,7 +242,7 @@ func (p *Pipeline) handleResult(r infer.Result) {
 		p.log.Error("scoring result refused", "stream", r.Stream, "err", err)
 		return
 	}
-	p.emit(context.Background(), evs)
+	p.emit(p.emitCtx, evs)
 	p.metrics.observeResult(r)
 }
 

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"time"
 
 	"github.com/actionstream/actionstream/sink"
 	"github.com/actionstream/actionstream/sink/sinks"
@@ -67,27 +66,19 @@ func (p *Pipeline) startDelivery() (stop func()) {
 	}
 }
 
-// closeSinks delivers what it can before ctx's deadline, then closes the sinks. With the
-// outbox, what a dead sink has not acknowledged stays there for the next start: that is not an
-// error, only logged. The in-memory path reports undelivered events as an error.
-func (p *Pipeline) closeSinks(ctx context.Context, stopDelivery func()) error {
+// closeSinks delivers what it can until work ends, then closes the sinks under done. With
+// the outbox, what a dead sink has not acknowledged stays there for the next start: that is
+// not an error, only logged. The in-memory path reports undelivered events as an error.
+func (p *Pipeline) closeSinks(work, done context.Context, stopDelivery func()) error {
 	if p.durable == nil {
 		stopDelivery()
-		return p.out.Close(ctx)
+		return p.out.Close(done)
 	}
-	// Keep a part of the time for closing the outbox and the sinks.
-	drainCtx := ctx
-	if dl, ok := ctx.Deadline(); ok {
-		reserve := min(time.Until(dl)/10, 2*time.Second)
-		var cancel context.CancelFunc
-		drainCtx, cancel = context.WithDeadline(ctx, dl.Add(-reserve))
-		defer cancel()
-	}
-	lag := p.durable.Drain(drainCtx)
+	lag := p.durable.Drain(work)
 	stopDelivery()
 	for name, n := range lag {
 		p.log.Warn("sink did not acknowledge every event before the shutdown deadline; they stay in the outbox for the next start",
 			"sink", name, "events", n, "state_dir", p.cfg.StateDir)
 	}
-	return p.durable.Close(ctx)
+	return p.durable.Close(done)
 }
