@@ -80,6 +80,8 @@ func (m *metrics) observeAck(sinkName string, evs []events.Event) {
 
 var (
 	descFPS          = prometheus.NewDesc("actionstream_stream_fps", "Decoded frames per second.", []string{"stream"}, nil)
+	descStatus       = prometheus.NewDesc("actionstream_stream_status", "1 for the stream's current status (starting, up, failing, down, ended, failed), 0 for the others; /api/streams says why.", []string{"stream", "status"}, nil)
+	descAttempts     = prometheus.NewDesc("actionstream_stream_failed_attempts", "Failed tries in a row of the stream's source (0 once it delivers).", []string{"stream"}, nil)
 	descUp           = prometheus.NewDesc("actionstream_stream_up", "1 while the stream's source delivers packets.", []string{"stream"}, nil)
 	descFrames       = prometheus.NewDesc("actionstream_frames_decoded_total", "Frames decoded.", []string{"stream"}, nil)
 	descDecodeErrors = prometheus.NewDesc("actionstream_decode_errors_total", "Packets or frames FFmpeg rejected (skipped).", []string{"stream"}, nil)
@@ -120,7 +122,7 @@ var (
 )
 
 func (m *metrics) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descFPS, descUp, descFrames, descDecodeErrors, descClips, descClipsGap, descClipsStale,
+	for _, d := range []*prometheus.Desc{descStatus, descAttempts, descFPS, descUp, descFrames, descDecodeErrors, descClips, descClipsGap, descClipsStale,
 		descRestarts, descPending, descScored, descInferErrors, descSinkBuffered, descSinkCap, descSinkDeliv, descSinkErrors,
 		descSinkBlocked, descSinkRejected, descSinkAccepted, descSinkRetries, descSinkUndeliv, descSinkBlockedS, descSinkUp, descStateErrors,
 		descSinkDownS, descOutEntries, descOutBytes, descOutMaxEnt, descOutMaxBytes, descOutFull, descOutDiskErr, descOutDiskErrs,
@@ -140,9 +142,14 @@ func (m *metrics) Collect(ch chan<- prometheus.Metric) {
 	counter := func(d *prometheus.Desc, v float64, l ...string) {
 		ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, v, l...)
 	}
+	statuses := [...]string{StatusStarting, StatusUp, StatusFailing, StatusDown, StatusEnded, StatusFailed}
 	for _, st := range m.p.Streams() {
 		gauge(descFPS, st.FPS, st.ID)
 		gauge(descUp, b2f(st.Status == StatusUp), st.ID)
+		for _, status := range statuses {
+			gauge(descStatus, b2f(st.Status == status), st.ID, status)
+		}
+		gauge(descAttempts, float64(st.Attempts), st.ID)
 		counter(descFrames, float64(st.FramesDecoded), st.ID)
 		counter(descDecodeErrors, float64(st.DecodeErrors), st.ID)
 		counter(descClips, float64(st.Clips), st.ID)

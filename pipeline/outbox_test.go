@@ -35,7 +35,7 @@ func TestOutboxKeepsEventsOfADeadSink(t *testing.T) {
 	cfg.Model.Runtime.Threads = 1
 	cfg.HTTP.Addr = ""
 	cfg.Events.ClipScored = true
-	cfg.Streams = []configs.Stream{{ID: "cam", URL: video, Loop: true}}
+	cfg.Streams = []configs.Stream{{ID: "cam", URL: video, Loop: true}, {ID: "gone", URL: "rtsp://127.0.0.1:1/none", Transport: "tcp"}}
 	eventsPath := filepath.Join(dir, "events.jsonl")
 	cfg.Sinks.JSONL.Path = eventsPath
 	cfg.Sinks.Kafka.Enabled, cfg.Sinks.Kafka.Brokers = true, []string{kafka.Addr()}
@@ -77,10 +77,18 @@ func TestOutboxKeepsEventsOfADeadSink(t *testing.T) {
 	}, func() string { return "/readyz: " + body })
 	_, metrics := get("/metrics")
 	for _, want := range []string{"actionstream_outbox_full 1", "actionstream_outbox_entries 6", `actionstream_outbox_lag{sink="kafka"} 6`,
-		`actionstream_outbox_lag{sink="jsonl"} 0`, `actionstream_sink_up{sink="kafka"} 0`, "actionstream_outbox_blocked_appends_total"} {
+		`actionstream_outbox_lag{sink="jsonl"} 0`, `actionstream_sink_up{sink="kafka"} 0`, "actionstream_outbox_blocked_appends_total",
+		`actionstream_stream_status{status="failing",stream="gone"} 1`, `actionstream_stream_status{status="up",stream="cam"} 1`} {
 		if !strings.Contains(metrics, want) {
 			t.Errorf("/metrics lacks %q", want)
 		}
+	}
+	if strings.Contains(body, "gone") {
+		t.Errorf("a failing stream makes /readyz fail: %s", body)
+	}
+	_, api := get("/api/streams")
+	if !strings.Contains(api, `"id":"gone"`) || !strings.Contains(api, `"status":"failing"`) || !strings.Contains(strings.ToLower(api), "connection refused") {
+		t.Errorf("/api/streams does not say the stream is failing and why: %s", api)
 	}
 	inFile := fileIDs(t, eventsPath)
 	if len(inFile) != 6 {
