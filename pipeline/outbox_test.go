@@ -3,6 +3,8 @@ package pipeline
 import (
 	"bufio"
 	"context"
+	"errors"
+	"log/slog"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -156,4 +158,43 @@ func fileIDs(t *testing.T, path string) map[string]bool {
 		ids[e.ID] = true
 	}
 	return ids
+}
+
+// A state_dir that is a file, or an outbox another process holds, stops New with an error
+// naming state_dir.
+func TestStateDirErrors(t *testing.T) {
+	dir := t.TempDir()
+	cfg := configs.Default()
+	cfg.Model.Path = testkit.TinyModel(t)
+	cfg.Model.Runtime.Threads = 1
+	cfg.HTTP.Addr = ""
+	cfg.Sinks.JSONL.Path = filepath.Join(dir, "events.jsonl")
+
+	cfg.StateDir = filepath.Join(dir, "a-file")
+	if err := os.WriteFile(cfg.StateDir, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := New(Options{Config: cfg}); err == nil || !strings.HasPrefix(err.Error(), "state_dir: outbox: create data directory") {
+		t.Errorf("state_dir is a file: %v", err)
+	}
+
+	// New failing after it opened the outbox releases it.
+	cfg.StateDir = filepath.Join(dir, "state")
+	video := testkit.MakeVideo(t, dir, testkit.Video{FPS: "30", Seconds: 1})
+	cfg.Streams = []configs.Stream{{ID: "twice", URL: video}, {ID: "twice", URL: video}}
+	if _, err := New(Options{Config: cfg}); !errors.Is(err, ErrDuplicateStream) {
+		t.Fatalf("duplicate stream: %v", err)
+	}
+	cfg.Streams = nil
+	held, err := outbox.Open(cfg.StateDir, outbox.Options{Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatalf("the failed New kept the outbox: %v", err)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer held.Close(context.Background())
+	if _, err := New(Options{Config: cfg}); err == nil || !strings.HasPrefix(err.Error(), "state_dir: outbox: open ") || !strings.HasSuffix(err.Error(), "outbox.db: timeout") {
+		t.Errorf("outbox held by another: %v", err)
+	}
 }

@@ -120,14 +120,14 @@ func New(opts Options) (*Pipeline, error) {
 	bc.OnBatch, bc.Logger = p.metrics.observeBatch, log
 	b, err := infer.NewBatcher(m, bc, p.handleResult)
 	if err != nil {
-		p.closeModel()
+		p.closeUnstarted()
 		return nil, fmt.Errorf("batcher: %w", err)
 	}
 	p.batcher = b
 
 	for _, sc := range cfg.Streams {
 		if err := p.addStream(sc); err != nil {
-			p.closeModel()
+			p.closeUnstarted()
 			return nil, fmt.Errorf("stream %q: %w", sc.ID, err)
 		}
 	}
@@ -136,6 +136,20 @@ func New(opts Options) (*Pipeline, error) {
 
 // Model is the open model.
 func (p *Pipeline) Model() *infer.Model { return p.model }
+
+// closeUnstarted releases what New opened when it fails after the sinks: the sinks (and the
+// outbox's file lock) and the model.
+func (p *Pipeline) closeUnstarted() {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	if p.durable != nil {
+		_ = p.durable.Close(ctx) // nothing was appended
+	} else if p.out != nil {
+		_ = p.out.Close(ctx)
+	}
+	p.cancelEmit()
+	p.closeModel()
+}
 
 func (p *Pipeline) closeModel() {
 	if p.model != nil {
