@@ -1,7 +1,8 @@
-// Package sinks opens the configured sinks (JSON lines, Kafka, Redis) and puts each behind the
-// one buffering wrapper, sink.Buffered, so a sink that is down holds back no other until its
-// own buffer is full. The sinks themselves are plain sink.Sinks. It is a package of its own
-// because it imports the sinks, which import sink.
+// Package sinks opens the configured sinks (JSON lines, Kafka, Redis). For `serve`,
+// OpenDurable puts the durable outbox (sink/outbox) in front of them, with one delivery loop per
+// sink; for `run`, Open puts each behind the one in-memory buffering wrapper, sink.Buffered. The
+// sinks themselves are plain sink.Sinks. It is a package of its own because it imports the
+// sinks, which import sink.
 package sinks
 
 import (
