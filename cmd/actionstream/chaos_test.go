@@ -103,6 +103,9 @@ shutdown_timeout: 10s
 	kafka.Start()
 	testutil.WaitFor(t, 30*time.Second, func() bool { return len(jsonlIDs(t, eventsPath, "gate")) >= 3 },
 		func() string { return "no events of the second run\n" + second.stderr.String() })
+	if log := second.stderr.String(); !strings.Contains(log, `msg="outbox opened with stored entries"`) {
+		t.Errorf("the restart does not say it found stored events:\n%s", log)
+	}
 	all := jsonlIDs(t, eventsPath, "")
 	inKafka := kafkaIDs(t, kafka.Addr(), all)
 	rc := redis.Client(t)
