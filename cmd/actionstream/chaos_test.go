@@ -26,8 +26,8 @@ import (
 )
 
 // TestChaosKill9 is the crash test of the durable outbox, with real processes: `serve` runs a
-// looping file into a JSON-lines file, Kafka (kfake, in this process) and a real redis-server
-// (Redis Stream on). Kafka is stopped, so its events pile up in the outbox, and serve is killed
+// looping file into a JSON-lines file, Kafka (kfake, in this process, empty: serve creates the
+// topics) and a real redis-server (Redis Stream on). Kafka is stopped, so its events pile up in the outbox, and serve is killed
 // with SIGKILL. serve is started again with the config changed to another stream, Kafka comes
 // back, and every event id of the JSON-lines file, clip.scored included, of both runs, is found
 // in Kafka and in the Redis Stream: nothing is lost. On the way /readyz says why it is not
@@ -43,7 +43,7 @@ func TestChaosKill9(t *testing.T) {
 	}
 	model := testkit.TinyModel(t)
 	video := testkit.MakeVideo(t, dir, testkit.Video{FPS: "30", Seconds: 2})
-	kafka := sinktest.StartKafka(t, "chaos.events", "chaos.clips")
+	kafka := sinktest.StartKafka(t) // empty: serve creates its topics at start
 	redis := sinktest.StartRedis(t)
 	eventsPath := filepath.Join(dir, "events.jsonl")
 	stateDir := filepath.Join(dir, "state")
@@ -75,6 +75,9 @@ shutdown_timeout: 10s
 	first := startServe(t, bin, config("first", "dock"))
 	testutil.WaitFor(t, 30*time.Second, func() bool { return len(jsonlIDs(t, eventsPath, "")) >= 5 },
 		func() string { return "too few events in the file\n" + first.stderr.String() })
+	if log := first.stderr.String(); strings.Count(log, `msg="kafka topic created"`) != 2 {
+		t.Errorf("serve did not create its two topics on the empty broker:\n%s", log)
+	}
 	kafka.Stop()
 	before := len(jsonlIDs(t, eventsPath, ""))
 	testutil.WaitFor(t, 30*time.Second, func() bool { return len(jsonlIDs(t, eventsPath, "")) >= before+10 },
