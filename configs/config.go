@@ -28,8 +28,8 @@ import (
 type Duration = confkit.Duration
 
 // Config is the whole configuration of `actionstream serve`. Each section is the type of the
-// package that uses it; only http, whip.enabled, web, log and shutdown_timeout are the
-// daemon's own.
+// package that uses it; only http, whip.enabled, web, log, state_dir and shutdown_timeout
+// are the daemon's own.
 type Config struct {
 	Model      infer.ModelConfig     `yaml:"model"`
 	Streams    []ingest.StreamConfig `yaml:"streams"`
@@ -43,6 +43,9 @@ type Config struct {
 	WHIP       WHIP                  `yaml:"whip"`
 	Web        Web                   `yaml:"web"`
 	Log        Log                   `yaml:"log"`
+	// StateDir holds what must survive a restart: the event outbox (outbox.db). A relative
+	// path is relative to the working directory.
+	StateDir string `yaml:"state_dir"`
 	// ShutdownTimeout bounds the ordered shutdown: stop ingest, drain, flush batcher, flush sinks.
 	ShutdownTimeout Duration `yaml:"shutdown_timeout"`
 }
@@ -113,6 +116,7 @@ func Default() Config {
 		WHIP:            WHIP{Enabled: true, Config: whip.DefaultConfig()},
 		Web:             Web{Enabled: true, MaxEventClients: 32},
 		Log:             Log{Level: "info", Format: "text"},
+		StateDir:        "./data",
 		ShutdownTimeout: Duration(10 * time.Second),
 	}
 }
@@ -202,6 +206,9 @@ func (c Config) Validate() error {
 	case "text", "json":
 	default:
 		p.Add("log.format", "must be text or json, not %q", c.Log.Format)
+	}
+	if c.StateDir == "" {
+		p.Add("state_dir", "is required (the outbox lives there)")
 	}
 	if c.ShutdownTimeout <= 0 {
 		p.Add("shutdown_timeout", "must be > 0")

@@ -31,6 +31,12 @@ func TestShippedExamplesLoad(t *testing.T) {
 	if !prod.Sinks.Kafka.Enabled || !prod.Sinks.Redis.Enabled || ingest.URLKind(prod.Streams[0].URL) != ingest.KindRTSP {
 		t.Errorf("production.yaml should use RTSP, Kafka and Redis: %+v", prod.Sinks)
 	}
+	if prod.StateDir != "/var/lib/actionstream/data" || prod.Sinks.Outbox.Fsync != "always" || prod.Sinks.Kafka.Topics.ReplicationFactor != 3 || prod.Sinks.DownGrace.D() != 30*time.Second {
+		t.Errorf("production outbox, topics and readiness keys not applied: state_dir %q, outbox %+v, topics %+v", prod.StateDir, prod.Sinks.Outbox, prod.Sinks.Kafka.Topics)
+	}
+	if d := Default(); d.StateDir != "./data" {
+		t.Errorf("default state_dir %q", d.StateDir)
+	}
 	if prod.Events.On != 0.7 || prod.Batcher.MaxWait.D() != 30*time.Millisecond {
 		t.Errorf("production values not applied: on=%v max_wait=%v", prod.Events.On, prod.Batcher.MaxWait)
 	}
@@ -87,6 +93,10 @@ func TestErrorsNameTheField(t *testing.T) {
 		{"", "", "model.path"},
 		{"model: {path: m.onnx}", "ACTIONSTREAM_BATCHER_MAX_BATCH=many", "batcher.max_batch"},
 		{"model: {path: m.onnx}", "ACTIONSTREAM_NO_SUCH=1", "no such setting"},
+		{"model: {path: m.onnx}\nstate_dir: ''", "", "state_dir is required"},
+		{"model: {path: m.onnx}\nsinks: {outbox: {fsync: sometimes}}", "", "sinks.outbox.fsync"},
+		{"model: {path: m.onnx}", "ACTIONSTREAM_SINKS_OUTBOX_HIGH_WATER=2", "sinks.outbox.high_water"},
+		{"model: {path: m.onnx}", "ACTIONSTREAM_SINKS_DOWN_GRACE=0s", "sinks.down_grace"},
 	}
 	for _, c := range cases {
 		var env []string

@@ -32,7 +32,7 @@ var stageDefaults = map[string]func() any{
 
 // The daemon's own keys: everything else belongs to a stage.
 var ownKeys = []string{"http.addr", "http.allowed_hosts", "http.idle_timeout", "http.max_requests", "http.read_header_timeout",
-	"http.read_timeout", "http.tls_cert", "http.tls_key", "http.write_timeout", "log.format", "log.level", "shutdown_timeout",
+	"http.read_timeout", "http.tls_cert", "http.tls_key", "http.write_timeout", "log.format", "log.level", "shutdown_timeout", "state_dir",
 	"web.enabled", "web.max_event_clients", "web.open", "web.token", "whip.enabled"}
 
 // Every section typed by a stage package takes exactly that stage's defaults.
@@ -46,7 +46,7 @@ func TestDefaultIsEachStagesDefault(t *testing.T) {
 		if ft.Kind() == reflect.Slice {
 			ft = ft.Elem()
 		}
-		if ft.PkgPath() == typ.PkgPath() || ft.PkgPath() == "" || key == "streams" || key == "shutdown_timeout" {
+		if ft.PkgPath() == typ.PkgPath() || ft.PkgPath() == "" || key == "streams" || key == "shutdown_timeout" || key == "state_dir" {
 			continue // the daemon's own section, or a list with no default
 		}
 		def, ok := stageDefaults[key]
@@ -126,7 +126,8 @@ func TestKeyOwnership(t *testing.T) {
 	for key, want := range map[string]string{
 		"batcher.max_wait": "infer", "model.runtime.provider": "infer", "events.on": "events", "decode.max_width": "decode",
 		"clipper.gap_tolerance": "clipper", "supervisor.backoff_max": "ingest", "sinks.buffer": "sink/sinks",
-		"sinks.kafka.brokers": "sink/kafka", "sinks.redis.ttl": "sink/redis", "whip.udp_port_min": "ingest/whip",
+		"sinks.kafka.brokers": "sink/kafka", "sinks.outbox.fsync": "sink/outbox", "sinks.down_grace": "sink/sinks",
+		"sinks.kafka.topics.partitions": "sink/kafka", "sinks.redis.ttl": "sink/redis", "whip.udp_port_min": "ingest/whip",
 		"whip.token": "ingest/whip", "streams.url": "ingest",
 	} {
 		if own[key] != want {

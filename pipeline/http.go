@@ -3,6 +3,7 @@ package pipeline
 import (
 	"encoding/json"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -11,16 +12,17 @@ import (
 	"github.com/actionstream/actionstream/events"
 )
 
-// Handler serves /healthz (the process is alive), /readyz (model loaded, streams running),
-// /metrics (Prometheus) and /api/streams (every stream's state as JSON: see APIStream).
+// Handler serves /healthz (the process is alive), /readyz (running, outbox and sinks healthy:
+// Readiness), /metrics (Prometheus) and /api/streams (every stream's state as JSON: see
+// APIStream).
 func (p *Pipeline) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		w.Write([]byte("ok\n"))
 	})
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
-		if !p.Ready() {
-			http.Error(w, "not ready", http.StatusServiceUnavailable)
+		if ok, why := p.Readiness(); !ok {
+			http.Error(w, "not ready: "+strings.Join(why, "; "), http.StatusServiceUnavailable)
 			return
 		}
 		w.Write([]byte("ready\n"))

@@ -8,6 +8,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
+	"github.com/actionstream/actionstream/events"
 	"github.com/actionstream/actionstream/infer"
 	"github.com/actionstream/actionstream/sink"
 )
@@ -21,7 +22,11 @@ type metrics struct {
 	batchSize   prometheus.Histogram
 	queueDelay  prometheus.Histogram
 	events      *prometheus.CounterVec
+	latency     *prometheus.HistogramVec
 	stateErrors atomic.Uint64
+	// outboxRefused counts emits the outbox did not take (encode errors, a stop cutting a
+	// full or failing outbox's wait short).
+	outboxRefused atomic.Uint64
 }
 
 func newMetrics(p *Pipeline) *metrics {
@@ -41,7 +46,12 @@ func newMetrics(p *Pipeline) *metrics {
 	m.events = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "actionstream_events_total", Help: "Events handed to the sinks, by type.",
 	}, []string{"type"})
-	m.reg.MustRegister(m.inferTime, m.batchSize, m.queueDelay, m.events, m,
+	m.latency = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name:    "actionstream_event_latency_seconds",
+		Help:    "Capture to delivery: wall clock of the last frame of an event's clip (span end) to the sink's acknowledgement, per sink. Events without a clip (stream.*) are not observed.",
+		Buckets: prometheus.ExponentialBuckets(0.05, 2, 14),
+	}, []string{"sink"})
+	m.reg.MustRegister(m.inferTime, m.batchSize, m.queueDelay, m.events, m.latency, m,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
@@ -57,8 +67,21 @@ func (m *metrics) observeResult(r infer.Result) { m.queueDelay.Observe(r.QueueDe
 
 func (m *metrics) countEvent(typ string) { m.events.WithLabelValues(typ).Inc() }
 
+// observeAck records capture-to-acknowledgement latency of the events a sink acknowledged.
+func (m *metrics) observeAck(sinkName string, evs []events.Event) {
+	now := time.Now()
+	h := m.latency.WithLabelValues(sinkName)
+	for i := range evs {
+		if sp := evs[i].Data.Span; sp != nil && !sp.EndWall.IsZero() {
+			h.Observe(now.Sub(sp.EndWall).Seconds())
+		}
+	}
+}
+
 var (
 	descFPS          = prometheus.NewDesc("actionstream_stream_fps", "Decoded frames per second.", []string{"stream"}, nil)
+	descStatus       = prometheus.NewDesc("actionstream_stream_status", "1 for the stream's current status (starting, up, failing, down, ended, failed), 0 for the others; /api/streams says why.", []string{"stream", "status"}, nil)
+	descAttempts     = prometheus.NewDesc("actionstream_stream_failed_attempts", "Failed tries in a row of the stream's source (0 once it delivers).", []string{"stream"}, nil)
 	descUp           = prometheus.NewDesc("actionstream_stream_up", "1 while the stream's source delivers packets.", []string{"stream"}, nil)
 	descFrames       = prometheus.NewDesc("actionstream_frames_decoded_total", "Frames decoded.", []string{"stream"}, nil)
 	descDecodeErrors = prometheus.NewDesc("actionstream_decode_errors_total", "Packets or frames FFmpeg rejected (skipped).", []string{"stream"}, nil)
@@ -83,13 +106,30 @@ var (
 	descSinkUndeliv  = prometheus.NewDesc("actionstream_sink_undelivered_total", "Events abandoned when the shutdown deadline passed.", []string{"sink"}, nil)
 	descSinkBlockedS = prometheus.NewDesc("actionstream_sink_blocked_seconds_total", "Time writers waited for buffer space.", []string{"sink"}, nil)
 	descSinkUp       = prometheus.NewDesc("actionstream_sink_up", "1 if the sink's last delivery succeeded.", []string{"sink"}, nil)
+	descSinkDownS    = prometheus.NewDesc("actionstream_sink_down_seconds", "How long the sink has been failing (0 while up).", []string{"sink"}, nil)
+	descOutEntries   = prometheus.NewDesc("actionstream_outbox_entries", "Events stored in the outbox (not yet acknowledged by every sink).", nil, nil)
+	descOutBytes     = prometheus.NewDesc("actionstream_outbox_bytes", "Bytes of the events stored in the outbox.", nil, nil)
+	descOutMaxEnt    = prometheus.NewDesc("actionstream_outbox_max_entries", "Cap on stored events.", nil, nil)
+	descOutMaxBytes  = prometheus.NewDesc("actionstream_outbox_max_bytes", "Cap on stored event bytes.", nil, nil)
+	descOutFull      = prometheus.NewDesc("actionstream_outbox_full", "1 while an append waits for space (inference waits).", nil, nil)
+	descOutDiskErr   = prometheus.NewDesc("actionstream_outbox_disk_error", "1 while the outbox's last write failed (appends wait and retry).", nil, nil)
+	descOutDiskErrs  = prometheus.NewDesc("actionstream_outbox_disk_errors_total", "Failed outbox commits.", nil, nil)
+	descOutAppended  = prometheus.NewDesc("actionstream_outbox_appended_total", "Events appended to the outbox.", nil, nil)
+	descOutCommits   = prometheus.NewDesc("actionstream_outbox_commits_total", "Outbox write transactions (one fsync each).", nil, nil)
+	descOutBlocked   = prometheus.NewDesc("actionstream_outbox_blocked_appends_total", "Appends that waited for space.", nil, nil)
+	descOutBlockedS  = prometheus.NewDesc("actionstream_outbox_blocked_seconds_total", "Time appends waited for space.", nil, nil)
+	descOutRefused   = prometheus.NewDesc("actionstream_outbox_refused_total", "Emits the outbox did not store (see the log).", nil, nil)
+	descOutCursor    = prometheus.NewDesc("actionstream_outbox_cursor", "Sequence number a sink has acknowledged through.", []string{"sink"}, nil)
+	descOutLag       = prometheus.NewDesc("actionstream_outbox_lag", "Committed events a sink has not acknowledged yet.", []string{"sink"}, nil)
 	descStateErrors  = prometheus.NewDesc("actionstream_state_errors_total", "Failed stream-state updates (Redis).", nil, nil)
 )
 
 func (m *metrics) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descFPS, descUp, descFrames, descDecodeErrors, descClips, descClipsDropped, descPTSBackward, descPTSRepairs,
+	for _, d := range []*prometheus.Desc{descStatus, descAttempts, descFPS, descUp, descFrames, descDecodeErrors, descClips, descClipsDropped, descPTSBackward, descPTSRepairs,
 		descRestarts, descPending, descScored, descInferErrors, descSinkBuffered, descSinkCap, descSinkDeliv, descSinkErrors,
-		descSinkBlocked, descSinkRejected, descSinkAccepted, descSinkRetries, descSinkUndeliv, descSinkBlockedS, descSinkUp, descStateErrors} {
+		descSinkBlocked, descSinkRejected, descSinkAccepted, descSinkRetries, descSinkUndeliv, descSinkBlockedS, descSinkUp, descStateErrors,
+		descSinkDownS, descOutEntries, descOutBytes, descOutMaxEnt, descOutMaxBytes, descOutFull, descOutDiskErr, descOutDiskErrs,
+		descOutAppended, descOutCommits, descOutBlocked, descOutBlockedS, descOutRefused, descOutCursor, descOutLag} {
 		ch <- d
 	}
 }
@@ -105,9 +145,14 @@ func (m *metrics) Collect(ch chan<- prometheus.Metric) {
 	counter := func(d *prometheus.Desc, v float64, l ...string) {
 		ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, v, l...)
 	}
+	statuses := [...]string{StatusStarting, StatusUp, StatusFailing, StatusDown, StatusEnded, StatusFailed}
 	for _, st := range m.p.Streams() {
 		gauge(descFPS, st.FPS, st.ID)
 		gauge(descUp, b2f(st.Status == StatusUp), st.ID)
+		for _, status := range statuses {
+			gauge(descStatus, b2f(st.Status == status), st.ID, status)
+		}
+		gauge(descAttempts, float64(st.Attempts), st.ID)
 		counter(descFrames, float64(st.FramesDecoded), st.ID)
 		counter(descDecodeErrors, float64(st.DecodeErrors), st.ID)
 		counter(descClips, float64(st.Clips), st.ID)
@@ -140,7 +185,36 @@ func (m *metrics) Collect(ch chan<- prometheus.Metric) {
 			gauge(descSinkUp, b2f(s.Up), name)
 		}
 	}
+	if m.p.durable != nil {
+		m.collectOutbox(gauge, counter)
+	}
 	counter(descStateErrors, float64(m.stateErrors.Load()))
+}
+
+func (m *metrics) collectOutbox(gauge, counter func(*prometheus.Desc, float64, ...string)) {
+	st, ss := m.p.durable.Stats()
+	gauge(descOutEntries, float64(st.Entries))
+	gauge(descOutBytes, float64(st.Bytes))
+	gauge(descOutMaxEnt, float64(st.MaxEntries))
+	gauge(descOutMaxBytes, float64(st.MaxBytes))
+	gauge(descOutFull, b2f(st.Full))
+	gauge(descOutDiskErr, b2f(st.Err != nil))
+	counter(descOutDiskErrs, float64(st.DiskErrors))
+	counter(descOutAppended, float64(st.Appended))
+	counter(descOutCommits, float64(st.Commits))
+	counter(descOutBlocked, float64(st.BlockedAppends))
+	counter(descOutBlockedS, st.BlockedTime.Seconds())
+	counter(descOutRefused, float64(m.outboxRefused.Load()))
+	now := time.Now()
+	for _, s := range ss {
+		gauge(descOutCursor, float64(s.Cursor), s.Name)
+		gauge(descOutLag, float64(s.Lag), s.Name)
+		counter(descSinkDeliv, float64(s.Delivered), s.Name)
+		counter(descSinkRejected, float64(s.Rejected), s.Name)
+		counter(descSinkErrors, float64(s.Failures), s.Name)
+		gauge(descSinkUp, b2f(s.Up), s.Name)
+		gauge(descSinkDownS, s.DownFor(now).Seconds(), s.Name)
+	}
 }
 
 func b2f(b bool) float64 {

@@ -19,6 +19,7 @@ import (
 	"github.com/actionstream/actionstream/events"
 	"github.com/actionstream/actionstream/infer"
 	"github.com/actionstream/actionstream/sink"
+	"github.com/actionstream/actionstream/sink/sinks"
 )
 
 // Options configure a Pipeline beyond the config file.
@@ -47,7 +48,11 @@ type Pipeline struct {
 	runtime *infer.Runtime
 	model   *infer.Model
 	batcher *infer.Batcher
-	out     sink.Sink  // a Fanout of Buffered sinks
+	// Events go either to out (one-shot and caller-supplied sinks: a Fanout of Buffered
+	// sinks, in memory) or, serving, to outbox, from which durable delivers to each sink.
+	out     sink.Sink
+	outbox  events.Outbox
+	durable *sinks.Durable
 	state   StateStore // optional: Redis
 	metrics *metrics
 	// eventSource is the CloudEvents source prefix of the stream events pipeline emits itself;
@@ -56,6 +61,11 @@ type Pipeline struct {
 	topK        int
 
 	subs subscribers
+	// emitCtx bounds every emit's wait for a full or failing outbox: cancelled when the
+	// shutdown deadline passes, so a stop never hangs on it (those events are then refused,
+	// counted and logged).
+	emitCtx    context.Context
+	cancelEmit context.CancelFunc
 
 	mu         sync.Mutex
 	streams    map[string]*stream
@@ -78,6 +88,7 @@ func New(opts Options) (*Pipeline, error) {
 		log = slog.Default()
 	}
 	p := &Pipeline{cfg: cfg, base: log, log: log.With("component", "pipeline"), oneShot: opts.OneShot, retries: max(opts.Retries, 0), streams: map[string]*stream{}}
+	p.emitCtx, p.cancelEmit = context.WithCancel(context.Background())
 
 	ro := cfg.Model.Runtime
 	ro.Logger = log
@@ -109,14 +120,14 @@ func New(opts Options) (*Pipeline, error) {
 	bc.OnBatch, bc.Logger = p.metrics.observeBatch, log
 	b, err := infer.NewBatcher(m, bc, p.handleResult)
 	if err != nil {
-		p.closeModel()
+		p.closeUnstarted()
 		return nil, fmt.Errorf("batcher: %w", err)
 	}
 	p.batcher = b
 
 	for _, sc := range cfg.Streams {
 		if err := p.addStream(sc); err != nil {
-			p.closeModel()
+			p.closeUnstarted()
 			return nil, fmt.Errorf("stream %q: %w", sc.ID, err)
 		}
 	}
@@ -125,6 +136,20 @@ func New(opts Options) (*Pipeline, error) {
 
 // Model is the open model.
 func (p *Pipeline) Model() *infer.Model { return p.model }
+
+// closeUnstarted releases what New opened when it fails after the sinks: the sinks (and the
+// outbox's file lock) and the model.
+func (p *Pipeline) closeUnstarted() {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	if p.durable != nil {
+		_ = p.durable.Close(ctx) // nothing was appended
+	} else if p.out != nil {
+		_ = p.out.Close(ctx)
+	}
+	p.cancelEmit()
+	p.closeModel()
+}
 
 func (p *Pipeline) closeModel() {
 	if p.model != nil {
@@ -147,6 +172,7 @@ func (p *Pipeline) Run(ctx context.Context) error {
 		p.publishState(stateCtx)
 	}()
 
+	stopDelivery := p.startDelivery()
 	p.mu.Lock()
 	p.ready = true
 	p.streamsCtx = ctx
@@ -162,24 +188,34 @@ func (p *Pipeline) Run(ctx context.Context) error {
 	p.mu.Lock()
 	p.ready = false
 	p.mu.Unlock()
+	if p.oneShot {
+		p.wg.Wait() // the inputs end by themselves; the shutdown starts after
+	}
+	timeout := p.cfg.ShutdownTimeout.D()
+	deadline := time.Now().Add(timeout)
+	shutdownCtx, cancel := context.WithDeadline(context.Background(), deadline)
+	defer cancel()
+	// The last part of the time is kept for closing the outbox and the sinks.
+	workCtx, cancelWork := context.WithDeadline(shutdownCtx, deadline.Add(-min(timeout/10, 2*time.Second)))
+	defer cancelWork()
+	stopEmitWatch := context.AfterFunc(workCtx, p.cancelEmit)
+	defer stopEmitWatch()
+	defer p.cancelEmit()
 	p.wg.Wait()
 	p.mu.Lock()
 	p.streamsCtx = nil // no Attach from here on
 	p.mu.Unlock()
 
-	deadline := time.Now().Add(p.cfg.ShutdownTimeout.D())
-	shutdownCtx, cancel := context.WithDeadline(context.Background(), deadline)
-	defer cancel()
 	stopBatcher() // the batcher scores what is pending, then returns
 	select {
 	case <-batchDone:
-	case <-shutdownCtx.Done():
+	case <-workCtx.Done():
 		p.log.Warn("shutdown deadline passed while the batcher flushed")
 	}
 	stopState()
 	<-stateDone
-	p.flushTrackers(shutdownCtx)
-	err := p.out.Close(shutdownCtx)
+	p.flushTrackers(workCtx)
+	err := p.closeSinks(workCtx, shutdownCtx, stopDelivery)
 	p.closeModel()
 	if p.oneShot {
 		// One-shot callers need to know an input could not be read or gave nothing to score.
@@ -200,9 +236,10 @@ func (p *Pipeline) snapshotStreams() []*stream {
 	return out
 }
 
-// handleResult runs on the batcher's goroutine: one scored clip -> lifecycle -> sinks.
-// Writing blocks while the sinks' buffers are full (back-pressure: inference waits; decoding
-// does not, because the batcher is latest-wins per stream).
+// handleResult runs on the batcher's goroutine: one scored clip -> lifecycle -> outbox (or
+// sinks). Emitting blocks while the outbox (or a sink's buffer) is full or its disk fails
+// (back-pressure: inference waits; decoding does not, because the batcher is latest-wins per
+// stream).
 func (p *Pipeline) handleResult(r infer.Result) {
 	s := p.stream(r.Stream)
 	if s == nil {
@@ -219,7 +256,7 @@ func (p *Pipeline) handleResult(r infer.Result) {
 		p.log.Error("scoring result refused", "stream", r.Stream, "err", err)
 		return
 	}
-	p.emit(context.Background(), evs)
+	p.emit(p.emitCtx, evs)
 	p.metrics.observeResult(r)
 }
 
@@ -231,6 +268,14 @@ func (p *Pipeline) emit(ctx context.Context, evs []events.Event) {
 		p.metrics.countEvent(e.Type)
 	}
 	p.subs.publish(evs)
+	if p.outbox != nil {
+		// Stored before the lifecycle moves on: the caller waits for this.
+		if err := p.outbox.Append(ctx, evs); err != nil {
+			p.metrics.outboxRefused.Add(1)
+			p.log.Error("events not stored in the outbox", "n", len(evs), "err", err)
+		}
+		return
+	}
 	if err := p.out.Write(ctx, evs); err != nil && !errors.Is(err, sink.ErrClosed) {
 		p.log.Error("events not accepted by the sinks", "n", len(evs), "err", err)
 	}
@@ -262,13 +307,6 @@ func (p *Pipeline) Streams() []StreamStatus {
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
 	return out
-}
-
-// Ready reports whether the model is loaded and streams are running.
-func (p *Pipeline) Ready() bool {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.ready
 }
 
 // publishState pushes stream state to the state store every second (Redis TTL refresh).

@@ -41,6 +41,7 @@ func TestProductionShape(t *testing.T) {
 	cfg.Sinks.Redis.Enabled, cfg.Sinks.Redis.Addr, cfg.Sinks.Redis.KeyPrefix = true, redis.Addr(), "as:"
 	cfg.Sinks.Redis.StateTTL, cfg.Sinks.Redis.Stream = configs.Duration(time.Minute), "as:events"
 	cfg.ShutdownTimeout = configs.Duration(30 * time.Second)
+	cfg.StateDir = t.TempDir()
 	if err := cfg.Validate(); err != nil {
 		t.Fatal(err)
 	}

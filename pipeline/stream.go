@@ -170,7 +170,7 @@ func (p *Pipeline) remove(s *stream) {
 	case <-bound.C:
 		p.log.Warn("ended stream removed before all its results came back", "stream", s.id)
 	}
-	p.emit(context.Background(), s.flushActions())
+	p.emit(p.emitCtx, s.flushActions())
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.streams[s.id] != s {
@@ -232,7 +232,7 @@ func (p *Pipeline) newStream(id, url string, src ingest.Source) (*stream, error)
 	}
 	sc.OnUp = func() {
 		s.setState(StatusUp, "")
-		p.emit(context.Background(), []events.Event{events.StreamUp(p.eventSource, id, time.Now(), "")})
+		p.emit(p.emitCtx, []events.Event{events.StreamUp(p.eventSource, id, time.Now(), "")})
 	}
 	sc.OnDown = func(reason string, err error) {
 		if err == nil {
@@ -244,7 +244,7 @@ func (p *Pipeline) newStream(id, url string, src ingest.Source) (*stream, error)
 		s.setState(StatusDown, reason)
 		evs := s.flushActions()
 		evs = append(evs, events.StreamDown(p.eventSource, id, time.Now(), reason))
-		p.emit(context.Background(), evs)
+		p.emit(p.emitCtx, evs)
 	}
 	s.sup = ingest.NewSupervisor(sc)
 	return s, nil
@@ -264,7 +264,7 @@ func (p *Pipeline) runStream(ctx context.Context, s *stream) {
 			reason = r.EndReason()
 		}
 		s.setState(StatusEnded, reason)
-		p.emit(context.Background(), []events.Event{events.StreamDown(p.eventSource, s.id, time.Now(), reason)})
+		p.emit(p.emitCtx, []events.Event{events.StreamDown(p.eventSource, s.id, time.Now(), reason)})
 	case ctx.Err() != nil:
 		s.setState(StatusDown, ingest.ReasonShutdown)
 	default:

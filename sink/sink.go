@@ -5,7 +5,8 @@
 //
 // The edge from inference to the sinks never drops an event. The sinks themselves are plain
 // [Sink]s; every one is put behind the same [Buffered] wrapper (sink/sinks does so for the
-// configured sinks): a bounded in-memory buffer whose goroutine retries delivery with
+// configured sinks of `run`; `serve` feeds them from the on-disk sink/outbox instead): a bounded
+// in-memory buffer whose goroutine retries delivery with
 // capped exponential backoff until the sink comes back. When the buffer is full, Write blocks
 // (back-pressure): the results handler waits, so inference waits; decoding never waits because
 // the per-stream clip queues in front of inference are latest-wins and drop stale clips instead.

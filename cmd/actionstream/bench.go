@@ -9,10 +9,12 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/actionstream/actionstream/internal/cli"
 	"github.com/actionstream/actionstream/pipeline/bench"
+	"github.com/actionstream/actionstream/sink/outbox"
 	"github.com/actionstream/actionstream/training/python"
 	"github.com/actionstream/actionstream/training/x3d"
 )
@@ -86,6 +88,32 @@ func cmdBenchMemory(ctx context.Context, args []string, stdout, stderr io.Writer
 		return err
 	}
 	r, err := bench.Memory(ctx, o)
+	return show(stdout, r, err, *asJSON)
+}
+
+func cmdBenchOutbox(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("bench outbox", "[flags]", `
+Append throughput of the durable event outbox per fsync policy, as the pipeline appends: one
+appender, one reader acknowledging at once. Policies are alternated run by run.`, stderr)
+	policies := fs.String("fsync", "always,64,100ms", "comma-separated fsync policies: always, a count, a duration")
+	events := fs.Int("events", 6400, "events appended per run (a multiple of a count policy, whose stragglers wait up to 1 s)")
+	size := fs.Int("event-bytes", 700, "bytes per event (a clip.scored event is about 700)")
+	batch := fs.Int("per-append", 1, "events per append call (the pipeline appends one inference batch's events at once)")
+	runs := fs.Int("runs", 5, "runs of each policy; min, median and max are reported")
+	dir := fs.String("dir", "", "directory for the outboxes, on the disk to measure (default: the system's temporary directory)")
+	asJSON := fs.Bool("json", false, "print JSON")
+	if err := cli.Parse(fs, args); err != nil {
+		return err
+	}
+	var ps []outbox.SyncPolicy
+	for _, s := range strings.Split(*policies, ",") {
+		p, err := outbox.ParseSyncPolicy(strings.TrimSpace(s))
+		if err != nil {
+			return fmt.Errorf("--fsync: %w", err)
+		}
+		ps = append(ps, p)
+	}
+	r, err := outbox.Compare(ctx, *dir, ps, outbox.BenchConfig{Events: *events, EventBytes: *size, Batch: *batch}, *runs)
 	return show(stdout, r, err, *asJSON)
 }
 

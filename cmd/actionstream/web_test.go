@@ -210,8 +210,9 @@ sinks: {jsonl: {enabled: true, path: %q}}
 http: {addr: "127.0.0.1:0"}
 whip: {token: %q, disconnect_timeout: 2s}
 web: {token: %q}
+state_dir: %q
 shutdown_timeout: 20s
-`, model, eventsPath, token, dashToken)
+`, model, eventsPath, token, dashToken, filepath.Join(dir, "state"))
 	if err := os.WriteFile(cfgPath, []byte(cfg), 0o644); err != nil {
 		t.Fatal(err)
 	}

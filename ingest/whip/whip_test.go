@@ -65,6 +65,7 @@ func startLiveWith(t *testing.T, wc whip.Config, tweak ...func(*configs.Config))
 	cfg.HTTP.Addr = ""
 	cfg.Sinks.JSONL = sinks.JSONL{Enabled: true, Path: filepath.Join(dir, "events.jsonl")}
 	cfg.ShutdownTimeout = configs.Duration(20 * time.Second)
+	cfg.StateDir = filepath.Join(dir, "state")
 	for _, f := range tweak {
 		f(&cfg)
 	}

@@ -46,7 +46,8 @@ func New(w io.Writer) *Sink {
 
 // Write appends one line per event. An event that cannot be encoded (a NaN score, say) fails
 // permanently in a sink.BatchError while the others are written; a failed write to the file is
-// retryable (the batch may then have been written in part).
+// retryable (the batch may then have been written in part). A file is fsynced before Write
+// returns nil.
 func (s *Sink) Write(_ context.Context, batch []events.Event) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -66,8 +67,17 @@ func (s *Sink) Write(_ context.Context, batch []events.Event) error {
 		}
 	}
 	if s.buf.Len() > 0 {
-		if _, err := s.w.Write(s.buf.Bytes()); err != nil {
+		_, err := s.w.Write(s.buf.Bytes())
+		if err != nil {
 			err = fmt.Errorf("jsonl %s: write: %w", s.name, err)
+		} else if s.file != nil {
+			// A file write counts as delivered only once it is on disk: the outbox drops
+			// what every sink acknowledged.
+			if err = s.file.Sync(); err != nil {
+				err = fmt.Errorf("jsonl %s: sync: %w", s.name, err)
+			}
+		}
+		if err != nil {
 			if batchErr == nil {
 				return err
 			}

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
+	"sort"
 	"strings"
 	"sync"
 	"time"
@@ -106,4 +108,98 @@ func Bench(ctx context.Context, dir string, cfg BenchConfig) (BenchResult, error
 	stopDelivery()
 	wg.Wait()
 	return res, o.Close(ctx)
+}
+
+// Comparison is one policy's results over the runs of Compare.
+type Comparison struct {
+	Policy SyncPolicy
+	Runs   []BenchResult
+	// Min, Median and Max are of EventsPerSec over the runs.
+	Min, Median, Max float64
+}
+
+// ComparisonReport is what Compare measured, with the machine's load around it.
+type ComparisonReport struct {
+	Events, EventBytes, Batch, Runs int
+	Policies                        []Comparison
+	// LoadBefore and LoadAfter are /proc/loadavg's first three fields ("" where there is none):
+	// other work on the machine lowers the rates.
+	LoadBefore, LoadAfter string
+}
+
+// Compare runs Bench cfg.Events events under each policy, runs times, alternating the
+// policies run by run (A B A B ...) so that a change in the machine's load hits all of them
+// alike. Every run gets a new outbox in a directory under dir, removed afterwards.
+func Compare(ctx context.Context, dir string, policies []SyncPolicy, cfg BenchConfig, runs int) (ComparisonReport, error) {
+	if len(policies) == 0 || runs <= 0 {
+		return ComparisonReport{}, fmt.Errorf("%w: compare needs policies (%d) and runs (%d)", ErrOptions, len(policies), runs)
+	}
+	if cfg.Batch == 0 {
+		cfg.Batch = 1
+	}
+	rep := ComparisonReport{Events: cfg.Events, EventBytes: cfg.EventBytes, Batch: cfg.Batch, Runs: runs, LoadBefore: loadAverage()}
+	rep.Policies = make([]Comparison, len(policies))
+	for r := 0; r < runs; r++ {
+		for i, pol := range policies {
+			run, err := os.MkdirTemp(dir, "outbox-bench-")
+			if err != nil {
+				return rep, fmt.Errorf("outbox bench: %w", err)
+			}
+			c := cfg
+			c.Policy = pol
+			res, err := Bench(ctx, run, c)
+			_ = os.RemoveAll(run)
+			if err != nil {
+				return rep, err
+			}
+			rep.Policies[i].Policy = res.Policy
+			rep.Policies[i].Runs = append(rep.Policies[i].Runs, res)
+		}
+	}
+	for i := range rep.Policies {
+		rates := make([]float64, 0, runs)
+		for _, r := range rep.Policies[i].Runs {
+			rates = append(rates, r.EventsPerSec)
+		}
+		sort.Float64s(rates)
+		rep.Policies[i].Min, rep.Policies[i].Max = rates[0], rates[len(rates)-1]
+		rep.Policies[i].Median = rates[len(rates)/2]
+		if len(rates)%2 == 0 {
+			rep.Policies[i].Median = (rates[len(rates)/2-1] + rates[len(rates)/2]) / 2
+		}
+	}
+	rep.LoadAfter = loadAverage()
+	return rep, nil
+}
+
+// WriteText prints the report as a table.
+func (r ComparisonReport) WriteText(w io.Writer) error {
+	var b strings.Builder
+	fmt.Fprintf(&b, "outbox append: %d events of %d B, %d per call, %d runs per policy, alternated\n", r.Events, r.EventBytes, r.Batch, r.Runs)
+	fmt.Fprintf(&b, "%-8s %12s %12s %12s %14s\n", "fsync", "min ev/s", "median ev/s", "max ev/s", "fsyncs/event")
+	for _, p := range r.Policies {
+		var commits uint64
+		for _, run := range p.Runs {
+			commits += run.Commits
+		}
+		perEvent := float64(commits) / float64(len(p.Runs)*r.Events)
+		fmt.Fprintf(&b, "%-8s %12.0f %12.0f %12.0f %14.4f\n", p.Policy, p.Min, p.Median, p.Max, perEvent)
+	}
+	if r.LoadBefore != "" {
+		fmt.Fprintf(&b, "load average: %s before, %s after\n", r.LoadBefore, r.LoadAfter)
+	}
+	_, err := io.WriteString(w, b.String())
+	return err
+}
+
+func loadAverage() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return ""
+	}
+	f := strings.Fields(string(b))
+	if len(f) < 3 {
+		return ""
+	}
+	return strings.Join(f[:3], " ")
 }

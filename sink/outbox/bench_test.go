@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/actionstream/actionstream/sink/outbox"
@@ -76,4 +78,35 @@ func ExampleBench() {
 	_, err := outbox.Bench(context.Background(), "", outbox.BenchConfig{Events: 0, EventBytes: 700})
 	fmt.Println(err)
 	// Output: outbox: invalid options: bench needs positive events (0), size (700) and batch (1)
+}
+
+func TestCompareAlternatesAndSummarises(t *testing.T) {
+	always, _ := outbox.ParseSyncPolicy("always")
+	count, _ := outbox.ParseSyncPolicy("64")
+	dir := t.TempDir()
+	rep, err := outbox.Compare(context.Background(), dir, []outbox.SyncPolicy{always, count}, outbox.BenchConfig{Events: 128, EventBytes: 700}, 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rep.Policies) != 2 || rep.Policies[0].Policy != always || rep.Policies[1].Policy != count {
+		t.Fatalf("policies %+v", rep.Policies)
+	}
+	for _, p := range rep.Policies {
+		if len(p.Runs) != 3 || p.Min <= 0 || p.Min > p.Median || p.Median > p.Max {
+			t.Fatalf("%s: %d runs, min %v median %v max %v", p.Policy, len(p.Runs), p.Min, p.Median, p.Max)
+		}
+	}
+	if left, _ := filepath.Glob(filepath.Join(dir, "*")); len(left) != 0 {
+		t.Errorf("runs left %v behind", left)
+	}
+	var out strings.Builder
+	if err := rep.WriteText(&out); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(out.String(), "always") || !strings.Contains(out.String(), "median ev/s") {
+		t.Errorf("report:\n%s", out.String())
+	}
+	if _, err := outbox.Compare(context.Background(), dir, nil, outbox.BenchConfig{Events: 1, EventBytes: 1}, 1); !errors.Is(err, outbox.ErrOptions) {
+		t.Errorf("no policies: %v", err)
+	}
 }

@@ -75,10 +75,10 @@ func (o Options) withDefaults() (Options, error) {
 		return o, fmt.Errorf("%w: negative size cap", ErrOptions)
 	}
 	if o.MaxEntries == 0 {
-		o.MaxEntries = 1_000_000
+		o.MaxEntries = DefaultMaxEntries
 	}
 	if o.MaxBytes == 0 {
-		o.MaxBytes = 1 << 30
+		o.MaxBytes = DefaultMaxBytes
 	}
 	if o.RetryInterval <= 0 {
 		o.RetryInterval = time.Second

@@ -1,7 +1,8 @@
-// Package sinks opens the configured sinks (JSON lines, Kafka, Redis) and puts each behind the
-// one buffering wrapper, sink.Buffered, so a sink that is down holds back no other until its
-// own buffer is full. The sinks themselves are plain sink.Sinks. It is a package of its own
-// because it imports the sinks, which import sink.
+// Package sinks opens the configured sinks (JSON lines, Kafka, Redis). For `serve`,
+// OpenDurable puts the durable outbox (sink/outbox) in front of them, with one delivery loop per
+// sink; for `run`, Open puts each behind the one in-memory buffering wrapper, sink.Buffered. The
+// sinks themselves are plain sink.Sinks. It is a package of its own because it imports the
+// sinks, which import sink.
 package sinks
 
 import (
@@ -14,16 +15,22 @@ import (
 	"github.com/actionstream/actionstream/sink"
 	"github.com/actionstream/actionstream/sink/jsonl"
 	"github.com/actionstream/actionstream/sink/kafka"
+	"github.com/actionstream/actionstream/sink/outbox"
 	"github.com/actionstream/actionstream/sink/redis"
 )
 
 // Config is the `sinks` section; JSON lines to stdout unless configured otherwise.
 type Config struct {
 	// Buffer is how many events may wait for each slow or down sink before producers block.
+	// It applies where no outbox is used (`run`, and sinks a caller supplies).
 	Buffer int   `yaml:"buffer"`
 	JSONL  JSONL `yaml:"jsonl"`
 	Kafka  Kafka `yaml:"kafka"`
 	Redis  Redis `yaml:"redis"`
+	// Outbox is the durable queue `serve` puts in front of the sinks (OpenDurable).
+	Outbox outbox.Config `yaml:"outbox"`
+	// DownGrace is how long a sink may fail before the daemon reports not ready.
+	DownGrace confkit.Duration `yaml:"down_grace"`
 }
 
 // JSONL writes one JSON event per line.
@@ -51,6 +58,9 @@ func DefaultConfig() Config {
 		JSONL:  JSONL{Enabled: true, Path: "-"},
 		Kafka:  Kafka{Config: kafka.DefaultConfig()},
 		Redis:  Redis{Config: redis.DefaultConfig()},
+		Outbox: outbox.DefaultConfig(),
+		// Long enough for a broker's rolling restart, short enough to page on an outage.
+		DownGrace: confkit.Duration(30 * time.Second),
 	}
 }
 
@@ -61,6 +71,10 @@ func (c Config) Validate() error {
 	if c.Buffer < 1 {
 		p.Add("buffer", "must be >= 1")
 	}
+	if c.DownGrace <= 0 {
+		p.Add("down_grace", "must be > 0")
+	}
+	p.Nest("outbox", c.Outbox.Validate())
 	if c.JSONL.Enabled && c.JSONL.Path == "" {
 		p.Add("jsonl.path", "is required (\"-\" for stdout)")
 	}

@@ -27,6 +27,12 @@ func TestValidateNamesTheField(t *testing.T) {
 		{func(c *sinks.Config) { c.Kafka.Enabled = true }, "kafka.brokers"},
 		{func(c *sinks.Config) { c.Kafka.Enabled, c.Kafka.Brokers, c.Kafka.Topic = true, []string{"k:9092"}, "" }, "kafka.topic"},
 		{func(c *sinks.Config) { c.Redis.Enabled = true }, "redis.addr"},
+		{func(c *sinks.Config) { c.DownGrace = 0 }, "down_grace"},
+		{func(c *sinks.Config) { c.Outbox.Fsync = "sometimes" }, "outbox.fsync"},
+		{func(c *sinks.Config) { c.Outbox.Fsync = "-1s" }, "outbox.fsync"},
+		{func(c *sinks.Config) { c.Outbox.MaxEntries = 0 }, "outbox.max_entries"},
+		{func(c *sinks.Config) { c.Outbox.MaxBytes = -1 }, "outbox.max_bytes"},
+		{func(c *sinks.Config) { c.Outbox.HighWater = 1.5 }, "outbox.high_water"},
 	} {
 		cfg := sinks.DefaultConfig()
 		c.mod(&cfg)
