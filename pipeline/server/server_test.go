@@ -168,7 +168,9 @@ func TestCredentials(t *testing.T) {
 	if r.code != 200 || !strings.Contains(r.body, `name="token"`) || !strings.Contains(r.body, `value="/publish"`) {
 		t.Fatalf("GET /signin: %d %q", r.code, r.body)
 	}
-	form := func(tok, next string) io.Reader { return strings.NewReader(url.Values{"token": {tok}, "next": {next}}.Encode()) }
+	form := func(tok, next string) io.Reader {
+		return strings.NewReader(url.Values{"token": {tok}, "next": {next}}.Encode())
+	}
 	ctype := map[string]string{"Content-Type": "application/x-www-form-urlencoded"}
 	r = request(t, c, "POST", base+"/signin", ctype, form("wrong", "/publish"))
 	if r.code != 401 || !strings.Contains(r.body, "Wrong token") || r.hdr.Get("Set-Cookie") != "" {
