@@ -86,7 +86,7 @@ type Decoder struct {
 
 	frames, converted, errors, corrupt, skipped, backward, repairs atomic.Int64
 	fpsBits                                                        atomic.Uint64
-	fpsStart                                                       time.Time
+	fpsFirst                                                       time.Duration // stream time of the fps window's first frame
 	fpsCount                                                       int64
 	errLogAt                                                       time.Time // last periodic error report
 	errLogged                                                      int64     // errors+corrupt at that report
@@ -268,7 +268,7 @@ func (d *Decoder) receive(pktPTS time.Duration, pktWall time.Time) error {
 			d.geometry(w, h)
 		}
 		pts, raw := d.frameTime(d.bestEffort(f.PTS, f.DTS))
-		d.tickFPS()
+		d.tickFPS(pts)
 		if d.sampler.Want(pts) {
 			wall := pktWall
 			if wall.IsZero() {
@@ -391,22 +391,37 @@ func (d *Decoder) step() time.Duration {
 	return 40 * time.Millisecond
 }
 
-func (d *Decoder) tickFPS() {
+// tickFPS counts a frame at stream time pts. The rate is frames per second of stream time over
+// windows of at least one second of it, so a burst (the frames a camera sends on reconnecting,
+// or a file read unpaced) reads as the stream's own rate, not the rate frames arrived at.
+func (d *Decoder) tickFPS(pts time.Duration) {
+	if d.fpsCount == 0 || pts < d.fpsFirst {
+		d.fpsFirst, d.fpsCount = pts, 0
+	}
 	d.fpsCount++
-	if d.fpsCount&7 != 0 && d.fpsCount > 1 {
+	if span := pts - d.fpsFirst; span >= time.Second {
+		d.fpsBits.Store(math.Float64bits(float64(d.fpsCount-1) / span.Seconds()))
+		d.fpsFirst, d.fpsCount = pts, 1
+	}
+	if d.fpsCount&7 == 0 {
+		d.reportErrors(time.Now())
+	}
+}
+
+// NewTimeline starts a new connection's timeline (the supervisor reconnected the source): the
+// frames FFmpeg still holds from the old one are dropped, the timing rule starts afresh — the
+// new times continue one frame after the last one, so a camera that restarts its clock at 0 is
+// not a backward step — and the fps window restarts. Call it on the decoding goroutine.
+func (d *Decoder) NewTimeline() {
+	if d.closed {
 		return
 	}
-	now := time.Now()
-	if d.fpsStart.IsZero() {
-		d.fpsStart = now
-		d.fpsCount = 0
-		return
+	if d.ff.IsOpen() {
+		d.ff.FlushBuffers()
 	}
-	if el := now.Sub(d.fpsStart); el >= time.Second {
-		d.fpsBits.Store(math.Float64bits(float64(d.fpsCount) / el.Seconds()))
-		d.fpsStart, d.fpsCount = now, 0
-		d.reportErrors(now)
-	}
+	d.haveRaw, d.counted = false, false
+	d.seenPTS, d.seenDTS, d.faultyPTS, d.faultyDTS = false, false, 0, 0
+	d.fpsCount = 0
 }
 
 // reportErrors logs bitstream error totals at most every errorReportEvery, never per frame.

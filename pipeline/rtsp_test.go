@@ -71,6 +71,10 @@ func TestRTSPCameraRestartAndStall(t *testing.T) {
 	if st := p.Streams()[0]; st.Status != StatusUp || st.Restarts < 1 || st.URL != "rtsp://viewer:xxxxx@"+addr+"/cam" {
 		t.Errorf("stream status after recovery: %+v", st)
 	}
+	// The new connection's clock starts again: a new timeline, not backward frame times.
+	if st := p.Streams()[0]; st.PTSBackwardSteps != 0 || st.BackwardSteps != 0 {
+		t.Errorf("backward steps after the reconnect: decoder %d, clipper %d", st.PTSBackwardSteps, st.BackwardSteps)
+	}
 
 	downs := count(events.TypeStreamDown)
 	stalled := time.Now()

@@ -240,6 +240,7 @@ func (p *Pipeline) newStream(id, url string, src ingest.Source) (*stream, error)
 		}
 		// A new connection starts a new timeline: never let a clip span the outage, and end
 		// the actions in progress so consumers are not left with open ones.
+		s.dec.NewTimeline()
 		clp.Reset()
 		s.setState(StatusDown, reason)
 		evs := s.flushActions()
