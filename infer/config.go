@@ -16,7 +16,13 @@ type ModelConfig struct {
 // Options configure a Runtime (the `model.runtime` section).
 type Options struct {
 	// LibraryPath is the ONNX Runtime shared library; "" means LibraryPath("") discovery.
+	// It is used for every provider when set.
 	LibraryPath string `yaml:"library"`
+	// GPULibraryPath is the GPU build of ONNX Runtime used for the cuda and tensorrt
+	// providers when LibraryPath is not set; "" means GPULibraryPath("") discovery
+	// (third_party/onnxruntime-gpu from scripts/setup --gpu). Not found: the CPU
+	// library with a warning, or ErrNoGPU with RequireGPU.
+	GPULibraryPath string `yaml:"gpu_library"`
 	// Threads is ONNX Runtime's intra-op thread count per model; 0 = ORT's default (one per core).
 	Threads int `yaml:"threads"`
 	// Provider is "cpu" (default), "cuda" or "tensorrt" (TensorRT falls back to CUDA for

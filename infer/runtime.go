@@ -18,6 +18,7 @@ import (
 	"fmt"
 	"log/slog"
 	"maps"
+	"path/filepath"
 	"strings"
 	"sync"
 
@@ -75,7 +76,7 @@ func NewRuntime(opts Options) (*Runtime, error) {
 	if opts.Threads < 0 {
 		return nil, fmt.Errorf("%w: threads %d < 0", ErrBadOptions, opts.Threads)
 	}
-	lib, err := LibraryPath(opts.LibraryPath)
+	lib, err := chooseLibrary(opts, want, log)
 	if err != nil {
 		return nil, err
 	}
@@ -83,12 +84,33 @@ func NewRuntime(opts Options) (*Runtime, error) {
 		return nil, err
 	}
 	r := &Runtime{lib: lib, threads: opts.Threads, requireGPU: opts.RequireGPU, config: maps.Clone(opts.SessionConfig), log: log, models: map[*Model]struct{}{}}
-	r.provider, err = resolveProvider(want, opts.RequireGPU, log)
+	r.provider, err = resolveProvider(lib, want, opts.RequireGPU, log.With("library", lib, "version", ort.GetVersion()))
 	if err != nil {
 		releaseEnv()
 		return nil, err
 	}
 	return r, nil
+}
+
+// chooseLibrary picks the ONNX Runtime library: an explicit `library` for every provider;
+// else the GPU build for cuda/tensorrt (falling back to the CPU library with a warning,
+// or ErrNoGPU with RequireGPU, when there is none); else the CPU library.
+func chooseLibrary(opts Options, want string, log *slog.Logger) (string, error) {
+	if opts.LibraryPath != "" || want == ProviderCPU {
+		return LibraryPath(opts.LibraryPath)
+	}
+	gpu, err := GPULibraryPath(opts.GPULibraryPath)
+	if err == nil {
+		return gpu, nil
+	}
+	if opts.GPULibraryPath != "" {
+		return "", err
+	}
+	if opts.RequireGPU {
+		return "", fmt.Errorf("%w: asked for %s with RequireGPU: %w", ErrNoGPU, want, err)
+	}
+	log.Warn("no GPU build of ONNX Runtime, using the CPU library", "want", want, "reason", err)
+	return LibraryPath("")
 }
 
 func acquireEnv(lib string) error {
@@ -141,7 +163,7 @@ func fallbacks(want string) []string {
 // resolveProvider probes the library for the requested provider by appending it to a
 // throw-away SessionOptions (a library built without it fails there) and applies the
 // fallback rule.
-func resolveProvider(want string, requireGPU bool, log *slog.Logger) (string, error) {
+func resolveProvider(lib, want string, requireGPU bool, log *slog.Logger) (string, error) {
 	if want != ProviderCPU {
 		// A missing provider library makes ORT log an error of its own; the outcome is
 		// reported once below, so keep ORT quiet while probing.
@@ -153,7 +175,7 @@ func resolveProvider(want string, requireGPU bool, log *slog.Logger) (string, er
 	for _, p := range fallbacks(want) {
 		err := probeProvider(p)
 		if err != nil {
-			errs = append(errs, fmt.Errorf("%s: %w", p, err))
+			errs = append(errs, fmt.Errorf("%s: %w", p, diagnose(lib, p, err)))
 			continue
 		}
 		return chosen(want, p, requireGPU, errors.Join(errs...), log)
@@ -172,6 +194,26 @@ func chosen(want, got string, requireGPU bool, why error, log *slog.Logger) (str
 	}
 	log.Warn("execution provider unavailable, falling back", "want", want, "using", got, "reason", why)
 	return got, nil
+}
+
+// diagnose explains why GPU provider p of the library lib failed to load: ORT itself
+// only says "Failed to load shared library".
+func diagnose(lib, p string, err error) error {
+	if p == ProviderCPU {
+		return err
+	}
+	missing, derr := MissingGPULibraries(filepath.Dir(lib), p)
+	if derr != nil {
+		return fmt.Errorf("%w (%w)", err, derr)
+	}
+	if len(missing) == 0 {
+		return err
+	}
+	names := make([]string, len(missing))
+	for i, m := range missing {
+		names[i] = m.String()
+	}
+	return fmt.Errorf("%w: %w: %s", err, ErrGPULibraries, strings.Join(names, "; "))
 }
 
 func probeProvider(p string) error {
