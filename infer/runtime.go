@@ -19,6 +19,7 @@ import (
 	"log/slog"
 	"maps"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 
@@ -50,6 +51,9 @@ type Runtime struct {
 	requireGPU bool
 	config     map[string]string
 	log        *slog.Logger
+	cuda       CUDAOptions
+	trt        TensorRTOptions
+	warmUp     []int // batch sizes run once when a model opens
 
 	mu     sync.Mutex
 	closed bool
@@ -76,6 +80,11 @@ func NewRuntime(opts Options) (*Runtime, error) {
 	if opts.Threads < 0 {
 		return nil, fmt.Errorf("%w: threads %d < 0", ErrBadOptions, opts.Threads)
 	}
+	for _, n := range opts.WarmUpBatches {
+		if n < 1 {
+			return nil, fmt.Errorf("%w: warm-up batch size %d < 1", ErrBadOptions, n)
+		}
+	}
 	lib, err := chooseLibrary(opts, want, log)
 	if err != nil {
 		return nil, err
@@ -83,8 +92,12 @@ func NewRuntime(opts Options) (*Runtime, error) {
 	if err := acquireEnv(lib); err != nil {
 		return nil, err
 	}
-	r := &Runtime{lib: lib, threads: opts.Threads, requireGPU: opts.RequireGPU, config: maps.Clone(opts.SessionConfig), log: log, models: map[*Model]struct{}{}}
-	r.provider, err = resolveProvider(lib, want, opts.RequireGPU, log.With("library", lib, "version", ort.GetVersion()))
+	r := &Runtime{lib: lib, threads: opts.Threads, requireGPU: opts.RequireGPU, config: maps.Clone(opts.SessionConfig), log: log, models: map[*Model]struct{}{},
+		cuda: opts.CUDA, trt: opts.TensorRT, warmUp: slices.Clone(opts.WarmUpBatches)}
+	if r.cuda == (CUDAOptions{}) {
+		r.cuda = DefaultCUDAOptions()
+	}
+	r.provider, err = r.resolveProvider(want, log.With("library", lib, "version", ort.GetVersion()))
 	if err != nil {
 		releaseEnv()
 		return nil, err
@@ -163,7 +176,8 @@ func fallbacks(want string) []string {
 // resolveProvider probes the library for the requested provider by appending it to a
 // throw-away SessionOptions (a library built without it fails there) and applies the
 // fallback rule.
-func resolveProvider(lib, want string, requireGPU bool, log *slog.Logger) (string, error) {
+func (r *Runtime) resolveProvider(want string, log *slog.Logger) (string, error) {
+	lib, requireGPU := r.lib, r.requireGPU
 	if want != ProviderCPU {
 		// A missing provider library makes ORT log an error of its own; the outcome is
 		// reported once below, so keep ORT quiet while probing.
@@ -173,7 +187,7 @@ func resolveProvider(lib, want string, requireGPU bool, log *slog.Logger) (strin
 	}
 	var errs []error
 	for _, p := range fallbacks(want) {
-		err := probeProvider(p)
+		err := r.probeProvider(p)
 		if err != nil {
 			errs = append(errs, fmt.Errorf("%s: %w", p, diagnose(lib, p, err)))
 			continue
@@ -216,38 +230,13 @@ func diagnose(lib, p string, err error) error {
 	return fmt.Errorf("%w: %w: %s", err, ErrGPULibraries, strings.Join(names, "; "))
 }
 
-func probeProvider(p string) error {
+func (r *Runtime) probeProvider(p string) error {
 	so, err := ort.NewSessionOptions()
 	if err != nil {
 		return err
 	}
 	defer so.Destroy()
-	return appendProvider(so, p)
-}
-
-// appendProvider registers provider p on so; cpu needs nothing (ORT always has it).
-func appendProvider(so *ort.SessionOptions, p string) error {
-	switch p {
-	case ProviderTensorRT:
-		t, err := ort.NewTensorRTProviderOptions()
-		if err != nil {
-			return err
-		}
-		defer t.Destroy()
-		if err := so.AppendExecutionProviderTensorRT(t); err != nil {
-			return err
-		}
-		// Nodes TensorRT cannot take go to CUDA rather than the CPU.
-		return appendProvider(so, ProviderCUDA)
-	case ProviderCUDA:
-		c, err := ort.NewCUDAProviderOptions()
-		if err != nil {
-			return err
-		}
-		defer c.Destroy()
-		return so.AppendExecutionProviderCUDA(c)
-	}
-	return nil
+	return r.appendProvider(so, p)
 }
 
 // Provider is the execution provider models will be opened with (after fallback).
