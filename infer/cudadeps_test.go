@@ -21,6 +21,9 @@ func missingNames(m []MissingLibrary) []string {
 // The loader's search path decides: a library put into a folder on LD_LIBRARY_PATH is no
 // longer reported, the others still are, each with how to get it.
 func TestMissingGPULibrariesFollowsLoaderPath(t *testing.T) {
+	if testing.Short() {
+		t.Skip("needs the GPU runtime (scripts/setup --gpu, ~290 MB); run without -short")
+	}
 	lib, err := GPULibraryPath("")
 	if err != nil {
 		t.Fatalf("%v (scripts/test runs scripts/setup --gpu)", err)

@@ -37,6 +37,9 @@ func runOwnProcess(t *testing.T, stdout, stderr *testutil.SyncBuffer, args ...st
 // host lacks for it (none on a host with CUDA 13 and cuDNN 9).
 func gpuRuntime(t *testing.T) (lib string, missing []infer.MissingLibrary) {
 	t.Helper()
+	if testing.Short() {
+		t.Skip("needs the GPU runtime (scripts/setup --gpu, ~290 MB); run without -short")
+	}
 	lib, err := infer.GPULibraryPath("")
 	if err != nil {
 		t.Fatalf("%v (scripts/test runs scripts/setup --gpu)", err)
