@@ -200,7 +200,7 @@ func (d *Decoder) openHW(info media.StreamInfo) {
 	if d.cfg.HWAccel != HWAccelCUDA {
 		return
 	}
-	if err := d.ff.OpenCUDA(info, d.cfg.Threads, d.cfg.HWDevice); err != nil {
+	if err := d.ff.OpenCUDA(info, d.cfg.HWDevice); err != nil {
 		d.log.Warn("hardware decoding unavailable, decoding in software", "hwaccel", d.cfg.HWAccel, "codec", info.Codec, "reason", err)
 	}
 }

@@ -26,12 +26,12 @@ type hwState struct {
 	software atomic.Bool
 }
 
-// OpenCUDA opens the decoder like Open with FFmpeg's CUDA hwaccel (NVDEC) on device ("" =
-// the first GPU): frames stay in GPU memory and Scale downloads only the frames it is asked
+// OpenCUDA opens the decoder like Open, with one thread, and FFmpeg's CUDA
+// hwaccel (NVDEC) on device ("" = the first GPU): frames stay in GPU memory and Scale downloads only the frames it is asked
 // to convert. Errors wrap ErrHWUnsupported (no CUDA hwaccel for this codec) or ErrNoHWDevice
 // (no CUDA device or driver); the caller then opens in software. A stream whose profile
 // NVDEC cannot take decodes in software from the start: SoftwareFallback reports it.
-func (d *Decoder) OpenCUDA(info StreamInfo, threads int, device string) error {
+func (d *Decoder) OpenCUDA(info StreamInfo, device string) error {
 	d.CloseCodec()
 	codec := astiav.FindDecoderByName(info.Codec)
 	if codec == nil {
@@ -50,7 +50,9 @@ func (d *Decoder) OpenCUDA(info StreamInfo, threads int, device string) error {
 		hw.sw.Free()
 		return fmt.Errorf("create CUDA device %q: %v: %w", device, err, ErrNoHWDevice)
 	}
-	err = d.open(codec, info, threads, func(cc *astiav.CodecContext) {
+	// NVDEC does the decoding: one CPU thread feeds it, and FFmpeg 5.1's hwaccels are not
+	// all safe with frame threading.
+	err = d.open(codec, info, 1, func(cc *astiav.CodecContext) {
 		cc.SetHardwareDeviceContext(hdc) // the codec context owns it from here
 		cc.SetPixelFormatCallback(func(offered []astiav.PixelFormat) astiav.PixelFormat {
 			for _, f := range offered {
