@@ -39,6 +39,9 @@ type Config struct {
 	// Threads is FFmpeg's decoder thread count (0 = 1: one thread per stream scales best with
 	// many streams and adds no frame delay).
 	Threads int
+	// HWAccel "cuda" decodes on the GPU (Limits.HWAccel); "" or "none" in software.
+	// HWDevice picks the CUDA device ("" = the first).
+	HWAccel, HWDevice string
 	// RingSlots is the number of preallocated conversion slots (0 = 2, the minimum).
 	RingSlots int
 	Logger    *slog.Logger
@@ -47,6 +50,7 @@ type Config struct {
 // Stats are a decoder's counters since it was created.
 type Stats struct {
 	Codec           string
+	HWAccel         string // "cuda" while the codec decodes on the GPU, "" in software
 	Width, Height   int
 	FramesDecoded   int64 // every frame FFmpeg returned
 	FramesConverted int64 // frames the Sampler wanted, resized and converted
@@ -79,6 +83,7 @@ type Decoder struct {
 	shift                      time.Duration // added to FFmpeg's times after untimed leading frames
 	timed, haveRaw, counted    bool
 	warned                     bool
+	hwChecked                  bool // checkHWFallback ran since the codec opened
 	// bestEffort's state, as libavcodec keeps it for guess_correct_pts.
 	lastInPTS, lastInDTS int64
 	seenPTS, seenDTS     bool
@@ -94,6 +99,7 @@ type Decoder struct {
 	mu            sync.Mutex // guards the fields below, read by Stats
 	codecName     string
 	width, height int
+	hwaccel       string
 
 	closed bool
 }
@@ -164,8 +170,12 @@ func (d *Decoder) open(ci *ingest.CodecInfo) error {
 	if !d.fits(ci.Width, ci.Height) {
 		return d.tooLarge(ci.Width, ci.Height)
 	}
-	err := d.ff.Open(media.StreamInfo{Codec: ci.Codec, Extradata: ci.Extradata, Width: ci.Width, Height: ci.Height,
-		FrameDuration: ci.FrameDuration}, d.cfg.Threads)
+	info := media.StreamInfo{Codec: ci.Codec, Extradata: ci.Extradata, Width: ci.Width, Height: ci.Height,
+		FrameDuration: ci.FrameDuration}
+	var err error
+	if d.openHW(info); !d.ff.IsOpen() {
+		err = d.ff.Open(info, d.cfg.Threads)
+	}
 	if err != nil {
 		return fmt.Errorf("%w: %w", ErrUnsupportedCodec, err)
 	}
@@ -176,10 +186,38 @@ func (d *Decoder) open(ci *ingest.CodecInfo) error {
 	d.timed, d.haveRaw, d.counted, d.lastStep = false, false, false, 0
 	d.seenPTS, d.seenDTS, d.faultyPTS, d.faultyDTS = false, false, 0, 0
 	d.mu.Lock()
-	d.codecName, d.width, d.height = ci.Codec, ci.Width, ci.Height
+	d.codecName, d.width, d.height, d.hwaccel = ci.Codec, ci.Width, ci.Height, d.ff.HWAccel()
 	d.mu.Unlock()
 	d.log.Debug("decoder opened", "codec", ci.Codec, "width", ci.Width, "height", ci.Height, "threads", d.cfg.Threads)
 	return nil
+}
+
+// openHW opens the codec on the GPU when the config asks for it. A device or codec NVDEC
+// cannot take leaves the codec closed with a warning, for open to use software: per
+// stream, so one camera's unusual codec does not stop the others' hardware decoding.
+func (d *Decoder) openHW(info media.StreamInfo) {
+	d.hwChecked = false
+	if d.cfg.HWAccel != HWAccelCUDA {
+		return
+	}
+	if err := d.ff.OpenCUDA(info, d.cfg.HWDevice); err != nil {
+		d.log.Warn("hardware decoding unavailable, decoding in software", "hwaccel", d.cfg.HWAccel, "codec", info.Codec, "reason", err)
+	}
+}
+
+// checkHWFallback warns once per codec open when NVDEC refused the stream's format at
+// its first frame (FFmpeg then decodes in software).
+func (d *Decoder) checkHWFallback() {
+	if d.hwChecked || d.cfg.HWAccel != HWAccelCUDA {
+		return
+	}
+	d.hwChecked = true
+	if d.ff.SoftwareFallback() {
+		d.log.Warn("hardware decoding unavailable for this stream's format, decoding in software", "hwaccel", d.cfg.HWAccel, "codec", d.codecName)
+	}
+	d.mu.Lock()
+	d.hwaccel = d.ff.HWAccel()
+	d.mu.Unlock()
 }
 
 // Decode decodes one packet and processes every frame it completes. Broken bitstream errors are
@@ -256,6 +294,7 @@ func (d *Decoder) receive(pktPTS time.Duration, pktWall time.Time) error {
 			d.errors.Add(1)
 			return nil
 		}
+		d.checkHWFallback()
 		d.frames.Add(1)
 		if f.Corrupt {
 			d.corrupt.Add(1)
@@ -485,7 +524,7 @@ func (d *Decoder) convert(pts time.Duration, wall time.Time) {
 // Stats returns the counters so far.
 func (d *Decoder) Stats() Stats {
 	d.mu.Lock()
-	st := Stats{Codec: d.codecName, Width: d.width, Height: d.height}
+	st := Stats{Codec: d.codecName, Width: d.width, Height: d.height, HWAccel: d.hwaccel}
 	d.mu.Unlock()
 	st.FramesDecoded = d.frames.Load()
 	st.FramesConverted = d.converted.Load()

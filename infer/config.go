@@ -16,7 +16,13 @@ type ModelConfig struct {
 // Options configure a Runtime (the `model.runtime` section).
 type Options struct {
 	// LibraryPath is the ONNX Runtime shared library; "" means LibraryPath("") discovery.
+	// It is used for every provider when set.
 	LibraryPath string `yaml:"library"`
+	// GPULibraryPath is the GPU build of ONNX Runtime used for the cuda and tensorrt
+	// providers when LibraryPath is not set; "" means GPULibraryPath("") discovery
+	// (third_party/onnxruntime-gpu from scripts/setup --gpu). Not found: the CPU
+	// library with a warning, or ErrNoGPU with RequireGPU.
+	GPULibraryPath string `yaml:"gpu_library"`
 	// Threads is ONNX Runtime's intra-op thread count per model; 0 = ORT's default (one per core).
 	Threads int `yaml:"threads"`
 	// Provider is "cpu" (default), "cuda" or "tensorrt" (TensorRT falls back to CUDA for
@@ -25,6 +31,15 @@ type Options struct {
 	Provider string `yaml:"provider"`
 	// RequireGPU turns a fallback to cpu into an ErrNoGPU error.
 	RequireGPU bool `yaml:"require_gpu"`
+	// CUDA and TensorRT configure those providers (ignored on cpu). A zero CUDA is
+	// DefaultCUDAOptions.
+	CUDA     CUDAOptions     `yaml:"cuda"`
+	TensorRT TensorRTOptions `yaml:"tensorrt"`
+	// WarmUpBatches are batch sizes each model runs once on zero clips when it opens, so
+	// the first real batch of each size is not slow (cuDNN's algorithm search, TensorRT's
+	// engine build run per input shape). On a GPU list every size the batcher makes:
+	// 1..batcher.max_batch. Empty = no warm-up.
+	WarmUpBatches []int `yaml:"warm_up_batches"`
 	// SessionConfig are ONNX Runtime session config entries applied to every model, e.g.
 	// "session.intra_op.allow_spinning": "0" so idle ORT threads stop spinning on cores
 	// the decoders need between batches.
@@ -35,7 +50,7 @@ type Options struct {
 
 // DefaultModelConfig is the `model` section's defaults (no path: it is required).
 func DefaultModelConfig() ModelConfig {
-	return ModelConfig{Runtime: Options{Provider: ProviderCPU}}
+	return ModelConfig{Runtime: Options{Provider: ProviderCPU, CUDA: DefaultCUDAOptions()}}
 }
 
 // Validate checks the section; errors name the field by its YAML key.
@@ -51,6 +66,14 @@ func (c ModelConfig) Validate() error {
 	}
 	if c.Runtime.Threads < 0 {
 		p.Add("runtime.threads", "must be >= 0")
+	}
+	c.Runtime.CUDA.validate(p.Add)
+	c.Runtime.TensorRT.validate(p.Add)
+	for _, n := range c.Runtime.WarmUpBatches {
+		if n < 1 {
+			p.Add("runtime.warm_up_batches", "batch sizes must be >= 1, not %d", n)
+			break
+		}
 	}
 	return p.Err()
 }

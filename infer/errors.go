@@ -24,6 +24,11 @@ var (
 	ErrLibraryMismatch = errors.New("onnx runtime already initialised with another library")
 	// ErrNoGPU: a GPU provider was requested with RequireGPU and the library cannot provide it.
 	ErrNoGPU = errors.New("gpu execution provider unavailable")
+	// ErrNoProvider: the ONNX Runtime library has no file for the GPU provider (a CPU-only build).
+	ErrNoProvider = errors.New("gpu provider library absent")
+	// ErrGPULibraries: the GPU provider's file is there but CUDA/cuDNN/TensorRT libraries it
+	// needs are not on the loader's path; the message names them and how to get them.
+	ErrGPULibraries = errors.New("cuda libraries missing")
 	// ErrBadOptions: an option value is invalid (unknown provider, negative threads, ...).
 	ErrBadOptions = errors.New("bad infer options")
 

@@ -76,6 +76,14 @@ func (r *Runtime) Open(path string) (*Model, error) {
 	if m.sess == nil {
 		return nil, fmt.Errorf("%s: infer: create onnx runtime session: %v", path, errs)
 	}
+	if len(r.warmUp) > 0 {
+		took, err := m.WarmUp(r.warmUp)
+		if err != nil {
+			m.sess.Destroy()
+			return nil, fmt.Errorf("%s: %w", path, err)
+		}
+		r.log.Info("model warmed up", "model", path, "provider", m.Provider, "batches", r.warmUp, "took", durations(took))
+	}
 	r.mu.Lock()
 	if r.closed {
 		r.mu.Unlock()
@@ -106,7 +114,7 @@ func (r *Runtime) newSession(b []byte, provider string) (*ort.DynamicAdvancedSes
 			return nil, fmt.Errorf("session config %s=%s: %w", k, v, err)
 		}
 	}
-	if err := appendProvider(so, provider); err != nil {
+	if err := r.appendProvider(so, provider); err != nil {
 		return nil, err
 	}
 	return ort.NewDynamicAdvancedSessionWithONNXData(b, []string{InputName}, []string{OutputName}, so)

@@ -18,6 +18,8 @@ import (
 	"fmt"
 	"log/slog"
 	"maps"
+	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 
@@ -49,6 +51,9 @@ type Runtime struct {
 	requireGPU bool
 	config     map[string]string
 	log        *slog.Logger
+	cuda       CUDAOptions
+	trt        TensorRTOptions
+	warmUp     []int // batch sizes run once when a model opens
 
 	mu     sync.Mutex
 	closed bool
@@ -75,20 +80,50 @@ func NewRuntime(opts Options) (*Runtime, error) {
 	if opts.Threads < 0 {
 		return nil, fmt.Errorf("%w: threads %d < 0", ErrBadOptions, opts.Threads)
 	}
-	lib, err := LibraryPath(opts.LibraryPath)
+	for _, n := range opts.WarmUpBatches {
+		if n < 1 {
+			return nil, fmt.Errorf("%w: warm-up batch size %d < 1", ErrBadOptions, n)
+		}
+	}
+	lib, err := chooseLibrary(opts, want, log)
 	if err != nil {
 		return nil, err
 	}
 	if err := acquireEnv(lib); err != nil {
 		return nil, err
 	}
-	r := &Runtime{lib: lib, threads: opts.Threads, requireGPU: opts.RequireGPU, config: maps.Clone(opts.SessionConfig), log: log, models: map[*Model]struct{}{}}
-	r.provider, err = resolveProvider(want, opts.RequireGPU, log)
+	r := &Runtime{lib: lib, threads: opts.Threads, requireGPU: opts.RequireGPU, config: maps.Clone(opts.SessionConfig), log: log, models: map[*Model]struct{}{},
+		cuda: opts.CUDA, trt: opts.TensorRT, warmUp: slices.Clone(opts.WarmUpBatches)}
+	if r.cuda == (CUDAOptions{}) {
+		r.cuda = DefaultCUDAOptions()
+	}
+	r.provider, err = r.resolveProvider(want, log.With("library", lib, "version", ort.GetVersion()))
 	if err != nil {
 		releaseEnv()
 		return nil, err
 	}
 	return r, nil
+}
+
+// chooseLibrary picks the ONNX Runtime library: an explicit `library` for every provider;
+// else the GPU build for cuda/tensorrt (falling back to the CPU library with a warning,
+// or ErrNoGPU with RequireGPU, when there is none); else the CPU library.
+func chooseLibrary(opts Options, want string, log *slog.Logger) (string, error) {
+	if opts.LibraryPath != "" || want == ProviderCPU {
+		return LibraryPath(opts.LibraryPath)
+	}
+	gpu, err := GPULibraryPath(opts.GPULibraryPath)
+	if err == nil {
+		return gpu, nil
+	}
+	if opts.GPULibraryPath != "" {
+		return "", err
+	}
+	if opts.RequireGPU {
+		return "", fmt.Errorf("%w: asked for %s with RequireGPU: %w", ErrNoGPU, want, err)
+	}
+	log.Warn("no GPU build of ONNX Runtime, using the CPU library", "want", want, "reason", err)
+	return LibraryPath("")
 }
 
 func acquireEnv(lib string) error {
@@ -141,7 +176,8 @@ func fallbacks(want string) []string {
 // resolveProvider probes the library for the requested provider by appending it to a
 // throw-away SessionOptions (a library built without it fails there) and applies the
 // fallback rule.
-func resolveProvider(want string, requireGPU bool, log *slog.Logger) (string, error) {
+func (r *Runtime) resolveProvider(want string, log *slog.Logger) (string, error) {
+	lib, requireGPU := r.lib, r.requireGPU
 	if want != ProviderCPU {
 		// A missing provider library makes ORT log an error of its own; the outcome is
 		// reported once below, so keep ORT quiet while probing.
@@ -151,9 +187,9 @@ func resolveProvider(want string, requireGPU bool, log *slog.Logger) (string, er
 	}
 	var errs []error
 	for _, p := range fallbacks(want) {
-		err := probeProvider(p)
+		err := r.probeProvider(p)
 		if err != nil {
-			errs = append(errs, fmt.Errorf("%s: %w", p, err))
+			errs = append(errs, fmt.Errorf("%s: %w", p, diagnose(lib, p, err)))
 			continue
 		}
 		return chosen(want, p, requireGPU, errors.Join(errs...), log)
@@ -174,38 +210,33 @@ func chosen(want, got string, requireGPU bool, why error, log *slog.Logger) (str
 	return got, nil
 }
 
-func probeProvider(p string) error {
+// diagnose explains why GPU provider p of the library lib failed to load: ORT itself
+// only says "Failed to load shared library".
+func diagnose(lib, p string, err error) error {
+	if p == ProviderCPU {
+		return err
+	}
+	missing, derr := MissingGPULibraries(filepath.Dir(lib), p)
+	if derr != nil {
+		return fmt.Errorf("%w (%w)", err, derr)
+	}
+	if len(missing) == 0 {
+		return err
+	}
+	names := make([]string, len(missing))
+	for i, m := range missing {
+		names[i] = m.String()
+	}
+	return fmt.Errorf("%w: %w: %s", err, ErrGPULibraries, strings.Join(names, "; "))
+}
+
+func (r *Runtime) probeProvider(p string) error {
 	so, err := ort.NewSessionOptions()
 	if err != nil {
 		return err
 	}
 	defer so.Destroy()
-	return appendProvider(so, p)
-}
-
-// appendProvider registers provider p on so; cpu needs nothing (ORT always has it).
-func appendProvider(so *ort.SessionOptions, p string) error {
-	switch p {
-	case ProviderTensorRT:
-		t, err := ort.NewTensorRTProviderOptions()
-		if err != nil {
-			return err
-		}
-		defer t.Destroy()
-		if err := so.AppendExecutionProviderTensorRT(t); err != nil {
-			return err
-		}
-		// Nodes TensorRT cannot take go to CUDA rather than the CPU.
-		return appendProvider(so, ProviderCUDA)
-	case ProviderCUDA:
-		c, err := ort.NewCUDAProviderOptions()
-		if err != nil {
-			return err
-		}
-		defer c.Destroy()
-		return so.AppendExecutionProviderCUDA(c)
-	}
-	return nil
+	return r.appendProvider(so, p)
 }
 
 // Provider is the execution provider models will be opened with (after fallback).

@@ -45,6 +45,7 @@ type Decoder struct {
 	rframe *C.AVFrame
 	info   *C.as_frame_info
 	sws    **C.struct_SwsContext
+	hw     *hwState // set by OpenCUDA
 }
 
 // NewDecoder allocates the packet, frame and scaler state; Open opens a codec.
@@ -67,6 +68,11 @@ func (d *Decoder) Open(info StreamInfo, threads int) error {
 	if codec == nil {
 		return fmt.Errorf("no FFmpeg decoder named %q: %w", info.Codec, ErrUnsupportedCodec)
 	}
+	return d.open(codec, info, threads, nil)
+}
+
+// open allocates and opens codec's context; setup (if any) runs just before opening.
+func (d *Decoder) open(codec *astiav.Codec, info StreamInfo, threads int, setup func(*astiav.CodecContext)) error {
 	cc := astiav.AllocCodecContext(codec)
 	if cc == nil {
 		return fmt.Errorf("allocating %s decoder: %w", info.Codec, ErrUnsupportedCodec)
@@ -81,7 +87,11 @@ func (d *Decoder) Open(info StreamInfo, threads int) error {
 	cc.SetHeight(info.Height)
 	cc.SetThreadCount(threads)
 	C.as_set_pkt_timebase_ns(rawCodecContext(cc))
+	if setup != nil {
+		setup(cc)
+	}
 	if err := cc.Open(codec, nil); err != nil {
+		cc.SetPixelFormatCallback(nil)
 		cc.Free()
 		return fmt.Errorf("opening %s decoder: %v: %w", info.Codec, err, ErrUnsupportedCodec)
 	}
@@ -94,6 +104,7 @@ func (d *Decoder) IsOpen() bool { return d.cc != nil }
 
 // CloseCodec closes the open codec, if any.
 func (d *Decoder) CloseCodec() {
+	d.closeHW()
 	if d.cc != nil {
 		d.cc.Free()
 		d.cc, d.rcc = nil, nil
@@ -141,7 +152,11 @@ func (d *Decoder) Scale(dst []byte, stride, w, h int) error {
 	if len(dst) < stride*h || stride < 3*w {
 		return fmt.Errorf("%w: %d bytes for %dx%d at stride %d", ErrScale, len(dst), w, h, stride)
 	}
-	if C.as_scale(d.sws, d.rframe, (*C.uint8_t)(unsafe.Pointer(&dst[0])), C.int(stride), C.int(w), C.int(h)) < 0 {
+	src, err := d.scaleSource()
+	if err != nil {
+		return err
+	}
+	if C.as_scale(d.sws, src, (*C.uint8_t)(unsafe.Pointer(&dst[0])), C.int(stride), C.int(w), C.int(h)) < 0 {
 		return ErrScale
 	}
 	return nil

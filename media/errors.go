@@ -17,6 +17,10 @@ var (
 	ErrStalled = errors.New("source stalled")
 	// ErrScale: a frame could not be scaled.
 	ErrScale = errors.New("scale frame")
+	// ErrHWUnsupported: the codec has no CUDA hwaccel in this FFmpeg (decode in software).
+	ErrHWUnsupported = errors.New("no hardware decoding for this codec")
+	// ErrNoHWDevice: no CUDA device could be opened (no GPU, no driver).
+	ErrNoHWDevice = errors.New("no hardware decoding device")
 	// ErrNoMemory: FFmpeg could not allocate.
 	ErrNoMemory = errors.New("out of memory")
 )

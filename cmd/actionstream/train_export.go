@@ -2,17 +2,17 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
-	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
 
+	"github.com/actionstream/actionstream/infer"
 	"github.com/actionstream/actionstream/internal/cli"
 	"github.com/actionstream/actionstream/training/dataset"
 	"github.com/actionstream/actionstream/training/eval"
+	"github.com/actionstream/actionstream/training/fit"
 	"github.com/actionstream/actionstream/training/python"
 	"github.com/actionstream/actionstream/training/x3d"
 )
@@ -40,8 +40,13 @@ is exported untrained (random-init weights, --seed).`, stderr)
 	mean := fs.String("mean", "0.45,0.45,0.45", "RGB mean metadata")
 	std := fs.String("std", "0.225,0.225,0.225", "RGB std metadata")
 	trainedOn := fs.String("trained-on", "", "trained_on metadata (default: the run's dataset)")
+	fp16 := fs.Bool("fp16", false, "float16 weights and activations (float32 clip input and logits output)")
+	from := fs.String("from", "", "with --fp16: convert this exported float32 model instead of exporting a network")
 	if err := cli.Parse(fs, args, "out"); err != nil {
 		return err
+	}
+	if *from != "" {
+		return exportFP16From(ctx, *from, *out, *fp16, stdout, stderr)
 	}
 	if *run == "" && *arch == "" {
 		fmt.Fprintln(stderr, "train export: give --run or --arch")
@@ -75,7 +80,7 @@ is exported untrained (random-init weights, --seed).`, stderr)
 			return err
 		}
 	}
-	o := python.ExportOptions{Arch: a, Out: *out, Labels: labels, Name: *name, ResizeShortSide: *resize, Seed: *seed}
+	o := python.ExportOptions{Arch: a, Out: *out, Labels: labels, Name: *name, ResizeShortSide: *resize, Seed: *seed, FP16: *fp16}
 	if o.Mean, err = parseTriple(*mean); err != nil {
 		return fmt.Errorf("--mean: %w", err)
 	}
@@ -84,7 +89,7 @@ is exported untrained (random-init weights, --seed).`, stderr)
 	}
 	if !untrained {
 		o.Checkpoint = *ckpt
-		if err := fromRun(*run, &o, *trainedOn); err != nil {
+		if err := fit.FillExportFromRun(*run, &o, *trainedOn); err != nil {
 			return err
 		}
 	}
@@ -97,37 +102,28 @@ is exported untrained (random-init weights, --seed).`, stderr)
 		return err
 	}
 	what := map[bool]string{true: "untrained " + a.Name, false: "trained " + a.Name}[untrained]
+	if *fp16 {
+		what += ", fp16"
+	}
 	fmt.Fprintf(stdout, "wrote %s (%d bytes, %s, crop %d, %.3f GFLOPs)\n", res.Path, res.Bytes, what, a.CropSize, float64(res.MACs)/1e9)
 	return nil
 }
 
-// fromRun fills what the flags left empty from a run's metrics.json.
-func fromRun(run string, o *python.ExportOptions, trainedOn string) error {
-	var m struct {
-		Name   string   `json:"name"`
-		Labels []string `json:"labels"`
-		Data   string   `json:"data"`
-		Train  int      `json:"train_clips"`
+func exportFP16From(ctx context.Context, from, out string, fp16 bool, stdout, stderr io.Writer) error {
+	if !fp16 {
+		fmt.Fprintln(stderr, "train export: --from converts to fp16: give --fp16")
+		return cli.ErrUsage
 	}
-	if run != "" {
-		if b, err := os.ReadFile(filepath.Join(run, "metrics.json")); err == nil {
-			if err := json.Unmarshal(b, &m); err != nil {
-				return fmt.Errorf("%s/metrics.json: %w", run, err)
-			}
-		}
+	if _, err := infer.ReadMetadata(from); err != nil { // a clear contract error before Python's
+		return err
 	}
-	if o.Labels == nil {
-		o.Labels = m.Labels
+	r, err := python.New(ctx, python.Options{Stderr: stderr})
+	if err != nil {
+		return err
 	}
-	if o.Name == "" {
-		o.Name = m.Name
+	if err := r.ConvertFP16(ctx, from, out); err != nil {
+		return err
 	}
-	o.TrainedOn = trainedOn
-	if o.TrainedOn == "" && m.Data != "" {
-		o.TrainedOn = fmt.Sprintf("%s (%d train clips)", m.Data, m.Train)
-	}
-	if o.TrainedOn == "" {
-		return fmt.Errorf("--trained-on is required without a run's metrics.json")
-	}
+	fmt.Fprintf(stdout, "wrote %s (%s in fp16)\n", out, from)
 	return nil
 }

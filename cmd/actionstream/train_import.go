@@ -26,6 +26,7 @@ func cmdTrainImport(ctx context.Context, args []string, stdout, stderr io.Writer
 	name := fs.String("name", "", "model name (default: the architecture's)")
 	resize := fs.Int("resize", 0, "short side before the centre crop (0 = 8/7·crop)")
 	trainedOn := fs.String("trained-on", "", "trained_on metadata (default: names the checkpoint)")
+	fp16 := fs.Bool("fp16", false, "float16 weights and activations (float32 clip input and logits output)")
 	if err := cli.Parse(fs, args, "checkpoint", "classes", "out"); err != nil {
 		return err
 	}
@@ -42,7 +43,7 @@ func cmdTrainImport(ctx context.Context, args []string, stdout, stderr io.Writer
 		return err
 	}
 	res, err := importer.Import(ctx, r, importer.Options{Checkpoint: *ckpt, Scheme: *scheme, TrustCheckpoint: *trust, Arch: a, Labels: names,
-		Out: *out, Name: *name, TrainedOn: *trainedOn, ResizeShortSide: *resize})
+		Out: *out, Name: *name, TrainedOn: *trainedOn, ResizeShortSide: *resize, FP16: *fp16})
 	if err != nil {
 		return err
 	}

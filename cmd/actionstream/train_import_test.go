@@ -49,6 +49,22 @@ func TestTrainImportCLI(t *testing.T) {
 	if meta, err := infer.ReadMetadata(model); err != nil || meta.Labels[2] != "jump" || meta.CropSize != 160 {
 		t.Errorf("metadata %+v, %v", meta, err)
 	}
+	// --fp16: the same checkpoint in float16 (half the file), the same contract.
+	half := filepath.Join(dir, "xs-fp16.onnx")
+	code, stdout, stderr = runCLI(t, "train", "import", "--checkpoint", checkpoint("mmaction2"), "--arch", "x3d-xs",
+		"--classes", labels, "--out", half, "--fp16")
+	if code != 0 {
+		t.Fatalf("import --fp16: exit %d\n%s\n%s", code, stdout, stderr)
+	}
+	full, _ := os.Stat(model)
+	if st, err := os.Stat(half); err != nil {
+		t.Error(err)
+	} else if float64(st.Size()) > 0.6*float64(full.Size()) {
+		t.Errorf("fp16 import: %d bytes against %d in fp32", st.Size(), full.Size())
+	}
+	if meta, err := infer.ReadMetadata(half); err != nil || meta.Labels[2] != "jump" {
+		t.Errorf("fp16 metadata %+v, %v", meta, err)
+	}
 
 	bad := checkpoint("pytorchvideo", "--rename", "blocks.3.res_blocks.3.branch2.norm_b.0.bias=blocks.3.res_blocks.3.branch2.norm_b.bias")
 	code, _, stderr = runCLI(t, "train", "import", "--checkpoint", bad, "--arch", "x3d-xs", "--classes", labels,

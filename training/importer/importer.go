@@ -45,6 +45,7 @@ type Options struct {
 	TrainedOn       string
 	ResizeShortSide int // 0 = 8/7 of the crop
 	Mean, Std       [3]float32
+	FP16            bool // export float16 weights/activations (python.ExportOptions.FP16)
 }
 
 // Inspection is what a checkpoint's keys and shapes say.
@@ -174,7 +175,7 @@ func Import(ctx context.Context, r *python.Runner, o Options) (Result, error) {
 		trained = fmt.Sprintf("imported %s checkpoint %s", in.Scheme, filepath.Base(o.Checkpoint))
 	}
 	ex, err := r.Export(ctx, python.ExportOptions{Arch: a, Out: o.Out, Labels: o.Labels, Name: o.Name,
-		Checkpoint: ours, TrainedOn: trained, ResizeShortSide: o.ResizeShortSide, Mean: o.Mean, Std: o.Std})
+		Checkpoint: ours, TrainedOn: trained, ResizeShortSide: o.ResizeShortSide, Mean: o.Mean, Std: o.Std, FP16: o.FP16})
 	if err != nil {
 		return Result{}, err
 	}

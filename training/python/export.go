@@ -46,6 +46,9 @@ type ExportOptions struct {
 	Mean, Std       [3]float32 // zero = DefaultMean / DefaultStd
 	Score           string     // "" = softmax
 	Opset           int        // 0 = DefaultOpset
+	// FP16 stores weights and runs activations in float16; the `clip` input and `logits`
+	// output stay float32 (one Cast at each end), so the model contract is unchanged.
+	FP16 bool
 }
 
 // ExportResult reports what was written.
@@ -55,6 +58,7 @@ type ExportResult struct {
 	Nodes             int      `json:"nodes"`
 	Ops               []string `json:"ops"` // distinct ONNX op types in the graph
 	Bytes             int64    `json:"bytes"`
+	FP16              bool     `json:"fp16"`
 	Params            int64    `json:"params"` // as PyTorch counted them (equal to the spec's)
 	ParamsExcludingBN int64    `json:"params_excluding_bn"`
 	MACs              int64    `json:"macs"`
@@ -178,6 +182,9 @@ func (r *Runner) Export(ctx context.Context, o ExportOptions) (ExportResult, err
 		"--seed", strconv.FormatInt(o.Seed, 10), "--opset", strconv.Itoa(opset)}
 	if o.Checkpoint != "" {
 		args = append(args, "--checkpoint", o.Checkpoint)
+	}
+	if o.FP16 {
+		args = append(args, "--fp16")
 	}
 	raw, err := r.Run(ctx, args, nil)
 	if err != nil {
@@ -315,4 +322,22 @@ func writeJSON(dir, name string, v any) (string, error) {
 		return "", fmt.Errorf("python: %w", err)
 	}
 	return p, nil
+}
+
+// ConvertFP16 writes in (a float32 model of the contract) as out with float16 weights
+// and activations, the float32 `clip` input and `logits` output kept (ExportOptions.FP16
+// on an existing file). Metadata is kept as is.
+func (r *Runner) ConvertFP16(ctx context.Context, in, out string) error {
+	absIn, err := filepath.Abs(in)
+	if err != nil {
+		return fmt.Errorf("python: %w", err)
+	}
+	absOut, err := filepath.Abs(out)
+	if err != nil {
+		return fmt.Errorf("python: %w", err)
+	}
+	if _, err := r.Run(ctx, []string{"fp16", "--input", absIn, "--out", absOut}, nil); err != nil {
+		return err
+	}
+	return nil
 }

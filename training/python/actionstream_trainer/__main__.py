@@ -1,7 +1,8 @@
 """Command line of the PyTorch side; the Go package training/python is its only caller.
 
   count   --spec A.json [--spec B.json ...]        parameter counts of each built network
-  export  --spec A.json --out M.onnx --meta meta.json [--checkpoint C.pt] [--seed N]
+  export  --spec A.json --out M.onnx --meta meta.json [--checkpoint C.pt] [--seed N] [--fp16]
+  fp16    --input M.onnx --out M16.onnx                   an exported model in float16 (fp16.py)
   forward --spec A.json --input x.f32 --batch N --output y.f32 [--checkpoint C.pt] [--seed N]
           [--randomize-bn] [--save-checkpoint C.pt]
   fit     --spec A.json --data DIR --out RUN [...]         train on a prepared dataset (train.py)
@@ -12,6 +13,7 @@ Raw tensors (.f32) are little-endian float32, C order.
 """
 import argparse
 import json
+import os
 import sys
 import traceback
 
@@ -58,7 +60,7 @@ def cmd_export(args, ch):
     if not isinstance(meta, dict):
         raise ValueError("--meta: want a JSON object of string values")
     ch.progress("export")
-    info = export.export(model, args.out, meta, opset=args.opset)
+    info = export.export(model, args.out, meta, opset=args.opset, fp16=args.fp16)
     total, no_bn = model.param_counts()
     ch.result(params=total, params_excluding_bn=no_bn, **info)
 
@@ -98,6 +100,17 @@ def cmd_forward(args, ch):
         y = model(torch.from_numpy(x.reshape(shape).astype(np.float32)))
     y.numpy().astype("<f4").tofile(args.output)
     ch.result(shape=list(y.shape), max_abs=float(y.abs().max()))
+
+
+def cmd_fp16(args, ch):
+    import onnx
+    from . import export, fp16
+    proto = onnx.load(args.input)
+    fp16.to_fp16(proto, export.INPUT_NAME, export.OUTPUT_NAME)
+    tmp = args.out + ".tmp"
+    onnx.save(proto, tmp)
+    os.replace(tmp, args.out)
+    ch.result(path=args.out, bytes=os.path.getsize(args.out), nodes=len(proto.graph.node))
 
 
 def cmd_fit(args, ch):
@@ -161,6 +174,7 @@ def parser():
     e.add_argument("--out", required=True)
     e.add_argument("--meta")
     e.add_argument("--opset", type=int, default=17)
+    e.add_argument("--fp16", action="store_true", help="float16 weights and activations, float32 clip/logits")
     e.set_defaults(func=cmd_export)
 
     f = sub.add_parser("forward")
@@ -187,6 +201,11 @@ def parser():
     im.add_argument("--trust-checkpoint", action="store_true")
     im.add_argument("--out", required=True)
     im.set_defaults(func=cmd_import)
+
+    h = sub.add_parser("fp16", help="convert an exported fp32 model to fp16")
+    h.add_argument("--input", required=True)
+    h.add_argument("--out", required=True)
+    h.set_defaults(func=cmd_fp16)
 
     k = sub.add_parser("clips")
     k.add_argument("--data", required=True)

@@ -27,7 +27,7 @@ def inference_copy(model):
     return m
 
 
-def export(model, out_path, metadata, opset=DEFAULT_OPSET):
+def export(model, out_path, metadata, opset=DEFAULT_OPSET, fp16=False):
     if opset < MIN_OPSET:
         raise ExportError(f"opset {opset} < {MIN_OPSET}")
     labels = metadata.get("actionstream.labels")
@@ -58,6 +58,10 @@ def export(model, out_path, metadata, opset=DEFAULT_OPSET):
         entry = proto.metadata_props.add()
         entry.key, entry.value = k, v
     proto.producer_name = "actionstream"
+    if fp16:
+        # After the fp32 export and BN folding, so the folded weights are rounded once.
+        from .fp16 import to_fp16
+        to_fp16(proto, INPUT_NAME, OUTPUT_NAME)
     onnx.checker.check_model(proto)
     onnx.save(proto, tmp)
     os.replace(tmp, out_path)
@@ -67,4 +71,5 @@ def export(model, out_path, metadata, opset=DEFAULT_OPSET):
         "nodes": len(proto.graph.node),
         "ops": sorted({n.op_type for n in proto.graph.node}),
         "bytes": os.path.getsize(out_path),
+        "fp16": fp16,
     }
