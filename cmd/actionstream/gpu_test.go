@@ -111,8 +111,9 @@ streams:
 events: {clip_scored: true}
 sinks: {jsonl: {enabled: true, path: %q}}
 http: {addr: "127.0.0.1:0"}
+state_dir: %q
 shutdown_timeout: 20s
-`, model, video, eventsPath)
+`, model, video, eventsPath, filepath.Join(dir, "state"))
 	if err := os.WriteFile(cfgPath, []byte(cfg), 0o644); err != nil {
 		t.Fatal(err)
 	}

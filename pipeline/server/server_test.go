@@ -42,6 +42,7 @@ const (
 func served(t *testing.T, edit func(*configs.Config)) (addr string) {
 	t.Helper()
 	cfg := configs.Default()
+	cfg.StateDir = t.TempDir() // not ./data in the package folder
 	cfg.Model.Path = testkit.TinyModel(t)
 	cfg.Model.Runtime.Threads = 1
 	cfg.HTTP.Addr = "127.0.0.1:0"
@@ -279,6 +280,7 @@ func TestHostListRules(t *testing.T) {
 // does not start, and says which keys to set.
 func TestRefusesExposedWithoutToken(t *testing.T) {
 	cfg := configs.Default()
+	cfg.StateDir = t.TempDir()
 	cfg.Model.Path = "never-loaded.onnx"
 	cfg.HTTP.Addr = "0.0.0.0:8080"
 	err := Run(context.Background(), cfg, slog.New(slog.DiscardHandler))
@@ -565,6 +567,7 @@ func TestTLS(t *testing.T) {
 	}
 
 	cfg := configs.Default()
+	cfg.StateDir = t.TempDir()
 	cfg.HTTP.TLSCert, cfg.HTTP.TLSKey = filepath.Join(t.TempDir(), "missing.pem"), keyFile
 	err = Run(context.Background(), cfg, slog.New(slog.DiscardHandler))
 	if !errors.Is(err, ErrTLS) || !strings.Contains(err.Error(), "http.tls_cert") || !strings.Contains(err.Error(), "missing.pem") {
