@@ -4,23 +4,14 @@ import (
 	"bytes"
 	"errors"
 	"os"
-	"runtime"
 	"strings"
 	"testing"
 
 	"gopkg.in/yaml.v3"
 
 	"github.com/actionstream/actionstream/configs"
+	"github.com/actionstream/actionstream/internal/testkit/testutil"
 )
-
-// allocatedBytes is the heap allocated while f runs.
-func allocatedBytes(f func()) uint64 {
-	var before, after runtime.MemStats
-	runtime.ReadMemStats(&before)
-	f()
-	runtime.ReadMemStats(&after)
-	return after.TotalAlloc - before.TotalAlloc
-}
 
 // FuzzLoad runs the config loader (Load reads the file and calls Parse) over arbitrary YAML and
 // ACTIONSTREAM_* variables (one per line): no panic, allocation bounded by the input's size, a
@@ -43,7 +34,7 @@ func FuzzLoad(f *testing.F) {
 		environ := strings.Split(env, "\n")
 		var cfg configs.Config
 		var err error
-		alloc := allocatedBytes(func() { cfg, err = configs.Parse(data, "fuzz.yaml", environ) })
+		alloc := testutil.AllocatedBytes(func() { cfg, err = configs.Parse(data, "fuzz.yaml", environ) })
 		if limit := 1<<20 + 256*uint64(len(data)+len(env)); alloc > limit {
 			t.Fatalf("loading %d+%d bytes allocated %d (limit %d)", len(data), len(env), alloc, limit)
 		}

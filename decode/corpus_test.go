@@ -13,6 +13,7 @@ import (
 
 	"github.com/actionstream/actionstream/clipper"
 	"github.com/actionstream/actionstream/ingest/demux"
+	"github.com/actionstream/actionstream/internal/testkit"
 	"github.com/actionstream/actionstream/media"
 )
 
@@ -77,7 +78,7 @@ func TestEncodingCorpus(t *testing.T) {
 	}
 	dir := t.TempDir()
 	src := filepath.Join(dir, "source.y4m")
-	ffmpeg(t, "-f", "lavfi", "-i", "testsrc=size=160x120:rate=25:duration=6", "-pix_fmt", "yuv420p", src)
+	testkit.FFmpeg(t, "-f", "lavfi", "-i", "testsrc=size=160x120:rate=25:duration=6", "-pix_fmt", "yuv420p", src)
 	ccfg := clipper.Config{Frames: 4, SamplingRate: 3, Size: 32}
 	made := map[string]string{"source": src}
 	for _, c := range corpus() {
@@ -86,7 +87,7 @@ func TestEncodingCorpus(t *testing.T) {
 			in = made[c.from]
 		}
 		path := filepath.Join(dir, c.name)
-		ffmpeg(t, append(append([]string{"-i", in}, c.args...), "-an", path)...)
+		testkit.FFmpeg(t, append(append([]string{"-i", in}, c.args...), "-an", path)...)
 		made[c.name] = path
 		t.Run(c.name, func(t *testing.T) {
 			if c.check != nil {

@@ -14,6 +14,7 @@ import (
 	"github.com/actionstream/actionstream/clipper"
 	"github.com/actionstream/actionstream/ingest"
 	"github.com/actionstream/actionstream/ingest/demux"
+	"github.com/actionstream/actionstream/internal/testkit"
 	"github.com/actionstream/actionstream/media"
 )
 
@@ -65,7 +66,7 @@ func TestDecodeFrameRates(t *testing.T) {
 // genVFR writes 1 s at 10 fps followed by 1 s at 30 fps, kept variable in the file.
 func genVFR(t testing.TB, dir string) (string, []time.Duration) {
 	path := filepath.Join(dir, "vfr.mp4")
-	ffmpeg(t, "-f", "lavfi", "-i", "testsrc=size=96x64:rate=10:duration=1",
+	testkit.FFmpeg(t, "-f", "lavfi", "-i", "testsrc=size=96x64:rate=10:duration=1",
 		"-f", "lavfi", "-i", "testsrc=size=96x64:rate=30:duration=1",
 		"-filter_complex", "[0:v][1:v]concat=n=2:v=1[v]", "-map", "[v]",
 		"-fps_mode", "vfr", "-video_track_timescale", "90000",
@@ -155,7 +156,7 @@ func (r *ptsRecorder) Want(pts time.Duration) bool {
 func TestConvertColorAndThumbnail(t *testing.T) {
 	dir := t.TempDir()
 	path := filepath.Join(dir, "red.mp4")
-	ffmpeg(t, "-f", "lavfi", "-i", "color=c=red:size=128x72:rate=10:duration=0.5", "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", path)
+	testkit.FFmpeg(t, "-f", "lavfi", "-i", "color=c=red:size=128x72:rate=10:duration=0.5", "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", path)
 	mean := [3]float32{0.4, 0.5, 0.6}
 	std := [3]float32{0.2, 0.25, 0.3}
 	var last []float32

@@ -3,7 +3,6 @@ package decode
 import (
 	"context"
 	"fmt"
-	"os/exec"
 	"path/filepath"
 	"testing"
 	"time"
@@ -11,20 +10,11 @@ import (
 	"github.com/actionstream/actionstream/clipper"
 	"github.com/actionstream/actionstream/ingest"
 	"github.com/actionstream/actionstream/ingest/demux"
+	"github.com/actionstream/actionstream/internal/testkit"
 	"github.com/actionstream/actionstream/media"
 )
 
 // ffmpeg runs the ffmpeg CLI to make a fixture.
-func ffmpeg(t testing.TB, args ...string) {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	full := append([]string{"-hide_banner", "-loglevel", "error", "-nostdin", "-y"}, args...)
-	out, err := exec.CommandContext(ctx, "ffmpeg", full...).CombinedOutput()
-	if err != nil {
-		t.Fatalf("ffmpeg %v: %v\n%s", args, err, out)
-	}
-}
 
 // genTestsrc writes a w×h testsrc clip of dur seconds at rate fps encoded with codec.
 func genTestsrc(t testing.TB, dir string, w, h, rate int, dur float64, codec, ext string, extra ...string) string {
@@ -36,7 +26,7 @@ func genTestsrc(t testing.TB, dir string, w, h, rate int, dur float64, codec, ex
 		args = append(args, "-preset", "ultrafast", "-bf", "2", "-g", "12")
 	}
 	args = append(args, extra...)
-	ffmpeg(t, append(args, path)...)
+	testkit.FFmpeg(t, append(args, path)...)
 	return path
 }
 

@@ -13,6 +13,7 @@ import (
 	"github.com/actionstream/actionstream/clipper"
 	"github.com/actionstream/actionstream/ingest"
 	"github.com/actionstream/actionstream/ingest/demux"
+	"github.com/actionstream/actionstream/internal/testkit"
 	"github.com/actionstream/actionstream/media"
 )
 
@@ -20,7 +21,7 @@ import (
 func bframeFile(t *testing.T, name string, extra ...string) string {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), name)
-	ffmpeg(t, append(append([]string{"-f", "lavfi", "-i", "testsrc=size=160x120:rate=25:duration=4"}, x264Pyr...),
+	testkit.FFmpeg(t, append(append([]string{"-f", "lavfi", "-i", "testsrc=size=160x120:rate=25:duration=4"}, x264Pyr...),
 		append(extra, path)...)...)
 	return path
 }

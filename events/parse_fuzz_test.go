@@ -4,21 +4,12 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
-	"runtime"
 	"testing"
 	"time"
 
 	"github.com/actionstream/actionstream/events"
+	"github.com/actionstream/actionstream/internal/testkit/testutil"
 )
-
-// allocatedBytes is the heap allocated while f runs.
-func allocatedBytes(f func()) uint64 {
-	var before, after runtime.MemStats
-	runtime.ReadMemStats(&before)
-	f()
-	runtime.ReadMemStats(&after)
-	return after.TotalAlloc - before.TotalAlloc
-}
 
 // FuzzParseJSON decodes arbitrary bytes as a consumer of the event stream would: no panic,
 // allocation bounded by the input's size, a refusal wraps ErrInvalidEvent or says the JSON is
@@ -49,7 +40,7 @@ func FuzzParseJSON(f *testing.F) {
 	f.Fuzz(func(t *testing.T, raw []byte) {
 		var e events.Event
 		var err error
-		alloc := allocatedBytes(func() { e, err = events.ParseJSON(raw) })
+		alloc := testutil.AllocatedBytes(func() { e, err = events.ParseJSON(raw) })
 		if limit := 64<<10 + 64*uint64(len(raw)); alloc > limit {
 			t.Fatalf("parsing %d bytes allocated %d (limit %d)", len(raw), alloc, limit)
 		}

@@ -4,20 +4,12 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
-	"runtime"
 	"sort"
 	"strings"
 	"testing"
-)
 
-// allocatedBytes is the heap allocated while f runs.
-func allocatedBytes(f func()) uint64 {
-	var before, after runtime.MemStats
-	runtime.ReadMemStats(&before)
-	f()
-	runtime.ReadMemStats(&after)
-	return after.TotalAlloc - before.TotalAlloc
-}
+	"github.com/actionstream/actionstream/internal/testkit/testutil"
+)
 
 // Protobuf wire encoding of the ModelProto fields the reader uses (onnx/onnx.proto3: ModelProto
 // ir_version = 1, graph = 7, metadata_props = 14; GraphProto input = 11, output = 12;
@@ -98,7 +90,7 @@ func FuzzReadMetadata(f *testing.F) {
 	f.Fuzz(func(t *testing.T, b []byte) {
 		var mf *modelFile
 		var err error
-		alloc := allocatedBytes(func() { mf, err = inspect("fuzz.onnx", b) })
+		alloc := testutil.AllocatedBytes(func() { mf, err = inspect("fuzz.onnx", b) })
 		if limit := 256<<10 + 64*uint64(len(b)); alloc > limit {
 			t.Fatalf("reading %d bytes allocated %d (limit %d)", len(b), alloc, limit)
 		}

@@ -5,27 +5,21 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os/exec"
 	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/asticode/go-astiav"
+
+	"github.com/actionstream/actionstream/internal/testkit"
 )
 
 // ffmpeg runs the ffmpeg CLI to make a fixture.
-func ffmpeg(t testing.TB, args ...string) {
-	t.Helper()
-	full := append([]string{"-hide_banner", "-loglevel", "error", "-nostdin", "-y"}, args...)
-	if out, err := exec.Command("ffmpeg", full...).CombinedOutput(); err != nil {
-		t.Fatalf("ffmpeg %v: %v\n%s", args, err, out)
-	}
-}
 
 // testsrc writes dur seconds of 64×48, 25 fps H.264 (with B-frames) into an MP4.
 func testsrc(t testing.TB, dur float64) string {
 	path := filepath.Join(t.TempDir(), "src.mp4")
-	ffmpeg(t, "-f", "lavfi", "-i", fmt.Sprintf("testsrc=size=64x48:rate=25:duration=%g", dur),
+	testkit.FFmpeg(t, "-f", "lavfi", "-i", fmt.Sprintf("testsrc=size=64x48:rate=25:duration=%g", dur),
 		"-c:v", "libx264", "-preset", "ultrafast", "-bf", "2", "-g", "12", "-pix_fmt", "yuv420p", path)
 	return path
 }
@@ -151,7 +145,7 @@ func TestDemuxErrors(t *testing.T) {
 		t.Errorf("missing file: %v", err)
 	}
 	wav := filepath.Join(t.TempDir(), "a.wav")
-	ffmpeg(t, "-f", "lavfi", "-i", "sine=duration=0.2", wav)
+	testkit.FFmpeg(t, "-f", "lavfi", "-i", "sine=duration=0.2", wav)
 	_, err = Demux(context.Background(), DemuxConfig{URL: wav}, func(Packet) error { return nil })
 	if !errors.Is(err, ErrNoVideo) || !Permanent(err) {
 		t.Errorf("audio-only: %v", err)

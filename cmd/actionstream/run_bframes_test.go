@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strconv"
@@ -24,9 +23,9 @@ func TestRunScoresBFrameFiles(t *testing.T) {
 	model := testkit.TinyModel(t)
 	dir := t.TempDir()
 	src := filepath.Join(dir, "source.y4m")
-	ffmpegCLI(t, "-f", "lavfi", "-i", "testsrc=size=160x120:rate=25:duration=4", "-pix_fmt", "yuv420p", src)
+	testkit.FFmpeg(t, "-f", "lavfi", "-i", "testsrc=size=160x120:rate=25:duration=4", "-pix_fmt", "yuv420p", src)
 	h264 := filepath.Join(dir, "h264b.mp4")
-	ffmpegCLI(t, "-i", src, "-c:v", "libx264", "-preset", "ultrafast", "-bf", "3", "-g", "25", "-pix_fmt", "yuv420p", h264)
+	testkit.FFmpeg(t, "-i", src, "-c:v", "libx264", "-preset", "ultrafast", "-bf", "3", "-g", "25", "-pix_fmt", "yuv420p", h264)
 	cases := map[string][]string{
 		// MPEG-4 ASP, packed B-frames, no PTS in the container (as an XVID AVI).
 		"xvid.avi": {"-i", src, "-c:v", "libxvid", "-bf", "2", "-vtag", "XVID", "-g", "25"},
@@ -40,7 +39,7 @@ func TestRunScoresBFrameFiles(t *testing.T) {
 	for name, args := range cases {
 		t.Run(name, func(t *testing.T) {
 			in := filepath.Join(dir, name)
-			ffmpegCLI(t, append(args, "-an", in)...)
+			testkit.FFmpeg(t, append(args, "-an", in)...)
 			var stdout, stderr bytes.Buffer
 			code := runMain(context.Background(), []string{"run", "--model", model, "--input", in, "--clip-scored=false"}, &stdout, &stderr)
 			m := summary.FindStringSubmatch(stderr.String())
@@ -63,13 +62,5 @@ func TestRunScoresBFrameFiles(t *testing.T) {
 				t.Errorf("clips scored %d (want %d within 1), backward steps %d; stderr:\n%s", scored, len(want.Clips), backward, stderr.String())
 			}
 		})
-	}
-}
-
-func ffmpegCLI(t *testing.T, args ...string) {
-	t.Helper()
-	cmd := exec.Command("ffmpeg", append([]string{"-hide_banner", "-loglevel", "error", "-y"}, args...)...)
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("ffmpeg %v: %v\n%s", args, err, out)
 	}
 }

@@ -3,7 +3,6 @@ package demux_test
 import (
 	"context"
 	"errors"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -11,21 +10,14 @@ import (
 
 	"github.com/actionstream/actionstream/ingest"
 	"github.com/actionstream/actionstream/ingest/demux"
+	"github.com/actionstream/actionstream/internal/testkit"
 	"github.com/actionstream/actionstream/media"
 )
-
-func ffmpeg(t *testing.T, args ...string) {
-	t.Helper()
-	full := append([]string{"-hide_banner", "-loglevel", "error", "-nostdin", "-y"}, args...)
-	if out, err := exec.Command("ffmpeg", full...).CombinedOutput(); err != nil {
-		t.Fatalf("ffmpeg %v: %v\n%s", args, err, out)
-	}
-}
 
 // Packets arrive as ingest.Packets: codec facts on the first only, both timestamps, a wall time.
 func TestRunConvertsPackets(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "a.mp4")
-	ffmpeg(t, "-f", "lavfi", "-i", "testsrc=size=64x48:rate=10:duration=1", "-c:v", "libx264", "-preset", "ultrafast",
+	testkit.FFmpeg(t, "-f", "lavfi", "-i", "testsrc=size=64x48:rate=10:duration=1", "-c:v", "libx264", "-preset", "ultrafast",
 		"-bf", "2", "-pix_fmt", "yuv420p", path)
 	var pkts []ingest.Packet
 	before := time.Now()
@@ -55,7 +47,7 @@ func TestRunConvertsPackets(t *testing.T) {
 // message and no password.
 func TestRunClassifiesErrors(t *testing.T) {
 	wav := filepath.Join(t.TempDir(), "a.wav")
-	ffmpeg(t, "-f", "lavfi", "-i", "sine=duration=0.2", wav)
+	testkit.FFmpeg(t, "-f", "lavfi", "-i", "sine=duration=0.2", wav)
 	_, err := demux.Run(context.Background(), media.DemuxConfig{URL: wav, Name: "a.wav"}, func(ingest.Packet) error { return nil })
 	if !errors.Is(err, ingest.ErrPermanent) || !errors.Is(err, media.ErrNoVideo) || err.Error() != "a.wav: no video stream" {
 		t.Fatalf("audio-only: %v", err)

@@ -6,7 +6,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
-	"runtime"
 	"strings"
 	"testing"
 
@@ -14,16 +13,8 @@ import (
 
 	"github.com/actionstream/actionstream/ingest"
 	"github.com/actionstream/actionstream/ingest/whip"
+	"github.com/actionstream/actionstream/internal/testkit/testutil"
 )
-
-// allocatedBytes is the heap allocated while f runs.
-func allocatedBytes(f func()) uint64 {
-	var before, after runtime.MemStats
-	runtime.ReadMemStats(&before)
-	f()
-	runtime.ReadMemStats(&after)
-	return after.TotalAlloc - before.TotalAlloc
-}
 
 // FuzzOffer POSTs arbitrary offers (stream id, Content-Type, Authorization, SDP body) to the
 // endpoint: no panic, only the statuses the protocol table lists, nothing left behind by a
@@ -49,7 +40,7 @@ func FuzzOffer(f *testing.F) {
 		req.Header.Set("Content-Type", ctype)
 		req.Header.Set("Authorization", auth)
 		rec := httptest.NewRecorder()
-		alloc := allocatedBytes(func() { h.ServeHTTP(rec, req) })
+		alloc := testutil.AllocatedBytes(func() { h.ServeHTTP(rec, req) })
 		code := rec.Code
 		if !allowed[code] {
 			t.Fatalf("status %d: %s", code, rec.Body)

@@ -3,6 +3,7 @@
 package testkit
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"os/exec"
@@ -119,5 +120,17 @@ func NeedsPython(t testing.TB) {
 	t.Helper()
 	if testing.Short() {
 		t.Skip("needs Python (PyTorch/ONNX/NumPy); run without -short")
+	}
+}
+
+// FFmpeg runs the ffmpeg CLI with args (quiet, overwriting, no stdin, at most a minute) and
+// fails the test with its output if it fails.
+func FFmpeg(t testing.TB, args ...string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	full := append([]string{"-hide_banner", "-loglevel", "error", "-nostdin", "-y"}, args...)
+	if out, err := exec.CommandContext(ctx, "ffmpeg", full...).CombinedOutput(); err != nil {
+		t.Fatalf("ffmpeg %v: %v\n%s", args, err, out)
 	}
 }

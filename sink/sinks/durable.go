@@ -12,8 +12,6 @@ import (
 
 	"github.com/actionstream/actionstream/events"
 	"github.com/actionstream/actionstream/sink"
-	"github.com/actionstream/actionstream/sink/jsonl"
-	"github.com/actionstream/actionstream/sink/kafka"
 	"github.com/actionstream/actionstream/sink/outbox"
 	"github.com/actionstream/actionstream/sink/redis"
 )
@@ -34,11 +32,8 @@ type Durable struct {
 }
 
 type member struct {
-	name     string
-	s        sink.Sink
+	plain
 	delivery *outbox.Delivery
-	// ensure, if set, runs once before delivery starts (Kafka's topic check).
-	ensure func(context.Context) error
 }
 
 // AckObserver is told, after a sink acknowledged a batch, which sink and which events; the
@@ -55,43 +50,18 @@ func OpenDurable(c Config, stateDir string, log *slog.Logger, onAck AckObserver)
 	if onAck == nil {
 		onAck = func(string, []events.Event) {}
 	}
-	d := &Durable{log: log.With("component", "sinks")}
-	closeAll := func() {
-		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-		defer cancel()
-		for _, m := range d.members {
-			_ = m.s.Close(ctx) // nothing was written yet
-		}
+	ps, rs, err := openPlain(c, log)
+	if err != nil {
+		return nil, err
 	}
+	d := &Durable{log: log.With("component", "sinks"), Redis: rs}
+	for _, p := range ps {
+		d.members = append(d.members, &member{plain: p})
+	}
+	closeAll := func() { closePlain(ps) }
 	fail := func(section string, err error) (*Durable, error) {
 		closeAll()
 		return nil, fmt.Errorf("sinks.%s: %w", section, err)
-	}
-	if c.JSONL.Enabled {
-		js, err := jsonl.Open(c.JSONL.Path)
-		if err != nil {
-			return fail("jsonl.path", err)
-		}
-		d.members = append(d.members, &member{name: "jsonl", s: js})
-	}
-	if c.Kafka.Enabled {
-		kc := c.Kafka.Config
-		kc.Logger = log
-		k, err := kafka.New(kc)
-		if err != nil {
-			return fail("kafka", err)
-		}
-		d.members = append(d.members, &member{name: "kafka", s: k, ensure: k.EnsureTopics})
-	}
-	if c.Redis.Enabled {
-		rc := c.Redis.Config
-		rc.Logger = log
-		r, err := redis.New(rc)
-		if err != nil {
-			return fail("redis", err)
-		}
-		d.members = append(d.members, &member{name: "redis", s: r})
-		d.Redis = r
 	}
 	opts, err := c.Outbox.Options()
 	if err != nil {

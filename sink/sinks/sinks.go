@@ -94,27 +94,29 @@ type Set struct {
 	Redis *redis.Sink
 }
 
-// Open opens every enabled sink. The error names the section that failed; sinks already
-// opened are closed again.
-func Open(c Config, log *slog.Logger) (Set, error) {
-	if log == nil {
-		log = slog.Default()
-	}
-	var set Set
-	fail := func(section string, err error) (Set, error) {
-		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-		defer cancel()
-		for _, b := range set.Sinks {
-			_ = b.Close(ctx) // nothing was written yet
-		}
-		return Set{}, fmt.Errorf("sinks.%s: %w", section, err)
+// plain is one opened sink, not yet buffered or fed from the outbox.
+type plain struct {
+	name string
+	s    sink.Sink
+	// ensure, if set, runs once before delivery starts (Kafka's topic check).
+	ensure func(context.Context) error
+}
+
+// openPlain opens every enabled sink, in the order jsonl, kafka, redis; redis is also returned
+// for stream state. The error names the section that failed; sinks already opened are closed.
+func openPlain(c Config, log *slog.Logger) ([]plain, *redis.Sink, error) {
+	var out []plain
+	var rs *redis.Sink
+	fail := func(section string, err error) ([]plain, *redis.Sink, error) {
+		closePlain(out)
+		return nil, nil, fmt.Errorf("sinks.%s: %w", section, err)
 	}
 	if c.JSONL.Enabled {
 		js, err := jsonl.Open(c.JSONL.Path)
 		if err != nil {
 			return fail("jsonl.path", err)
 		}
-		set.Sinks = append(set.Sinks, Buffer("jsonl", js, c.Buffer, log))
+		out = append(out, plain{name: "jsonl", s: js})
 	}
 	if c.Kafka.Enabled {
 		kc := c.Kafka.Config
@@ -123,7 +125,7 @@ func Open(c Config, log *slog.Logger) (Set, error) {
 		if err != nil {
 			return fail("kafka", err)
 		}
-		set.Sinks = append(set.Sinks, Buffer("kafka", k, c.Buffer, log))
+		out = append(out, plain{name: "kafka", s: k, ensure: k.EnsureTopics})
 	}
 	if c.Redis.Enabled {
 		rc := c.Redis.Config
@@ -132,8 +134,34 @@ func Open(c Config, log *slog.Logger) (Set, error) {
 		if err != nil {
 			return fail("redis", err)
 		}
-		set.Sinks = append(set.Sinks, Buffer("redis", r, c.Buffer, log))
-		set.Redis = r
+		out = append(out, plain{name: "redis", s: r})
+		rs = r
+	}
+	return out, rs, nil
+}
+
+// closePlain closes sinks that were opened but never written to.
+func closePlain(ps []plain) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	for _, p := range ps {
+		_ = p.s.Close(ctx) // nothing was written yet
+	}
+}
+
+// Open opens every enabled sink, each behind its buffer. The error names the section that
+// failed; sinks already opened are closed again.
+func Open(c Config, log *slog.Logger) (Set, error) {
+	if log == nil {
+		log = slog.Default()
+	}
+	ps, rs, err := openPlain(c, log)
+	if err != nil {
+		return Set{}, err
+	}
+	set := Set{Redis: rs}
+	for _, p := range ps {
+		set.Sinks = append(set.Sinks, Buffer(p.name, p.s, c.Buffer, log))
 	}
 	return set, nil
 }
