@@ -152,9 +152,9 @@ func TestCgoOnlyInMedia(t *testing.T) {
 	}
 }
 
-// cmd/actionstream is flags and calls: at most 1,200 lines of non-test Go.
+// cmd/actionstream is flags and calls: at most 1,600 lines of non-test Go.
 func TestCommandIsThin(t *testing.T) {
-	const limit = 1200
+	const limit = 1600
 	for _, p := range listPackages(t) {
 		if p.ImportPath != module+"/cmd/actionstream" {
 			continue
