@@ -291,6 +291,9 @@ func (m *Model) ScoreClip(o *Outputs, i int, c *clipper.Clip, sc *ScoredClip) er
 		// A clip that does not say its frame (tests, synthetic input): the crop is the frame.
 		crop = detect.Crop{ResizedW: m.Meta.CropSize, ResizedH: m.Meta.CropSize, Size: m.Meta.CropSize}
 	}
+	if sc.Actors == nil {
+		sc.Actors = make([]Actor, 0, m.detectOpts.MaxActors) // non-nil: a detection clip, maybe without actors
+	}
 	sc.Actors = sc.Actors[:0]
 	switch m.Meta.Mode {
 	case ModeSingleStage:

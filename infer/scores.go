@@ -21,8 +21,8 @@ type ScoredClip struct {
 	ModelDigest        string    // "sha256:<hex>" of the model file
 	// Key is the PTS of the clip's key frame (its middle sample, T/2), where Actors' boxes are.
 	Key time.Duration
-	// Actors are a detection model's actors, best first (nil for classification); Scores is
-	// then each label's best score over them.
+	// Actors are a detection model's actors, best first: nil for classification, non-nil (maybe
+	// empty) for detection. Scores is then each label's best score over them.
 	Actors []Actor
 }
 
