@@ -36,6 +36,7 @@ type Config struct {
 	Decode     decode.Limits         `yaml:"decode"`
 	Clipper    clipper.Spacing       `yaml:"clipper"`
 	Batcher    infer.BatcherConfig   `yaml:"batcher"`
+	Detection  infer.DetectionConfig `yaml:"detection"`
 	Events     events.Config         `yaml:"events"`
 	Supervisor ingest.Backoff        `yaml:"supervisor"`
 	Sinks      sinks.Config          `yaml:"sinks"`
@@ -107,6 +108,7 @@ func Default() Config {
 		Decode:     decode.DefaultLimits(),
 		Clipper:    clipper.DefaultSpacing(),
 		Batcher:    infer.DefaultBatcherConfig(),
+		Detection:  infer.DefaultDetectionConfig(),
 		Events:     events.DefaultConfig(),
 		Supervisor: ingest.DefaultBackoff(),
 		Sinks:      sinks.DefaultConfig(),
@@ -163,6 +165,7 @@ func (c Config) Validate() error {
 	p.Nest("decode", c.Decode.Validate())
 	p.Nest("clipper", c.Clipper.Validate())
 	p.Nest("batcher", c.Batcher.Validate())
+	p.Nest("detection", c.Detection.Validate())
 	p.Nest("events", c.Events.Validate())
 	p.Nest("supervisor", c.Supervisor.Validate())
 	p.Nest("sinks", c.Sinks.Validate())

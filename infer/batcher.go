@@ -69,9 +69,9 @@ type Batcher struct {
 	lastErr  time.Time
 
 	// Reused by the Run goroutine only.
-	input  []float32 // [maxBatch][3][T][S][S]
-	out    *Outputs
-	batch  []*pending
+	input []float32 // [maxBatch][3][T][S][S]
+	out   *Outputs
+	batch []*pending
 }
 
 const (

@@ -20,6 +20,18 @@ type DetectionConfig struct {
 	MaxActors int `yaml:"max_actors"`
 }
 
+// WithDefaults replaces zero fields by their defaults.
+func (c DetectionConfig) WithDefaults() DetectionConfig {
+	d := DefaultDetectionConfig()
+	if c.MinActorScore == 0 {
+		c.MinActorScore = d.MinActorScore
+	}
+	if c.MaxActors == 0 {
+		c.MaxActors = d.MaxActors
+	}
+	return c
+}
+
 // DefaultDetectionConfig is the one definition of the section's defaults.
 func DefaultDetectionConfig() DetectionConfig {
 	return DetectionConfig{MinActorScore: detect.DefaultMinScore, MaxActors: detect.DefaultMaxActors}
@@ -28,8 +40,9 @@ func DefaultDetectionConfig() DetectionConfig {
 // maxActorsLimit bounds max_actors: the per-actor lifecycle keeps state for each.
 const maxActorsLimit = 256
 
-// Validate checks the section; errors name the field by its YAML key.
+// Validate checks the section (zero fields mean the default); errors name the field by its YAML key.
 func (c DetectionConfig) Validate() error {
+	c = c.WithDefaults()
 	p := confkit.Problems{Sentinel: ErrBadOptions}
 	if !(c.MinActorScore > 0 && c.MinActorScore <= 1) {
 		p.Add("min_actor_score", "must be in (0, 1], not %v", c.MinActorScore)
@@ -50,7 +63,7 @@ func (m *Model) SetDetection(c DetectionConfig) error {
 	if err := c.Validate(); err != nil {
 		return fmt.Errorf("%w: detection: %w", ErrBadOptions, err)
 	}
-	m.detectOpts = c.options()
+	m.detectOpts = c.WithDefaults().options()
 	return nil
 }
 

@@ -246,7 +246,7 @@ func TestRoIWithSingleStageBoxes(t *testing.T) {
 	if err := roi.ScoreClip(o, 0, &clipper.Clip{}, &sc); err != nil || len(sc.Actors) != 1 {
 		t.Errorf("max_actors 1: %d actors, %v", len(sc.Actors), err)
 	}
-	if err := roi.SetDetection(DetectionConfig{MinActorScore: 2, MaxActors: 0}); !errors.Is(err, ErrBadOptions) ||
+	if err := roi.SetDetection(DetectionConfig{MinActorScore: 2, MaxActors: -1}); !errors.Is(err, ErrBadOptions) ||
 		!strings.Contains(err.Error(), "min_actor_score") || !strings.Contains(err.Error(), "max_actors") {
 		t.Errorf("bad detection config: %v", err)
 	}
