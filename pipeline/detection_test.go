@@ -3,9 +3,7 @@ package pipeline
 import (
 	"context"
 	"errors"
-	"fmt"
 	"math"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -17,44 +15,14 @@ import (
 	"github.com/actionstream/actionstream/sink"
 )
 
-// twoActors is a 160x96 video at 30 fps: a grey background, a red 24 px square ("wave") moving
-// right along the top and a blue 20 px square ("walk") moving left along the bottom, both inside
-// the model's centre crop. Positions are even pixels (so chroma subsampling keeps the edges).
-type twoActors struct{ w, h int }
-
-func (v twoActors) redX(n int) int  { return 36 + 2*(n/6) }
-func (v twoActors) blueX(n int) int { return 100 - 2*(n/8) }
-
-// truth is the actors' boxes at frame n, as fractions of the frame, by label.
-func (v twoActors) truth(n int) map[string]detect.Box {
-	w, h := float32(v.w), float32(v.h)
-	rx, bx := float32(v.redX(n)), float32(v.blueX(n))
-	return map[string]detect.Box{
-		"wave": {rx / w, 10 / h, (rx + 24) / w, 34 / h},
-		"walk": {bx / w, 60 / h, (bx + 20) / w, 80 / h},
-	}
-}
-
-func (v twoActors) make(t *testing.T, dir string, seconds int) string {
-	t.Helper()
-	out := filepath.Join(dir, "two_actors.mp4")
-	d := fmt.Sprint(seconds)
-	testkit.FFmpeg(t, "-f", "lavfi", "-i", fmt.Sprintf("color=c=0x808080:s=%dx%d:r=30:d=%s", v.w, v.h, d),
-		"-f", "lavfi", "-i", "color=c=0xff0000:s=24x24:r=30:d="+d,
-		"-f", "lavfi", "-i", "color=c=0x0000ff:s=20x20:r=30:d="+d,
-		"-filter_complex", "[0][1]overlay=x='36+2*floor(n/6)':y=10[a];[a][2]overlay=x='100-2*floor(n/8)':y=60,format=yuv420p",
-		"-c:v", "libx264", "-preset", "ultrafast", "-g", "30", out)
-	return out
-}
-
 func boxOf(b *events.Box) detect.Box { return detect.Box{b.X1, b.Y1, b.X2, b.Y2} }
 
 // `run` with a single-stage detection model on a two-actor video: every per-actor event's box
 // overlaps the true box of the actor doing its action (at the event's key frame), and each true
 // actor keeps one id through the video.
 func TestDetectionRunTwoActors(t *testing.T) {
-	video := twoActors{160, 96}
-	path := video.make(t, t.TempDir(), 6)
+	video := testkit.TwoActors{}
+	path := video.Make(t, t.TempDir(), 6)
 	out := &collect{}
 	cfg := oneShotConfig(testkit.DetectionModel(t, testkit.DetectionSingleStage), path)
 	p, err := New(Options{Config: cfg, OneShot: true, Sinks: []sink.Sink{out}})
@@ -80,13 +48,13 @@ func TestDetectionRunTwoActors(t *testing.T) {
 	}
 	ids := map[string]map[string]int{} // label -> actor id -> clips
 	for _, e := range scored {
-		truth := video.truth(frame(e))
+		truth := video.Truth(frame(e))
 		if len(e.Data.Actors) != 2 {
 			t.Errorf("clip at %.2f s lists %d actors, want 2: %+v", *e.Data.KeyPTS, len(e.Data.Actors), e.Data.Actors)
 			continue
 		}
 		for _, a := range e.Data.Actors {
-			want := truth[a.Label]
+			want := detect.Box(truth[a.Label])
 			if iou := detect.IoU(detect.Box{a.Box.X1, a.Box.Y1, a.Box.X2, a.Box.Y2}, want); iou < 0.5 {
 				t.Errorf("clip at %.2f s: actor %s (%s) box %+v has IoU %.2f with the true %v", *e.Data.KeyPTS, a.ActorID, a.Label, a.Box, iou, want)
 			}
@@ -118,7 +86,7 @@ func TestDetectionRunTwoActors(t *testing.T) {
 			}
 			perActor[e.Data.ActorID] = append(perActor[e.Data.ActorID], e)
 			all++
-			if detect.IoU(boxOf(e.Data.Box), video.truth(frame(e))[e.Data.Label]) >= 0.5 {
+			if detect.IoU(boxOf(e.Data.Box), detect.Box(video.Truth(frame(e))[e.Data.Label])) >= 0.5 {
 				good++
 			}
 		}
