@@ -29,6 +29,7 @@ var stageDefaults = map[string]func() any{
 	"events":     func() any { return events.DefaultConfig() },
 	"supervisor": func() any { return ingest.DefaultBackoff() },
 	"sinks":      func() any { return sinks.DefaultConfig() },
+	"detection":  func() any { return infer.DefaultDetectionConfig() },
 }
 
 // The daemon's own keys: everything else belongs to a stage.

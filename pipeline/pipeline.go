@@ -35,6 +35,9 @@ type Options struct {
 	Retries int
 	// Sinks, if set, replace the sinks the config describes (tests, `run`).
 	Sinks []sink.Sink
+	// BoxSource gives an RoI detection model its actors (a person detector); New refuses an RoI
+	// model without one.
+	BoxSource infer.BoxSource
 }
 
 // Pipeline is the running system. New opens the model and the sinks; Run runs the streams.
@@ -103,6 +106,18 @@ func New(opts Options) (*Pipeline, error) {
 		return nil, fmt.Errorf("model.path: %w", err)
 	}
 	p.model = m
+	if err := m.SetDetection(cfg.Detection); err != nil {
+		p.closeModel()
+		return nil, fmt.Errorf("detection: %w", err)
+	}
+	if opts.BoxSource != nil {
+		m.SetBoxSource(opts.BoxSource)
+	}
+	if m.NeedsBoxSource() {
+		p.closeModel()
+		return nil, fmt.Errorf("model.path: %s is an RoI detection model (%s %s): %w; give it a person detector",
+			cfg.Model.Path, infer.KeyDetectionMode, infer.ModeRoI, infer.ErrNoBoxSource)
+	}
 	p.metrics = newMetrics(p)
 
 	ev := cfg.Events.WithDefaults()

@@ -3,6 +3,7 @@ package pipeline
 import (
 	"context"
 	"fmt"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -33,6 +34,8 @@ type StreamStatus struct {
 	LastClip      time.Time             `json:"last_clip,omitempty"`
 	Active        []events.ActiveAction `json:"active"`
 	Top           []infer.LabelScore    `json:"top,omitempty"`
+	// Actors are a detection model's actors in the latest clip (nil for classification).
+	Actors []ActorStatus `json:"actors,omitempty"`
 
 	// ClipsScored counts clips the model scored; ClipsDroppedByReason splits every dropped clip
 	// (clipper and batcher) by why: see droppedByReason.
@@ -79,6 +82,7 @@ type stream struct {
 	lastClip  time.Time
 	active    []events.ActiveAction
 	top       []infer.LabelScore
+	actors    []ActorStatus
 	submitted atomic.Uint64 // clips handed to the batcher
 	// results counts the results received (under mu); allBack, when set, is closed once it
 	// reaches awaited.
@@ -339,7 +343,41 @@ func (s *stream) observe(r infer.ScoredClip) ([]events.Event, error) {
 	defer s.trackerMu.Unlock()
 	evs, err := s.tracker.Observe(r)
 	s.setActive(s.tracker.Active())
+	if err == nil {
+		s.setActors(actorStatuses(r)) // after Observe: it set the actors' track ids
+	}
 	return evs, err
+}
+
+// ActorStatus is one actor of a stream's latest clip: its id, box (fractions of the frame at the
+// clip's key frame) and best label.
+type ActorStatus struct {
+	ID    string     `json:"actor_id"`
+	Box   events.Box `json:"box"`
+	Label string     `json:"label"`
+	Score float32    `json:"score"`
+}
+
+func actorStatuses(r infer.ScoredClip) []ActorStatus {
+	if r.Actors == nil {
+		return nil
+	}
+	out := make([]ActorStatus, 0, len(r.Actors))
+	for _, a := range r.Actors {
+		best := infer.TopK(r.Labels, a.Scores, 1)
+		if len(best) == 0 {
+			continue
+		}
+		out = append(out, ActorStatus{ID: strconv.Itoa(a.TrackID), Box: events.Box{X1: a.Box[0], Y1: a.Box[1], X2: a.Box[2], Y2: a.Box[3]},
+			Label: best[0].Label, Score: best[0].Score})
+	}
+	return out
+}
+
+func (s *stream) setActors(a []ActorStatus) {
+	s.mu.Lock()
+	s.actors = a
+	s.mu.Unlock()
 }
 
 // flushActions ends every active action.
@@ -348,6 +386,11 @@ func (s *stream) flushActions() []events.Event {
 	defer s.trackerMu.Unlock()
 	evs := s.tracker.Flush()
 	s.setActive(nil)
+	s.mu.Lock()
+	if s.actors != nil {
+		s.actors = []ActorStatus{} // still a detection stream, no actor now
+	}
+	s.mu.Unlock()
 	return evs
 }
 
@@ -413,7 +456,7 @@ func (s *stream) status(stale uint64) StreamStatus {
 		ClipsDroppedByReason: droppedByReason(cs, stale), Gaps: cs.Gaps, BackwardSteps: cs.Discontinuities,
 		Restarts: s.sup.Restarts(), Attempts: s.sup.Attempts(), LastError: lastErr,
 		PTSBackwardSteps: ds.BackwardSteps, PTSRepairs: ds.Repairs,
-		LastClip: s.lastClip, Active: active, Top: s.top,
+		LastClip: s.lastClip, Active: active, Top: s.top, Actors: s.actors,
 	}
 }
 

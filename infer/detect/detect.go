@@ -206,4 +206,3 @@ func clamp01(v float32) float32 {
 	}
 	return 0
 }
-
