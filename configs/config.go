@@ -15,6 +15,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/actionstream/actionstream/clipper"
+	"github.com/actionstream/actionstream/clipper/motion"
 	"github.com/actionstream/actionstream/confkit"
 	"github.com/actionstream/actionstream/decode"
 	"github.com/actionstream/actionstream/events"
@@ -37,6 +38,7 @@ type Config struct {
 	Clipper    clipper.Spacing       `yaml:"clipper"`
 	Batcher    infer.BatcherConfig   `yaml:"batcher"`
 	Events     events.Config         `yaml:"events"`
+	Motion     motion.Config         `yaml:"motion"`
 	Supervisor ingest.Backoff        `yaml:"supervisor"`
 	Sinks      sinks.Config          `yaml:"sinks"`
 	HTTP       HTTP                  `yaml:"http"`
@@ -108,6 +110,7 @@ func Default() Config {
 		Clipper:    clipper.DefaultSpacing(),
 		Batcher:    infer.DefaultBatcherConfig(),
 		Events:     events.DefaultConfig(),
+		Motion:     motion.DefaultConfig(),
 		Supervisor: ingest.DefaultBackoff(),
 		Sinks:      sinks.DefaultConfig(),
 		HTTP: HTTP{Addr: "127.0.0.1:8080", ReadHeaderTimeout: Duration(10 * time.Second),
@@ -164,6 +167,7 @@ func (c Config) Validate() error {
 	p.Nest("clipper", c.Clipper.Validate())
 	p.Nest("batcher", c.Batcher.Validate())
 	p.Nest("events", c.Events.Validate())
+	p.Nest("motion", c.Motion.Validate())
 	p.Nest("supervisor", c.Supervisor.Validate())
 	p.Nest("sinks", c.Sinks.Validate())
 	if c.WHIP.Enabled {
