@@ -45,9 +45,9 @@ type Rect struct {
 }
 
 // DefaultConfig is the one definition of the gating defaults: off; when on, a clip needs
-// 0.3 % of its cells to change by more than 10 luma levels (one cell of the 16×16 grid is 0.39 %).
+// 0.3 % of its cells (one cell of the 16×16 grid is 0.39 %) to change by more than 4 luma levels.
 func DefaultConfig() Config {
-	return Config{Threshold: 0.003, NoiseFloor: 10}
+	return Config{Threshold: 0.003, NoiseFloor: 4}
 }
 
 // Settings are one stream's resolved gating settings.

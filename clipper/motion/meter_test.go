@@ -14,7 +14,8 @@ const testSize = 64
 var testGeo = Geometry{Size: testSize, ResizeShortSide: testSize, Mean: [3]float32{0.45, 0.45, 0.45},
 	Std: [3]float32{0.225, 0.225, 0.225}, Interval: 400 * time.Millisecond, GapTolerance: 500 * time.Millisecond}
 
-// scene draws a textured still picture with per-pixel noise of ±noise levels and, when box >= 0,
+// scene draws a textured still picture with per-pixel noise of ±noise levels (at the crop: a
+// camera's ±20 shrinks to about ±4 through a 4× downscale) and, when box >= 0,
 // a bright 8×8 square at column box, row 40 (crop pixels), normalized as the decoder does.
 func scene(rng *rand.Rand, pts time.Duration, noise float64, box int) *clipper.Frame {
 	f := &clipper.Frame{PTS: pts, Pixels: make([]float32, 3*testSize*testSize)}
@@ -34,13 +35,13 @@ func scene(rng *rand.Rand, pts time.Duration, noise float64, box int) *clipper.F
 
 func TestStillNoisySceneHasNoMotion(t *testing.T) {
 	rng := rand.New(rand.NewPCG(1, 2))
-	m := NewMeter(Settings{Enabled: true, Threshold: 0.003, NoiseFloor: 10}, testGeo)
+	m := NewMeter(Settings{Enabled: true, Threshold: 0.003, NoiseFloor: 4}, testGeo)
 	for i := range 20 {
-		m.Observe(scene(rng, time.Duration(i)*400*time.Millisecond, 20, -1), 640, 480)
+		m.Observe(scene(rng, time.Duration(i)*400*time.Millisecond, 4, -1), 640, 480)
 	}
 	level, measured := m.Clip(4*time.Second, 5200*time.Millisecond)
 	if !measured || level != 0 {
-		t.Fatalf("still scene with ±20 noise: level %v measured %v, want 0 and true", level, measured)
+		t.Fatalf("still scene with ±4 noise: level %v measured %v, want 0 and true", level, measured)
 	}
 	if !m.Gate(level, measured) {
 		t.Error("a still clip is not gated")
@@ -52,7 +53,7 @@ func TestStillNoisySceneHasNoMotion(t *testing.T) {
 	// The same noise without the floor is motion everywhere: the floor is what makes it still.
 	m0 := NewMeter(Settings{Enabled: true, Threshold: 0.003, NoiseFloor: 0}, testGeo)
 	for i := range 3 {
-		m0.Observe(scene(rng, time.Duration(i)*400*time.Millisecond, 20, -1), 640, 480)
+		m0.Observe(scene(rng, time.Duration(i)*400*time.Millisecond, 4, -1), 640, 480)
 	}
 	if level, _ := m0.Clip(400*time.Millisecond, 800*time.Millisecond); level < 0.5 {
 		t.Errorf("noise floor 0: level %v, want most cells moving", level)
@@ -62,9 +63,9 @@ func TestStillNoisySceneHasNoMotion(t *testing.T) {
 func TestMovingBoxIsMotionUnlessMasked(t *testing.T) {
 	rng := rand.New(rand.NewPCG(3, 4))
 	run := func(masks []Rect) (float64, *Meter) {
-		m := NewMeter(Settings{Enabled: true, Threshold: 0.003, NoiseFloor: 10, Masks: masks}, testGeo)
+		m := NewMeter(Settings{Enabled: true, Threshold: 0.003, NoiseFloor: 4, Masks: masks}, testGeo)
 		for i := range 6 {
-			m.Observe(scene(rng, time.Duration(i)*400*time.Millisecond, 10, 4+i*6), 640, 480)
+			m.Observe(scene(rng, time.Duration(i)*400*time.Millisecond, 4, 4+i*6), 640, 480)
 		}
 		level, measured := m.Clip(400*time.Millisecond, 2*time.Second)
 		if !measured {
@@ -93,7 +94,7 @@ func TestMovingBoxIsMotionUnlessMasked(t *testing.T) {
 
 func TestGapsAndResetsAreUnmeasured(t *testing.T) {
 	rng := rand.New(rand.NewPCG(5, 6))
-	m := NewMeter(Settings{Enabled: true, Threshold: 0.003, NoiseFloor: 10}, testGeo)
+	m := NewMeter(Settings{Enabled: true, Threshold: 0.003, NoiseFloor: 4}, testGeo)
 	for _, ms := range []int{0, 400, 800, 3000, 3400} { // a 2.2 s gap before 3000
 		m.Observe(scene(rng, time.Duration(ms)*time.Millisecond, 5, -1), 640, 480)
 	}
@@ -143,7 +144,7 @@ func TestConfig(t *testing.T) {
 		t.Fatal(err)
 	}
 	s := c.For("cam-1")
-	if !s.Enabled || s.Threshold != 0.02 || s.NoiseFloor != 10 || len(s.Masks) != 2 {
+	if !s.Enabled || s.Threshold != 0.02 || s.NoiseFloor != 4 || len(s.Masks) != 2 {
 		t.Errorf("cam-1 settings %+v", s)
 	}
 	if s := c.For("cam-2"); s.Enabled || s.Threshold != 0.003 || len(s.Masks) != 1 {
