@@ -162,3 +162,6 @@ func (p *Pipeline) motionGeometry() motion.Geometry {
 	return motion.Geometry{Size: m.CropSize, ResizeShortSide: m.ResizeShortSide, Mean: m.Mean, Std: m.Std,
 		Interval: cc.Interval(), GapTolerance: cc.GapTolerance}
 }
+
+// BatcherStats are the batcher's counters (model calls, their summed time), for benchmarks.
+func (p *Pipeline) BatcherStats() infer.BatcherStats { return p.batcher.Stats() }

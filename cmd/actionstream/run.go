@@ -29,6 +29,7 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	batch := fs.Int("batch", 8, "most clips per model call")
 	logLevel := fs.String("log-level", "warn", "log level on stderr: debug, info, warn, error")
 	retries := fs.Int("retries", 3, "times an rtsp:// input is tried again after a failure, with backoff (a file is tried once)")
+	gate := fs.Bool("motion-gate", false, "skip inference of still clips (motion gating with the default motion.* settings)")
 	if err := parse(fs, args, "model", "input"); err != nil {
 		return err
 	}
@@ -45,6 +46,7 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	cfg.Events.TopK = *topK
 	cfg.Clipper.Hop = configs.Duration(*hop)
 	cfg.Batcher.MaxBatch = *batch
+	cfg.Motion.Enabled = *gate
 	cfg.HTTP.Addr = ""
 	cfg.Log.Level = *logLevel
 	cfg.ShutdownTimeout = configs.Duration(time.Minute)
