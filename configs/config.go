@@ -7,8 +7,10 @@ package configs
 import (
 	"bytes"
 	"fmt"
+	"maps"
 	"net"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
@@ -168,6 +170,17 @@ func (c Config) Validate() error {
 	p.Nest("batcher", c.Batcher.Validate())
 	p.Nest("events", c.Events.Validate())
 	p.Nest("motion", c.Motion.Validate())
+	if !c.WHIP.Enabled { // with WHIP on, an override may name a publisher's stream id
+		ids := map[string]bool{}
+		for _, st := range c.Streams {
+			ids[st.ID] = true
+		}
+		for _, id := range slices.Sorted(maps.Keys(c.Motion.Streams)) {
+			if !ids[id] {
+				p.Add("motion.streams."+id, "names no stream of streams[] (and whip is off)")
+			}
+		}
+	}
 	p.Nest("supervisor", c.Supervisor.Validate())
 	p.Nest("sinks", c.Sinks.Validate())
 	if c.WHIP.Enabled {

@@ -101,6 +101,7 @@ func TestErrorsNameTheField(t *testing.T) {
 		{"model: {path: m.onnx}\nmotion: {streams: {cam-1: {masks: [{x: 0.9, y: 0, w: 0.2, h: 0.1}]}}}", "", "config: motion.streams.cam-1.masks[0] must lie inside the frame"},
 		{"model: {path: m.onnx}\nmotion: {streams: {cam-1: {treshold: 0.1}}}", "", "field treshold not found"},
 		{"model: {path: m.onnx}", "ACTIONSTREAM_MOTION_NOISE_FLOOR=-3", "config: motion.noise_floor must be in [0, 255)"},
+		{"model: {path: m.onnx}\nwhip: {enabled: false}\nstreams: [{id: cam-1, url: a.mp4}]\nmotion: {streams: {cam-2: {}}}", "", "config: motion.streams.cam-2 names no stream of streams[] (and whip is off)"},
 	}
 	for _, c := range cases {
 		var env []string

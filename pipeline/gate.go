@@ -2,6 +2,7 @@ package pipeline
 
 import (
 	"math"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -10,6 +11,7 @@ import (
 	"github.com/actionstream/actionstream/clipper/motion"
 	"github.com/actionstream/actionstream/events"
 	"github.com/actionstream/actionstream/infer"
+	"github.com/actionstream/actionstream/ingest"
 )
 
 // gate is a stream's motion gating: the meter (decoder goroutine) and the order in which
@@ -165,3 +167,13 @@ func (p *Pipeline) motionGeometry() motion.Geometry {
 
 // BatcherStats are the batcher's counters (model calls, their summed time), for benchmarks.
 func (p *Pipeline) BatcherStats() infer.BatcherStats { return p.batcher.Stats() }
+
+// noteMotionOverrides says which motion.streams entries name no configured stream: they apply
+// only if a WHIP publisher takes that id (configs refuses them when WHIP is off).
+func (p *Pipeline) noteMotionOverrides() {
+	for id := range p.cfg.Motion.Streams {
+		if !slices.ContainsFunc(p.cfg.Streams, func(sc ingest.StreamConfig) bool { return sc.ID == id }) {
+			p.log.Info("motion override for a stream id not in streams[]: it applies to a WHIP publisher of that id", "stream", id)
+		}
+	}
+}

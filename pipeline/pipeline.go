@@ -125,6 +125,7 @@ func New(opts Options) (*Pipeline, error) {
 	}
 	p.batcher = b
 
+	p.noteMotionOverrides()
 	for _, sc := range cfg.Streams {
 		if err := p.addStream(sc); err != nil {
 			p.closeUnstarted()
