@@ -7,14 +7,17 @@ package configs
 import (
 	"bytes"
 	"fmt"
+	"maps"
 	"net"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
 	"gopkg.in/yaml.v3"
 
 	"github.com/actionstream/actionstream/clipper"
+	"github.com/actionstream/actionstream/clipper/motion"
 	"github.com/actionstream/actionstream/confkit"
 	"github.com/actionstream/actionstream/decode"
 	"github.com/actionstream/actionstream/events"
@@ -39,6 +42,7 @@ type Config struct {
 	Infer      infer.Config          `yaml:"infer"`
 	Detection  infer.DetectionConfig `yaml:"detection"`
 	Events     events.Config         `yaml:"events"`
+	Motion     motion.Config         `yaml:"motion"`
 	Supervisor ingest.Backoff        `yaml:"supervisor"`
 	Sinks      sinks.Config          `yaml:"sinks"`
 	HTTP       HTTP                  `yaml:"http"`
@@ -112,6 +116,7 @@ func Default() Config {
 		Infer:      infer.DefaultConfig(),
 		Detection:  infer.DefaultDetectionConfig(),
 		Events:     events.DefaultConfig(),
+		Motion:     motion.DefaultConfig(),
 		Supervisor: ingest.DefaultBackoff(),
 		Sinks:      sinks.DefaultConfig(),
 		HTTP: HTTP{Addr: "127.0.0.1:8080", ReadHeaderTimeout: Duration(10 * time.Second),
@@ -170,6 +175,18 @@ func (c Config) Validate() error {
 	p.Nest("infer", c.Infer.Validate())
 	p.Nest("detection", c.Detection.Validate())
 	p.Nest("events", c.Events.Validate())
+	p.Nest("motion", c.Motion.Validate())
+	if !c.WHIP.Enabled { // with WHIP on, an override may name a publisher's stream id
+		ids := map[string]bool{}
+		for _, st := range c.Streams {
+			ids[st.ID] = true
+		}
+		for _, id := range slices.Sorted(maps.Keys(c.Motion.Streams)) {
+			if !ids[id] {
+				p.Add("motion.streams."+id, "names no stream of streams[] (and whip is off)")
+			}
+		}
+	}
 	p.Nest("supervisor", c.Supervisor.Validate())
 	p.Nest("sinks", c.Sinks.Validate())
 	if c.WHIP.Enabled {
