@@ -52,3 +52,18 @@ func (r WHIPResult) WriteText(w io.Writer) error {
 		fmt.Sprintf("glass-to-event    median %.1f ms, p99 %.1f ms (min %.1f, max %.1f) over %d clips", r.LatencyMedianMS, r.LatencyP99MS, r.LatencyMinMS, r.LatencyMaxMS, r.Clips),
 		fmt.Sprintf("inference alone   median %.1f ms, p99 %.1f ms (batch 1)", r.InferMedianMS, r.InferP99MS))
 }
+
+// WriteText prints the bound's terms, run's time and the ratio, min/median/max over rounds.
+func (r RunResult) WriteText(w io.Writer) error {
+	return writeLines(w,
+		fmt.Sprintf("input             %s, model %s: %d clips, %d frames", r.Input, r.Model, r.Clips, r.Frames),
+		fmt.Sprintf("machine           %s, %d cores for this process; ONNX Runtime %d threads (spinning %s)", r.CPU, r.Cores, r.RawThreads, r.RawSpinning),
+		fmt.Sprintf("rounds            %d, sides in rotating order, each a whole process; min/median/max seconds:", r.Runs),
+		fmt.Sprintf("  ffmpeg -threads 1 decode    %s  (CPU %s)", r.FFmpegWall, r.FFmpegCPU),
+		fmt.Sprintf("  clips / raw ORT rate        %s  (CPU %s; batch 1)", r.RawWall, r.RawCPU),
+		fmt.Sprintf("  (ffmpeg + raw CPU) / cores  %s", r.CPUTerm),
+		fmt.Sprintf("  bound (largest of the three) %s  (mostly %s)", r.Bound, r.BoundTerm),
+		fmt.Sprintf("  run, model load included    %s  (CPU %s)", r.RunWall, r.RunCPU),
+		fmt.Sprintf("load average      %s before, %s after", r.LoadBefore, r.LoadAfter),
+		fmt.Sprintf("ratio             %s (run wall / bound per round, min/median/max; target <= 1.05)", r.Ratio))
+}
