@@ -96,13 +96,14 @@ cores; all measured in the same rounds, in rotating order.`, stderr)
 }
 
 func cmdBenchInfer(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("bench infer", "--model M.onnx [flags]", "Raw ONNX Runtime calls against the batcher path on the same model, batch and threads.", stderr)
+	fs := newFlags("bench infer", "--model M.onnx [flags]", "Raw ONNX Runtime calls against the batcher path on the same model, batch and threads, in alternating runs.", stderr)
 	var o bench.InferOptions
 	fs.StringVar(&o.Model, "model", "", "ONNX model (required)")
 	fs.IntVar(&o.Batch, "batch", 4, "clips per model call")
 	fs.IntVar(&o.Threads, "threads", 0, "ONNX Runtime intra-op threads (0 = one per core)")
 	fs.StringVar(&o.Provider, "provider", "cpu", "cpu, cuda or tensorrt")
-	fs.DurationVar(&o.Duration, "duration", 10*time.Second, "timed duration of each side")
+	fs.DurationVar(&o.Duration, "duration", 10*time.Second, "timed duration of each side, split over --runs")
+	fs.IntVar(&o.Runs, "runs", 5, "runs of each side, alternating; min, median and max are reported")
 	fs.BoolVar(&o.Spin, "spin", true, "let ONNX Runtime's threads spin between calls (false frees the cores for decoding)")
 	asJSON := fs.Bool("json", false, "print JSON")
 	if err := cli.Parse(fs, args, "model"); err != nil {

@@ -23,16 +23,18 @@ func (r DecodeResult) WriteText(w io.Writer) error {
 		line("ffmpeg -threads 1", r.FFmpegFPS, r.FFmpegSeconds, r.FFmpegCPUSeconds),
 		line("actionstream", r.OursFPS, r.OursSeconds, r.OursCPUSeconds),
 		fmt.Sprintf("frames            %d ours, %d ffmpeg (%d converted, %d clips)", r.Frames, r.FFmpegFrames, r.Converted, r.Clips),
+		fmt.Sprintf("machine           %s; load average %s before, %s after", r.CPU, r.LoadBefore, r.LoadAfter),
 		fmt.Sprintf("ratio             %8.3f (median wall time ffmpeg / ours; target >= 0.9), cpu time %.3f", r.Ratio, r.CPURatio))
 }
 
 // WriteText prints the comparison, ratio last.
 func (r InferResult) WriteText(w io.Writer) error {
 	return writeLines(w,
-		fmt.Sprintf("model %s (%s), batch %d, threads %d", r.Model, r.Provider, r.Batch, r.Threads),
-		fmt.Sprintf("raw ONNX Runtime  %8.2f clips/s  (p50 %.1f ms, p99 %.1f ms per call)", r.RawClipsPerS, r.RawP50MS, r.RawP99MS),
-		fmt.Sprintf("batcher pipeline  %8.2f clips/s  (p50 %.1f ms, p99 %.1f ms per batch)", r.PipeClipsPerS, r.PipeP50MS, r.PipeP99MS),
-		fmt.Sprintf("ratio             %8.3f (target >= 0.9)", r.Ratio))
+		fmt.Sprintf("model %s (%s), batch %d, threads %d, %d alternating runs per side, CPU %s", r.Model, r.Provider, r.Batch, r.Threads, r.Runs, r.CPU),
+		fmt.Sprintf("raw ONNX Runtime  clips/s min/median/max %s  (median p50 %.1f ms, p99 %.1f ms per call)", r.RawSpread, r.RawP50MS, r.RawP99MS),
+		fmt.Sprintf("batcher pipeline  clips/s min/median/max %s  (median p50 %.1f ms, p99 %.1f ms per batch)", r.PipeSpread, r.PipeP50MS, r.PipeP99MS),
+		fmt.Sprintf("load average      %s before, %s after", r.LoadBefore, r.LoadAfter),
+		fmt.Sprintf("ratio             %8.3f (median batcher / median raw; per run %s; target >= 0.9)", r.Ratio, r.RatioSpread))
 }
 
 // WriteText prints the totals and the per-stream share.
