@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"runtime"
 	"sort"
 	"sync"
 	"time"
@@ -95,6 +96,9 @@ func New(opts Options) (*Pipeline, error) {
 
 	ro := cfg.Model.Runtime
 	ro.Logger = log
+	if p.oneShot {
+		ro = OneShotThreads(ro, runtime.NumCPU())
+	}
 	rt, err := infer.NewRuntime(ro)
 	if err != nil {
 		return nil, fmt.Errorf("model.runtime: %w", err)
@@ -262,6 +266,9 @@ func (p *Pipeline) handleResult(r infer.Result) {
 		return
 	}
 	defer s.resultHandled() // after the lifecycle saw it: remove flushes only then
+	if s.ahead != nil {
+		defer s.ahead.back(s.submitTo(p.batcher, p.log)) // one-shot: the stream's next clip goes in
+	}
 	s.onResult(r, p.topK)
 	if r.Err == nil { // a failed call is counted by the batcher and logged as periodic totals
 		s.scoredOK.Add(1)
