@@ -238,7 +238,7 @@ func (p *Pipeline) snapshotStreams() []*stream {
 
 // handleResult runs on the batcher's goroutine: one scored clip -> lifecycle -> outbox (or
 // sinks). Emitting blocks while the outbox (or a sink's buffer) is full or its disk fails
-// (back-pressure: inference waits; decoding does not, because the batcher is latest-wins per
+// (back-pressure: inference waits; decoding does not, because the batcher drops stale clips per
 // stream).
 func (p *Pipeline) handleResult(r infer.Result) {
 	s := p.stream(r.Stream)
