@@ -19,6 +19,7 @@ import (
 	"github.com/actionstream/actionstream/decode"
 	"github.com/actionstream/actionstream/events"
 	"github.com/actionstream/actionstream/infer"
+	"github.com/actionstream/actionstream/infer/kserve"
 	"github.com/actionstream/actionstream/ingest"
 	"github.com/actionstream/actionstream/ingest/whip"
 	"github.com/actionstream/actionstream/sink/sinks"
@@ -36,6 +37,7 @@ type Config struct {
 	Decode     decode.Limits         `yaml:"decode"`
 	Clipper    clipper.Spacing       `yaml:"clipper"`
 	Batcher    infer.BatcherConfig   `yaml:"batcher"`
+	Infer      kserve.Section        `yaml:"infer"`
 	Events     events.Config         `yaml:"events"`
 	Supervisor ingest.Backoff        `yaml:"supervisor"`
 	Sinks      sinks.Config          `yaml:"sinks"`
@@ -107,6 +109,7 @@ func Default() Config {
 		Decode:     decode.DefaultLimits(),
 		Clipper:    clipper.DefaultSpacing(),
 		Batcher:    infer.DefaultBatcherConfig(),
+		Infer:      kserve.DefaultSection(),
 		Events:     events.DefaultConfig(),
 		Supervisor: ingest.DefaultBackoff(),
 		Sinks:      sinks.DefaultConfig(),
@@ -163,6 +166,7 @@ func (c Config) Validate() error {
 	p.Nest("decode", c.Decode.Validate())
 	p.Nest("clipper", c.Clipper.Validate())
 	p.Nest("batcher", c.Batcher.Validate())
+	p.Nest("infer", c.Infer.Validate())
 	p.Nest("events", c.Events.Validate())
 	p.Nest("supervisor", c.Supervisor.Validate())
 	p.Nest("sinks", c.Sinks.Validate())

@@ -2,7 +2,10 @@ package infer
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
+	"os"
 )
 
 // Backend runs a model on batches of clips: the in-process ONNX Runtime session (*Model) or a
@@ -25,8 +28,9 @@ type BackendInfo struct {
 	Digest string   // "sha256:<hex>" of the model file
 	// MaxBatch is the model's fixed batch size (every call is padded to it), or 0 for any n.
 	MaxBatch int
-	// Where names what runs it, for logs: "onnxruntime/cpu", "kserve http://…".
-	Where string
+	// Provider is what runs it: an ONNX Runtime execution provider (cpu, cuda, tensorrt) or
+	// "kserve"; Where says it for logs: "onnxruntime/cpu", "kserve http://…".
+	Provider, Where string
 }
 
 // Tensor is one named output of a batch: float32 values, row-major in Shape.
@@ -55,7 +59,7 @@ func (t Tensor) Row(i int) ([]float32, error) {
 
 // Info makes *Model a Backend: the in-process ONNX Runtime session.
 func (m *Model) Info() BackendInfo {
-	return BackendInfo{Meta: m.Meta, Digest: m.Digest, MaxBatch: m.fixedBatch, Where: "onnxruntime/" + m.Provider}
+	return BackendInfo{Meta: m.Meta, Digest: m.Digest, MaxBatch: m.fixedBatch, Provider: m.Provider, Where: "onnxruntime/" + m.Provider}
 }
 
 // Infer runs the session on n clips and returns its logits in a new slice. ctx is not
@@ -69,4 +73,19 @@ func (m *Model) Infer(_ context.Context, clips []float32, n int) (Outputs, error
 		return nil, err
 	}
 	return Outputs{OutputLogits: {Shape: []int64{int64(n), int64(m.classes)}, Data: logits}}, nil
+}
+
+// ReadContract reads a model file's contract without ONNX Runtime, and its digest: what a
+// remote backend serving the same file is checked against.
+func ReadContract(path string) (Metadata, string, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return Metadata{}, "", fmt.Errorf("infer: read model: %w", err)
+	}
+	mf, err := inspect(path, b)
+	if err != nil {
+		return Metadata{}, "", err
+	}
+	sum := sha256.Sum256(b)
+	return mf.meta, "sha256:" + hex.EncodeToString(sum[:]), nil
 }

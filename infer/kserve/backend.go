@@ -46,7 +46,7 @@ func NewBackend(ctx context.Context, cfg Config, meta infer.Metadata, digest str
 	if err != nil {
 		return nil, fmt.Errorf("%s model %q: %w", cfg.URL, cfg.Model, err)
 	}
-	b := &Backend{c: c, cfg: cfg, info: infer.BackendInfo{Meta: meta, Digest: digest, MaxBatch: fixed, Where: "kserve " + c.at(modelPath(cfg.Model, cfg.Version))}}
+	b := &Backend{c: c, cfg: cfg, info: infer.BackendInfo{Meta: meta, Digest: digest, MaxBatch: fixed, Provider: "kserve", Where: "kserve " + c.at(modelPath(cfg.Model, cfg.Version))}}
 	for _, o := range md.Outputs {
 		b.outputs = append(b.outputs, o.Name)
 	}
