@@ -13,3 +13,6 @@ var (
 	// ErrRegister: the custom operator could not be added to the session options.
 	ErrRegister = errors.New("dwconv: register custom operator")
 )
+
+// ErrDNNL: oneDNN (the comparison, build tag dnnl) is absent or failed.
+var ErrDNNL = errors.New("dwconv: onednn")
