@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/actionstream/actionstream/infer/dwbench"
 	"github.com/actionstream/actionstream/internal/cli"
 	"github.com/actionstream/actionstream/pipeline/bench"
 	"github.com/actionstream/actionstream/sink/outbox"
@@ -55,6 +56,26 @@ func show(w io.Writer, r interface{ WriteText(io.Writer) error }, err error, asJ
 		return json.NewEncoder(w).Encode(r)
 	}
 	return r.WriteText(w)
+}
+
+func cmdBenchDepthwise(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("bench depthwise", "[--model x3d-s.onnx] [flags]", `
+X3D-S's channel-wise 3×3×3 convolution shapes, each run by ONNX Runtime's Conv (a one-node
+model), by that model with infer/dwconv's custom op, by infer/dwconv directly on every SIMD path
+this CPU has, and by oneDNN in a build with -tags dnnl; then --model end to end with each
+depthwise kernel. Implementations alternate round by round.`, stderr)
+	var o dwbench.Options
+	fs.StringVar(&o.Model, "model", "", "model timed end to end (e.g. actionstream train export --arch x3d-s --out x3d-s.onnx)")
+	fs.IntVar(&o.Threads, "threads", 0, "threads of every implementation (0 = one per core)")
+	fs.IntVar(&o.Rounds, "rounds", 7, "alternating rounds; min, median and max are reported")
+	fs.IntVar(&o.Calls, "calls", 3, "end-to-end model calls per kernel per round")
+	fs.BoolVar(&o.Blocked, "dnnl-blocked", false, "also oneDNN with nCdhw8c/nCdhw16c forced on the two largest shapes (its slow reference code)")
+	asJSON := fs.Bool("json", false, "print JSON")
+	if err := cli.Parse(fs, args); err != nil {
+		return err
+	}
+	r, err := dwbench.Run(ctx, o)
+	return show(stdout, r, err, *asJSON)
 }
 
 func cmdBenchInfer(ctx context.Context, args []string, stdout, stderr io.Writer) error {
