@@ -1,8 +1,10 @@
 package infer
 
 import (
+	"errors"
 	"math"
 	"math/rand/v2"
+	"strings"
 	"testing"
 
 	"github.com/actionstream/actionstream/infer/dwconv"
@@ -81,6 +83,74 @@ func TestDepthwiseOpMatchesORTConv(t *testing.T) {
 			if d > 1e-4 {
 				t.Errorf("%s %+v batch %d: max |own - ort| = %.3g > 1e-4", p, g, batch, d)
 			}
+		}
+	}
+}
+
+func TestRewriteDepthwiseOnlyChannelWise3x3x3(t *testing.T) {
+	r := rand.New(rand.NewPCG(9, 10))
+	g := dwconv.Geometry{C: 4, T: 5, H: 6, W: 6, Kernel: [3]int{3, 3, 3}, Strides: [3]int{1, 2, 2}, Pads: [6]int{1, 1, 1, 1, 1, 1}}
+	model, err := DepthwiseLayerModel(g, 1, randomFloats(r, 4*27), randomFloats(r, 4))
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, n, err := RewriteDepthwise(model)
+	if err != nil || n != 1 {
+		t.Fatalf("RewriteDepthwise: %d nodes, %v; want 1", n, err)
+	}
+	pm, err := parseModel(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if pm.Opsets[dwconv.Domain] != 1 || pm.Opsets[""] != 17 {
+		t.Errorf("opsets after the rewrite: %v, want the default 17 and %s 1", pm.Opsets, dwconv.Domain)
+	}
+	if !bytesContain(out, dwconv.OpType) {
+		t.Errorf("rewritten model lacks the op type %s", dwconv.OpType)
+	}
+
+	// Not channel-wise, not 3×3×3: left to ONNX Runtime, bytes unchanged.
+	for _, other := range []dwconv.Geometry{
+		{C: 4, T: 5, H: 6, W: 6, Kernel: [3]int{5, 1, 1}, Strides: [3]int{1, 1, 1}, Pads: [6]int{2, 0, 0, 2, 0, 0}}, // X3D's stem
+		{C: 4, T: 5, H: 6, W: 6, Kernel: [3]int{1, 3, 3}, Strides: [3]int{1, 1, 1}, Pads: [6]int{0, 1, 1, 0, 1, 1}},
+	} {
+		k := other.Kernel[0] * other.Kernel[1] * other.Kernel[2]
+		m, err := DepthwiseLayerModel(other, 1, randomFloats(r, 4*k), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, n, err := RewriteDepthwise(m)
+		if err != nil || n != 0 || string(got) != string(m) {
+			t.Errorf("kernel %v: rewrote %d nodes (%v); want the model unchanged", other.Kernel, n, err)
+		}
+	}
+	if _, _, err := RewriteDepthwise([]byte("not a model")); !errors.Is(err, ErrNotONNX) {
+		t.Errorf("garbage: %v, want ErrNotONNX", err)
+	}
+}
+
+func bytesContain(b []byte, s string) bool { return strings.Contains(string(b), s) }
+
+// A depthwise_kernel the build or the CPU cannot run is refused where the user sets it.
+func TestDepthwiseKernelOption(t *testing.T) {
+	c := DefaultModelConfig()
+	c.Path = "m.onnx"
+	if c.Runtime.DepthwiseKernel != DepthwiseOwn {
+		t.Errorf("default depthwise_kernel %q, want own", c.Runtime.DepthwiseKernel)
+	}
+	c.Runtime.DepthwiseKernel = "fast"
+	err := c.Validate()
+	if !errors.Is(err, ErrBadOptions) || !strings.Contains(err.Error(), `runtime.depthwise_kernel must be ort, own, own-portable, own-avx2 or own-avx512 (one this CPU has), not "fast"`) {
+		t.Errorf("Validate: %v", err)
+	}
+	_, err = NewRuntime(Options{DepthwiseKernel: "own-sse9"})
+	if !errors.Is(err, ErrBadOptions) || err.Error() != `bad infer options: depthwise_kernel "own-sse9", want ort, own, own-portable, own-avx2 or own-avx512` {
+		t.Errorf("NewRuntime(own-sse9): %v", err)
+	}
+	for _, p := range dwconv.Paths() {
+		_, _, err := depthwisePath(DepthwiseOwn + "-" + p.String())
+		if p.Supported() != (err == nil) {
+			t.Errorf("%s: supported %v, depthwisePath error %v", p, p.Supported(), err)
 		}
 	}
 }
