@@ -69,10 +69,18 @@ depthwise kernel. Implementations alternate round by round.`, stderr)
 	fs.IntVar(&o.Threads, "threads", 0, "threads of every implementation (0 = one per core)")
 	fs.IntVar(&o.Rounds, "rounds", 7, "alternating rounds; min, median and max are reported")
 	fs.IntVar(&o.Calls, "calls", 3, "end-to-end model calls per kernel per round")
+	batches := fs.String("batches", "1,4", "end-to-end batch sizes, comma-separated")
 	fs.BoolVar(&o.Blocked, "dnnl-blocked", false, "also oneDNN with nCdhw8c/nCdhw16c forced on the two largest shapes (its slow reference code)")
 	asJSON := fs.Bool("json", false, "print JSON")
 	if err := cli.Parse(fs, args); err != nil {
 		return err
+	}
+	for _, b := range strings.Split(*batches, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(b))
+		if err != nil || n < 1 {
+			return fmt.Errorf("--batches: %q is not a batch size", b)
+		}
+		o.Batches = append(o.Batches, n)
 	}
 	r, err := dwbench.Run(ctx, o)
 	return show(stdout, r, err, *asJSON)

@@ -8,6 +8,7 @@ package dwbench
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"math/rand/v2"
@@ -21,6 +22,9 @@ import (
 	"github.com/actionstream/actionstream/infer"
 	"github.com/actionstream/actionstream/infer/dwconv"
 )
+
+// ErrNoDepthwise: the model given for the end-to-end part has no layer the kernel takes.
+var ErrNoDepthwise = errors.New("dwbench: no depthwise layer")
 
 // Options of a comparison.
 type Options struct {
@@ -133,6 +137,26 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	}
 	defer rtOwn.Close()
 
+	// The model is opened first so that a bad one fails before minutes of layer timing.
+	var models []*infer.Model
+	if o.Model != "" {
+		for _, rt := range []*infer.Runtime{rtORT, rtOwn} {
+			m, err := rt.Open(o.Model)
+			if err != nil {
+				return nil, err
+			}
+			defer m.Close()
+			if rt == rtOwn && m.DepthwiseNodes == 0 {
+				return nil, fmt.Errorf("%w: %s has no channel-wise 3×3×3 convolution to substitute", ErrNoDepthwise, o.Model)
+			}
+			models = append(models, m)
+			name := m.Depthwise
+			if m.DepthwiseNodes > 0 {
+				name = fmt.Sprintf("%s (%d nodes)", m.Depthwise, m.DepthwiseNodes)
+			}
+			res.ModelImpls = append(res.ModelImpls, name)
+		}
+	}
 	r := rand.New(rand.NewPCG(1, 2))
 	for i, l := range X3DS() {
 		if ctx.Err() != nil {
@@ -149,8 +173,8 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 			}
 		}
 	}
-	if o.Model != "" {
-		if err := endToEnd(ctx, o, res, rtORT, rtOwn); err != nil {
+	if len(models) > 0 {
+		if err := endToEnd(ctx, o, res, models); err != nil {
 			return nil, err
 		}
 	}
@@ -247,24 +271,7 @@ func layer(ctx context.Context, o Options, l Layer, large bool, r *rand.Rand, rt
 	return lr, nil
 }
 
-func endToEnd(ctx context.Context, o Options, res *Result, rtORT, rtOwn *infer.Runtime) error {
-	var models []*infer.Model
-	for _, rt := range []*infer.Runtime{rtORT, rtOwn} {
-		m, err := rt.Open(o.Model)
-		if err != nil {
-			return err
-		}
-		defer m.Close()
-		if m.Depthwise != infer.DepthwiseORT && m.DepthwiseNodes == 0 {
-			return fmt.Errorf("%s: no channel-wise 3×3×3 convolution to substitute", o.Model)
-		}
-		models = append(models, m)
-		name := m.Depthwise
-		if m.DepthwiseNodes > 0 {
-			name = fmt.Sprintf("%s (%d nodes)", m.Depthwise, m.DepthwiseNodes)
-		}
-		res.ModelImpls = append(res.ModelImpls, name)
-	}
+func endToEnd(ctx context.Context, o Options, res *Result, models []*infer.Model) error {
 	for _, n := range o.Batches {
 		in := floats(rand.New(rand.NewPCG(3, 4)), n*models[0].ClipLen())
 		out := make([]float32, n*models[0].Classes())
