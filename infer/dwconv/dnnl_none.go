@@ -17,6 +17,6 @@ func NewDNNL(Geometry, int, int, []float32, []float32, []float32) (*DNNL, error)
 	return nil, fmt.Errorf("%w: not in this build (go build -tags dnnl, with Debian's libdnnl-dev)", ErrDNNL)
 }
 
-func (d *DNNL) Run(int, bool) error     { return ErrDNNL }
+func (d *DNNL) Run(int, bool) error    { return ErrDNNL }
 func (d *DNNL) Output([]float32) error { return ErrDNNL }
 func (d *DNNL) Close()                 {}

@@ -26,7 +26,7 @@ import (
 	"unsafe"
 )
 
-//go:generate sh -c "m=$(go list -m -f '{{.Dir}}' github.com/yalue/onnxruntime_go) && cp $m/onnxruntime_c_api.h $m/onnxruntime_ep_c_api.h ortapi/ && chmod 644 ortapi/*.h"
+//go:generate sh -c "m=$DOLLAR(go list -m -f {{.Dir}} github.com/yalue/onnxruntime_go) && cp $DOLLAR{m}/onnxruntime_c_api.h $DOLLAR{m}/onnxruntime_ep_c_api.h ortapi/ && chmod 644 ortapi/*.h"
 
 // The custom operator's domain and type, as written into rewritten models.
 const (
@@ -50,7 +50,9 @@ func Paths() []Path { return []Path{Portable, AVX2, AVX512} }
 func (p Path) String() string { return C.GoString(C.dw_path_name(C.int(p))) }
 
 // Supported reports whether this CPU and OS can run p.
-func (p Path) Supported() bool { return p >= Portable && p <= AVX512 && C.dw_path_supported(C.int(p)) != 0 }
+func (p Path) Supported() bool {
+	return p >= Portable && p <= AVX512 && C.dw_path_supported(C.int(p)) != 0
+}
 
 // Best is the widest supported path.
 func Best() Path { return Path(C.dw_best_path()) }
@@ -188,4 +190,3 @@ func (r *Registration) Release() {
 	C.dw_release(r.r)
 	r.r = nil
 }
-
