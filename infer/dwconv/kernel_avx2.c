@@ -1,9 +1,12 @@
-// AVX2 + FMA path (8 floats per vector). Compiled for those instructions only here; called
-// only when dw_path_supported(DW_PATH_AVX2).
-#pragma GCC target("avx2,fma")
+// AVX2 + FMA path (8 floats per vector). Only these functions are compiled for those
+// instructions; they are called only when dw_path_supported(DW_PATH_AVX2). Elsewhere than
+// x86 they fall back to the portable code.
+#include "dwconv.h"
+
+#if defined(__x86_64__) || defined(__i386__)
 #include <immintrin.h>
 
-#include "dwconv.h"
+#define DW_TARGET __attribute__((target("avx2,fma")))
 
 #define VEC __m256
 #define VL 8
@@ -14,7 +17,7 @@
 #define DW_LINE_NAME dw_line_avx2
 #include "kernel_simd.h"
 
-void dw_split2_avx2(const float* row, float* even, float* odd, int64_t n) {
+DW_TARGET void dw_split2_avx2(const float* row, float* even, float* odd, int64_t n) {
 	int64_t j = 0;
 	for (; j + 8 <= n; j += 8) {
 		__m256 lo = _mm256_loadu_ps(row + 2 * j);     // r0..r7
@@ -32,3 +35,10 @@ void dw_split2_avx2(const float* row, float* even, float* odd, int64_t n) {
 		odd[j] = row[2 * j + 1];
 	}
 }
+
+#else
+void dw_line_avx2(const float* const* src, const float* k, int64_t ntap, float bias, float* out, int64_t n) {
+	dw_line_portable(src, k, ntap, bias, out, n);
+}
+void dw_split2_avx2(const float* row, float* even, float* odd, int64_t n) { dw_split2_portable(row, even, odd, n); }
+#endif

@@ -2,7 +2,7 @@
 // with their own macros. Eight accumulators hide the multiply-add latency (4 cycles, 2 per cycle).
 #define DW_NV 8
 
-void DW_LINE_NAME(const float* const* src, const float* k, int64_t ntap, float bias, float* out, int64_t n) {
+DW_TARGET void DW_LINE_NAME(const float* const* src, const float* k, int64_t ntap, float bias, float* out, int64_t n) {
 	const VEC vb = SET1(bias);
 	for (int64_t i = 0; i < n; i += DW_NV * VL) {
 		VEC a0 = vb, a1 = vb, a2 = vb, a3 = vb, a4 = vb, a5 = vb, a6 = vb, a7 = vb;
