@@ -79,7 +79,7 @@ func (r *Runtime) Open(path string) (*Model, error) {
 		m.sess, m.Provider, m.dw, m.Depthwise = sess, p, dw, DepthwiseORT
 		if dw != nil {
 			m.Depthwise, m.DepthwiseNodes = DepthwiseOwn+"-"+dw.path.String(), dw.nodes
-			r.log.Info("depthwise convolutions on infer/dwconv", "model", path, "nodes", dw.nodes, "path", dw.path.String())
+			r.log.Debug("depthwise convolutions on infer/dwconv", "model", path, "nodes", dw.nodes, "path", dw.path.String())
 		}
 		break
 	}
