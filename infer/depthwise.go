@@ -73,8 +73,8 @@ func (r *Runtime) substituteDepthwise(b []byte, so *ort.SessionOptions, p dwconv
 }
 
 // RewriteDepthwise returns the model with every top-level channel-wise 3×3×3 Conv (ONNX
-// domain; weight initializer [C,1,3,3,3] with group C; dilation 1; explicit pads; bias or
-// not) turned into dwconv's custom op, which keeps the Conv's inputs, outputs and
+// domain; weight initializer [C,1,3,3,3] with group C; dilation 1; explicit pads of at most
+// 2; bias or not) turned into dwconv's custom op, which keeps the Conv's inputs, outputs and
 // attributes, and the op's domain added to the opset imports. n is the number of nodes
 // rewritten; with none the input comes back as it is.
 func RewriteDepthwise(b []byte) (out []byte, n int, err error) {
@@ -218,6 +218,11 @@ func rewriteNode(b []byte, weights map[string][]int64) ([]byte, bool, error) {
 	if (kernel != nil && !equalInts(kernel, 3, 3, 3)) || (dilations != nil && !equalInts(dilations, 1, 1, 1)) ||
 		(autoPad != "" && autoPad != "NOTSET") || (pads != nil && len(pads) != 6) {
 		return nil, false, nil
+	}
+	for _, p := range pads {
+		if p < 0 || p > 2 { // the kernel takes pads smaller than the kernel only
+			return nil, false, nil
+		}
 	}
 	var out []byte
 	if err := walk(b, func(f field) error {

@@ -67,7 +67,7 @@ func ParsePath(s string) (Path, error) {
 			return p, nil
 		}
 	}
-	return 0, fmt.Errorf("%w: kernel path %q, want auto, portable, avx2 or avx512", ErrBadGeometry, s)
+	return 0, fmt.Errorf("%w: %q, want auto, portable, avx2 or avx512", ErrUnknownPath, s)
 }
 
 // Geometry is one convolution: input channels and volume, kernel, strides and pads

@@ -125,7 +125,7 @@ func TestConvRejectsBadInput(t *testing.T) {
 			t.Errorf("%s: got %v, want %q", tc.name, err, tc.want)
 		}
 	}
-	if _, err := ParsePath("sse9"); err == nil || err.Error() != `dwconv: bad geometry: kernel path "sse9", want auto, portable, avx2 or avx512` {
+	if _, err := ParsePath("sse9"); !errors.Is(err, ErrUnknownPath) || err.Error() != `dwconv: unknown kernel path: "sse9", want auto, portable, avx2 or avx512` {
 		t.Errorf("ParsePath(sse9) = %v", err)
 	}
 }

@@ -6,6 +6,8 @@ import "errors"
 var (
 	// ErrBadGeometry: shapes, strides, pads or buffer sizes that do not make a convolution.
 	ErrBadGeometry = errors.New("dwconv: bad geometry")
+	// ErrUnknownPath: a kernel path name that is none of Paths.
+	ErrUnknownPath = errors.New("dwconv: unknown kernel path")
 	// ErrUnsupported: the kernel path needs instructions this CPU lacks.
 	ErrUnsupported = errors.New("dwconv: kernel path not supported on this CPU")
 	// ErrNoMemory: scratch memory could not be allocated.
