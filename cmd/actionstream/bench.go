@@ -59,7 +59,7 @@ func show(w io.Writer, r interface{ WriteText(io.Writer) error }, err error, asJ
 }
 
 func cmdBenchDepthwise(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("bench depthwise", "[--model x3d-s.onnx] [flags]", `
+	fs := newFlags("bench dwconv", "[--model x3d-s.onnx] [flags]", `
 X3D-S's channel-wise 3×3×3 convolution shapes, each run by ONNX Runtime's Conv (a one-node
 model), by that model with infer/dwconv's custom op, by infer/dwconv directly on every SIMD path
 this CPU has, and by oneDNN in a build with -tags dnnl; then --model end to end with each
