@@ -98,7 +98,7 @@ cores; all measured in the same rounds, in rotating order.`, stderr)
 }
 
 func cmdBenchDepthwise(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("bench depthwise", "[--model x3d-s.onnx] [flags]", `
+	fs := newFlags("bench dwconv", "[--model x3d-s.onnx] [flags]", `
 X3D-S's channel-wise 3×3×3 convolution shapes, each run by ONNX Runtime's Conv (a one-node
 model), by that model with infer/dwconv's custom op, by infer/dwconv directly on every SIMD path
 this CPU has, and by oneDNN in a build with -tags dnnl; then --model end to end with each

@@ -1,5 +1,5 @@
 // Package dwbench compares the implementations of X3D's channel-wise 3×3×3 convolution in one
-// alternating run (`actionstream bench depthwise`): ONNX Runtime's Conv (a one-node model),
+// alternating run (`actionstream bench dwconv`): ONNX Runtime's Conv (a one-node model),
 // the same model with infer/dwconv's custom op, infer/dwconv called directly on each SIMD
 // path this CPU has, and oneDNN (builds with -tags dnnl); then a whole model end to end with
 // each depthwise kernel. Every round runs every implementation once, so load drifts hit all
