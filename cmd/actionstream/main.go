@@ -33,6 +33,7 @@ func commands() []cli.Command {
 			{Name: "decode", Summary: "our decode path against ffmpeg -threads 1", Run: cmdBenchDecode},
 			{Name: "infer", Summary: "raw ONNX Runtime against the batcher", Run: cmdBenchInfer},
 			{Name: "memory", Summary: "peak resident memory per served stream", Run: cmdBenchMemory},
+			{Name: "streams", Summary: "cameras per core: N looping streams at real time, CPU and stale drops", Run: cmdBenchStreams},
 			{Name: "outbox", Summary: "durable outbox append throughput per fsync policy", Run: cmdBenchOutbox},
 			{Name: "whip", Summary: "glass-to-event latency over WHIP on loopback", Run: cmdBenchWHIP},
 		}},
