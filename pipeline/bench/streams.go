@@ -74,10 +74,10 @@ func StreamsPass(ctx context.Context, o StreamsOptions, n int) (StreamsPassResul
 	go func() { done <- p.Run(runCtx) }()
 
 	type snap struct {
-		at     time.Time
-		cpu    time.Duration
-		frames []int64
-		fps    float64
+		at                            time.Time
+		cpu                           time.Duration
+		frames                        []int64
+		fps                           float64
 		clips, scored, stale, dropped uint64
 	}
 	take := func() snap {
