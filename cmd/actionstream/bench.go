@@ -104,6 +104,7 @@ stale drops, then cameras per core at real time.`, stderr)
 	fs.DurationVar(&o.Warmup, "warmup", 5*time.Second, "served before the measured window")
 	fs.DurationVar(&o.Duration, "duration", 30*time.Second, "the measured window of each run")
 	fs.IntVar(&o.Threads, "threads", 0, "ONNX Runtime intra-op threads (0 = one per core)")
+	fs.IntVar(&o.MaxPending, "max-pending", 0, "batcher.max_pending: clips per stream waiting for inference (0 = default 2; 1 = latest-wins)")
 	asJSON := fs.Bool("json", false, "print JSON")
 	pass := fs.Bool("pass", false, cli.Hidden) // one measured run in this process, JSON out
 	if err := cli.Parse(fs, args, "model", "input"); err != nil {
@@ -132,7 +133,7 @@ stale drops, then cameras per core at real time.`, stderr)
 		return fmt.Errorf("finding this binary: %w", err)
 	}
 	o.Pass = []string{self, "bench", "streams", "--pass", "--model", o.Model, "--input", o.Input,
-		"--warmup", o.Warmup.String(), "--duration", o.Duration.String(), "--threads", strconv.Itoa(o.Threads)}
+		"--warmup", o.Warmup.String(), "--duration", o.Duration.String(), "--threads", strconv.Itoa(o.Threads), "--max-pending", strconv.Itoa(o.MaxPending)}
 	r, err := bench.Streams(ctx, o)
 	return show(stdout, r, err, *asJSON)
 }

@@ -30,6 +30,7 @@ type StreamsOptions struct {
 	Warmup       time.Duration
 	Duration     time.Duration // the measured window of each run
 	Threads      int           // ONNX Runtime intra-op threads (0 = one per core)
+	MaxPending   int           // batcher.max_pending (0 = default)
 	// Pass runs one measurement: this binary re-run with a hidden flag, to which Streams adds
 	// "--streams N"; it prints StreamsPass's result as JSON. Each run is its own process, so
 	// its CPU time is its own and no run inherits another's warm caches or threads.
@@ -57,6 +58,7 @@ func StreamsPass(ctx context.Context, o StreamsOptions, n int) (StreamsPassResul
 	cfg := configs.Default()
 	cfg.Model.Path = o.Model
 	cfg.Model.Runtime.Threads = o.Threads
+	cfg.Batcher.MaxPending = o.MaxPending
 	cfg.HTTP.Addr = ""
 	for i := range n {
 		cfg.Streams = append(cfg.Streams, configs.Stream{ID: fmt.Sprintf("s%d", i), URL: o.Input, Loop: true})
