@@ -160,6 +160,53 @@ func cmdBenchMemory(ctx context.Context, args []string, stdout, stderr io.Writer
 	return show(stdout, r, err, *asJSON)
 }
 
+func cmdBenchStreams(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("bench streams", "--model M.onnx --input FILE [flags]", `
+Serves N looping, paced copies of one file (each count in its own process, counts alternated
+run by run) and reports per count the slowest stream's fps, CPU-seconds per stream-second and
+stale drops, then cameras per core at real time.`, stderr)
+	var o bench.StreamsOptions
+	fs.StringVar(&o.Model, "model", "", "ONNX model (required)")
+	fs.StringVar(&o.Input, "input", "", "video file, looped by every stream (required)")
+	counts := fs.String("streams", "8,16", "comma-separated stream counts to alternate")
+	fs.IntVar(&o.Runs, "runs", 3, "runs of each count; min, median and max are reported")
+	fs.DurationVar(&o.Warmup, "warmup", 5*time.Second, "served before the measured window")
+	fs.DurationVar(&o.Duration, "duration", 30*time.Second, "the measured window of each run")
+	fs.IntVar(&o.Threads, "threads", 0, "ONNX Runtime intra-op threads (0 = one per core)")
+	fs.IntVar(&o.MaxPending, "max-pending", 0, "batcher.max_pending: clips per stream waiting for inference (0 = default 2; 1 = latest-wins)")
+	asJSON := fs.Bool("json", false, "print JSON")
+	pass := fs.Bool("pass", false, cli.Hidden) // one measured run in this process, JSON out
+	if err := cli.Parse(fs, args, "model", "input"); err != nil {
+		return err
+	}
+	if *pass {
+		n, err := strconv.Atoi(*counts)
+		if err != nil {
+			return fmt.Errorf("--streams: %w", err)
+		}
+		r, err := bench.StreamsPass(ctx, o, n)
+		if err != nil {
+			return err
+		}
+		return json.NewEncoder(stdout).Encode(r)
+	}
+	for _, s := range strings.Split(*counts, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(s))
+		if err != nil {
+			return fmt.Errorf("--streams: %q is not a count", s)
+		}
+		o.Counts = append(o.Counts, n)
+	}
+	self, err := os.Executable()
+	if err != nil {
+		return fmt.Errorf("finding this binary: %w", err)
+	}
+	o.Pass = []string{self, "bench", "streams", "--pass", "--model", o.Model, "--input", o.Input,
+		"--warmup", o.Warmup.String(), "--duration", o.Duration.String(), "--threads", strconv.Itoa(o.Threads), "--max-pending", strconv.Itoa(o.MaxPending)}
+	r, err := bench.Streams(ctx, o)
+	return show(stdout, r, err, *asJSON)
+}
+
 func cmdBenchOutbox(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("bench outbox", "[flags]", `
 Append throughput of the durable event outbox per fsync policy, as the pipeline appends: one
