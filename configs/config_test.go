@@ -37,6 +37,9 @@ func TestShippedExamplesLoad(t *testing.T) {
 	if d := Default(); d.StateDir != "./data" {
 		t.Errorf("default state_dir %q", d.StateDir)
 	}
+	if dock := prod.Motion.For("loading-dock"); !dock.Enabled || len(dock.Masks) != 2 || len(prod.Motion.For("lobby").Masks) != 1 {
+		t.Errorf("production motion gating not applied: %+v", prod.Motion)
+	}
 	if prod.Events.On != 0.7 || prod.Batcher.MaxWait.D() != 30*time.Millisecond {
 		t.Errorf("production values not applied: on=%v max_wait=%v", prod.Events.On, prod.Batcher.MaxWait)
 	}
