@@ -1,0 +1,200 @@
+package cluster
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"slices"
+	"strings"
+	"time"
+
+	kafkago "github.com/segmentio/kafka-go"
+	"github.com/segmentio/kafka-go/protocol"
+)
+
+// Catalog reads and writes the cameras topic: `actionstream cameras …` and /api/cameras.
+// Add and Update check the current records first, so the usual mistakes (adding an id twice,
+// updating one that is not there) are refused; two writers racing on one id end with the
+// later record (the topic is last-writer-wins per key).
+type Catalog struct {
+	cfg    Config
+	client *kafkago.Client
+	writer *kafkago.Writer
+}
+
+// Entry is a camera record with where it lives.
+type Entry struct {
+	Camera
+	Partition int   `json:"partition"`
+	Offset    int64 `json:"offset"`
+}
+
+// NewCatalog opens the topic named by cfg on brokers (cfg.Brokers when set).
+func NewCatalog(cfg Config, brokers []string) (*Catalog, error) {
+	if len(cfg.Brokers) > 0 {
+		brokers = cfg.Brokers
+	}
+	if len(brokers) == 0 {
+		return nil, fmt.Errorf("%w: brokers: none (set cluster.brokers or sinks.kafka.brokers)", ErrConfig)
+	}
+	tr := &kafkago.Transport{DialTimeout: 5 * time.Second, ClientID: "actionstream-cameras", MetadataTTL: time.Second}
+	addr := kafkago.TCP(brokers...)
+	return &Catalog{
+		cfg:    cfg,
+		client: &kafkago.Client{Addr: addr, Timeout: 10 * time.Second, Transport: tr},
+		writer: &kafkago.Writer{Addr: addr, Topic: cfg.Topic, Balancer: &kafkago.Hash{}, RequiredAcks: kafkago.RequireAll,
+			BatchTimeout: time.Millisecond, Transport: tr},
+	}, nil
+}
+
+// Close releases the connections.
+func (c *Catalog) Close() error { return c.writer.Close() }
+
+// EnsureTopic creates the compacted topic when it is missing.
+func (c *Catalog) EnsureTopic(ctx context.Context) error {
+	res, err := c.client.CreateTopics(ctx, &kafkago.CreateTopicsRequest{Topics: []kafkago.TopicConfig{{
+		Topic: c.cfg.Topic, NumPartitions: c.cfg.Partitions, ReplicationFactor: -1,
+		ConfigEntries: []kafkago.ConfigEntry{{ConfigName: "cleanup.policy", ConfigValue: "compact"}},
+	}}})
+	if err != nil {
+		return fmt.Errorf("cluster: create topic %q: %w", c.cfg.Topic, err)
+	}
+	if err := res.Errors[c.cfg.Topic]; err != nil && !errors.Is(err, kafkago.TopicAlreadyExists) {
+		return fmt.Errorf("cluster: create topic %q: %w", c.cfg.Topic, err)
+	}
+	return nil
+}
+
+// Add writes a new camera; it fails with ErrCameraExists when the id is taken.
+func (c *Catalog) Add(ctx context.Context, cam Camera) error { return c.put(ctx, cam, false) }
+
+// Update replaces a camera's record; it fails with ErrNoCamera when the id is unknown.
+func (c *Catalog) Update(ctx context.Context, cam Camera) error { return c.put(ctx, cam, true) }
+
+func (c *Catalog) put(ctx context.Context, cam Camera, update bool) error {
+	if err := cam.Validate(); err != nil {
+		return err
+	}
+	if err := c.EnsureTopic(ctx); err != nil {
+		return err
+	}
+	cur, err := c.List(ctx)
+	if err != nil {
+		return err
+	}
+	exists := slices.ContainsFunc(cur, func(e Entry) bool { return e.ID == cam.ID })
+	switch {
+	case update && !exists:
+		return fmt.Errorf("%w: %q (use add)", ErrNoCamera, cam.ID)
+	case !update && exists:
+		return fmt.Errorf("%w: %q (use update)", ErrCameraExists, cam.ID)
+	}
+	if err := c.writer.WriteMessages(ctx, kafkago.Message{Key: []byte(cam.ID), Value: cam.Encode()}); err != nil {
+		return fmt.Errorf("cluster: write camera %q: %w", cam.ID, err)
+	}
+	return nil
+}
+
+// Remove writes the camera's tombstone; it fails with ErrNoCamera when the id is unknown.
+func (c *Catalog) Remove(ctx context.Context, id string) error {
+	cur, err := c.List(ctx)
+	if err != nil {
+		return err
+	}
+	if !slices.ContainsFunc(cur, func(e Entry) bool { return e.ID == id }) {
+		return fmt.Errorf("%w: %q", ErrNoCamera, id)
+	}
+	if err := c.writer.WriteMessages(ctx, kafkago.Message{Key: []byte(id)}); err != nil {
+		return fmt.Errorf("cluster: remove camera %q: %w", id, err)
+	}
+	return nil
+}
+
+// List is every camera in the topic (the latest record per id; tombstones remove), sorted by
+// id. A record that does not parse is skipped: nodes skip it too (and log it).
+func (c *Catalog) List(ctx context.Context) ([]Entry, error) {
+	md, err := c.client.Metadata(ctx, &kafkago.MetadataRequest{Topics: []string{c.cfg.Topic}})
+	if err != nil {
+		return nil, fmt.Errorf("cluster: topic %q: %w", c.cfg.Topic, err)
+	}
+	if len(md.Topics) != 1 || errors.Is(md.Topics[0].Error, kafkago.UnknownTopicOrPartition) {
+		return nil, nil // no topic yet: no cameras
+	}
+	if err := md.Topics[0].Error; err != nil {
+		return nil, fmt.Errorf("cluster: topic %q: %w", c.cfg.Topic, err)
+	}
+	byID := map[string]Entry{}
+	for _, p := range md.Topics[0].Partitions {
+		_, err := c.replay(ctx, p.ID, 0, -1, func(r record) {
+			if r.value == nil {
+				delete(byID, r.key)
+				return
+			}
+			if cam, err := ParseCamera(r.value); err == nil && cam.ID == r.key {
+				byID[r.key] = Entry{Camera: cam, Partition: p.ID, Offset: r.offset}
+			}
+		})
+		if err != nil {
+			return nil, err
+		}
+	}
+	out := make([]Entry, 0, len(byID))
+	for _, e := range byID {
+		out = append(out, e)
+	}
+	slices.SortFunc(out, func(a, b Entry) int { return strings.Compare(a.ID, b.ID) })
+	return out, nil
+}
+
+type record struct {
+	key    string
+	value  []byte // nil = tombstone
+	offset int64
+}
+
+// replay reads partition from offset until the high watermark (or, with wait > 0, waits up to
+// wait for new records when caught up) and hands each record to fn; it returns the next offset.
+func (c *Catalog) replay(ctx context.Context, partition int, offset int64, wait time.Duration, fn func(record)) (int64, error) {
+	for {
+		maxWait := 10 * time.Millisecond
+		if wait > 0 {
+			maxWait = wait
+		}
+		res, err := c.client.Fetch(ctx, &kafkago.FetchRequest{Topic: c.cfg.Topic, Partition: partition, Offset: offset,
+			MinBytes: 1, MaxBytes: 1 << 20, MaxWait: maxWait})
+		if err == nil {
+			err = res.Error
+		}
+		if errors.Is(err, kafkago.OffsetOutOfRange) && res != nil && offset < res.LogStartOffset {
+			offset = res.LogStartOffset // compaction or retention removed the start
+			continue
+		}
+		if err != nil {
+			return offset, fmt.Errorf("cluster: read %s[%d]@%d: %w", c.cfg.Topic, partition, offset, err)
+		}
+		n := 0
+		for {
+			r, err := res.Records.ReadRecord()
+			if errors.Is(err, io.EOF) {
+				break
+			}
+			if err != nil {
+				return offset, fmt.Errorf("cluster: read %s[%d]@%d: %w", c.cfg.Topic, partition, offset, err)
+			}
+			key, _ := protocol.ReadAll(r.Key)
+			value, _ := protocol.ReadAll(r.Value)
+			if r.Offset >= offset {
+				fn(record{key: string(key), value: value, offset: r.Offset})
+				offset = r.Offset + 1
+				n++
+			}
+		}
+		if wait > 0 || offset >= res.HighWatermark || n == 0 && offset >= res.HighWatermark {
+			return offset, nil
+		}
+		if n == 0 { // nothing new below the watermark (aborted or compacted away): stop here
+			return res.HighWatermark, nil
+		}
+	}
+}
