@@ -74,7 +74,7 @@ type Pipeline struct {
 	streams    map[string]*stream
 	order      []string
 	ready      bool
-	runStarted bool // Run has begun: streams added from now on start at once, or are refused
+	runStarted bool            // Run has begun: streams added from now on start at once, or are refused
 	streamsCtx context.Context // the ctx of Run while streams may start; nil otherwise
 	wg         sync.WaitGroup  // every stream goroutine
 }

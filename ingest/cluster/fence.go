@@ -10,7 +10,9 @@ import (
 // Token is the fencing token of a generation: epoch<<32 | generation id. Kafka numbers a
 // group's generations 1, 2, …; a group that was deleted or expired (or a broker that lost its
 // state) starts again at 1, so the epoch counts those restarts and keeps tokens growing.
-func Token(epoch int64, generation int32) uint64 { return uint64(epoch)<<32 | uint64(uint32(generation)) }
+func Token(epoch int64, generation int32) uint64 {
+	return uint64(epoch)<<32 | uint64(uint32(generation))
+}
 
 // registerScript records the generation a node just joined in one hash per group (KEYS[1]:
 // epoch, gen, seen_ms; ARGV[1] the generation, ARGV[2] how long a record may go unrefreshed

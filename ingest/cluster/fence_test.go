@@ -29,7 +29,7 @@ func TestGenerationRestartOpensNewEpoch(t *testing.T) {
 	}
 	must(3, 0, true)
 	must(5, 0, true)
-	must(5, 0, true) // another member of generation 5
+	must(5, 0, true)  // another member of generation 5
 	must(4, 0, false) // late: generation 5 is live
 	time.Sleep(400 * time.Millisecond)
 	must(1, 1, true) // nobody refreshed 5: the sequence restarted
