@@ -20,6 +20,7 @@ import (
 	"github.com/actionstream/actionstream/events"
 	"github.com/actionstream/actionstream/infer"
 	"github.com/actionstream/actionstream/ingest"
+	"github.com/actionstream/actionstream/ingest/cluster"
 	"github.com/actionstream/actionstream/ingest/whip"
 	"github.com/actionstream/actionstream/sink/sinks"
 )
@@ -39,6 +40,8 @@ type Config struct {
 	Events     events.Config         `yaml:"events"`
 	Supervisor ingest.Backoff        `yaml:"supervisor"`
 	Sinks      sinks.Config          `yaml:"sinks"`
+	// Cluster shares the cameras of a Kafka topic among nodes instead of `streams`.
+	Cluster cluster.Config `yaml:"cluster"`
 	HTTP       HTTP                  `yaml:"http"`
 	WHIP       WHIP                  `yaml:"whip"`
 	Web        Web                   `yaml:"web"`
@@ -110,6 +113,7 @@ func Default() Config {
 		Events:     events.DefaultConfig(),
 		Supervisor: ingest.DefaultBackoff(),
 		Sinks:      sinks.DefaultConfig(),
+		Cluster:    cluster.DefaultConfig(),
 		HTTP: HTTP{Addr: "127.0.0.1:8080", ReadHeaderTimeout: Duration(10 * time.Second),
 			ReadTimeout: Duration(30 * time.Second), WriteTimeout: Duration(30 * time.Second),
 			IdleTimeout: Duration(120 * time.Second), MaxRequests: 256},
@@ -166,6 +170,15 @@ func (c Config) Validate() error {
 	p.Nest("events", c.Events.Validate())
 	p.Nest("supervisor", c.Supervisor.Validate())
 	p.Nest("sinks", c.Sinks.Validate())
+	p.Nest("cluster", c.Cluster.Validate())
+	if c.Cluster.Enabled {
+		if len(c.Cluster.Brokers) == 0 && len(c.Sinks.Kafka.Brokers) == 0 {
+			p.Add("cluster.brokers", "are required in cluster mode (or sinks.kafka.brokers)")
+		}
+		if len(c.Streams) > 0 {
+			p.Add("streams", "must be empty in cluster mode: cameras come from the %q topic (actionstream cameras add)", c.Cluster.Topic)
+		}
+	}
 	if c.WHIP.Enabled {
 		p.Nest("whip", c.WHIP.Config.Validate())
 	}

@@ -15,6 +15,7 @@ import (
 	"github.com/actionstream/actionstream/events"
 	"github.com/actionstream/actionstream/infer"
 	"github.com/actionstream/actionstream/ingest"
+	"github.com/actionstream/actionstream/ingest/cluster"
 	"github.com/actionstream/actionstream/ingest/whip"
 	"github.com/actionstream/actionstream/sink/sinks"
 )
@@ -28,6 +29,7 @@ var stageDefaults = map[string]func() any{
 	"events":     func() any { return events.DefaultConfig() },
 	"supervisor": func() any { return ingest.DefaultBackoff() },
 	"sinks":      func() any { return sinks.DefaultConfig() },
+	"cluster":    func() any { return cluster.DefaultConfig() },
 }
 
 // The daemon's own keys: everything else belongs to a stage.
