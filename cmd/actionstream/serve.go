@@ -14,6 +14,7 @@ import (
 func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("serve", "[--config FILE.yaml]", "", stderr)
 	configPath := fs.String("config", "", "YAML config file (default: the embedded configs/demo.yaml)")
+	clusterMode := fs.Bool("cluster", false, "take cameras from the cluster's topic (cluster.enabled)")
 	if err := cli.Parse(fs, args); err != nil {
 		return err
 	}
@@ -26,6 +27,12 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	if err != nil {
 		return err
+	}
+	if *clusterMode {
+		cfg.Cluster.Enabled = true
+		if err := cfg.Validate(); err != nil {
+			return err
+		}
 	}
 	return server.Run(ctx, cfg, newLogger(cfg.Log, stderr))
 }

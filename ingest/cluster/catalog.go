@@ -1,12 +1,14 @@
 package cluster
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"io"
 	"slices"
 	"strings"
+	"text/tabwriter"
 	"time"
 
 	kafkago "github.com/segmentio/kafka-go"
@@ -197,4 +199,24 @@ func (c *Catalog) replay(ctx context.Context, partition int, offset int64, wait 
 			return res.HighWatermark, nil
 		}
 	}
+}
+
+// WriteList prints entries as the `cameras list` table: id, partition, url, secret, options.
+func WriteList(w io.Writer, entries []Entry) error {
+	tw := tabwriter.NewWriter(w, 2, 8, 2, ' ', 0)
+	fmt.Fprintln(tw, "ID\tPARTITION\tURL\tPASSWORD_FROM\tOPTIONS")
+	for _, e := range entries {
+		var opts []string
+		if e.Loop {
+			opts = append(opts, "loop")
+		}
+		if e.Transport != "" {
+			opts = append(opts, "transport="+e.Transport)
+		}
+		if e.StallTimeout != "" {
+			opts = append(opts, "stall_timeout="+e.StallTimeout)
+		}
+		fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%s\n", e.ID, e.Partition, e.URL, cmp.Or(e.PasswordFrom, "-"), cmp.Or(strings.Join(opts, ","), "-"))
+	}
+	return tw.Flush()
 }
