@@ -42,10 +42,10 @@ type Config struct {
 	Sinks      sinks.Config          `yaml:"sinks"`
 	// Cluster shares the cameras of a Kafka topic among nodes instead of `streams`.
 	Cluster cluster.Config `yaml:"cluster"`
-	HTTP       HTTP                  `yaml:"http"`
-	WHIP       WHIP                  `yaml:"whip"`
-	Web        Web                   `yaml:"web"`
-	Log        Log                   `yaml:"log"`
+	HTTP    HTTP           `yaml:"http"`
+	WHIP    WHIP           `yaml:"whip"`
+	Web     Web            `yaml:"web"`
+	Log     Log            `yaml:"log"`
 	// StateDir holds what must survive a restart: the event outbox (outbox.db). A relative
 	// path is relative to the working directory.
 	StateDir string `yaml:"state_dir"`
