@@ -20,9 +20,10 @@ import (
 // updating one that is not there) are refused; two writers racing on one id end with the
 // later record (the topic is last-writer-wins per key).
 type Catalog struct {
-	cfg    Config
-	client *kafkago.Client
-	writer *kafkago.Writer
+	cfg       Config
+	client    *kafkago.Client
+	writer    *kafkago.Writer
+	transport *kafkago.Transport
 }
 
 // Entry is a camera record with where it lives.
@@ -43,7 +44,7 @@ func NewCatalog(cfg Config, brokers []string) (*Catalog, error) {
 	tr := &kafkago.Transport{DialTimeout: 5 * time.Second, ClientID: "actionstream-cameras", MetadataTTL: time.Second}
 	addr := kafkago.TCP(brokers...)
 	return &Catalog{
-		cfg:    cfg,
+		cfg: cfg, transport: tr,
 		client: &kafkago.Client{Addr: addr, Timeout: 10 * time.Second, Transport: tr},
 		writer: &kafkago.Writer{Addr: addr, Topic: cfg.Topic, Balancer: &kafkago.Hash{}, RequiredAcks: kafkago.RequireAll,
 			BatchTimeout: time.Millisecond, Transport: tr},
@@ -51,7 +52,11 @@ func NewCatalog(cfg Config, brokers []string) (*Catalog, error) {
 }
 
 // Close releases the connections.
-func (c *Catalog) Close() error { return c.writer.Close() }
+func (c *Catalog) Close() error {
+	err := c.writer.Close()
+	c.transport.CloseIdleConnections()
+	return err
+}
 
 // EnsureTopic creates the compacted topic when it is missing.
 func (c *Catalog) EnsureTopic(ctx context.Context) error {
