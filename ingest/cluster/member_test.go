@@ -50,6 +50,12 @@ func (f *fakeRunner) SetGeneration(t uint64) {
 	f.mu.Unlock()
 }
 
+func (f *fakeRunner) tokenNow() uint64 {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.token
+}
+
 func (f *fakeRunner) ids() []string {
 	f.mu.Lock()
 	defer f.mu.Unlock()
