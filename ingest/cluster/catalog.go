@@ -131,15 +131,23 @@ func (c *Catalog) List(ctx context.Context) ([]Entry, error) {
 	if err := md.Topics[0].Error; err != nil {
 		return nil, fmt.Errorf("cluster: topic %q: %w", c.cfg.Topic, err)
 	}
-	byID := map[string]Entry{}
+	var parts []int
 	for _, p := range md.Topics[0].Partitions {
-		_, err := c.replay(ctx, p.ID, 0, -1, func(r record) {
+		parts = append(parts, p.ID)
+	}
+	ends, err := c.ends(ctx, parts)
+	if err != nil {
+		return nil, err
+	}
+	byID := map[string]Entry{}
+	for _, p := range parts {
+		_, err := c.replay(ctx, p, 0, ends[p], func(r record) {
 			if r.value == nil {
 				delete(byID, r.key)
 				return
 			}
 			if cam, err := ParseCamera(r.value); err == nil && cam.ID == r.key {
-				byID[r.key] = Entry{Camera: cam, Partition: p.ID, Offset: r.offset}
+				byID[r.key] = Entry{Camera: cam, Partition: p, Offset: r.offset}
 			}
 		})
 		if err != nil {
@@ -160,50 +168,77 @@ type record struct {
 	offset int64
 }
 
-// replay reads partition from offset until the high watermark (or, with wait > 0, waits up to
-// wait for new records when caught up) and hands each record to fn; it returns the next offset.
-func (c *Catalog) replay(ctx context.Context, partition int, offset int64, wait time.Duration, fn func(record)) (int64, error) {
+// ends are the partitions' high watermarks: where a replay from the start stops.
+func (c *Catalog) ends(ctx context.Context, partitions []int) (map[int]int64, error) {
+	if len(partitions) == 0 {
+		return map[int]int64{}, nil
+	}
+	req := make([]kafkago.OffsetRequest, len(partitions))
+	for i, p := range partitions {
+		req[i] = kafkago.LastOffsetOf(p)
+	}
+	res, err := c.client.ListOffsets(ctx, &kafkago.ListOffsetsRequest{Topics: map[string][]kafkago.OffsetRequest{c.cfg.Topic: req}})
+	if err != nil {
+		return nil, fmt.Errorf("cluster: offsets of %q: %w", c.cfg.Topic, err)
+	}
+	out := map[int]int64{}
+	for _, po := range res.Topics[c.cfg.Topic] {
+		if po.Error != nil {
+			return nil, fmt.Errorf("cluster: offsets of %s[%d]: %w", c.cfg.Topic, po.Partition, po.Error)
+		}
+		out[po.Partition] = po.LastOffset
+	}
+	return out, nil
+}
+
+// replay hands fn every record of partition from offset up to end (a high watermark) and
+// returns where it stopped.
+func (c *Catalog) replay(ctx context.Context, partition int, offset, end int64, fn func(record)) (int64, error) {
+	for offset < end {
+		next, n, err := c.fetch(ctx, partition, offset, 100*time.Millisecond, fn)
+		if err != nil {
+			return offset, err
+		}
+		if n == 0 && next == offset {
+			break // nothing readable below end (compacted away, or transaction markers)
+		}
+		offset = next
+	}
+	return offset, nil
+}
+
+// fetch is one fetch of partition from offset, waiting up to wait for a record; it hands fn
+// each record and returns the next offset and the count.
+func (c *Catalog) fetch(ctx context.Context, partition int, offset int64, wait time.Duration, fn func(record)) (int64, int, error) {
+	res, err := c.client.Fetch(ctx, &kafkago.FetchRequest{Topic: c.cfg.Topic, Partition: partition, Offset: offset,
+		MinBytes: 1, MaxBytes: 1 << 20, MaxWait: wait})
+	if err == nil {
+		err = res.Error
+	}
+	if errors.Is(err, kafkago.OffsetOutOfRange) && res != nil && offset < res.LogStartOffset {
+		return res.LogStartOffset, 0, nil // compaction or retention removed the start
+	}
+	if err != nil {
+		return offset, 0, fmt.Errorf("cluster: read %s[%d]@%d: %w", c.cfg.Topic, partition, offset, err)
+	}
+	n := 0
 	for {
-		maxWait := 10 * time.Millisecond
-		if wait > 0 {
-			maxWait = wait
-		}
-		res, err := c.client.Fetch(ctx, &kafkago.FetchRequest{Topic: c.cfg.Topic, Partition: partition, Offset: offset,
-			MinBytes: 1, MaxBytes: 1 << 20, MaxWait: maxWait})
-		if err == nil {
-			err = res.Error
-		}
-		if errors.Is(err, kafkago.OffsetOutOfRange) && res != nil && offset < res.LogStartOffset {
-			offset = res.LogStartOffset // compaction or retention removed the start
-			continue
+		r, err := res.Records.ReadRecord()
+		if errors.Is(err, io.EOF) {
+			break
 		}
 		if err != nil {
-			return offset, fmt.Errorf("cluster: read %s[%d]@%d: %w", c.cfg.Topic, partition, offset, err)
+			return offset, n, fmt.Errorf("cluster: read %s[%d]@%d: %w", c.cfg.Topic, partition, offset, err)
 		}
-		n := 0
-		for {
-			r, err := res.Records.ReadRecord()
-			if errors.Is(err, io.EOF) {
-				break
-			}
-			if err != nil {
-				return offset, fmt.Errorf("cluster: read %s[%d]@%d: %w", c.cfg.Topic, partition, offset, err)
-			}
-			key, _ := protocol.ReadAll(r.Key)
-			value, _ := protocol.ReadAll(r.Value)
-			if r.Offset >= offset {
-				fn(record{key: string(key), value: value, offset: r.Offset})
-				offset = r.Offset + 1
-				n++
-			}
-		}
-		if wait > 0 || offset >= res.HighWatermark || n == 0 && offset >= res.HighWatermark {
-			return offset, nil
-		}
-		if n == 0 { // nothing new below the watermark (aborted or compacted away): stop here
-			return res.HighWatermark, nil
+		key, _ := protocol.ReadAll(r.Key)
+		value, _ := protocol.ReadAll(r.Value)
+		if r.Offset >= offset { // a batch may start before the offset asked for
+			fn(record{key: string(key), value: value, offset: r.Offset})
+			offset = r.Offset + 1
+			n++
 		}
 	}
+	return offset, n, nil
 }
 
 // WriteList prints entries as the `cameras list` table: id, partition, url, secret, options.

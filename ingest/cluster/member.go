@@ -206,8 +206,15 @@ func (m *Member) generationRun(ctx context.Context, gen *kafkago.Generation) {
 	// Replay every owned partition from the start, then apply the assignment at once.
 	offsets := map[int]int64{}
 	known := map[string]entry{}
+	ends, err := m.cat.ends(ctx, partitions)
+	if err != nil {
+		m.setErr(err)
+		m.log.Warn("offsets of the owned partitions unknown; the generation is left", "err", err)
+		gen.Start(func(context.Context) {})
+		return
+	}
 	for _, p := range partitions {
-		next, err := m.cat.replay(ctx, p, 0, 0, func(r record) { foldRecord(known, r, p, m.log) })
+		next, err := m.cat.replay(ctx, p, 0, ends[p], func(r record) { foldRecord(known, r, p, m.log) })
 		if err != nil {
 			m.setErr(err)
 			m.log.Warn("replay of an owned partition failed; the generation is left", "partition", p, "err", err)
@@ -272,7 +279,7 @@ func foldRecord(known map[string]entry, r record, p int, log *slog.Logger) {
 func (m *Member) tail(ctx context.Context, p int, offset int64) {
 	for ctx.Err() == nil {
 		var changed []record
-		next, err := m.cat.replay(ctx, p, offset, 500*time.Millisecond, func(r record) { changed = append(changed, r) })
+		next, _, err := m.cat.fetch(ctx, p, offset, 500*time.Millisecond, func(r record) { changed = append(changed, r) })
 		if ctx.Err() != nil {
 			return
 		}
