@@ -163,7 +163,38 @@ shutdown_timeout: 5s
 			time.Sleep(50 * time.Millisecond)
 		}
 	}
+	// flowing waits until every camera has scored a clip that ended after since, on its owner:
+	// each step starts from a settled cluster, so one gap spans one incident.
+	flowing := func(names []string, since time.Time, what string) {
+		t.Helper()
+		var last map[string]float64
+		testutil.WaitFor(t, 30*time.Second, func() bool {
+			last = map[string]float64{}
+			for _, n := range names {
+				var v struct {
+					Streams []struct {
+						ID       string  `json:"id"`
+						LastClip float64 `json:"last_clip_unix_s"`
+					} `json:"streams"`
+				}
+				_, body := nodes[n].get("/api/streams")
+				if json.Unmarshal([]byte(body), &v) != nil {
+					return false
+				}
+				for _, st := range v.Streams {
+					last[st.ID] = max(last[st.ID], st.LastClip)
+				}
+			}
+			for _, id := range ids {
+				if last[id] < float64(since.UnixMicro())/1e6 {
+					return false
+				}
+			}
+			return true
+		}, func() string { return fmt.Sprintf("%s: not every camera scored a clip since then: %v", what, last) })
+	}
 	selves, _ := waitOwned(live, 30*time.Second, "start")
+	flowing(live, time.Now(), "start")
 	firstToken := selves["a"].Token
 	steady := time.Now()
 
@@ -177,6 +208,7 @@ shutdown_timeout: 5s
 		t.Errorf("cameras of the killed node moved after %v, more than the session timeout + 2 s (%v)", crashFailover, bound)
 	}
 	before := partitionOwners(selves)
+	flowing([]string{"b", "c"}, time.Now(), "after kill -9")
 
 	// a comes back (same outbox): it takes its fair share, all from the others.
 	nodes["a"] = startServe(t, bin, cfgA, "--cluster")
@@ -196,6 +228,7 @@ shutdown_timeout: 5s
 	if fair := (clusterParts + 2) / 3; moved > fair {
 		t.Errorf("%d partitions moved when a node joined, more than its fair share %d", moved, fair)
 	}
+	flowing(live, time.Now(), "after a rejoined")
 
 	// SIGSTOP of b: a zombie. Its cameras move; when it runs again its late state writes are
 	// fenced and its late events carry its old generation.
