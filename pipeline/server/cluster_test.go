@@ -54,6 +54,7 @@ func TestClusterAPI(t *testing.T) {
 		{"PUT", "/api/cameras/cam2", auth, `{"id":"cam3","url":"` + video + `"}`, 400, "not the path's"},
 		{"PUT", "/api/cameras/cam2", auth, `{"url":"` + video + `","loop":true,"stall_timeout":"4s"}`, 200, `"stall_timeout":"4s"`},
 		{"DELETE", "/api/cameras/cam9", auth, "", 404, "no such camera"},
+		{"POST", "/api/cameras", auth, `{"id":"locked","url":"rtsp://admin@127.0.0.1:1/live","password_from":"env:ACTIONSTREAM_TEST_UNSET_PASS"}`, 201, ""},
 	} {
 		r := request(t, c, w.method, base+w.path, w.hdr, strings.NewReader(w.body))
 		if r.code != w.code || !strings.Contains(r.body, w.says) {
@@ -64,7 +65,7 @@ func TestClusterAPI(t *testing.T) {
 		}
 	}
 	r := request(t, c, "GET", base+"/api/cameras", auth, nil)
-	if r.code != 200 || strings.Count(r.body, `"id"`) != 2 {
+	if r.code != 200 || strings.Count(r.body, `"id"`) != 3 {
 		t.Fatalf("/api/cameras: %d %s", r.code, r.body)
 	}
 	var view struct {
@@ -72,6 +73,7 @@ func TestClusterAPI(t *testing.T) {
 			Node, State string
 			Cameras     []string
 			Generation  int32
+			Failed      map[string]string
 		}
 		Nodes []struct {
 			Node    string
@@ -85,9 +87,14 @@ func TestClusterAPI(t *testing.T) {
 		if r.code != 200 || json.Unmarshal([]byte(r.body), &view) != nil {
 			return false
 		}
-		return view.Self.State == "member" && len(view.Self.Cameras) == 2 && len(view.Nodes) == 1 && len(view.Nodes[0].Cameras) == 2
+		return view.Self.State == "member" && len(view.Self.Cameras) == 2 && len(view.Nodes) == 1 && len(view.Nodes[0].Cameras) == 3 &&
+			view.Self.Failed["locked"] != ""
 	}, func() string { return "/api/cluster: " + r.body })
-	if !view.Nodes[0].Self || view.Nodes[0].Node != "n1" || view.Cameras != 2 {
+	// A camera whose secret this node lacks is not started, and says why.
+	if why := view.Self.Failed["locked"]; !strings.Contains(why, "environment variable ACTIONSTREAM_TEST_UNSET_PASS is not set on this node") {
+		t.Errorf("the camera without its secret: %q", why)
+	}
+	if !view.Nodes[0].Self || view.Nodes[0].Node != "n1" || view.Cameras != 3 {
 		t.Errorf("/api/cluster: %s", r.body)
 	}
 	testutil.WaitFor(t, 20*time.Second, func() bool {
@@ -102,7 +109,8 @@ func TestClusterAPI(t *testing.T) {
 		return !strings.Contains(r.body, `"id":"cam1"`) && strings.Contains(r.body, `"id":"cam2"`)
 	}, func() string { return "the removed camera still runs: " + r.body })
 	m := request(t, c, "GET", base+"/metrics", auth, nil)
-	for _, want := range []string{"actionstream_cluster_owned_cameras 1", "actionstream_cluster_in_generation 1", "actionstream_cluster_rebalances_total 1"} {
+	for _, want := range []string{"actionstream_cluster_owned_cameras 1", "actionstream_cluster_in_generation 1", "actionstream_cluster_rebalances_total 1",
+		"actionstream_cluster_failed_cameras 1"} {
 		if !strings.Contains(m.body, want) {
 			t.Errorf("/metrics lacks %q", want)
 		}
