@@ -209,6 +209,19 @@ shutdown_timeout: 5s
 	}
 	before := partitionOwners(selves)
 	flowing([]string{"b", "c"}, time.Now(), "after kill -9")
+	// The survivors measured the failover: time since the dead owner's last state write.
+	var measured []string
+	for _, n := range []string{"b", "c"} {
+		_, metrics := nodes[n].get("/metrics")
+		m := regexp.MustCompile(`(?m)^actionstream_cluster_failover_seconds (\S+)$`).FindStringSubmatch(metrics)
+		if m == nil {
+			t.Fatalf("node %s: no actionstream_cluster_failover_seconds", n)
+		}
+		measured = append(measured, m[1])
+		if v, _ := strconv.ParseFloat(m[1], 64); v < 1 || v > (clusterSession+3*time.Second).Seconds() {
+			t.Errorf("node %s measured a failover of %v s after a kill -9 with a %v session timeout", n, v, clusterSession)
+		}
+	}
 
 	// a comes back (same outbox): it takes its fair share, all from the others.
 	nodes["a"] = startServe(t, bin, cfgA, "--cluster")
@@ -250,7 +263,7 @@ shutdown_timeout: 5s
 	}
 	waitOwned(live, 30*time.Second, "after SIGCONT")
 	_, metrics := nodes["b"].get("/metrics")
-	if m := regexp.MustCompile(`actionstream_redis_fenced_writes_total (\d+)`).FindStringSubmatch(metrics); m == nil || m[1] == "0" {
+	if m := regexp.MustCompile(`(?m)^actionstream_redis_fenced_writes_total (\d+)$`).FindStringSubmatch(metrics); m == nil || m[1] == "0" {
 		t.Errorf("the resumed zombie's stale Redis writes were not rejected: %v", m)
 	}
 	for _, id := range zombie.Cameras {
@@ -329,7 +342,7 @@ shutdown_timeout: 5s
 		crashFailover.Round(10*time.Millisecond), clusterSession, moved, clusterParts, joinTook.Round(10*time.Millisecond),
 		pauseFailover.Round(10*time.Millisecond), worst.Round(10*time.Millisecond), worstCam, bound, zombieLate, firstToken,
 		len(emitted), aHad, time.Since(start).Round(time.Second))
-	t.Logf("the build took %v of it", built.Round(time.Second))
+	t.Logf("the build took %v of it; actionstream_cluster_failover_seconds after the kill: %v", built.Round(time.Second), measured)
 }
 
 // selfOf reads a node's own membership from /api/cluster (the self part needs no broker).

@@ -153,7 +153,13 @@ async function pollCluster() {
   body.replaceChildren();
   for (const n of j.nodes || []) {
     const tr = el("tr", n.self ? "self" : "");
-    tr.append(el("td", "", n.node + (n.self ? " (this node)" : "")), el("td", "", String(n.capacity)),
+    const name = el("td", "", n.node + (n.self ? " (this node)" : ""));
+    if (n.advertise && !n.self && /^https?:\/\//.test(n.advertise)) {
+      const a = el("a", "", n.node);
+      a.href = n.advertise;
+      name.replaceChildren(a);
+    }
+    tr.append(name, el("td", "", String(n.capacity)),
       el("td", "", String((n.partitions || []).length)), el("td", "", (n.cameras || []).join(", ") || "–"));
     body.append(tr);
   }
