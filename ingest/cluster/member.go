@@ -2,7 +2,6 @@ package cluster
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"maps"
@@ -103,7 +102,7 @@ func New(opts Options) (*Member, error) {
 		return nil, fmt.Errorf("cluster: %w", err)
 	}
 	if opts.Runner == nil {
-		return nil, errors.New("cluster: no runner")
+		return nil, fmt.Errorf("cluster: %w: no runner", ErrConfig)
 	}
 	cat, err := NewCatalog(cfg, opts.Brokers)
 	if err != nil {
@@ -117,14 +116,15 @@ func New(opts Options) (*Member, error) {
 	if log == nil {
 		log = slog.Default()
 	}
+	brokers := opts.Brokers
+	if len(cfg.Brokers) > 0 {
+		brokers = cfg.Brokers
+	}
 	m := &Member{
-		cfg: cfg, brokers: opts.Brokers, node: node, run: opts.Runner, log: log.With("component", "cluster"),
+		cfg: cfg, brokers: brokers, node: node, run: opts.Runner, log: log.With("component", "cluster"),
 		lookup: opts.LookupEnv, cat: cat, redis: opts.Redis, rprefix: opts.RedisPrefix,
 		bal:     &balancer{self: memberInfo{Node: node, Capacity: cfg.Capacity, Advertise: cfg.Advertise}},
 		running: map[string]Camera{}, known: map[string]entry{}, failed: map[string]string{}, state: StateJoining,
-	}
-	if len(cfg.Brokers) > 0 {
-		m.brokers = cfg.Brokers
 	}
 	if m.lookup == nil {
 		m.lookup = os.LookupEnv
