@@ -179,9 +179,14 @@ func (m *Member) Run(ctx context.Context) error {
 			return nil
 		}
 		if err != nil {
+			// Said once per outage (the group retries every join_backoff), then at debug level.
+			if m.SelfView().LastError != err.Error() {
+				m.log.Info("group join failed; rejoining", "err", err)
+			} else {
+				m.log.Debug("group join failed; rejoining", "err", err)
+			}
 			m.setErr(err)
 			m.setState(StateJoining)
-			m.log.Info("group join failed; rejoining", "err", err)
 			continue
 		}
 		m.generationRun(ctx, gen)
