@@ -20,7 +20,7 @@ func TestShippedExamplesLoad(t *testing.T) {
 		if err != nil {
 			t.Fatalf("%s: %v", f, err)
 		}
-		if len(cfg.Streams) == 0 {
+		if len(cfg.Streams) == 0 && !cfg.Cluster.Enabled { // a cluster node's cameras are in Kafka
 			t.Errorf("%s: no streams", f)
 		}
 	}
@@ -42,6 +42,10 @@ func TestShippedExamplesLoad(t *testing.T) {
 	}
 	if prod.Events.On != 0.7 || prod.Batcher.MaxWait.D() != 30*time.Millisecond {
 		t.Errorf("production values not applied: on=%v max_wait=%v", prod.Events.On, prod.Batcher.MaxWait)
+	}
+	node, err := Load("cluster.yaml", nil)
+	if err != nil || !node.Cluster.Enabled || !node.Sinks.Redis.Enabled || node.Cluster.Partitions != 64 {
+		t.Errorf("cluster.yaml: a node with Redis fencing: %+v %v", node.Cluster, err)
 	}
 	demo, err := Parse(DemoYAML, "demo", nil)
 	if err != nil {

@@ -16,6 +16,12 @@ import (
 func commands() []cli.Command {
 	return []cli.Command{
 		{Name: "serve", Summary: "run the streaming daemon from a config file", Run: cmdServe},
+		{Name: "cameras", Summary: "the cluster's cameras topic", Subs: []cli.Command{
+			{Name: "add", Summary: "add a camera record (cluster mode)", Run: cmdCameras("add")},
+			{Name: "update", Summary: "replace a camera record", Run: cmdCameras("update")},
+			{Name: "remove", Summary: "remove a camera (tombstone)", Run: cmdCameras("remove")},
+			{Name: "list", Summary: "list the camera records", Run: cmdCameras("list")},
+		}},
 		{Name: "run", Summary: "one-shot: score one input with one model, print JSON lines", Run: cmdRun},
 		{Name: "model", Summary: "inspect X3D networks and model files", Subs: []cli.Command{
 			{Name: "info", Summary: "costs of the presets or one network (--arch), or a model file's metadata", Run: cmdModelInfo},
