@@ -27,11 +27,12 @@ format (RUN/person-detector.onnx); then scores it through the serving detector: 
 precision and recall at IoU 0.5 on the test split and on --heldout (another seed).`, stderr)
 	fs.String("task", "person", "person (this command)")
 	o := person.FitOptions{}
-	fs.StringVar(&o.Data, "data", "", "train synth directory: its train split trains (required)")
+	fs.StringVar(&o.Data, "data", "", "train synth directories, comma-separated: their train and val splits train (required)")
 	fs.StringVar(&o.Out, "out", "", "run directory (required)")
 	fs.StringVar(&o.Heldout, "heldout", "", "another train synth directory, scored in full")
 	fs.IntVar(&o.Extract.Size, "crop", 112, "S: the action model's crop, the detector's input size")
 	fs.IntVar(&o.Extract.ResizeShortSide, "resize", 0, "short side before the crop (0 = the crop)")
+	fs.IntVar(&o.Extract.SamplingRate, "sampling-rate", 6, "τ: frames between the images taken from a video, counted at 30 fps")
 	fs.IntVar(&o.Epochs, "epochs", 40, "epochs")
 	fs.IntVar(&o.Batch, "batch", 32, "images per SGD step")
 	fs.IntVar(&o.Width, "width", 16, "the network's base width")

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 
 	"github.com/actionstream/actionstream/infer"
 	"github.com/actionstream/actionstream/infer/persondet"
@@ -23,7 +24,9 @@ const (
 
 // FitOptions configure Fit.
 type FitOptions struct {
-	Data string // a `train synth --actors N` directory: its train split trains
+	// Data is a `train synth --actors N` directory, or several separated by commas:
+	// their train and val splits train, their test splits are scored.
+	Data string
 	Out  string // the run directory
 	// Heldout, if set, is another synth directory (another seed) scored in full.
 	Heldout string
@@ -77,9 +80,18 @@ func Fit(ctx context.Context, r *python.Runner, o FitOptions) (Result, error) {
 	}
 	ex := o.Extract
 	ex.Splits = nil
-	set, err := Extract(ctx, o.Data, ex)
-	if err != nil {
-		return res, err
+	var set *Set
+	for _, dir := range strings.Split(o.Data, ",") {
+		part, err := Extract(ctx, dir, ex)
+		if err != nil {
+			return res, err
+		}
+		if set == nil {
+			set = part
+			continue
+		}
+		set.Images = append(set.Images, part.Images...)
+		set.Pix = append(set.Pix, part.Pix...)
 	}
 	dataDir := filepath.Join(o.Out, DataDir)
 	if err := set.Write(dataDir); err != nil {

@@ -9,8 +9,9 @@ it reads a YOLOX export:
   decode_outputs: (cx, cy) = (raw + grid cell) * stride, (w, h) = exp(raw) * stride, in
   input pixels, then sigmoid objectness and sigmoid class score.
 
-The network: a plain stride-2 conv stack (conv, BN, SiLU) with YOLOX-style decoupled
-heads on stride 8 and 16. Targets: an anchor point (cell centre) inside a box and within
+The network: a plain stride-2 conv stack (conv, BN, SiLU) to stride 32, a top-down path
+adding each coarser level into the finer one, and YOLOX-style decoupled heads on stride
+8 and 16. Targets: an anchor point (cell centre) inside a box and within
 1.5 cells of its centre is a positive of that box (the smallest box when several claim
 it): objectness BCE over all anchors, class BCE and 1-GIoU (x5, YOLOX's weight) at the
 positives, each normalised by the number of positives.
@@ -27,7 +28,7 @@ import time
 STRIDES = (8, 16)
 
 
-def load(data_dir, split):
+def load(data_dir, splits):
     import numpy as np
     with open(os.path.join(data_dir, "person-index.json"), encoding="utf-8") as f:
         index = json.load(f)
@@ -37,7 +38,7 @@ def load(data_dir, split):
     if raw.size != n * s * s * 3:
         raise ValueError(f"person-images.u8 has {raw.size} bytes, {n} images of {s}x{s} need {n * s * s * 3}")
     imgs = raw.reshape(n, s, s, 3)
-    keep = [i for i, im in enumerate(index["images"]) if im["split"] == split]
+    keep = [i for i, im in enumerate(index["images"]) if im["split"] in splits]
     boxes = [np.array(index["images"][i]["boxes"], dtype=np.float32).reshape(-1, 4) * s for i in keep]
     return s, imgs[keep], boxes
 
@@ -73,12 +74,21 @@ def build(torch, width=16, classes=1):
             self.s2 = nn.Sequential(conv(w, 2 * w, 3, 2), conv(2 * w, 2 * w))      # /4
             self.s3 = nn.Sequential(conv(2 * w, 3 * w, 3, 2), conv(3 * w, 3 * w))  # /8
             self.s4 = nn.Sequential(conv(3 * w, 4 * w, 3, 2), conv(4 * w, 4 * w))  # /16
+            self.s5 = nn.Sequential(conv(4 * w, 4 * w, 3, 2), conv(4 * w, 4 * w))  # /32: context
+            # Top-down (FPN-like): each level adds the coarser level's features, upsampled,
+            # so a head sees a whole large shape (is it a backdrop disc or an actor?).
+            self.lat4 = conv(4 * w, 4 * w, 1)
+            self.lat3 = conv(4 * w, 3 * w, 1)
             self.heads = nn.ModuleList([Head(3 * w, 2 * w), Head(4 * w, 2 * w)])
 
         def forward(self, x):
             """Raw per-level maps [N, 4+1+C, h, w] (stride 8, 16)."""
+            F = torch.nn.functional
             p3 = self.s3(self.s2(self.s1(x)))
             p4 = self.s4(p3)
+            p5 = self.s5(p4)
+            p4 = p4 + self.lat4(F.interpolate(p5, size=p4.shape[-2:], mode="nearest"))
+            p3 = p3 + self.lat3(F.interpolate(p4, size=p3.shape[-2:], mode="nearest"))
             return [self.heads[0](p3), self.heads[1](p4)]
 
     return PersonNet()
@@ -208,9 +218,10 @@ def fit(args, ch):
     import torch
     torch.manual_seed(args.seed)
     rng = np.random.default_rng(args.seed)
-    size, imgs, boxes = load(args.data, "train")
+    splits = args.splits.split(",")
+    size, imgs, boxes = load(args.data, splits)
     if len(imgs) == 0:
-        raise ValueError(f"{args.data}: no train images")
+        raise ValueError(f"{args.data}: no images of the splits {splits}")
     if size % max(STRIDES):
         raise ValueError(f"image size {size} is not a multiple of {max(STRIDES)}")
     model = build(torch, width=args.width)
@@ -250,6 +261,17 @@ def export(torch, model, size, out):
     dummy = torch.zeros(1, 3, size, size)
     torch.onnx.export(wrapped, dummy, out, input_names=["images"], output_names=["output"],
                       dynamic_axes={"images": {0: "batch"}, "output": {0: "batch"}}, opset_version=13)
+    # The exporter leaves the boxes and features axes symbolic; they are fixed by the size.
+    import onnx
+    m = onnx.load(out)
+    anchors = sum((size // s) ** 2 for s in STRIDES)
+    dims = m.graph.output[0].type.tensor_type.shape.dim
+    feats = 5 + wrapped.model.heads[0].cls[1].out_channels
+    for d, v in ((dims[1], anchors), (dims[2], feats)):
+        d.Clear()
+        d.dim_value = v
+    onnx.checker.check_model(m)
+    onnx.save(m, out)
 
 
 def add_parser(sub):
@@ -261,4 +283,5 @@ def add_parser(sub):
     f.add_argument("--lr", type=float, default=0.01)
     f.add_argument("--width", type=int, default=16)
     f.add_argument("--seed", type=int, default=0)
+    f.add_argument("--splits", default="train,val", help="the splits that train")
     f.set_defaults(func=fit)
