@@ -4,8 +4,10 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 
 	"github.com/actionstream/actionstream/infer"
@@ -37,8 +39,16 @@ func TestMatch(t *testing.T) {
 		{Box: [4]float32{0.5, 0.5, 0.7, 0.7}, Score: 0.7}, // IoU 0.16
 		{Box: [4]float32{0.55, 0.5, 1, 1}, Score: 0.6},    // IoU 0.9
 	}
-	if n := match(dets, truth); n != 2 {
-		t.Errorf("match = %d, want 2", n)
+	if got, want := match(dets, truth), []bool{true, false, false, true}; !slices.Equal(got, want) {
+		t.Errorf("match = %v, want %v", got, want)
+	}
+}
+
+// AP of hit, miss, hit over 4 true boxes: recall 0.25 at precision 1, 0.5 at 2/3.
+func TestAveragePrecision(t *testing.T) {
+	got := averagePrecision([]scored{{0.9, true}, {0.5, true}, {0.7, false}}, 4)
+	if want := 0.25*1 + 0.25*2.0/3; math.Abs(got-want) > 1e-9 {
+		t.Errorf("AP = %v, want %v", got, want)
 	}
 }
 
