@@ -16,8 +16,8 @@
 //
 //	d, err := persondet.Open(rt, cfg.Infer.PersonDetector) // rt: an *infer.Runtime
 //	defer d.Close()                                        // before rt.Close
-//	im, err := persondet.KeyFrame(clip, meta.Mean, meta.Std)
-//	dets, err := d.Detect(ctx, im)                         // fractions of the S×S crop
+//	dets, err := d.DetectClips(ctx, clips, meta.Mean, meta.Std) // per clip, on its key
+//	                                                            // frame: fractions of the crop
 package persondet
 
 import (
@@ -28,6 +28,7 @@ import (
 
 	ort "github.com/yalue/onnxruntime_go"
 
+	"github.com/actionstream/actionstream/clipper"
 	"github.com/actionstream/actionstream/infer"
 )
 
@@ -124,6 +125,21 @@ func (d *Detector) DetectBatch(ctx context.Context, ims []Image) ([][]Detection,
 		res = append(res, dets...)
 	}
 	return res, nil
+}
+
+// DetectClips finds the persons on each clip's key frame (KeyFrame, with the action
+// model's mean and std): boxes are fractions of the clip's S×S crop, what an RoI model's
+// `rois` input takes.
+func (d *Detector) DetectClips(ctx context.Context, clips []*clipper.Clip, mean, std [3]float32) ([][]Detection, error) {
+	ims := make([]Image, len(clips))
+	for i, c := range clips {
+		im, err := KeyFrame(c, mean, std)
+		if err != nil {
+			return nil, fmt.Errorf("person detector: clip %d: %w", i, err)
+		}
+		ims[i] = im
+	}
+	return d.DetectBatch(ctx, ims)
 }
 
 // run runs one model call on ims, padded to n images, and decodes each image's boxes.
