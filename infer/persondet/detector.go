@@ -14,7 +14,7 @@
 // The input size is the model's own (its fixed input shape). Score threshold and
 // class-wise NMS run here, in Go; boxes come back as fractions of the image.
 //
-//	d, err := persondet.Open(rt, cfg.Infer.PersonDetector) // rt: an *infer.Runtime
+//	d, err := persondet.Open(rt, cfg.Detection.PersonDetector) // rt: an *infer.Runtime
 //	defer d.Close()                                        // before rt.Close
 //	dets, err := d.DetectClips(ctx, clips, meta.Mean, meta.Std) // per clip, on its key
 //	                                                            // frame: fractions of the crop
