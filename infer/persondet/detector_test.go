@@ -252,3 +252,35 @@ func TestDetectClips(t *testing.T) {
 		checkDets(t, got[i], want[i])
 	}
 }
+
+// As an infer.BoxSource it finds the same boxes on a batch of raw clips as DetectClips.
+func TestBoxSource(t *testing.T) {
+	d := open(t, runtime(t), "yolox.onnx", infer.PersonFormatYOLOX)
+	var _ infer.BoxSource = d
+	meta := infer.Metadata{Frames: 3, CropSize: 64, Mean: [3]float32{0.5, 0.5, 0.5}, Std: [3]float32{0.25, 0.25, 0.25}}
+	per := 3 * 3 * 64 * 64
+	clips := make([]float32, 2*per)
+	for i := 0; i < 2; i++ {
+		for ch, v := range []float32{200, 60, 20} {
+			if i == 1 && ch == 0 {
+				v = 50
+			}
+			for j := 0; j < 3*64*64; j++ {
+				clips[i*per+ch*3*64*64+j] = (v/255 - 0.5) / 0.25
+			}
+		}
+	}
+	got, err := d.Boxes(clips, 2, meta)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 2 || len(got[0]) != 3 || len(got[1]) != 2 {
+		t.Fatalf("Boxes = %v", got)
+	}
+	if b := got[0][0]; b.Score != 0.9 || b.Box != [4]float32{0.125, 0.125, 0.375, 0.375} {
+		t.Errorf("best box %+v, want row 0 at [0.125 0.125 0.375 0.375] 0.9", b)
+	}
+	if _, err := d.Boxes(clips[:per], 2, meta); !errors.Is(err, ErrBadImage) {
+		t.Errorf("short batch: %v", err)
+	}
+}
