@@ -27,3 +27,19 @@ func TestTrainFitPersonUsage(t *testing.T) {
 		t.Fatalf("empty data dir: exit %d, stderr %q; want 1 naming labels.csv", code, stderr)
 	}
 }
+
+// run --person-detector gives an RoI model its boxes: actors in clip.scored; a detector file
+// in the wrong format is exit 1 with the fix on stderr.
+func TestRunRoIWithPersonDetector(t *testing.T) {
+	path := testkit.TwoActors{}.Make(t, t.TempDir(), 2)
+	roi := testkit.DetectionModel(t, testkit.DetectionRoI)
+	code, stdout, stderr := runCLI(t, "run", "--model", roi, "--input", path, "--person-detector", "../../models/person-detector.onnx")
+	if code != 0 || !strings.Contains(stdout, `"actors":[{`) {
+		t.Fatalf("exit %d, stderr %q, stdout %.300q; want 0 and clips with actors", code, stderr, stdout)
+	}
+	code, _, stderr = runCLI(t, "run", "--model", roi, "--input", path, "--person-detector", "../../models/person-detector.onnx",
+		"--person-detector-format", "yolov8")
+	if want := "that is yolox's layout [N, boxes, 4+1+classes], not yolov8 is [N, 4+classes, boxes] (set format: yolox)"; code != 1 || !strings.Contains(stderr, want) {
+		t.Fatalf("as yolov8: exit %d, stderr %q; want 1 and %q", code, stderr, want)
+	}
+}
