@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/actionstream/actionstream/configs"
+	"github.com/actionstream/actionstream/infer/dwbench"
 	"github.com/actionstream/actionstream/internal/cli"
 	"github.com/actionstream/actionstream/pipeline/bench"
 	"github.com/actionstream/actionstream/sink/outbox"
@@ -93,6 +94,34 @@ cores; all measured in the same rounds, in rotating order.`, stderr)
 	o.Run = []string{self, "run", "--model", o.Model, "--input", o.Input, "--threads", th}
 	o.Raw = []string{self, "bench", "run", "--pass", "--model", o.Model, "--threads", th}
 	r, err := bench.Run(ctx, o)
+	return show(stdout, r, err, *asJSON)
+}
+
+func cmdBenchDepthwise(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("bench dwconv", "[--model x3d-s.onnx] [flags]", `
+X3D-S's channel-wise 3×3×3 convolution shapes, each run by ONNX Runtime's Conv (a one-node
+model), by that model with infer/dwconv's custom op, by infer/dwconv directly on every SIMD path
+this CPU has, and by oneDNN in a build with -tags dnnl; then --model end to end with each
+depthwise kernel. Implementations alternate round by round.`, stderr)
+	var o dwbench.Options
+	fs.StringVar(&o.Model, "model", "", "model timed end to end (e.g. actionstream train export --arch x3d-s --out x3d-s.onnx)")
+	fs.IntVar(&o.Threads, "threads", 0, "threads of every implementation (0 = one per core)")
+	fs.IntVar(&o.Rounds, "rounds", 7, "alternating rounds; min, median and max are reported")
+	fs.IntVar(&o.Calls, "calls", 3, "end-to-end model calls per kernel per round")
+	batches := fs.String("batches", "1,4", "end-to-end batch sizes, comma-separated")
+	fs.BoolVar(&o.Blocked, "dnnl-blocked", false, "also oneDNN with nCdhw8c/nCdhw16c forced on the two largest shapes (its slow reference code)")
+	asJSON := fs.Bool("json", false, "print JSON")
+	if err := cli.Parse(fs, args); err != nil {
+		return err
+	}
+	for _, b := range strings.Split(*batches, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(b))
+		if err != nil || n < 1 {
+			return fmt.Errorf("--batches: %q is not a batch size", b)
+		}
+		o.Batches = append(o.Batches, n)
+	}
+	r, err := dwbench.Run(ctx, o)
 	return show(stdout, r, err, *asJSON)
 }
 
