@@ -21,6 +21,7 @@ import (
 	"github.com/actionstream/actionstream/events"
 	"github.com/actionstream/actionstream/infer"
 	"github.com/actionstream/actionstream/infer/kserve"
+	"github.com/actionstream/actionstream/infer/persondet"
 	"github.com/actionstream/actionstream/sink"
 	"github.com/actionstream/actionstream/sink/sinks"
 )
@@ -53,6 +54,8 @@ type Pipeline struct {
 
 	runtime *infer.Runtime // nil when inference is remote
 	model   *infer.Model   // nil when inference is remote
+	// detector is the person detector an RoI model gets its boxes from (detection.person_detector).
+	detector *persondet.Detector
 	// info is the model that scores clips, in process or on a remote server (infer.remote).
 	info    infer.BackendInfo
 	batcher *infer.Batcher
@@ -180,6 +183,14 @@ func (p *Pipeline) openBackend(cfg configs.Config, log *slog.Logger, boxes infer
 		p.closeModel()
 		return nil, fmt.Errorf("detection: %w", err)
 	}
+	if pd := cfg.Detection.PersonDetector; boxes == nil && m.Meta.Mode == infer.ModeRoI && pd.Path != "" {
+		d, err := persondet.Open(rt, pd)
+		if err != nil {
+			p.closeModel()
+			return nil, fmt.Errorf("detection.person_detector: %w", err)
+		}
+		p.detector, boxes = d, d
+	}
 	if boxes != nil {
 		m.SetBoxSource(boxes)
 	}
@@ -215,6 +226,9 @@ func (p *Pipeline) closeUnstarted() {
 func (p *Pipeline) closeModel() {
 	if p.model != nil {
 		p.model.Close()
+	}
+	if p.detector != nil {
+		p.detector.Close()
 	}
 	if p.runtime != nil {
 		p.runtime.Close()
