@@ -7,18 +7,22 @@ package configs
 import (
 	"bytes"
 	"fmt"
+	"maps"
 	"net"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
 	"gopkg.in/yaml.v3"
 
 	"github.com/actionstream/actionstream/clipper"
+	"github.com/actionstream/actionstream/clipper/motion"
 	"github.com/actionstream/actionstream/confkit"
 	"github.com/actionstream/actionstream/decode"
 	"github.com/actionstream/actionstream/events"
 	"github.com/actionstream/actionstream/infer"
+	"github.com/actionstream/actionstream/infer/kserve"
 	"github.com/actionstream/actionstream/ingest"
 	"github.com/actionstream/actionstream/ingest/cluster"
 	"github.com/actionstream/actionstream/ingest/whip"
@@ -37,7 +41,10 @@ type Config struct {
 	Decode     decode.Limits         `yaml:"decode"`
 	Clipper    clipper.Spacing       `yaml:"clipper"`
 	Batcher    infer.BatcherConfig   `yaml:"batcher"`
+	Infer      kserve.Section        `yaml:"infer"`
+	Detection  infer.DetectionConfig `yaml:"detection"`
 	Events     events.Config         `yaml:"events"`
+	Motion     motion.Config         `yaml:"motion"`
 	Supervisor ingest.Backoff        `yaml:"supervisor"`
 	Sinks      sinks.Config          `yaml:"sinks"`
 	// Cluster shares the cameras of a Kafka topic among nodes instead of `streams`.
@@ -110,7 +117,10 @@ func Default() Config {
 		Decode:     decode.DefaultLimits(),
 		Clipper:    clipper.DefaultSpacing(),
 		Batcher:    infer.DefaultBatcherConfig(),
+		Infer:      kserve.DefaultSection(),
+		Detection:  infer.DefaultDetectionConfig(),
 		Events:     events.DefaultConfig(),
+		Motion:     motion.DefaultConfig(),
 		Supervisor: ingest.DefaultBackoff(),
 		Sinks:      sinks.DefaultConfig(),
 		Cluster:    cluster.DefaultConfig(),
@@ -167,7 +177,21 @@ func (c Config) Validate() error {
 	p.Nest("decode", c.Decode.Validate())
 	p.Nest("clipper", c.Clipper.Validate())
 	p.Nest("batcher", c.Batcher.Validate())
+	p.Nest("infer", c.Infer.Validate())
+	p.Nest("detection", c.Detection.Validate())
 	p.Nest("events", c.Events.Validate())
+	p.Nest("motion", c.Motion.Validate())
+	if !c.WHIP.Enabled { // with WHIP on, an override may name a publisher's stream id
+		ids := map[string]bool{}
+		for _, st := range c.Streams {
+			ids[st.ID] = true
+		}
+		for _, id := range slices.Sorted(maps.Keys(c.Motion.Streams)) {
+			if !ids[id] {
+				p.Add("motion.streams."+id, "names no stream of streams[] (and whip is off)")
+			}
+		}
+	}
 	p.Nest("supervisor", c.Supervisor.Validate())
 	p.Nest("sinks", c.Sinks.Validate())
 	p.Nest("cluster", c.Cluster.Validate())

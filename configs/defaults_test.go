@@ -11,9 +11,11 @@ import (
 	"time"
 
 	"github.com/actionstream/actionstream/clipper"
+	"github.com/actionstream/actionstream/clipper/motion"
 	"github.com/actionstream/actionstream/decode"
 	"github.com/actionstream/actionstream/events"
 	"github.com/actionstream/actionstream/infer"
+	"github.com/actionstream/actionstream/infer/kserve"
 	"github.com/actionstream/actionstream/ingest"
 	"github.com/actionstream/actionstream/ingest/cluster"
 	"github.com/actionstream/actionstream/ingest/whip"
@@ -26,9 +28,12 @@ var stageDefaults = map[string]func() any{
 	"decode":     func() any { return decode.DefaultLimits() },
 	"clipper":    func() any { return clipper.DefaultSpacing() },
 	"batcher":    func() any { return infer.DefaultBatcherConfig() },
+	"infer":      func() any { return kserve.DefaultSection() },
 	"events":     func() any { return events.DefaultConfig() },
+	"motion":     func() any { return motion.DefaultConfig() },
 	"supervisor": func() any { return ingest.DefaultBackoff() },
 	"sinks":      func() any { return sinks.DefaultConfig() },
+	"detection":  func() any { return infer.DefaultDetectionConfig() },
 	"cluster":    func() any { return cluster.DefaultConfig() },
 }
 

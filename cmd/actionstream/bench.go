@@ -12,6 +12,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/actionstream/actionstream/configs"
+	"github.com/actionstream/actionstream/infer/dwbench"
 	"github.com/actionstream/actionstream/internal/cli"
 	"github.com/actionstream/actionstream/pipeline/bench"
 	"github.com/actionstream/actionstream/sink/outbox"
@@ -57,14 +59,81 @@ func show(w io.Writer, r interface{ WriteText(io.Writer) error }, err error, asJ
 	return r.WriteText(w)
 }
 
+func cmdBenchRun(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("bench run", "--model M.onnx --input FILE [flags]", `
+`+"`run`"+`'s wall time (a whole process, model load included) against the largest of: ffmpeg -threads 1
+decoding the input, its clips at the raw ONNX Runtime rate, and (ffmpeg CPU + inference CPU) /
+cores; all measured in the same rounds, in rotating order.`, stderr)
+	var o bench.RunOptions
+	fs.StringVar(&o.Model, "model", "", "ONNX model (required)")
+	fs.StringVar(&o.Input, "input", "", "video file (required)")
+	fs.IntVar(&o.Runs, "runs", 5, "rounds; min, median and max are reported")
+	fs.IntVar(&o.Threads, "threads", 0, "run's --threads (0 = its rule: every core)")
+	asJSON := fs.Bool("json", false, "print JSON")
+	pass := fs.Bool("pass", false, cli.Hidden) // the raw child: time --clips raw model calls
+	clips := fs.Int("clips", 0, cli.Hidden)    // with --pass
+	if err := cli.Parse(fs, args, "model"); err != nil {
+		return err
+	}
+	if *pass {
+		r, err := bench.RawPass(ctx, o.Model, *clips, o.Threads)
+		if err != nil {
+			return err
+		}
+		return json.NewEncoder(stdout).Encode(r)
+	}
+	if o.Input == "" {
+		fs.Usage()
+		return cli.ErrUsage
+	}
+	self, err := os.Executable()
+	if err != nil {
+		return fmt.Errorf("finding this binary: %w", err)
+	}
+	th := strconv.Itoa(o.Threads)
+	o.Run = []string{self, "run", "--model", o.Model, "--input", o.Input, "--threads", th}
+	o.Raw = []string{self, "bench", "run", "--pass", "--model", o.Model, "--threads", th}
+	r, err := bench.Run(ctx, o)
+	return show(stdout, r, err, *asJSON)
+}
+
+func cmdBenchDepthwise(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("bench dwconv", "[--model x3d-s.onnx] [flags]", `
+X3D-S's channel-wise 3×3×3 convolution shapes, each run by ONNX Runtime's Conv (a one-node
+model), by that model with infer/dwconv's custom op, by infer/dwconv directly on every SIMD path
+this CPU has, and by oneDNN in a build with -tags dnnl; then --model end to end with each
+depthwise kernel. Implementations alternate round by round.`, stderr)
+	var o dwbench.Options
+	fs.StringVar(&o.Model, "model", "", "model timed end to end (e.g. actionstream train export --arch x3d-s --out x3d-s.onnx)")
+	fs.IntVar(&o.Threads, "threads", 0, "threads of every implementation (0 = one per core)")
+	fs.IntVar(&o.Rounds, "rounds", 7, "alternating rounds; min, median and max are reported")
+	fs.IntVar(&o.Calls, "calls", 3, "end-to-end model calls per kernel per round")
+	batches := fs.String("batches", "1,4", "end-to-end batch sizes, comma-separated")
+	fs.BoolVar(&o.Blocked, "dnnl-blocked", false, "also oneDNN with nCdhw8c/nCdhw16c forced on the two largest shapes (its slow reference code)")
+	asJSON := fs.Bool("json", false, "print JSON")
+	if err := cli.Parse(fs, args); err != nil {
+		return err
+	}
+	for _, b := range strings.Split(*batches, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(b))
+		if err != nil || n < 1 {
+			return fmt.Errorf("--batches: %q is not a batch size", b)
+		}
+		o.Batches = append(o.Batches, n)
+	}
+	r, err := dwbench.Run(ctx, o)
+	return show(stdout, r, err, *asJSON)
+}
+
 func cmdBenchInfer(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("bench infer", "--model M.onnx [flags]", "Raw ONNX Runtime calls against the batcher path on the same model, batch and threads.", stderr)
+	fs := newFlags("bench infer", "--model M.onnx [flags]", "Raw ONNX Runtime calls against the batcher path on the same model, batch and threads, in alternating runs.", stderr)
 	var o bench.InferOptions
 	fs.StringVar(&o.Model, "model", "", "ONNX model (required)")
 	fs.IntVar(&o.Batch, "batch", 4, "clips per model call")
 	fs.IntVar(&o.Threads, "threads", 0, "ONNX Runtime intra-op threads (0 = one per core)")
 	fs.StringVar(&o.Provider, "provider", "cpu", "cpu, cuda or tensorrt")
-	fs.DurationVar(&o.Duration, "duration", 10*time.Second, "timed duration of each side")
+	fs.DurationVar(&o.Duration, "duration", 10*time.Second, "timed duration of each side, split over --runs")
+	fs.IntVar(&o.Runs, "runs", 5, "runs of each side, alternating; min, median and max are reported")
 	fs.BoolVar(&o.Spin, "spin", true, "let ONNX Runtime's threads spin between calls (false frees the cores for decoding)")
 	asJSON := fs.Bool("json", false, "print JSON")
 	if err := cli.Parse(fs, args, "model"); err != nil {
@@ -165,4 +234,32 @@ func exportRandom(ctx context.Context, arch, dir string) (string, error) {
 		return "", fmt.Errorf("exporting %s: %w", a.Name, err)
 	}
 	return out, nil
+}
+
+func cmdBenchGate(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("bench gate", "--model M.onnx [--input FILE] [flags]", `
+Scores one input with motion gating off and on, alternating, each a one-shot pipeline; reports
+inference time (summed model calls) and process CPU of each side. Default input: a still scene
+with sensor noise, generated with ffmpeg.`, stderr)
+	o := bench.GateOptions{Motion: configs.Default().Motion}
+	fs.StringVar(&o.Model, "model", "", "ONNX model (required)")
+	fs.StringVar(&o.Input, "input", "", "video to score (default: generate a still scene of --size, --seconds)")
+	fs.StringVar(&o.Size, "size", "1280x720", "generated scene size WxH")
+	fs.IntVar(&o.Seconds, "seconds", 20, "generated scene length")
+	fs.IntVar(&o.Runs, "runs", 5, "runs of each side; min, median and max are reported")
+	fs.IntVar(&o.Threads, "threads", 1, "ONNX Runtime intra-op threads (1: inference time is its CPU time)")
+	fs.Float64Var(&o.Motion.Threshold, "threshold", o.Motion.Threshold, "motion.threshold of the gated side")
+	fs.Float64Var(&o.Motion.NoiseFloor, "noise-floor", o.Motion.NoiseFloor, "motion.noise_floor of the gated side")
+	asJSON := fs.Bool("json", false, "print JSON")
+	if err := cli.Parse(fs, args, "model"); err != nil {
+		return err
+	}
+	tmp, err := os.MkdirTemp("", "actionstream-bench-gate-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(tmp)
+	o.TempDir = tmp
+	r, err := bench.Gate(ctx, o)
+	return show(stdout, r, err, *asJSON)
 }
