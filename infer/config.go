@@ -43,7 +43,8 @@ type Options struct {
 	// DepthwiseKernel runs the channel-wise 3×3×3 convolutions on the cpu provider: "own"
 	// (default: infer/dwconv, the widest SIMD path this CPU has), "ort" (ONNX Runtime's Conv),
 	// or "own-portable", "own-avx2", "own-avx512" to force a path. The model file is not
-	// changed; its Conv nodes are swapped when the session is built. docs/BENCHMARKS.md.
+	// changed; its Conv nodes are swapped when the session is built (on a library the op
+	// cannot be added to, they stay on ONNX Runtime's Conv, with a warning). docs/BENCHMARKS.md.
 	DepthwiseKernel string `yaml:"depthwise_kernel"`
 	// SessionConfig are ONNX Runtime session config entries applied to every model, e.g.
 	// "session.intra_op.allow_spinning": "0" so idle ORT threads stop spinning on cores

@@ -2,8 +2,10 @@ package infer
 
 import (
 	"errors"
+	"log/slog"
 	"math"
 	"math/rand/v2"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -152,5 +154,34 @@ func TestDepthwiseKernelOption(t *testing.T) {
 		if p.Supported() != (err == nil) {
 			t.Errorf("%s: supported %v, depthwisePath error %v", p, p.Supported(), err)
 		}
+	}
+}
+
+// When the op cannot be registered the model opens on ONNX Runtime's Conv, with a warning
+// that says why.
+func TestDepthwiseFallsBackWhenTheOpCannotRegister(t *testing.T) {
+	var logs strings.Builder
+	rt, err := NewRuntime(Options{Threads: 1, Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rt.Close()
+	lib := rt.lib
+	rt.lib = filepath.Join(t.TempDir(), "libonnxruntime.so.1") // not the loaded library
+	m, err := rt.Open(filepath.Join("..", "models", "demo.onnx"))
+	rt.lib = lib
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m.Depthwise != DepthwiseORT || m.DepthwiseNodes != 0 {
+		t.Errorf("model on %s with %d nodes, want ort", m.Depthwise, m.DepthwiseNodes)
+	}
+	if !strings.Contains(logs.String(), `msg="depthwise kernel unavailable, using ONNX Runtime's Conv"`) ||
+		!strings.Contains(logs.String(), "dwconv: register custom operator: onnx runtime library not loaded") {
+		t.Errorf("log:\n%s", logs.String())
+	}
+	out, err := m.Run(make([]float32, m.ClipLen()), 1)
+	if err != nil || len(out) != m.Classes() {
+		t.Errorf("Run: %d logits, %v", len(out), err)
 	}
 }

@@ -139,8 +139,13 @@ func (r *Runtime) newSession(b []byte, provider string, meta Metadata) (*ort.Dyn
 	}
 	var dw *substitution
 	if p, own, _ := depthwisePath(r.depthwise); own && provider == ProviderCPU {
-		if b, dw, err = r.substituteDepthwise(b, so, p); err != nil {
-			return nil, nil, err
+		// The model still runs on ONNX Runtime's Conv when the op cannot be added (e.g. a
+		// library older than the C API version the op is built against): slower, not broken.
+		sub, subDW, err := r.substituteDepthwise(b, so, p)
+		if err != nil {
+			r.log.Warn("depthwise kernel unavailable, using ONNX Runtime's Conv", "reason", err)
+		} else {
+			b, dw = sub, subDW
 		}
 	}
 	sess, err := ort.NewDynamicAdvancedSessionWithONNXData(b, inputNames(meta), outputNames(meta), so)

@@ -141,6 +141,10 @@ func New(opts Options) (*Pipeline, error) {
 	return p, nil
 }
 
+// SetGeneration sets the cluster fencing token stamped on every event and Redis state write
+// from now on (the CloudEvents "generation" attribute).
+func (p *Pipeline) SetGeneration(token uint64) { p.generation.Store(token) }
+
 // openBackend opens what scores the clips: the model file in ONNX Runtime, or, with
 // infer.remote, the same model on a KServe v2 server (its contract read from the local file).
 // boxes gives an in-process RoI detection model its actors.
