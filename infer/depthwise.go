@@ -73,7 +73,7 @@ func (r *Runtime) substituteDepthwise(b []byte, so *ort.SessionOptions, p dwconv
 }
 
 // RewriteDepthwise returns the model with every top-level channel-wise 3×3×3 Conv (ONNX
-// domain; weight initializer [C,1,3,3,3] with group C; dilation 1; explicit pads of at most
+// domain; float32 weight initializer [C,1,3,3,3] with group C; dilation 1; explicit pads of at most
 // 2; bias or not) turned into dwconv's custom op, which keeps the Conv's inputs, outputs and
 // attributes, and the op's domain added to the opset imports. n is the number of nodes
 // rewritten; with none the input comes back as it is.
@@ -110,23 +110,28 @@ func RewriteDepthwise(b []byte) (out []byte, n int, err error) {
 }
 
 func rewriteGraph(g []byte) ([]byte, int, error) {
-	weights := map[string][]int64{} // initializer name -> dims
+	weights := map[string][]int64{} // float32 initializer name -> dims (the kernel is float32 only; fp16 models keep ORT's Conv)
 	if err := walk(g, func(f field) error {
 		if f.num != 5 || f.wire != wireLen {
 			return nil
 		}
 		var name string
 		var dims []int64
+		var dataType uint64
 		err := walk(f.bytes, func(t field) error {
 			switch t.num {
 			case 1:
 				return appendInts(&dims, t)
+			case 2:
+				dataType = t.ival
 			case 8:
 				name = string(t.bytes)
 			}
 			return nil
 		})
-		weights[name] = dims
+		if dataType == onnxFloat {
+			weights[name] = dims
+		}
 		return err
 	}); err != nil {
 		return nil, 0, fmt.Errorf("%w: graph: %w", ErrNotONNX, err)

@@ -206,10 +206,6 @@ func (p *Pipeline) openBackend(cfg configs.Config, log *slog.Logger, boxes infer
 	return m, nil
 }
 
-// SetGeneration sets the cluster fencing token stamped on every event and Redis state write
-// from now on (the CloudEvents "generation" attribute).
-func (p *Pipeline) SetGeneration(token uint64) { p.generation.Store(token) }
-
 // Model is the model that scores clips: its contract, digest and where it runs.
 func (p *Pipeline) Model() infer.BackendInfo { return p.info }
 

@@ -16,7 +16,6 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	configPath := fs.String("config", "", "YAML config file (default: the embedded configs/demo.yaml)")
 	clusterMode := fs.Bool("cluster", false, "take cameras from the cluster's topic (cluster.enabled)")
 	detector := fs.String("person-detector", "", "person detector ONNX model for an RoI detection model (overrides detection.person_detector.path)")
-	clusterMode := fs.Bool("cluster", false, "take cameras from the cluster's topic (cluster.enabled)")
 	if err := cli.Parse(fs, args); err != nil {
 		return err
 	}
