@@ -37,6 +37,7 @@ type Config struct {
 	Clipper    clipper.Spacing       `yaml:"clipper"`
 	Batcher    infer.BatcherConfig   `yaml:"batcher"`
 	Detection  infer.DetectionConfig `yaml:"detection"`
+	Infer      infer.Config          `yaml:"infer"`
 	Events     events.Config         `yaml:"events"`
 	Supervisor ingest.Backoff        `yaml:"supervisor"`
 	Sinks      sinks.Config          `yaml:"sinks"`
@@ -109,6 +110,7 @@ func Default() Config {
 		Clipper:    clipper.DefaultSpacing(),
 		Batcher:    infer.DefaultBatcherConfig(),
 		Detection:  infer.DefaultDetectionConfig(),
+		Infer:      infer.DefaultConfig(),
 		Events:     events.DefaultConfig(),
 		Supervisor: ingest.DefaultBackoff(),
 		Sinks:      sinks.DefaultConfig(),
@@ -166,6 +168,7 @@ func (c Config) Validate() error {
 	p.Nest("clipper", c.Clipper.Validate())
 	p.Nest("batcher", c.Batcher.Validate())
 	p.Nest("detection", c.Detection.Validate())
+	p.Nest("infer", c.Infer.Validate())
 	p.Nest("events", c.Events.Validate())
 	p.Nest("supervisor", c.Supervisor.Validate())
 	p.Nest("sinks", c.Sinks.Validate())

@@ -25,6 +25,7 @@ var stageDefaults = map[string]func() any{
 	"decode":     func() any { return decode.DefaultLimits() },
 	"clipper":    func() any { return clipper.DefaultSpacing() },
 	"batcher":    func() any { return infer.DefaultBatcherConfig() },
+	"infer":      func() any { return infer.DefaultConfig() },
 	"events":     func() any { return events.DefaultConfig() },
 	"supervisor": func() any { return ingest.DefaultBackoff() },
 	"sinks":      func() any { return sinks.DefaultConfig() },

@@ -4,10 +4,12 @@ import (
 	"context"
 	"errors"
 	"math"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/actionstream/actionstream/configs"
 	"github.com/actionstream/actionstream/events"
 	"github.com/actionstream/actionstream/infer"
 	"github.com/actionstream/actionstream/infer/detect"
@@ -128,5 +130,82 @@ func TestRoIModelNeedsABoxSource(t *testing.T) {
 	_, err := New(Options{Config: cfg, OneShot: true, Sinks: []sink.Sink{&collect{}}})
 	if !errors.Is(err, infer.ErrNoBoxSource) || !strings.Contains(err.Error(), "person detector") || !strings.Contains(err.Error(), "model.path") {
 		t.Fatalf("err = %v, want ErrNoBoxSource naming model.path and the person detector", err)
+	}
+}
+
+// runDetection runs cfg one-shot and returns its events.
+func runDetection(t *testing.T, cfg configs.Config) *collect {
+	t.Helper()
+	out := &collect{}
+	p, err := New(Options{Config: cfg, OneShot: true, Sinks: []sink.Sink{out}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	if err := p.Run(ctx); err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// RoI mode with detection.box_model: the single-stage model finds the actors, the RoI model names
+// their actions.
+func TestDetectionRoIWithBoxModel(t *testing.T) {
+	video := testkit.TwoActors{}
+	cfg := oneShotConfig(testkit.DetectionModel(t, testkit.DetectionRoI), video.Make(t, t.TempDir(), 4))
+	cfg.Detection.BoxModel = testkit.DetectionModel(t, testkit.DetectionSingleStage)
+	out := runDetection(t, cfg)
+	started := out.ofType(events.TypeActionStarted)
+	labels := map[string]string{}
+	for _, e := range started {
+		labels[e.Data.Label] = e.Data.ActorID
+		truth := detect.Box(video.Truth(int(math.Round(*e.Data.KeyPTS * 30)))[e.Data.Label])
+		if iou := detect.IoU(boxOf(e.Data.Box), truth); iou < 0.5 {
+			t.Errorf("%s of actor %s: box IoU %.2f", e.Data.Label, e.Data.ActorID, iou)
+		}
+	}
+	if len(started) != 2 || labels["wave"] == "" || labels["walk"] == "" || labels["wave"] == labels["walk"] {
+		t.Fatalf("started %d actions %v, want wave and walk by two actors", len(started), labels)
+	}
+	for _, e := range out.ofType(events.TypeClipScored) {
+		if e.Data.Model != "test-colour-detector-roi" || len(e.Data.Actors) != 2 {
+			t.Errorf("clip.scored of %s with %d actors", e.Data.Model, len(e.Data.Actors))
+		}
+	}
+	// A box model that is not single-stage is refused.
+	cfg.Detection.BoxModel = testkit.DetectionModel(t, testkit.DetectionRoI)
+	if _, err := New(Options{Config: cfg, OneShot: true, Sinks: []sink.Sink{&collect{}}}); !errors.Is(err, infer.ErrBadOptions) ||
+		!strings.Contains(err.Error(), "detection.box_model") {
+		t.Errorf("an RoI box model: err = %v", err)
+	}
+}
+
+// RoI mode with a user-supplied person detector (infer/persondet's YOLOX fixture, whose kept
+// person box is constant: centre (16,16), 16 px, on its 64 px input): the RoI model classifies
+// that box, mapped from the crop to the frame.
+func TestDetectionRoIWithPersonDetector(t *testing.T) {
+	video := testkit.TwoActors{}
+	cfg := oneShotConfig(testkit.DetectionModel(t, testkit.DetectionRoI), video.Make(t, t.TempDir(), 2))
+	cfg.Infer.PersonDetector.Path = filepath.Join("..", "infer", "persondet", "testdata", "yolox.onnx")
+	out := runDetection(t, cfg)
+	scored := out.ofType(events.TypeClipScored)
+	if len(scored) == 0 {
+		t.Fatal("no clip scored")
+	}
+	w, h := video.Size()
+	crop, err := detect.CropOf(w, h, 64, 64)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := crop.ToSource(detect.Box{0.125, 0.125, 0.375, 0.375})
+	for _, e := range scored {
+		var found bool
+		for _, a := range e.Data.Actors {
+			found = found || detect.IoU(detect.Box{a.Box.X1, a.Box.Y1, a.Box.X2, a.Box.Y2}, want) > 0.95
+		}
+		if !found {
+			t.Errorf("clip.scored actors %+v: none at the person detector's box %v", e.Data.Actors, want)
+		}
 	}
 }

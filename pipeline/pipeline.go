@@ -35,8 +35,8 @@ type Options struct {
 	Retries int
 	// Sinks, if set, replace the sinks the config describes (tests, `run`).
 	Sinks []sink.Sink
-	// BoxSource gives an RoI detection model its actors (a person detector); New refuses an RoI
-	// model without one.
+	// BoxSource, if set, gives an RoI detection model its actors instead of the configured person
+	// detector or box model; New refuses an RoI model with none of them.
 	BoxSource infer.BoxSource
 }
 
@@ -50,6 +50,9 @@ type Pipeline struct {
 
 	runtime *infer.Runtime
 	model   *infer.Model
+	// closeBoxes closes an RoI model's box source (person detector or box model), before the
+	// runtime.
+	closeBoxes func()
 	batcher *infer.Batcher
 	// Events go either to out (one-shot and caller-supplied sinks: a Fanout of Buffered
 	// sinks, in memory) or, serving, to outbox, from which durable delivers to each sink.
@@ -110,13 +113,9 @@ func New(opts Options) (*Pipeline, error) {
 		p.closeModel()
 		return nil, fmt.Errorf("detection: %w", err)
 	}
-	if opts.BoxSource != nil {
-		m.SetBoxSource(opts.BoxSource)
-	}
-	if m.NeedsBoxSource() {
+	if p.closeBoxes, err = p.openBoxSource(cfg, opts.BoxSource); err != nil {
 		p.closeModel()
-		return nil, fmt.Errorf("model.path: %s is an RoI detection model (%s %s): %w; give it a person detector",
-			cfg.Model.Path, infer.KeyDetectionMode, infer.ModeRoI, infer.ErrNoBoxSource)
+		return nil, err
 	}
 	p.metrics = newMetrics(p)
 
@@ -167,6 +166,9 @@ func (p *Pipeline) closeUnstarted() {
 }
 
 func (p *Pipeline) closeModel() {
+	if p.closeBoxes != nil {
+		p.closeBoxes()
+	}
 	if p.model != nil {
 		p.model.Close()
 	}

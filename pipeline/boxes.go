@@ -1,0 +1,82 @@
+package pipeline
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/actionstream/actionstream/clipper"
+	"github.com/actionstream/actionstream/configs"
+	"github.com/actionstream/actionstream/infer"
+	"github.com/actionstream/actionstream/infer/persondet"
+)
+
+// personBoxes gives an RoI model the persons a user-supplied detector finds on each clip's key
+// frame (the S×S crop the action model sees, so the boxes are crop fractions).
+type personBoxes struct{ d *persondet.Detector }
+
+func (p personBoxes) Boxes(clips []float32, n int, meta infer.Metadata) ([][]infer.ScoredBox, error) {
+	clipLen := meta.ClipLen()
+	ims := make([]persondet.Image, n)
+	for i := range ims {
+		c := &clipper.Clip{Frames: meta.Frames, Size: meta.CropSize, Tensor: clips[i*clipLen : (i+1)*clipLen]}
+		im, err := persondet.KeyFrame(c, meta.Mean, meta.Std)
+		if err != nil {
+			return nil, err
+		}
+		ims[i] = im
+	}
+	// The batcher's call has no context of its own; the detector's calls are bounded like the
+	// action model's.
+	dets, err := p.d.DetectBatch(context.Background(), ims)
+	if err != nil {
+		return nil, err
+	}
+	out := make([][]infer.ScoredBox, len(dets))
+	for i, ds := range dets {
+		for _, d := range ds {
+			out[i] = append(out[i], infer.ScoredBox{Box: d.Box, Score: d.Score})
+		}
+	}
+	return out, nil
+}
+
+// openBoxSource gives an RoI model its actors: opts' BoxSource, else the configured person
+// detector, else detection.box_model (a single-stage model). It returns what must be closed
+// before the runtime; a model that needs no boxes gets none.
+func (p *Pipeline) openBoxSource(cfg configs.Config, given infer.BoxSource) (closeFn func(), err error) {
+	m := p.model
+	if m.Meta.Mode != infer.ModeRoI {
+		return func() {}, nil
+	}
+	switch {
+	case given != nil:
+		m.SetBoxSource(given)
+		return func() {}, nil
+	case cfg.Infer.PersonDetector.Path != "":
+		d, err := persondet.Open(p.runtime, cfg.Infer.PersonDetector)
+		if err != nil {
+			return nil, fmt.Errorf("infer.person_detector: %w", err)
+		}
+		m.SetBoxSource(personBoxes{d})
+		return func() { d.Close() }, nil
+	case cfg.Detection.BoxModel != "":
+		bm, err := p.runtime.Open(cfg.Detection.BoxModel)
+		if err != nil {
+			return nil, fmt.Errorf("detection.box_model: %w", err)
+		}
+		if bm.Meta.Mode != infer.ModeSingleStage {
+			bm.Close()
+			return nil, fmt.Errorf("detection.box_model: %s is not a single-stage detection model (%s %q): %w",
+				cfg.Detection.BoxModel, infer.KeyDetectionMode, bm.Meta.Mode, infer.ErrBadOptions)
+		}
+		if err := bm.SetDetection(cfg.Detection); err != nil {
+			bm.Close()
+			return nil, fmt.Errorf("detection: %w", err)
+		}
+		m.SetBoxSource(bm)
+		return func() { bm.Close() }, nil
+	}
+	return nil, fmt.Errorf("model.path: %s is an RoI detection model (%s %s): %w; give it a person detector "+
+		"(infer.person_detector.path, --person-detector) or a single-stage model (detection.box_model)",
+		cfg.Model.Path, infer.KeyDetectionMode, infer.ModeRoI, infer.ErrNoBoxSource)
+}
