@@ -69,6 +69,9 @@ type Tracker struct {
 	seen          bool
 	lastEnd       time.Duration
 	model, digest string
+	// gatedSince is the end of the first clip of the current run of gated clips (gating true).
+	gatedSince time.Duration
+	gating     bool
 }
 
 // subject is one lifecycle: the whole clip (actor 0) or one tracked actor.
@@ -132,6 +135,7 @@ func (t *Tracker) Observe(r infer.ScoredClip) ([]Event, error) {
 		t.subjects = nil
 	}
 	t.seen, t.lastEnd = true, r.End
+	t.gating = false
 	t.model, t.digest = r.Model, r.ModelDigest
 
 	// Which subject scores what in this clip.
@@ -270,6 +274,48 @@ func (t *Tracker) step(out []Event, sub *subject, i int, s float32, r infer.Scor
 	return out
 }
 
+// Gated tells the lifecycle that the clip spanning start..end (PTS) was not scored because
+// nothing moved (motion gating), in order with the clips Observe sees. A gated clip has no
+// scores: the smoothing window keeps what it holds and no action starts. Per actor and label, an arming
+// action goes back to idle; an active one starts cooling at the clip's end; a cooling one ends
+// (action.ended at the end of its last clip >= Off) once the cool-down has passed, so gated
+// clips and scored clips under Off count alike toward it. Once a run of gated clips has lasted
+// the cool-down the smoothing window is cleared too, so scores from before a still period do
+// not carry into the next motion. Stream time advances, so a long still period is no reset gap.
+func (t *Tracker) Gated(start, end time.Duration) []Event {
+	if end < start {
+		return nil
+	}
+	var out []Event
+	if t.seen && (end < t.lastEnd || start-t.lastEnd > t.cfg.ResetGap.D()) {
+		out = t.flush(out)
+	}
+	if !t.gating {
+		t.gating, t.gatedSince = true, end
+	}
+	t.seen, t.lastEnd = true, end
+	for _, sub := range t.subjects {
+		for i := range sub.states {
+			st := &sub.states[i]
+			switch st.phase {
+			case arming:
+				st.phase = idle
+			case active:
+				st.phase, st.coolSince = cooling, end
+			}
+			if st.phase == cooling && end-st.coolSince >= t.cfg.Cooldown.D() {
+				out = append(out, t.ended(sub, i))
+				st.phase = idle
+			}
+		}
+		if end-t.gatedSince >= t.cfg.Cooldown.D() {
+			clear(sub.ring)
+			sub.filled, sub.row = 0, 0
+		}
+	}
+	return out
+}
+
 // Flush ends every active action (action.ended at the end of its last clip >= Off) and forgets the
 // smoothing window and the actors' tracks, so the next clip starts afresh (actor ids restart at 1).
 // Call it when the stream goes down or its input ends; events of actions still arming are
@@ -286,7 +332,7 @@ func (t *Tracker) flush(out []Event) []Event {
 	}
 	t.subjects = nil
 	t.actors.Reset()
-	t.seen = false
+	t.seen, t.gating = false, false
 	return out
 }
 

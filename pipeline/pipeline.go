@@ -139,6 +139,7 @@ func New(opts Options) (*Pipeline, error) {
 	}
 	p.batcher = b
 
+	p.noteMotionOverrides()
 	for _, sc := range cfg.Streams {
 		if err := p.addStream(sc); err != nil {
 			p.closeUnstarted()
@@ -264,17 +265,14 @@ func (p *Pipeline) handleResult(r infer.Result) {
 	}
 	defer s.resultHandled() // after the lifecycle saw it: remove flushes only then
 	s.onResult(r, p.topK)
-	if r.Err != nil {
-		return // counted by the batcher and logged as periodic totals
+	if r.Err == nil { // a failed call is counted by the batcher and logged as periodic totals
+		s.scoredOK.Add(1)
 	}
-	s.scoredOK.Add(1)
-	evs, err := s.observe(r.ScoredClip)
-	if err != nil {
-		p.log.Error("scoring result refused", "stream", r.Stream, "err", err)
-		return
+	// A failed result still lets the gated clips after it reach the lifecycle.
+	p.lifecycle(s, r)
+	if r.Err == nil {
+		p.metrics.observeResult(r)
 	}
-	p.emit(p.emitCtx, evs)
-	p.metrics.observeResult(r)
 }
 
 func (p *Pipeline) emit(ctx context.Context, evs []events.Event) {
