@@ -25,8 +25,8 @@ func (p personBoxes) Boxes(clips []float32, n int, meta infer.Metadata) ([][]inf
 		}
 		ims[i] = im
 	}
-	// The batcher's call has no context of its own; the detector's calls are bounded like the
-	// action model's.
+	// The batcher's model calls take no context (shutdown waits for a call in flight); the
+	// detector's, made inside one, neither.
 	dets, err := p.d.DetectBatch(context.Background(), ims)
 	if err != nil {
 		return nil, err
