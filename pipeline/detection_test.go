@@ -142,10 +142,6 @@ func TestDetectionRunTwoActors(t *testing.T) {
 // (IoU >= 0.5) by actors of one id only, through the video.
 type actorQuality struct{ events, boxOK, actors, oneID int }
 
-func (q *actorQuality) add(o actorQuality) {
-	q.events, q.boxOK, q.actors, q.oneID = q.events+o.events, q.boxOK+o.boxOK, q.actors+o.actors, q.oneID+o.oneID
-}
-
 // measureActors computes actorQuality; truth gives the true boxes by label at a stream time.
 func measureActors(evs []events.Event, truth func(pts float64) map[string]detect.Box) actorQuality {
 	var q actorQuality

@@ -100,6 +100,8 @@ func (p *Pipeline) lifecycle(s *stream, r infer.Result) {
 		obs, err := s.tracker.Observe(r.ScoredClip)
 		if err != nil {
 			p.log.Error("scoring result refused", "stream", r.Stream, "err", err)
+		} else {
+			s.setActors(actorStatuses(r.ScoredClip)) // after Observe: it set the actors' track ids
 		}
 		evs = append(evs, obs...)
 	}

@@ -357,18 +357,6 @@ func (s *stream) resultsReach(n uint64) <-chan struct{} {
 	return ch
 }
 
-// observe feeds one scored clip to the lifecycle.
-func (s *stream) observe(r infer.ScoredClip) ([]events.Event, error) {
-	s.trackerMu.Lock()
-	defer s.trackerMu.Unlock()
-	evs, err := s.tracker.Observe(r)
-	s.setActive(s.tracker.Active())
-	if err == nil {
-		s.setActors(actorStatuses(r)) // after Observe: it set the actors' track ids
-	}
-	return evs, err
-}
-
 // ActorStatus is one actor of a stream's latest clip: its id, box (fractions of the frame at the
 // clip's key frame) and best label.
 type ActorStatus struct {
