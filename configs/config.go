@@ -22,6 +22,7 @@ import (
 	"github.com/actionstream/actionstream/decode"
 	"github.com/actionstream/actionstream/events"
 	"github.com/actionstream/actionstream/infer"
+	"github.com/actionstream/actionstream/infer/kserve"
 	"github.com/actionstream/actionstream/ingest"
 	"github.com/actionstream/actionstream/ingest/whip"
 	"github.com/actionstream/actionstream/sink/sinks"
@@ -39,7 +40,7 @@ type Config struct {
 	Decode     decode.Limits         `yaml:"decode"`
 	Clipper    clipper.Spacing       `yaml:"clipper"`
 	Batcher    infer.BatcherConfig   `yaml:"batcher"`
-	Infer      infer.Config          `yaml:"infer"`
+	Infer      kserve.Section        `yaml:"infer"`
 	Detection  infer.DetectionConfig `yaml:"detection"`
 	Events     events.Config         `yaml:"events"`
 	Motion     motion.Config         `yaml:"motion"`
@@ -113,7 +114,7 @@ func Default() Config {
 		Decode:     decode.DefaultLimits(),
 		Clipper:    clipper.DefaultSpacing(),
 		Batcher:    infer.DefaultBatcherConfig(),
-		Infer:      infer.DefaultConfig(),
+		Infer:      kserve.DefaultSection(),
 		Detection:  infer.DefaultDetectionConfig(),
 		Events:     events.DefaultConfig(),
 		Motion:     motion.DefaultConfig(),

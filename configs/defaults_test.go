@@ -15,6 +15,7 @@ import (
 	"github.com/actionstream/actionstream/decode"
 	"github.com/actionstream/actionstream/events"
 	"github.com/actionstream/actionstream/infer"
+	"github.com/actionstream/actionstream/infer/kserve"
 	"github.com/actionstream/actionstream/ingest"
 	"github.com/actionstream/actionstream/ingest/whip"
 	"github.com/actionstream/actionstream/sink/sinks"
@@ -26,7 +27,7 @@ var stageDefaults = map[string]func() any{
 	"decode":     func() any { return decode.DefaultLimits() },
 	"clipper":    func() any { return clipper.DefaultSpacing() },
 	"batcher":    func() any { return infer.DefaultBatcherConfig() },
-	"infer":      func() any { return infer.DefaultConfig() },
+	"infer":      func() any { return kserve.DefaultSection() },
 	"events":     func() any { return events.DefaultConfig() },
 	"motion":     func() any { return motion.DefaultConfig() },
 	"supervisor": func() any { return ingest.DefaultBackoff() },

@@ -25,12 +25,12 @@ type Result struct {
 type BatcherStats struct {
 	Submitted uint64 // clips accepted by Submit
 	Rejected  uint64 // clips refused by Submit (wrong shape, batcher closed)
-	Dropped   uint64 // clips replaced by a newer clip of the same stream while waiting
+	Dropped   uint64 // stale: clips pushed out of a stream's full queue by a newer one
 	Scored    uint64 // clips delivered as Results
 	Failed    uint64 // clips lost to a failed model call
 	Batches   uint64 // model calls, successful or not
 	Errors    uint64 // failed model calls
-	Pending   int    // clips waiting now (at most one per stream)
+	Pending   int    // clips waiting now (at most MaxPending per stream)
 	// BatchSizes[n] counts the model calls of n clips; len = MaxBatch+1.
 	BatchSizes []uint64
 	// InferTotal is the summed duration of model calls; InferMax the longest.
@@ -39,30 +39,36 @@ type BatcherStats struct {
 	DroppedByStream map[string]uint64
 }
 
-// pending is one stream's waiting clip. Its slot in the queue keeps the arrival of the
-// first clip it held, so a stream whose clips keep replacing each other still gets a
-// turn within MaxWait.
+// pending is a slot in the queue holding one waiting clip. When a stream's queue is full,
+// its clips move up one slot (the oldest is dropped) and each slot keeps the arrival time
+// of the first clip it held, so a stream whose clips keep replacing each other still gets
+// its turn within MaxWait, and a stream's clips stay in order.
 type pending struct {
 	clip    *clipper.Clip
 	arrived time.Time
 }
 
-// Batcher is one dynamic batcher in front of a model, shared by all streams. Submit is
-// latest-wins per stream; Run owns the model calls and delivers Results to the handler.
+// Batcher is one dynamic batcher in front of a model Backend, shared by all streams. Each
+// stream has up to MaxPending clips waiting; past that the oldest is dropped (stale). Run owns
+// the model calls and delivers Results to the handler.
 type Batcher struct {
-	model    *Model
-	maxBatch int
-	maxWait  time.Duration
-	streams  int // streams that can submit (SetStreams); guarded by mu
-	onBatch  func(int, time.Duration, error)
-	handle   func(Result)
-	log      *slog.Logger
+	backend    Backend
+	info       BackendInfo
+	scorer     *Scorer
+	clipLen    int
+	maxBatch   int
+	maxPending int
+	maxWait    time.Duration
+	streams    int // streams that can submit (SetStreams); guarded by mu
+	onBatch    func(int, time.Duration, error)
+	handle     func(Result)
+	log        *slog.Logger
 
 	kick chan struct{} // capacity 1: "the queue changed"
 
 	mu       sync.Mutex
-	queue    []*pending // arrival order
-	byStream map[string]*pending
+	queue    []*pending            // arrival order
+	byStream map[string][]*pending // each stream's slots, in queue order
 	free     []*pending
 	state    int // batcherIdle, batcherRunning, batcherClosed
 	stats    BatcherStats
@@ -70,7 +76,6 @@ type Batcher struct {
 
 	// Reused by the Run goroutine only.
 	input []float32 // [maxBatch][3][T][S][S]
-	out   *Outputs
 	batch []*pending
 }
 
@@ -80,39 +85,45 @@ const (
 	batcherClosed
 )
 
-// NewBatcher makes a batcher for m. handle is called from the Run goroutine, one Result
-// per clip taken into a batch, in batch order (Err set when the model call failed); while it blocks, no further batch runs (back-pressure
-// reaches Submit only as latest-wins drops, never as blocking).
-func NewBatcher(m *Model, cfg BatcherConfig, handle func(Result)) (*Batcher, error) {
-	if m == nil || handle == nil {
+// NewBatcher makes a batcher in front of be (an open *Model, or a remote backend). handle is
+// called from the Run goroutine, one Result per clip taken into a batch, in batch order (Err
+// set when the model call failed); while it blocks, no further batch runs (back-pressure
+// reaches Submit only as stale drops, never as blocking).
+func NewBatcher(be Backend, cfg BatcherConfig, handle func(Result)) (*Batcher, error) {
+	if be == nil || handle == nil {
 		return nil, fmt.Errorf("%w: batcher needs a model and a result handler", ErrBadOptions)
 	}
 	cfg = cfg.WithDefaults()
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("%w: batcher: %w", ErrBadOptions, err)
 	}
-	if m.MaxBatch() > 0 && cfg.MaxBatch > m.MaxBatch() {
-		cfg.MaxBatch = m.MaxBatch()
+	info := be.Info()
+	scorer, err := NewScorer(info, cfg.Detection)
+	if err != nil {
+		return nil, err
 	}
-	if cfg.Logger == nil {
-		cfg.Logger = slog.Default()
+	if info.MaxBatch > 0 && cfg.MaxBatch > info.MaxBatch {
+		cfg.MaxBatch = info.MaxBatch
 	}
 	callBatch := cfg.MaxBatch
-	if m.MaxBatch() > 0 {
-		callBatch = m.MaxBatch()
+	if info.MaxBatch > 0 {
+		callBatch = info.MaxBatch
 	}
 	b := &Batcher{
-		model:    m,
-		maxBatch: cfg.MaxBatch,
-		maxWait:  cfg.MaxWait.D(),
-		onBatch:  cfg.OnBatch,
-		handle:   handle,
-		log:      cfg.Logger.With("component", "batcher", "model", m.Meta.Name),
-		kick:     make(chan struct{}, 1),
-		byStream: map[string]*pending{},
-		input:    make([]float32, callBatch*m.ClipLen()),
-		out:      m.NewOutputs(callBatch),
-		batch:    make([]*pending, 0, cfg.MaxBatch),
+		backend:    be,
+		info:       info,
+		clipLen:    info.Meta.ClipLen(),
+		scorer:     scorer,
+		maxBatch:   cfg.MaxBatch,
+		maxPending: cfg.MaxPending,
+		maxWait:    cfg.MaxWait.D(),
+		onBatch:    cfg.OnBatch,
+		handle:     handle,
+		log:        cfg.Logger.With("component", "batcher", "model", info.Meta.Name),
+		kick:       make(chan struct{}, 1),
+		byStream:   map[string][]*pending{},
+		input:      make([]float32, callBatch*info.Meta.ClipLen()),
+		batch:      make([]*pending, 0, cfg.MaxBatch),
 	}
 	b.stats.BatchSizes = make([]uint64, cfg.MaxBatch+1)
 	b.stats.DroppedByStream = map[string]uint64{}
@@ -123,18 +134,20 @@ func NewBatcher(m *Model, cfg BatcherConfig, handle func(Result)) (*Batcher, err
 func (b *Batcher) MaxBatch() int { return b.maxBatch }
 
 // Submit queues c for scoring and takes ownership of it: the batcher Releases it once
-// its tensor is copied into a batch, or at once when it is replaced or refused. If a
-// clip of the same stream is still waiting, c replaces it (latest wins) and the old one
-// is counted as dropped. Submit never blocks on inference. It fails with ErrClipShape
-// for a clip that does not match the model, and ErrClosed after Run has returned.
+// its tensor is copied into a batch, or at once when it is dropped or refused. If the
+// stream already has MaxPending clips waiting, the oldest of them is dropped (counted as
+// stale) and the others move up, so a stream's clips are scored in order. Submit never
+// blocks on inference. It fails with ErrClipShape for a clip that does not match the model,
+// and ErrClosed after Run has returned.
 func (b *Batcher) Submit(c *clipper.Clip) error {
 	if c == nil {
 		return fmt.Errorf("%w: nil clip", ErrClipShape)
 	}
-	if c.Frames != b.model.Meta.Frames || c.Size != b.model.Meta.CropSize || len(c.Tensor) != b.model.ClipLen() {
+	meta := b.info.Meta
+	if c.Frames != meta.Frames || c.Size != meta.CropSize || len(c.Tensor) != b.clipLen {
 		err := fmt.Errorf("%w: stream %s clip %d is T=%d S=%d with %d values, model %s wants T=%d S=%d (%d values)",
-			ErrClipShape, c.Stream, c.Seq, c.Frames, c.Size, len(c.Tensor), b.model.Meta.Name,
-			b.model.Meta.Frames, b.model.Meta.CropSize, b.model.ClipLen())
+			ErrClipShape, c.Stream, c.Seq, c.Frames, c.Size, len(c.Tensor), meta.Name,
+			meta.Frames, meta.CropSize, b.clipLen)
 		b.mu.Lock()
 		b.stats.Rejected++
 		b.mu.Unlock()
@@ -150,15 +163,19 @@ func (b *Batcher) Submit(c *clipper.Clip) error {
 		return ErrClosed
 	}
 	b.stats.Submitted++
-	if p, ok := b.byStream[c.Stream]; ok {
-		old, p.clip = p.clip, c
+	if slots := b.byStream[c.Stream]; len(slots) >= b.maxPending {
+		old = slots[0].clip
+		for i := range len(slots) - 1 {
+			slots[i].clip = slots[i+1].clip
+		}
+		slots[len(slots)-1].clip = c
 		b.stats.Dropped++
 		b.stats.DroppedByStream[c.Stream]++
 	} else {
 		p := b.newPending()
 		p.clip, p.arrived = c, time.Now()
 		b.queue = append(b.queue, p)
-		b.byStream[c.Stream] = p
+		b.byStream[c.Stream] = append(slots, p)
 	}
 	n, full := len(b.queue), b.fullLocked()
 	b.mu.Unlock()
@@ -229,7 +246,7 @@ func (b *Batcher) Run(ctx context.Context) error {
 		}
 		b.mu.Unlock()
 		if n >= full || (n > 0 && wait <= 0) {
-			b.flush()
+			b.flush(ctx)
 			if ctx.Err() == nil {
 				continue
 			}
@@ -255,14 +272,14 @@ func (b *Batcher) Run(ctx context.Context) error {
 	if left > 0 {
 		b.log.Info("flushing pending clips on shutdown", "clips", left)
 	}
-	for b.flush() > 0 {
+	for b.flush(ctx) > 0 {
 	}
 	return nil
 }
 
 // flush scores up to maxBatch of the oldest waiting clips and returns how many it took.
-func (b *Batcher) flush() int {
-	clipLen := b.model.ClipLen()
+func (b *Batcher) flush(ctx context.Context) int {
+	clipLen := b.clipLen
 	b.mu.Lock()
 	k := min(len(b.queue), b.maxBatch)
 	b.batch = append(b.batch[:0], b.queue[:k]...)
@@ -270,7 +287,15 @@ func (b *Batcher) flush() int {
 	clear(b.queue[rest:])
 	b.queue = b.queue[:rest]
 	for _, p := range b.batch {
-		delete(b.byStream, p.clip.Stream)
+		// The queue is in arrival order, so a stream's taken slots are its first ones.
+		id := p.clip.Stream
+		if slots := b.byStream[id]; len(slots) > 1 {
+			n := copy(slots, slots[1:])
+			slots[n] = nil
+			b.byStream[id] = slots[:n]
+		} else {
+			delete(b.byStream, id)
+		}
 	}
 	b.mu.Unlock()
 	if k == 0 {
@@ -285,10 +310,15 @@ func (b *Batcher) flush() int {
 		p.clip.Release()
 	}
 	callN := k
-	if fixed := b.model.MaxBatch(); fixed > 0 {
-		callN = fixed // fixed-N model: rows past k are stale padding, their logits ignored
+	if fixed := b.info.MaxBatch; fixed > 0 {
+		callN = fixed // fixed-N model: rows past k are stale padding, their outputs ignored
 	}
-	err := b.model.RunOutputs(b.input, callN, b.out)
+	// A batch taken is scored even when shutdown has begun; a remote backend bounds the
+	// call by its own timeout.
+	outs, err := b.backend.Infer(context.WithoutCancel(ctx), b.input[:callN*clipLen], callN)
+	if err == nil {
+		err = b.scorer.Check(outs, k, b.info.Where)
+	}
 	infer := time.Since(start)
 
 	b.mu.Lock()
@@ -319,7 +349,7 @@ func (b *Batcher) flush() int {
 		r := Result{
 			ScoredClip: ScoredClip{
 				Stream: c.Stream, Seq: c.Seq, Start: c.Start, End: c.End, StartWall: c.StartWall, EndWall: c.EndWall,
-				Labels: b.model.Meta.Labels, Model: b.model.Meta.Name, ModelDigest: b.model.Digest, Key: c.Key,
+				Labels: b.info.Meta.Labels, Model: b.info.Meta.Name, ModelDigest: b.info.Digest, Key: c.Key,
 			},
 			InferLatency: infer,
 			QueueDelay:   start.Sub(p.arrived),
@@ -327,7 +357,7 @@ func (b *Batcher) flush() int {
 			Err:          err,
 		}
 		if err == nil {
-			if serr := b.model.ScoreClip(b.out, i, c, &r.ScoredClip); serr != nil {
+			if serr := b.scorer.Score(outs, i, c, &r.ScoredClip); serr != nil {
 				r.Err, r.Scores, r.Actors = serr, nil, nil
 			}
 		}

@@ -260,11 +260,12 @@ func TestBatcherFlushesWhenEveryStreamHasAClip(t *testing.T) {
 	})
 }
 
-// A newer clip of a stream replaces the waiting one: the old one is released and counted.
+// With max_pending 1 a newer clip of a stream replaces the waiting one (latest wins): the old
+// one is released and counted.
 func TestBatcherLatestWins(t *testing.T) {
 	f := newBatchFixture(t, 4)
 	col := newCollector()
-	b, err := NewBatcher(f.m, BatcherConfig{Logger: quiet(), MaxBatch: 8, MaxWait: confkit.Duration(20 * time.Millisecond)}, col.handle)
+	b, err := NewBatcher(f.m, BatcherConfig{Logger: quiet(), MaxBatch: 8, MaxPending: 1, MaxWait: confkit.Duration(20 * time.Millisecond)}, col.handle)
 	if err != nil {
 		t.Fatal(err)
 	}

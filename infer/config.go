@@ -84,26 +84,38 @@ type BatcherConfig struct {
 	// streams have a clip waiting. 0 = default; a model with a fixed batch size caps it (and
 	// then every call is padded to that size).
 	MaxBatch int `yaml:"max_batch"`
+	// MaxPending is how many clips of one stream may wait for inference. A clip arriving
+	// when its stream has that many waiting pushes the oldest out (counted as stale). 1 is
+	// latest-wins; the default 2 rides out a model call longer than one hop (a burst of
+	// CPU contention) without losing a clip, at the price of one more waiting clip tensor per
+	// stream. 0 = default.
+	MaxPending int `yaml:"max_pending"`
 	// MaxWait is the longest the oldest waiting clip waits for others. 0 = default. Lower
 	// trades batching (throughput with many streams) for latency with few.
 	MaxWait confkit.Duration `yaml:"max_wait"`
 	// OnBatch, if set, is called after every model call (from the Run goroutine) with the
 	// batch size, the call's duration and its error: the hook for metrics histograms.
 	OnBatch func(size int, infer time.Duration, err error) `yaml:"-"`
+	// Detection is how a detection model's outputs become actors (the `detection` section,
+	// set by the caller); zero = defaults, unused for classification.
+	Detection DetectionConfig `yaml:"-"`
 	// Logger; nil = slog.Default().
 	Logger *slog.Logger `yaml:"-"`
 }
 
 // DefaultBatcherConfig is the one definition of the batcher's defaults.
 func DefaultBatcherConfig() BatcherConfig {
-	return BatcherConfig{MaxBatch: 8, MaxWait: confkit.Duration(40 * time.Millisecond)}
+	return BatcherConfig{MaxBatch: 8, MaxPending: 2, MaxWait: confkit.Duration(40 * time.Millisecond)}
 }
 
-// WithDefaults replaces zero MaxBatch, MaxWait and Logger by their defaults.
+// WithDefaults replaces zero MaxBatch, MaxPending, MaxWait and Logger by their defaults.
 func (c BatcherConfig) WithDefaults() BatcherConfig {
 	d := DefaultBatcherConfig()
 	if c.MaxBatch == 0 {
 		c.MaxBatch = d.MaxBatch
+	}
+	if c.MaxPending == 0 {
+		c.MaxPending = d.MaxPending
 	}
 	if c.MaxWait == 0 {
 		c.MaxWait = d.MaxWait
@@ -119,6 +131,9 @@ func (c BatcherConfig) Validate() error {
 	p := confkit.Problems{Sentinel: ErrBadOptions}
 	if c.MaxBatch < 0 {
 		p.Add("max_batch", "must be >= 1 (0 = default), not %d", c.MaxBatch)
+	}
+	if c.MaxPending < 0 {
+		p.Add("max_pending", "must be >= 1 (0 = default), not %d", c.MaxPending)
 	}
 	if c.MaxWait < 0 {
 		p.Add("max_wait", "must be > 0 (0 = default), not %v", c.MaxWait)

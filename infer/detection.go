@@ -16,8 +16,10 @@ type DetectionConfig struct {
 	MinActorScore float64 `yaml:"min_actor_score"`
 	// MaxActors caps the actors per clip, best first (both modes).
 	MaxActors int `yaml:"max_actors"`
+	// PersonDetector gives an RoI model its boxes (unused by single-stage models).
+	PersonDetector PersonDetectorConfig `yaml:"person_detector"`
 	// BoxModel is a single-stage detection model whose actors an RoI model classifies, instead
-	// of a person detector (infer.person_detector); "" = none.
+	// of a person detector (person_detector); "" = none.
 	BoxModel string `yaml:"box_model"`
 }
 
@@ -30,12 +32,16 @@ func (c DetectionConfig) WithDefaults() DetectionConfig {
 	if c.MaxActors == 0 {
 		c.MaxActors = d.MaxActors
 	}
+	if c.PersonDetector == (PersonDetectorConfig{}) {
+		c.PersonDetector = d.PersonDetector
+	}
 	return c
 }
 
 // DefaultDetectionConfig is the one definition of the section's defaults.
 func DefaultDetectionConfig() DetectionConfig {
-	return DetectionConfig{MinActorScore: detect.DefaultMinScore, MaxActors: detect.DefaultMaxActors}
+	return DetectionConfig{MinActorScore: detect.DefaultMinScore, MaxActors: detect.DefaultMaxActors,
+		PersonDetector: DefaultPersonDetectorConfig()}
 }
 
 // maxActorsLimit bounds max_actors: the per-actor lifecycle keeps state for each.
@@ -51,6 +57,7 @@ func (c DetectionConfig) Validate() error {
 	if c.MaxActors < 1 || c.MaxActors > maxActorsLimit {
 		p.Add("max_actors", "must be 1..%d, not %d", maxActorsLimit, c.MaxActors)
 	}
+	p.Nest("person_detector", c.PersonDetector.Validate())
 	return p.Err()
 }
 
@@ -87,7 +94,7 @@ type BoxSource interface {
 func (m *Model) SetBoxSource(s BoxSource) { m.boxes = s }
 
 // NeedsBoxSource reports whether the model is an RoI detection model still without a BoxSource:
-// it cannot score clips (RunOutputs fails with ErrNoBoxSource).
+// it cannot score clips (Infer fails with ErrNoBoxSource).
 func (m *Model) NeedsBoxSource() bool { return m.Meta.Mode == ModeRoI && m.boxes == nil }
 
 // Boxes implements BoxSource with a single-stage model: its decoded actors (MaxActors, best first).
@@ -100,13 +107,13 @@ func (m *Model) Boxes(clips []float32, n int, meta Metadata) ([][]ScoredBox, err
 		return nil, fmt.Errorf("%w: box model %s takes T=%d S=%d clips, got T=%d S=%d (or other normalisation)",
 			ErrClipShape, m.Meta.Name, m.Meta.Frames, m.Meta.CropSize, meta.Frames, meta.CropSize)
 	}
-	o := m.NewOutputs(n)
-	if err := m.RunOutputs(clips, n, o); err != nil {
+	o := m.newRunOutputs(n)
+	if err := m.runOutputs(clips, n, o); err != nil {
 		return nil, err
 	}
 	out := make([][]ScoredBox, n)
 	for i := range out {
-		dets, err := m.decode(o, i)
+		dets, err := decodeSingleStage(m.Meta, m.detectOpts, o.named(m), i)
 		if err != nil {
 			return nil, err
 		}
@@ -117,9 +124,8 @@ func (m *Model) Boxes(clips []float32, n int, meta Metadata) ([][]ScoredBox, err
 	return out, nil
 }
 
-// Outputs are one batch's raw outputs. The batcher keeps one and reuses it for every call; not
-// safe for concurrent use.
-type Outputs struct {
+// runOutputs are one in-process batch's raw outputs, before Infer names them.
+type runOutputs struct {
 	n                              int
 	logits                         []float32 // classification [n,C]
 	heatmap, size, offset, actions []float32 // single-stage [n,·,G,G]; RoI: actions [K,C]
@@ -128,10 +134,10 @@ type Outputs struct {
 	first                          []int // RoI: clip i's rois are first[i]..first[i+1]
 }
 
-// NewOutputs allocates outputs for batches of up to maxN clips (RoI buffers grow as needed).
-func (m *Model) NewOutputs(maxN int) *Outputs {
+// newRunOutputs allocates outputs for batches of up to maxN clips (RoI buffers grow as needed).
+func (m *Model) newRunOutputs(maxN int) *runOutputs {
 	maxN = max(maxN, 1)
-	o := &Outputs{}
+	o := &runOutputs{}
 	c := m.classes
 	switch m.Meta.Mode {
 	case ModeSingleStage:
@@ -147,10 +153,10 @@ func (m *Model) NewOutputs(maxN int) *Outputs {
 	return o
 }
 
-// RunOutputs runs n clips (input [n,3,T,S,S]) into o. An RoI model first asks its BoxSource for
+// runOutputs runs n clips (input [n,3,T,S,S]) into o. An RoI model first asks its BoxSource for
 // the clips' actors and fails with ErrNoBoxSource without one; a batch with no actor at all makes
 // no model call.
-func (m *Model) RunOutputs(input []float32, n int, o *Outputs) error {
+func (m *Model) runOutputs(input []float32, n int, o *runOutputs) error {
 	if m.Meta.Mode == ModeRoI {
 		if m.boxes == nil {
 			return fmt.Errorf("%w: model %s", ErrNoBoxSource, m.Meta.Name)
@@ -177,7 +183,7 @@ func (m *Model) RunOutputs(input []float32, n int, o *Outputs) error {
 	g, c := int64(m.Meta.Grid()), int64(m.classes)
 	cells := int(g * g)
 	if len(o.heatmap) < n*cells || len(o.actions) < n*int(c)*cells {
-		*o = *m.NewOutputs(n)
+		*o = *m.newRunOutputs(n)
 	}
 	o.n = n
 	outs := []struct {
@@ -198,7 +204,7 @@ func (m *Model) RunOutputs(input []float32, n int, o *Outputs) error {
 }
 
 // runRoIs lays out the rois of every clip's boxes (capped at MaxActors) and runs the RoI model.
-func (m *Model) runRoIs(input []float32, n int, boxes [][]ScoredBox, o *Outputs) error {
+func (m *Model) runRoIs(input []float32, n int, boxes [][]ScoredBox, o *runOutputs) error {
 	if err := m.checkBatch(input, n); err != nil {
 		return err
 	}
@@ -277,63 +283,36 @@ func destroy(vs []ort.Value) {
 	}
 }
 
-// decode is clip i's single-stage actors in crop coordinates.
-func (m *Model) decode(o *Outputs, i int) ([]detect.Detection, error) {
-	g, c := m.Meta.Grid(), m.classes
-	cells := g * g
-	h := detect.Heads{Grid: g, Stride: m.Meta.Stride, Classes: c,
-		Heatmap: o.heatmap[i*cells : (i+1)*cells], Size: o.size[i*2*cells : (i+1)*2*cells],
-		Offset: o.offset[i*2*cells : (i+1)*2*cells], Actions: o.actions[i*c*cells : (i+1)*c*cells]}
-	return detect.Decode(h, m.detectOpts)
-}
-
-// ScoreClip fills sc's Scores (and, for a detection model, Key and Actors with boxes mapped to
-// c's source frame) from clip i of the last RunOutputs. c's header is read, not its tensor.
-func (m *Model) ScoreClip(o *Outputs, i int, c *clipper.Clip, sc *ScoredClip) error {
-	if i < 0 || i >= o.n {
-		return fmt.Errorf("%w: clip %d of a batch of %d", ErrBadBatch, i, o.n)
-	}
-	classes := m.classes
-	sc.Scores = make([]float32, classes)
-	if !m.Meta.IsDetection() {
-		ScoresInto(m.Meta, o.logits[i*classes:(i+1)*classes], sc.Scores)
-		return nil
-	}
-	sc.Key = c.Key
-	crop, err := detect.CropOf(c.SourceWidth, c.SourceHeight, m.Meta.ResizeShortSide, m.Meta.CropSize)
-	if err != nil {
-		// A clip that does not say its frame (tests, synthetic input): the crop is the frame.
-		crop = detect.Crop{ResizedW: m.Meta.CropSize, ResizedH: m.Meta.CropSize, Size: m.Meta.CropSize}
-	}
-	if sc.Actors == nil {
-		sc.Actors = make([]Actor, 0, m.detectOpts.MaxActors) // non-nil: a detection clip, maybe without actors
-	}
-	sc.Actors = sc.Actors[:0]
+// named is o as the Backend contract's named tensors (no copy: valid until o is reused). An RoI
+// model's outputs add the boxes it classified: "rois" [K,5] (batch index, box in crop fractions)
+// and "roi_scores" [K] (how sure the box source was), so a clip's actors can be told apart.
+func (o *runOutputs) named(m *Model) Outputs {
+	n, c := int64(o.n), int64(m.classes)
 	switch m.Meta.Mode {
 	case ModeSingleStage:
-		dets, err := m.decode(o, i)
-		if err != nil {
-			return err
-		}
-		for _, d := range dets {
-			sc.Actors = append(sc.Actors, Actor{Box: crop.ToSource(d.Box), Score: d.Score, Scores: d.Scores})
+		g := int64(m.Meta.Grid())
+		cells := int(g * g)
+		return Outputs{
+			OutputHeatmap: {Shape: []int64{n, 1, g, g}, Data: o.heatmap[:o.n*cells]},
+			OutputSize:    {Shape: []int64{n, 2, g, g}, Data: o.size[:o.n*2*cells]},
+			OutputOffset:  {Shape: []int64{n, 2, g, g}, Data: o.offset[:o.n*2*cells]},
+			OutputActions: {Shape: []int64{n, c, g, g}, Data: o.actions[:o.n*int(c)*cells]},
 		}
 	case ModeRoI:
-		for k, b := range o.boxes[i] {
-			row := o.actions[(o.first[i]+k)*classes : (o.first[i]+k+1)*classes]
-			scores := make([]float32, classes)
-			for j, v := range row {
-				scores[j] = ClampScore(v)
+		k := len(o.rois) / 5
+		scores := make([]float32, 0, k)
+		for _, bs := range o.boxes {
+			for _, b := range bs {
+				scores = append(scores, b.Score)
 			}
-			sc.Actors = append(sc.Actors, Actor{Box: crop.ToSource(b.Box), Score: b.Score, Scores: scores})
+		}
+		return Outputs{
+			OutputActions:   {Shape: []int64{int64(k), c}, Data: o.actions[:k*int(c)]},
+			OutputRoIs:      {Shape: []int64{int64(k), 5}, Data: o.rois},
+			OutputRoIScores: {Shape: []int64{int64(k)}, Data: scores},
 		}
 	}
-	for _, a := range sc.Actors {
-		for j, v := range a.Scores {
-			sc.Scores[j] = max(sc.Scores[j], v)
-		}
-	}
-	return nil
+	return Outputs{OutputLogits: {Shape: []int64{n, c}, Data: o.logits[:o.n*int(c)]}}
 }
 
 // runDetectionInto is RunInto for a detection model: each clip's best probability per label over
@@ -342,7 +321,7 @@ func (m *Model) runDetectionInto(input []float32, n int, out []float32) error {
 	if len(out) < n*m.classes {
 		return fmt.Errorf("%w: output has room for %d values, %d clips need %d", ErrBadBatch, len(out), n, n*m.classes)
 	}
-	o := m.NewOutputs(n)
+	o := m.newRunOutputs(n)
 	var err error
 	if m.NeedsBoxSource() {
 		whole := make([][]ScoredBox, n)
@@ -351,14 +330,16 @@ func (m *Model) runDetectionInto(input []float32, n int, out []float32) error {
 		}
 		err = m.runRoIs(input, n, whole, o)
 	} else {
-		err = m.RunOutputs(input, n, o)
+		err = m.runOutputs(input, n, o)
 	}
 	if err != nil {
 		return err
 	}
+	sco := &Scorer{meta: m.Meta, opts: m.detectOpts}
+	outs := o.named(m)
 	var sc ScoredClip
 	for i := range n {
-		if err := m.ScoreClip(o, i, &clipper.Clip{}, &sc); err != nil {
+		if err := sco.Score(outs, i, &clipper.Clip{}, &sc); err != nil {
 			return err
 		}
 		copy(out[i*m.classes:(i+1)*m.classes], sc.Scores)

@@ -210,16 +210,29 @@ func TestRoIWithSingleStageBoxes(t *testing.T) {
 	if !roi.NeedsBoxSource() {
 		t.Fatal("an RoI model without a box source says it needs none")
 	}
-	o := roi.NewOutputs(2)
-	if err := roi.RunOutputs(input, 2, o); !errors.Is(err, ErrNoBoxSource) {
-		t.Fatalf("RunOutputs without boxes: err = %v, want ErrNoBoxSource", err)
+	ctx := context.Background()
+	if _, err := roi.Infer(ctx, input, 2); !errors.Is(err, ErrNoBoxSource) {
+		t.Fatalf("Infer without boxes: err = %v, want ErrNoBoxSource", err)
 	}
 	roi.SetBoxSource(single)
-	if err := roi.RunOutputs(input, 2, o); err != nil {
+	sco, err := NewScorer(roi.Info(), DetectionConfig{})
+	if err != nil {
 		t.Fatal(err)
 	}
+	scoreBatch := func() Outputs {
+		t.Helper()
+		outs, err := roi.Infer(ctx, input, 2)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := sco.Check(outs, 2, "test"); err != nil {
+			t.Fatal(err)
+		}
+		return outs
+	}
+	outs := scoreBatch()
 	var sc ScoredClip
-	if err := roi.ScoreClip(o, 0, &clipper.Clip{}, &sc); err != nil {
+	if err := sco.Score(outs, 0, &clipper.Clip{}, &sc); err != nil {
 		t.Fatal(err)
 	}
 	if len(sc.Actors) != 2 {
@@ -228,7 +241,7 @@ func TestRoIWithSingleStageBoxes(t *testing.T) {
 	checkActor(t, "roi wave", sc.Actors, wave.box(s), 0)
 	checkActor(t, "roi walk", sc.Actors, walk.box(s), 1)
 	var empty ScoredClip
-	if err := roi.ScoreClip(o, 1, &clipper.Clip{}, &empty); err != nil || len(empty.Actors) != 0 || empty.Scores[0] != 0 {
+	if err := sco.Score(outs, 1, &clipper.Clip{}, &empty); err != nil || len(empty.Actors) != 0 || empty.Scores[0] != 0 {
 		t.Errorf("empty clip: %+v, %v; want no actor and zero scores", empty, err)
 	}
 	// RunInto (bench, warm-up) serves detection models too: each clip's best score per label.
@@ -240,10 +253,7 @@ func TestRoIWithSingleStageBoxes(t *testing.T) {
 	if err := roi.SetDetection(DetectionConfig{MinActorScore: 0.3, MaxActors: 1}); err != nil {
 		t.Fatal(err)
 	}
-	if err := roi.RunOutputs(input, 2, o); err != nil {
-		t.Fatal(err)
-	}
-	if err := roi.ScoreClip(o, 0, &clipper.Clip{}, &sc); err != nil || len(sc.Actors) != 1 {
+	if err := sco.Score(scoreBatch(), 0, &clipper.Clip{}, &sc); err != nil || len(sc.Actors) != 1 {
 		t.Errorf("max_actors 1: %d actors, %v", len(sc.Actors), err)
 	}
 	if err := roi.SetDetection(DetectionConfig{MinActorScore: 2, MaxActors: -1}); !errors.Is(err, ErrBadOptions) ||

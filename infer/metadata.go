@@ -20,6 +20,10 @@ const (
 	OutputSize    = "size"    // single-stage: [N,2,G,G]
 	OutputOffset  = "offset"  // single-stage: [N,2,G,G]
 	OutputActions = "actions" // single-stage: [N,C,G,G]; RoI mode: [K,C]
+	// What an in-process RoI model's Infer adds beside its actions (not model outputs): the
+	// boxes it classified, [K,5] as the rois input, and their box source's scores, [K].
+	OutputRoIs      = "rois"
+	OutputRoIScores = "roi_scores"
 )
 
 // SchemaVersion is the model contract version this package implements.

@@ -11,12 +11,7 @@ const (
 	PersonFormatYOLOv8 = "yolov8"
 )
 
-// Config is the `infer` section: inference settings beside the model itself.
-type Config struct {
-	PersonDetector PersonDetectorConfig `yaml:"person_detector"`
-}
-
-// PersonDetectorConfig is `infer.person_detector`: a user-supplied person detector ONNX
+// PersonDetectorConfig is `detection.person_detector`: a user-supplied person detector ONNX
 // model that gives the RoI mode its boxes, run on each clip's key frame.
 type PersonDetectorConfig struct {
 	// Path is the detector's ONNX file; "" = no person detector.
@@ -32,21 +27,9 @@ type PersonDetectorConfig struct {
 	Class int `yaml:"class"`
 }
 
-// DefaultConfig is the `infer` section's defaults (no person detector).
-func DefaultConfig() Config {
-	return Config{PersonDetector: DefaultPersonDetectorConfig()}
-}
-
 // DefaultPersonDetectorConfig is the one definition of the person detector's defaults.
 func DefaultPersonDetectorConfig() PersonDetectorConfig {
 	return PersonDetectorConfig{Format: PersonFormatYOLOX, ScoreThreshold: 0.4, NMSIoU: 0.5, Class: 0}
-}
-
-// Validate checks the section; errors name the field by its YAML key.
-func (c Config) Validate() error {
-	var p confkit.Problems
-	p.Nest("person_detector", c.PersonDetector.Validate())
-	return p.Err()
 }
 
 // Validate checks the person detector settings (also when Path is "", so a typo shows

@@ -7,10 +7,10 @@ import (
 )
 
 func TestPersonDetectorConfigValidate(t *testing.T) {
-	if err := DefaultConfig().Validate(); err != nil {
+	if err := DefaultDetectionConfig().Validate(); err != nil {
 		t.Fatalf("defaults: %v", err)
 	}
-	c := DefaultConfig()
+	c := DefaultDetectionConfig()
 	c.PersonDetector = PersonDetectorConfig{Path: "p.onnx", Format: "yolo", ScoreThreshold: 0, NMSIoU: 1.5, Class: -1}
 	err := c.Validate()
 	if !errors.Is(err, ErrBadOptions) {

@@ -52,10 +52,10 @@ func (p *Pipeline) openBoxSource(cfg configs.Config, given infer.BoxSource) (clo
 	case given != nil:
 		m.SetBoxSource(given)
 		return func() {}, nil
-	case cfg.Infer.PersonDetector.Path != "":
-		d, err := persondet.Open(p.runtime, cfg.Infer.PersonDetector)
+	case cfg.Detection.PersonDetector.Path != "":
+		d, err := persondet.Open(p.runtime, cfg.Detection.PersonDetector)
 		if err != nil {
-			return nil, fmt.Errorf("infer.person_detector: %w", err)
+			return nil, fmt.Errorf("detection.person_detector: %w", err)
 		}
 		m.SetBoxSource(personBoxes{d})
 		return func() { d.Close() }, nil
@@ -77,6 +77,6 @@ func (p *Pipeline) openBoxSource(cfg configs.Config, given infer.BoxSource) (clo
 		return func() { bm.Close() }, nil
 	}
 	return nil, fmt.Errorf("model.path: %s is an RoI detection model (%s %s): %w; give it a person detector "+
-		"(infer.person_detector.path, --person-detector) or a single-stage model (detection.box_model)",
+		"(detection.person_detector.path, --person-detector) or a single-stage model (detection.box_model)",
 		cfg.Model.Path, infer.KeyDetectionMode, infer.ModeRoI, infer.ErrNoBoxSource)
 }

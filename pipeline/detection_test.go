@@ -242,7 +242,7 @@ func TestDetectionRoIWithBoxModel(t *testing.T) {
 func TestDetectionRoIWithPersonDetector(t *testing.T) {
 	video := testkit.TwoActors{}
 	cfg := oneShotConfig(testkit.DetectionModel(t, testkit.DetectionRoI), video.Make(t, t.TempDir(), 2))
-	cfg.Infer.PersonDetector.Path = filepath.Join("..", "infer", "persondet", "testdata", "yolox.onnx")
+	cfg.Detection.PersonDetector.Path = filepath.Join("..", "infer", "persondet", "testdata", "yolox.onnx")
 	out := runDetection(t, cfg)
 	scored := out.ofType(events.TypeClipScored)
 	if len(scored) == 0 {

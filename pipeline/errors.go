@@ -17,4 +17,7 @@ var (
 	// ErrNoClip: a one-shot input decoded frames but yielded no clip (too short, or every clip
 	// broken by gaps or backward frame times).
 	ErrNoClip = errors.New("yielded no clip")
+	// ErrRemoteRoI: an RoI detection model was configured with a remote inference server; its
+	// boxes come from a person detector in this process, so it runs in process.
+	ErrRemoteRoI = errors.New("an RoI detection model runs in process (its person detector is local); unset infer.remote.url")
 )

@@ -161,7 +161,7 @@ func (t *timeline) Add(f *clipper.Frame) []*clipper.Clip {
 
 // motionGeometry is how the decoder makes this model's samples, for the meter.
 func (p *Pipeline) motionGeometry() motion.Geometry {
-	m := p.model.Meta
+	m := p.info.Meta
 	cc := p.clipperConfig().WithDefaults()
 	return motion.Geometry{Size: m.CropSize, ResizeShortSide: m.ResizeShortSide, Mean: m.Mean, Std: m.Std,
 		Interval: cc.Interval(), GapTolerance: cc.GapTolerance}

@@ -36,7 +36,7 @@ func (p *Pipeline) Handler() http.Handler {
 		}
 		w.Header().Set("Content-Type", "application/json")
 		json.NewEncoder(w).Encode(map[string]any{
-			"model":   map[string]any{"name": p.model.Meta.Name, "digest": p.model.Digest, "provider": p.model.Provider, "labels": p.model.Meta.Labels},
+			"model":   map[string]any{"name": p.info.Meta.Name, "digest": p.info.Digest, "provider": p.info.Provider, "labels": p.info.Meta.Labels},
 			"streams": out,
 		})
 	})

@@ -2,7 +2,12 @@ package pipeline
 
 import (
 	"fmt"
+	"maps"
 	"os"
+	"sync"
+
+	"github.com/actionstream/actionstream/clipper"
+	"github.com/actionstream/actionstream/infer"
 
 	"github.com/actionstream/actionstream/ingest"
 	"github.com/actionstream/actionstream/ingest/file"
@@ -54,3 +59,111 @@ func fileHint(url string, st StreamStatus) string {
 	}
 	return " (not a video file FFmpeg can read, or its header is damaged)"
 }
+
+// runAhead lets a one-shot stream's decoder work up to depth clips ahead of inference
+// without a clip ever being replaced: the batcher keeps one waiting clip per stream (latest
+// wins), so the stream hands it the next clip only when the previous one's result is back,
+// and the clips completed meanwhile wait here in order. Decoding and inference overlap; the
+// decoder stops only when depth clips are already waiting (bounded memory).
+type runAhead struct {
+	depth int
+
+	mu    sync.Mutex
+	moved *sync.Cond // signalled when the queue shrinks or the stream's clip comes back
+	queue []*clipper.Clip
+	busy  bool // one of the stream's clips is in the batcher
+}
+
+// aheadBytes bounds the clips a one-shot stream's decoder may hold ahead of inference
+// (within 2 to 8 clips: 8 for X3D-S's 4 MiB clips).
+const aheadBytes = 64 << 20
+
+func newRunAhead(clipLen int) *runAhead {
+	q := &runAhead{depth: min(8, max(2, aheadBytes/max(4*clipLen, 1)))}
+	q.moved = sync.NewCond(&q.mu)
+	return q
+}
+
+// push takes a completed clip on the decoder's goroutine: submitted at once when none of the
+// stream's clips is in the batcher, else queued, waiting while depth clips are queued.
+// submit returns false when the batcher refused (and released) the clip.
+func (q *runAhead) push(c *clipper.Clip, submit func(*clipper.Clip) bool) {
+	q.mu.Lock()
+	for q.busy && len(q.queue) >= q.depth {
+		q.moved.Wait()
+	}
+	if q.busy {
+		q.queue = append(q.queue, c)
+		q.mu.Unlock()
+		return
+	}
+	q.busy = true
+	q.mu.Unlock()
+	if !submit(c) {
+		q.back(submit)
+	}
+}
+
+// back is called when the stream's clip has come back from the batcher (its result, or a
+// refusal): the next queued clip goes in.
+func (q *runAhead) back(submit func(*clipper.Clip) bool) {
+	for {
+		q.mu.Lock()
+		if len(q.queue) == 0 {
+			q.busy = false
+			q.moved.Broadcast()
+			q.mu.Unlock()
+			return
+		}
+		c := q.queue[0]
+		q.queue[0] = nil
+		q.queue = q.queue[1:]
+		q.moved.Broadcast()
+		q.mu.Unlock()
+		if submit(c) {
+			return
+		}
+	}
+}
+
+// drain waits until every clip pushed has come back, so `run` sees every result before it
+// exits.
+func (q *runAhead) drain() {
+	q.mu.Lock()
+	for q.busy || len(q.queue) > 0 {
+		q.moved.Wait()
+	}
+	q.mu.Unlock()
+}
+
+// OneShotThreads is how `run` splits the CPUs this process may use (cores: runtime.NumCPU,
+// which honours the affinity mask, so `taskset -c 0` means one) between FFmpeg and ONNX
+// Runtime; docs/OPERATIONS.md states the rule:
+//   - FFmpeg decodes each input on one thread (no frame threading: it costs CPU and frame
+//     delay, and one thread decodes a 720p30 camera many times faster than real time).
+//   - ONNX Runtime gets threads intra-op threads, every core when threads is 0, with
+//     spinning off: a worker that waits for the next clip sleeps and leaves its core to the
+//     decoder, which runs ahead of inference in that idle time (runAhead).
+//
+// A GPU provider keeps ONNX Runtime's own thread default (the CPU only feeds the device).
+func OneShotThreads(o infer.Options, cores int) infer.Options {
+	if o.Provider != "" && o.Provider != infer.ProviderCPU {
+		return o
+	}
+	if o.Threads == 0 {
+		o.Threads = max(cores, 1)
+	}
+	if o.Threads > 1 {
+		o.SessionConfig = maps.Clone(o.SessionConfig)
+		if o.SessionConfig == nil {
+			o.SessionConfig = map[string]string{}
+		}
+		if _, set := o.SessionConfig[spinKey]; !set {
+			o.SessionConfig[spinKey] = "0"
+		}
+	}
+	return o
+}
+
+// spinKey is ONNX Runtime's session setting for letting idle intra-op threads spin.
+const spinKey = "session.intra_op.allow_spinning"

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"runtime"
 	"sort"
 	"sync"
 	"time"
@@ -18,6 +19,7 @@ import (
 	"github.com/actionstream/actionstream/decode"
 	"github.com/actionstream/actionstream/events"
 	"github.com/actionstream/actionstream/infer"
+	"github.com/actionstream/actionstream/infer/kserve"
 	"github.com/actionstream/actionstream/sink"
 	"github.com/actionstream/actionstream/sink/sinks"
 )
@@ -48,11 +50,13 @@ type Pipeline struct {
 	oneShot bool
 	retries int
 
-	runtime *infer.Runtime
-	model   *infer.Model
+	runtime *infer.Runtime // nil when inference is remote
+	model   *infer.Model   // nil when inference is remote
 	// closeBoxes closes an RoI model's box source (person detector or box model), before the
 	// runtime.
 	closeBoxes func()
+	// info is the model that scores clips, in process or on a remote server (infer.remote).
+	info    infer.BackendInfo
 	batcher *infer.Batcher
 	// Events go either to out (one-shot and caller-supplied sinks: a Fanout of Buffered
 	// sinks, in memory) or, serving, to outbox, from which durable delivers to each sink.
@@ -96,27 +100,11 @@ func New(opts Options) (*Pipeline, error) {
 	p := &Pipeline{cfg: cfg, base: log, log: log.With("component", "pipeline"), oneShot: opts.OneShot, retries: max(opts.Retries, 0), streams: map[string]*stream{}}
 	p.emitCtx, p.cancelEmit = context.WithCancel(context.Background())
 
-	ro := cfg.Model.Runtime
-	ro.Logger = log
-	rt, err := infer.NewRuntime(ro)
+	backend, err := p.openBackend(cfg, log, opts.BoxSource)
 	if err != nil {
-		return nil, fmt.Errorf("model.runtime: %w", err)
-	}
-	p.runtime = rt
-	m, err := rt.Open(cfg.Model.Path)
-	if err != nil {
-		rt.Close()
-		return nil, fmt.Errorf("model.path: %w", err)
-	}
-	p.model = m
-	if err := m.SetDetection(cfg.Detection); err != nil {
-		p.closeModel()
-		return nil, fmt.Errorf("detection: %w", err)
-	}
-	if p.closeBoxes, err = p.openBoxSource(cfg, opts.BoxSource); err != nil {
-		p.closeModel()
 		return nil, err
 	}
+	p.info = backend.Info()
 	p.metrics = newMetrics(p)
 
 	ev := cfg.Events.WithDefaults()
@@ -131,8 +119,8 @@ func New(opts Options) (*Pipeline, error) {
 	}
 
 	bc := cfg.Batcher
-	bc.OnBatch, bc.Logger = p.metrics.observeBatch, log
-	b, err := infer.NewBatcher(m, bc, p.handleResult)
+	bc.OnBatch, bc.Logger, bc.Detection = p.metrics.observeBatch, log, cfg.Detection
+	b, err := infer.NewBatcher(backend, bc, p.handleResult)
 	if err != nil {
 		p.closeUnstarted()
 		return nil, fmt.Errorf("batcher: %w", err)
@@ -149,8 +137,57 @@ func New(opts Options) (*Pipeline, error) {
 	return p, nil
 }
 
-// Model is the open model.
-func (p *Pipeline) Model() *infer.Model { return p.model }
+// openBackend opens what scores the clips: the model file in ONNX Runtime, or, with
+// infer.remote, the same model on a KServe v2 server (its contract read from the local file).
+// boxes gives an in-process RoI detection model its actors.
+func (p *Pipeline) openBackend(cfg configs.Config, log *slog.Logger, boxes infer.BoxSource) (infer.Backend, error) {
+	if rc := cfg.Infer.Remote; rc.Enabled() {
+		meta, digest, err := infer.ReadContract(cfg.Model.Path)
+		if err != nil {
+			return nil, fmt.Errorf("model.path: %w", err)
+		}
+		if meta.Mode == infer.ModeRoI {
+			return nil, fmt.Errorf("infer.remote: %s is an RoI detection model (%s %s): %w", cfg.Model.Path,
+				infer.KeyDetectionMode, infer.ModeRoI, ErrRemoteRoI)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 3*rc.Timeout.D())
+		defer cancel()
+		be, err := kserve.NewBackend(ctx, rc, meta, digest)
+		if err != nil {
+			return nil, fmt.Errorf("infer.remote: %w", err)
+		}
+		return be, nil
+	}
+	ro := cfg.Model.Runtime
+	ro.Logger = log
+	if p.oneShot {
+		ro = OneShotThreads(ro, runtime.NumCPU())
+	}
+	rt, err := infer.NewRuntime(ro)
+	if err != nil {
+		return nil, fmt.Errorf("model.runtime: %w", err)
+	}
+	p.runtime = rt
+	m, err := rt.Open(cfg.Model.Path)
+	if err != nil {
+		rt.Close()
+		p.runtime = nil
+		return nil, fmt.Errorf("model.path: %w", err)
+	}
+	p.model = m
+	if err := m.SetDetection(cfg.Detection); err != nil {
+		p.closeModel()
+		return nil, fmt.Errorf("detection: %w", err)
+	}
+	if p.closeBoxes, err = p.openBoxSource(cfg, boxes); err != nil {
+		p.closeModel()
+		return nil, err
+	}
+	return m, nil
+}
+
+// Model is the model that scores clips: its contract, digest and where it runs.
+func (p *Pipeline) Model() infer.BackendInfo { return p.info }
 
 // closeUnstarted releases what New opened when it fails after the sinks: the sinks (and the
 // outbox's file lock) and the model.
@@ -173,7 +210,9 @@ func (p *Pipeline) closeModel() {
 	if p.model != nil {
 		p.model.Close()
 	}
-	p.runtime.Close()
+	if p.runtime != nil {
+		p.runtime.Close()
+	}
 }
 
 // Run runs every stream until ctx ends (or, one-shot, until every input has ended), then shuts
@@ -256,7 +295,7 @@ func (p *Pipeline) snapshotStreams() []*stream {
 
 // handleResult runs on the batcher's goroutine: one scored clip -> lifecycle -> outbox (or
 // sinks). Emitting blocks while the outbox (or a sink's buffer) is full or its disk fails
-// (back-pressure: inference waits; decoding does not, because the batcher is latest-wins per
+// (back-pressure: inference waits; decoding does not, because the batcher drops stale clips per
 // stream).
 func (p *Pipeline) handleResult(r infer.Result) {
 	s := p.stream(r.Stream)
@@ -264,6 +303,9 @@ func (p *Pipeline) handleResult(r infer.Result) {
 		return
 	}
 	defer s.resultHandled() // after the lifecycle saw it: remove flushes only then
+	if s.ahead != nil {
+		defer s.ahead.back(s.submitTo(p.batcher, p.log)) // one-shot: the stream's next clip goes in
+	}
 	s.onResult(r, p.topK)
 	if r.Err == nil { // a failed call is counted by the batcher and logged as periodic totals
 		s.scoredOK.Add(1)
@@ -347,12 +389,12 @@ func (p *Pipeline) publishState(ctx context.Context) {
 
 // clipperConfig is the model's sampling grid with the operator's spacing.
 func (p *Pipeline) clipperConfig() clipper.Config {
-	m := p.model.Meta
+	m := p.info.Meta
 	return p.cfg.Clipper.Grid(m.Frames, m.SamplingRate, m.CropSize)
 }
 
 // decodeConfig is the model's input geometry under the configured limits.
 func (p *Pipeline) decodeConfig(id string) decode.Config {
-	m := p.model.Meta
+	m := p.info.Meta
 	return p.cfg.Decode.Apply(decode.Config{Stream: id, Size: m.CropSize, ResizeShortSide: m.ResizeShortSide, Mean: m.Mean, Std: m.Std, Logger: p.base})
 }

@@ -3,6 +3,7 @@ package pipeline
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -101,9 +102,9 @@ type stream struct {
 	scoredOK         atomic.Uint64 // results without an inference error
 	failErr          error         // why runStream ended the stream as failed; set before wg.Done
 
-	// inflight gates one-shot mode: a stream submits its next clip only after the previous
-	// one was scored, so no clip is replaced.
-	inflight chan struct{}
+	// ahead queues one-shot mode's clips: none is replaced, and decoding runs ahead of
+	// inference (nil when serving).
+	ahead *runAhead
 }
 
 func (p *Pipeline) addStream(sc ingest.StreamConfig) error {
@@ -228,7 +229,7 @@ func (p *Pipeline) newStream(id, url string, src ingest.Source) (*stream, error)
 	}
 	s := &stream{id: id, url: url, src: src, clp: clp, tracker: tr, state: StatusStarting, ended: make(chan struct{})}
 	if p.oneShot {
-		s.inflight = make(chan struct{}, 1)
+		s.ahead = newRunAhead(p.info.Meta.ClipLen())
 	}
 	s.gate = newGate(p.cfg.Motion.For(id), p.motionGeometry())
 	s.tl = &timeline{Clipper: clp, meter: s.gate.meter}
@@ -293,31 +294,41 @@ func (p *Pipeline) runStream(ctx context.Context, s *stream) {
 		s.failErr = err
 		s.setState(StatusFailed, err.Error())
 	}
-	if s.inflight != nil {
-		// Wait until the last clip is scored, so `run` sees every result before it exits.
-		s.inflight <- struct{}{}
+	if s.ahead != nil {
+		s.ahead.drain()
 	}
 }
 
-// submit hands a finished clip to the batcher (decoder goroutine).
+// submit hands a finished clip to the batcher (decoder goroutine); one-shot, through the
+// stream's run-ahead queue.
 func (p *Pipeline) submit(s *stream, c *clipper.Clip) {
 	if p.gateClip(s, c) {
 		return // still: not scored (counted, and the lifecycle told)
 	}
-	if s.inflight != nil {
-		s.inflight <- struct{}{}
-	}
 	seq := c.Seq
-	s.submitted.Add(1)
-	if err := p.batcher.Submit(c); err != nil {
-		s.submitted.Add(^uint64(0))
-		p.log.Warn("clip refused", "stream", s.id, "err", err)
-		if s.inflight != nil {
-			<-s.inflight
-		}
+	if s.ahead != nil {
+		// A queued clip is outstanding for the lifecycle already, so a gated clip behind it
+		// waits for its result.
+		s.noteSubmitted(seq)
+		s.ahead.push(c, s.submitTo(p.batcher, p.log))
 		return
 	}
-	s.noteSubmitted(seq)
+	if s.submitTo(p.batcher, p.log)(c) {
+		s.noteSubmitted(seq)
+	}
+}
+
+// submitTo returns the call that hands one clip to b, counting it; false when b refused it.
+func (s *stream) submitTo(b *infer.Batcher, log *slog.Logger) func(*clipper.Clip) bool {
+	return func(c *clipper.Clip) bool {
+		s.submitted.Add(1)
+		if err := b.Submit(c); err != nil {
+			s.submitted.Add(^uint64(0))
+			log.Warn("clip refused", "stream", s.id, "err", err)
+			return false
+		}
+		return true
+	}
 }
 
 func (s *stream) onResult(r infer.Result, topK int) {
@@ -325,12 +336,6 @@ func (s *stream) onResult(r infer.Result, topK int) {
 	s.lastClip = r.EndWall
 	s.top = r.TopK(topK)
 	s.mu.Unlock()
-	if s.inflight != nil {
-		select {
-		case <-s.inflight:
-		default:
-		}
-	}
 }
 
 // resultHandled counts a result whose events are out (or that failed).

@@ -58,14 +58,53 @@ func show(w io.Writer, r interface{ WriteText(io.Writer) error }, err error, asJ
 	return r.WriteText(w)
 }
 
+func cmdBenchRun(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("bench run", "--model M.onnx --input FILE [flags]", `
+`+"`run`"+`'s wall time (a whole process, model load included) against the largest of: ffmpeg -threads 1
+decoding the input, its clips at the raw ONNX Runtime rate, and (ffmpeg CPU + inference CPU) /
+cores; all measured in the same rounds, in rotating order.`, stderr)
+	var o bench.RunOptions
+	fs.StringVar(&o.Model, "model", "", "ONNX model (required)")
+	fs.StringVar(&o.Input, "input", "", "video file (required)")
+	fs.IntVar(&o.Runs, "runs", 5, "rounds; min, median and max are reported")
+	fs.IntVar(&o.Threads, "threads", 0, "run's --threads (0 = its rule: every core)")
+	asJSON := fs.Bool("json", false, "print JSON")
+	pass := fs.Bool("pass", false, cli.Hidden) // the raw child: time --clips raw model calls
+	clips := fs.Int("clips", 0, cli.Hidden)    // with --pass
+	if err := cli.Parse(fs, args, "model"); err != nil {
+		return err
+	}
+	if *pass {
+		r, err := bench.RawPass(ctx, o.Model, *clips, o.Threads)
+		if err != nil {
+			return err
+		}
+		return json.NewEncoder(stdout).Encode(r)
+	}
+	if o.Input == "" {
+		fs.Usage()
+		return cli.ErrUsage
+	}
+	self, err := os.Executable()
+	if err != nil {
+		return fmt.Errorf("finding this binary: %w", err)
+	}
+	th := strconv.Itoa(o.Threads)
+	o.Run = []string{self, "run", "--model", o.Model, "--input", o.Input, "--threads", th}
+	o.Raw = []string{self, "bench", "run", "--pass", "--model", o.Model, "--threads", th}
+	r, err := bench.Run(ctx, o)
+	return show(stdout, r, err, *asJSON)
+}
+
 func cmdBenchInfer(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("bench infer", "--model M.onnx [flags]", "Raw ONNX Runtime calls against the batcher path on the same model, batch and threads.", stderr)
+	fs := newFlags("bench infer", "--model M.onnx [flags]", "Raw ONNX Runtime calls against the batcher path on the same model, batch and threads, in alternating runs.", stderr)
 	var o bench.InferOptions
 	fs.StringVar(&o.Model, "model", "", "ONNX model (required)")
 	fs.IntVar(&o.Batch, "batch", 4, "clips per model call")
 	fs.IntVar(&o.Threads, "threads", 0, "ONNX Runtime intra-op threads (0 = one per core)")
 	fs.StringVar(&o.Provider, "provider", "cpu", "cpu, cuda or tensorrt")
-	fs.DurationVar(&o.Duration, "duration", 10*time.Second, "timed duration of each side")
+	fs.DurationVar(&o.Duration, "duration", 10*time.Second, "timed duration of each side, split over --runs")
+	fs.IntVar(&o.Runs, "runs", 5, "runs of each side, alternating; min, median and max are reported")
 	fs.BoolVar(&o.Spin, "spin", true, "let ONNX Runtime's threads spin between calls (false frees the cores for decoding)")
 	asJSON := fs.Bool("json", false, "print JSON")
 	if err := cli.Parse(fs, args, "model"); err != nil {

@@ -32,6 +32,7 @@ func commands() []cli.Command {
 		{Name: "bench", Summary: "benchmarks", Subs: []cli.Command{
 			{Name: "decode", Summary: "our decode path against ffmpeg -threads 1", Run: cmdBenchDecode},
 			{Name: "infer", Summary: "raw ONNX Runtime against the batcher", Run: cmdBenchInfer},
+			{Name: "run", Summary: "run's wall time against the machine's bound (decode, inference, CPU)", Run: cmdBenchRun},
 			{Name: "memory", Summary: "peak resident memory per served stream", Run: cmdBenchMemory},
 			{Name: "outbox", Summary: "durable outbox append throughput per fsync policy", Run: cmdBenchOutbox},
 			{Name: "whip", Summary: "glass-to-event latency over WHIP on loopback", Run: cmdBenchWHIP},

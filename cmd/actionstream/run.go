@@ -25,12 +25,12 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	clipScored := fs.Bool("clip-scored", true, "print a clip.scored line per clip")
 	topK := fs.Int("top-k", 5, "labels per clip.scored line")
 	hop := fs.Duration("hop", 0, "time between clip starts (0 = the model's default)")
-	threads := fs.Int("threads", 0, "ONNX Runtime intra-op threads (0 = one per core)")
+	threads := fs.Int("threads", 0, "ONNX Runtime intra-op threads (0 = every core this process may use; the decoder shares them: docs/OPERATIONS.md)")
 	provider := fs.String("provider", "cpu", "execution provider: cpu, cuda or tensorrt")
 	batch := fs.Int("batch", 8, "most clips per model call")
 	logLevel := fs.String("log-level", "warn", "log level on stderr: debug, info, warn, error")
 	retries := fs.Int("retries", 3, "times an rtsp:// input is tried again after a failure, with backoff (a file is tried once)")
-	detector := fs.String("person-detector", "", "person detector ONNX model giving an RoI detection model its boxes (infer.person_detector.path)")
+	detector := fs.String("person-detector", "", "person detector ONNX model giving an RoI detection model its boxes (detection.person_detector.path)")
 	detectorFormat := fs.String("person-detector-format", infer.DefaultPersonDetectorConfig().Format, "its export format: yolox or yolov8")
 	gate := fs.Bool("motion-gate", false, "skip inference of still clips (motion gating with the default motion.* settings)")
 	if err := parse(fs, args, "model", "input"); err != nil {
@@ -49,7 +49,7 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	cfg.Events.TopK = *topK
 	cfg.Clipper.Hop = configs.Duration(*hop)
 	cfg.Batcher.MaxBatch = *batch
-	cfg.Infer.PersonDetector.Path, cfg.Infer.PersonDetector.Format = *detector, *detectorFormat
+	cfg.Detection.PersonDetector.Path, cfg.Detection.PersonDetector.Format = *detector, *detectorFormat
 	cfg.Motion.Enabled = *gate
 	cfg.HTTP.Addr = ""
 	cfg.Log.Level = *logLevel

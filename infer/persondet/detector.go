@@ -14,7 +14,7 @@
 // The input size is the model's own (its fixed input shape). Score threshold and
 // class-wise NMS run here, in Go; boxes come back as fractions of the image.
 //
-//	d, err := persondet.Open(rt, cfg.Infer.PersonDetector) // rt: an *infer.Runtime
+//	d, err := persondet.Open(rt, cfg.Detection.PersonDetector) // rt: an *infer.Runtime
 //	defer d.Close()                                        // before rt.Close
 //	im, err := persondet.KeyFrame(clip, meta.Mean, meta.Std)
 //	dets, err := d.Detect(ctx, im)                         // fractions of the S×S crop

@@ -48,6 +48,9 @@ type DecodeResult struct {
 	Converted        int64      `json:"converted"`
 	Clips            int64      `json:"clips"`
 	Errors           int64      `json:"errors"`
+	CPU              string     `json:"cpu"`
+	LoadBefore       string     `json:"load_before"`
+	LoadAfter        string     `json:"load_after"`
 }
 
 // DecodeOptions are the settings of Decode.
@@ -83,6 +86,7 @@ func Decode(ctx context.Context, o DecodeOptions) (DecodeResult, error) {
 		r.Elapsed, r.CPU, r.FPS = el, cpu, float64(r.Frames)/el.Seconds()
 		return r, nil
 	}
+	load := loadAvg()
 	var oursRuns, refRuns []decode.BenchResult
 	for i := range o.Runs {
 		for side := range 2 {
@@ -110,7 +114,7 @@ func Decode(ctx context.Context, o DecodeOptions) (DecodeResult, error) {
 		Ratio: mr[1].Elapsed.Seconds() / mo[1].Elapsed.Seconds(), OursSeconds: secs(mo), FFmpegSeconds: secs(mr),
 		OursCPUSeconds: co.Seconds(), FFmpegCPUSeconds: cr.Seconds(), CPURatio: cr.Seconds() / co.Seconds(),
 		Frames: mo[1].Frames, FFmpegFrames: mr[1].Frames, Converted: mo[1].Converted, Clips: mo[1].Clips,
-		Errors: mo[1].Errors}, nil
+		Errors: mo[1].Errors, CPU: cpuModel(), LoadBefore: load, LoadAfter: loadAvg()}, nil
 }
 
 // spread returns the fastest, median and slowest run by wall time.
@@ -135,31 +139,48 @@ type InferOptions struct {
 	Batch    int
 	Threads  int
 	Provider string
-	Duration time.Duration // timed duration of each side
+	Duration time.Duration // timed duration of each side, split over Runs
+	Runs     int           // runs of each side, alternating (0 = 5)
 	Spin     bool          // let ONNX Runtime's threads spin between calls
 }
 
-// InferResult compares raw ONNX Runtime calls with the batcher path.
+// InferResult compares raw ONNX Runtime calls with the batcher path; clips/s and latencies
+// are medians over the runs.
 type InferResult struct {
 	Model         string  `json:"model"`
 	Provider      string  `json:"provider"`
 	Batch         int     `json:"batch"`
 	Threads       int     `json:"threads"`
+	Runs          int     `json:"runs"`
 	RawClipsPerS  float64 `json:"raw_clips_per_s"`
 	PipeClipsPerS float64 `json:"pipeline_clips_per_s"`
-	Ratio         float64 `json:"ratio"`
+	Ratio         float64 `json:"ratio"` // median batcher clips/s / median raw clips/s
 	RawP50MS      float64 `json:"raw_p50_ms"`
 	RawP99MS      float64 `json:"raw_p99_ms"`
 	PipeP50MS     float64 `json:"pipeline_p50_ms"`
 	PipeP99MS     float64 `json:"pipeline_p99_ms"`
+	RawSpread     Spread  `json:"raw_clips_per_s_spread"`
+	PipeSpread    Spread  `json:"pipeline_clips_per_s_spread"`
+	RatioSpread   Spread  `json:"ratio_spread"` // per pair of adjacent runs
+	CPU           string  `json:"cpu"`
+	LoadBefore    string  `json:"load_before"`
+	LoadAfter     string  `json:"load_after"`
 }
 
-// Infer measures raw model calls, then the batcher (copy into the batch, model call,
-// scores, top-k, delivery) on the same model, batch and threads.
+// Infer alternates raw model calls and the batcher (copy into the batch, model call,
+// scores, top-k, delivery) on the same session, batch and threads: run i times raw then
+// batcher when i is even, batcher then raw when odd, so both see the same machine.
 func Infer(ctx context.Context, o InferOptions) (InferResult, error) {
-	if o.Batch < 1 {
-		return InferResult{}, fmt.Errorf("%w: batch %d", ErrOptions, o.Batch)
+	if o.Batch < 1 || o.Runs < 0 {
+		return InferResult{}, fmt.Errorf("%w: batch %d, runs %d", ErrOptions, o.Batch, o.Runs)
 	}
+	if o.Runs == 0 {
+		o.Runs = 5
+	}
+	if o.Duration <= 0 {
+		o.Duration = 10 * time.Second
+	}
+	res := InferResult{Batch: o.Batch, Threads: o.Threads, Runs: o.Runs, CPU: cpuModel(), LoadBefore: loadAvg()}
 	rt, err := infer.NewRuntime(infer.Options{Threads: o.Threads, Provider: o.Provider, SessionConfig: spinConfig(o.Spin)})
 	if err != nil {
 		return InferResult{}, err
@@ -170,20 +191,60 @@ func Infer(ctx context.Context, o InferOptions) (InferResult, error) {
 		return InferResult{}, err
 	}
 	defer m.Close()
-	mo := infer.MeasureOptions{Warmup: 3, Duration: o.Duration}
-	raw, err := infer.Measure(ctx, m, o.Batch, mo)
-	if err != nil {
-		return InferResult{}, err
-	}
+	res.Model, res.Provider = m.Meta.Name, m.Provider
 	// Twice as many streams as the batch holds: while one batch runs the next is already waiting,
 	// as on a loaded server, so the figure is the batcher's throughput, not a ping-pong delay.
-	piped, err := infer.MeasureBatcher(ctx, m, infer.BatcherConfig{MaxBatch: o.Batch, MaxWait: confkit.Duration(50 * time.Millisecond), Logger: quietLogger()}, 2*o.Batch, mo)
-	if err != nil {
-		return InferResult{}, err
+	bc := infer.BatcherConfig{MaxBatch: o.Batch, MaxWait: confkit.Duration(50 * time.Millisecond), Logger: quietLogger()}
+	var raw, piped []infer.Throughput
+	for i := range o.Runs {
+		// ORT's first calls allocate and tune: the first run of each side warms up longer.
+		mo := infer.MeasureOptions{Warmup: 1, Duration: o.Duration / time.Duration(o.Runs)}
+		if i == 0 {
+			mo.Warmup = 3
+		}
+		for side := range 2 {
+			if (i+side)%2 == 0 {
+				t, err := infer.Measure(ctx, m, o.Batch, mo)
+				if err != nil {
+					return InferResult{}, err
+				}
+				raw = append(raw, t)
+				continue
+			}
+			t, err := infer.MeasureBatcher(ctx, m, bc, 2*o.Batch, mo)
+			if err != nil {
+				return InferResult{}, err
+			}
+			piped = append(piped, t)
+		}
 	}
-	return InferResult{Model: m.Meta.Name, Provider: m.Provider, Batch: o.Batch, Threads: o.Threads,
-		RawClipsPerS: raw.ClipsPerSec, PipeClipsPerS: piped.ClipsPerSec, Ratio: piped.ClipsPerSec / raw.ClipsPerSec,
-		RawP50MS: ms(raw.P50), RawP99MS: ms(raw.P99), PipeP50MS: ms(piped.P50), PipeP99MS: ms(piped.P99)}, nil
+	rate := func(ts []infer.Throughput) []float64 {
+		v := make([]float64, len(ts))
+		for i, t := range ts {
+			v[i] = t.ClipsPerSec
+		}
+		return v
+	}
+	medMS := func(ts []infer.Throughput, q func(infer.Throughput) time.Duration) float64 {
+		v := make([]float64, len(ts))
+		for i, t := range ts {
+			v[i] = ms(q(t))
+		}
+		return spreadOf(v).Median
+	}
+	ratios := make([]float64, o.Runs)
+	for i := range ratios {
+		ratios[i] = piped[i].ClipsPerSec / raw[i].ClipsPerSec
+	}
+	res.RawSpread, res.PipeSpread, res.RatioSpread = spreadOf(rate(raw)), spreadOf(rate(piped)), spreadOf(ratios)
+	res.RawClipsPerS, res.PipeClipsPerS = res.RawSpread.Median, res.PipeSpread.Median
+	res.Ratio = res.PipeClipsPerS / res.RawClipsPerS
+	p50 := func(t infer.Throughput) time.Duration { return t.P50 }
+	p99 := func(t infer.Throughput) time.Duration { return t.P99 }
+	res.RawP50MS, res.RawP99MS = medMS(raw, p50), medMS(raw, p99)
+	res.PipeP50MS, res.PipeP99MS = medMS(piped, p50), medMS(piped, p99)
+	res.LoadAfter = loadAvg()
+	return res, nil
 }
 
 // spinConfig is the ONNX Runtime session setting for thread spinning.

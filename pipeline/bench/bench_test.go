@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/actionstream/actionstream/events"
+	"github.com/actionstream/actionstream/internal/testkit"
 )
 
 func TestPercentile(t *testing.T) {
@@ -59,6 +60,15 @@ func TestOptionErrors(t *testing.T) {
 	if _, err := Infer(ctx, InferOptions{Batch: 0}); !errors.Is(err, ErrOptions) {
 		t.Errorf("batch 0: %v", err)
 	}
+	if _, err := Infer(ctx, InferOptions{Batch: 1, Runs: -1}); !errors.Is(err, ErrOptions) {
+		t.Errorf("runs -1: %v", err)
+	}
+	if _, err := Run(ctx, RunOptions{Input: "x.mp4", Runs: 0, Run: []string{"true"}, Raw: []string{"true"}}); !errors.Is(err, ErrOptions) {
+		t.Errorf("bench run, runs 0: %v", err)
+	}
+	if _, err := RawPass(ctx, "m.onnx", 0, 1); !errors.Is(err, ErrOptions) {
+		t.Errorf("raw pass, 0 clips: %v", err)
+	}
 	if _, err := Memory(ctx, MemoryOptions{Streams: 0, Batch: 1}); !errors.Is(err, ErrOptions) {
 		t.Errorf("streams 0: %v", err)
 	}
@@ -72,7 +82,23 @@ func TestWriteText(t *testing.T) {
 	DecodeResult{Input: "in.mp4", Runs: 3, OursFPS: 900, FFmpegFPS: 1000, Ratio: 0.9}.WriteText(&sb)
 	InferResult{Model: "m", RawClipsPerS: 10, PipeClipsPerS: 9.5, Ratio: 0.95}.WriteText(&sb)
 	s := sb.String()
-	if !strings.Contains(s, "in.mp4") || !strings.Contains(s, "ratio                0.900") || !strings.Contains(s, "0.950 (target >= 0.9)") {
+	if !strings.Contains(s, "in.mp4") || !strings.Contains(s, "ratio                0.900") || !strings.Contains(s, "0.950 (median batcher / median raw") {
 		t.Fatalf("text:\n%s", s)
+	}
+}
+
+// Both sides are measured in every run, alternating, and reported as min/median/max.
+func TestInferAlternates(t *testing.T) {
+	r, err := Infer(context.Background(), InferOptions{Model: testkit.TinyModel(t), Batch: 2, Threads: 1, Runs: 3, Duration: 600 * time.Millisecond, Spin: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, s := range map[string]Spread{"raw": r.RawSpread, "batcher": r.PipeSpread, "ratio": r.RatioSpread} {
+		if !(s.Min > 0 && s.Min <= s.Median && s.Median <= s.Max) {
+			t.Errorf("%s: %+v", name, s)
+		}
+	}
+	if r.Runs != 3 || r.RawClipsPerS != r.RawSpread.Median || r.Ratio != r.PipeClipsPerS/r.RawClipsPerS || r.LoadBefore == "" {
+		t.Errorf("result %+v", r)
 	}
 }

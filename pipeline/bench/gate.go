@@ -4,11 +4,9 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/actionstream/actionstream/clipper/motion"
@@ -44,15 +42,15 @@ type GateSide struct {
 
 // GateResult is inference CPU with motion gating off and on over the same input.
 type GateResult struct {
-	Model      string     `json:"model"`
-	Input      string     `json:"input"`
-	Runs       int        `json:"runs"`
-	Threads    int        `json:"threads"`
-	CPUModel   string     `json:"cpu_model"`
-	LoadBefore [3]float64 `json:"load_average_before"`
-	LoadAfter  [3]float64 `json:"load_average_after"`
-	Off        GateSide   `json:"off"`
-	On         GateSide   `json:"on"`
+	Model      string   `json:"model"`
+	Input      string   `json:"input"`
+	Runs       int      `json:"runs"`
+	Threads    int      `json:"threads"`
+	CPUModel   string   `json:"cpu_model"`
+	LoadBefore string   `json:"load_average_before"`
+	LoadAfter  string   `json:"load_average_after"`
+	Off        GateSide `json:"off"`
+	On         GateSide `json:"on"`
 	// InferRatio is the median inference time off / on; CPURatio the same of process CPU.
 	InferRatio float64 `json:"inference_ratio"`
 	CPURatio   float64 `json:"cpu_ratio"`
@@ -182,36 +180,6 @@ func StillScene(ctx context.Context, dir, size string, seconds int) (string, err
 	return out, nil
 }
 
-// processCPU is this process's user+system CPU time so far (ONNX Runtime's threads included).
-func processCPU() time.Duration {
-	var ru syscall.Rusage
-	if syscall.Getrusage(syscall.RUSAGE_SELF, &ru) != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-}
-
-func loadAvg() [3]float64 {
-	var l [3]float64
-	if b, err := os.ReadFile("/proc/loadavg"); err == nil {
-		fmt.Sscanf(string(b), "%g %g %g", &l[0], &l[1], &l[2])
-	}
-	return l
-}
-
-func cpuModel() string {
-	b, err := os.ReadFile("/proc/cpuinfo")
-	if err != nil {
-		return ""
-	}
-	for _, line := range strings.Split(string(b), "\n") {
-		if k, v, ok := strings.Cut(line, ":"); ok && strings.TrimSpace(k) == "model name" {
-			return strings.TrimSpace(v)
-		}
-	}
-	return ""
-}
-
 // WriteText prints both sides, the ratio last.
 func (r GateResult) WriteText(w io.Writer) error {
 	side := func(name string, s GateSide) string {
@@ -220,7 +188,7 @@ func (r GateResult) WriteText(w io.Writer) error {
 	}
 	return writeLines(w,
 		fmt.Sprintf("model %s, input %s, threads %d, %d alternating runs each", r.Model, r.Input, r.Threads, r.Runs),
-		fmt.Sprintf("cpu %s, load average %.2f %.2f %.2f before, %.2f %.2f %.2f after", r.CPUModel, r.LoadBefore[0], r.LoadBefore[1], r.LoadBefore[2], r.LoadAfter[0], r.LoadAfter[1], r.LoadAfter[2]),
+		fmt.Sprintf("cpu %s, load average %s before, %s after", r.CPUModel, r.LoadBefore, r.LoadAfter),
 		side("gating off", r.Off),
 		side("gating on", r.On),
 		fmt.Sprintf("ratio        %.1f (median inference time off / on; target >= 5), process cpu %.2f", r.InferRatio, r.CPURatio))

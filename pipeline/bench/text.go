@@ -23,16 +23,18 @@ func (r DecodeResult) WriteText(w io.Writer) error {
 		line("ffmpeg -threads 1", r.FFmpegFPS, r.FFmpegSeconds, r.FFmpegCPUSeconds),
 		line("actionstream", r.OursFPS, r.OursSeconds, r.OursCPUSeconds),
 		fmt.Sprintf("frames            %d ours, %d ffmpeg (%d converted, %d clips)", r.Frames, r.FFmpegFrames, r.Converted, r.Clips),
+		fmt.Sprintf("machine           %s; load average %s before, %s after", r.CPU, r.LoadBefore, r.LoadAfter),
 		fmt.Sprintf("ratio             %8.3f (median wall time ffmpeg / ours; target >= 0.9), cpu time %.3f", r.Ratio, r.CPURatio))
 }
 
 // WriteText prints the comparison, ratio last.
 func (r InferResult) WriteText(w io.Writer) error {
 	return writeLines(w,
-		fmt.Sprintf("model %s (%s), batch %d, threads %d", r.Model, r.Provider, r.Batch, r.Threads),
-		fmt.Sprintf("raw ONNX Runtime  %8.2f clips/s  (p50 %.1f ms, p99 %.1f ms per call)", r.RawClipsPerS, r.RawP50MS, r.RawP99MS),
-		fmt.Sprintf("batcher pipeline  %8.2f clips/s  (p50 %.1f ms, p99 %.1f ms per batch)", r.PipeClipsPerS, r.PipeP50MS, r.PipeP99MS),
-		fmt.Sprintf("ratio             %8.3f (target >= 0.9)", r.Ratio))
+		fmt.Sprintf("model %s (%s), batch %d, threads %d, %d alternating runs per side, CPU %s", r.Model, r.Provider, r.Batch, r.Threads, r.Runs, r.CPU),
+		fmt.Sprintf("raw ONNX Runtime  clips/s min/median/max %s  (median p50 %.1f ms, p99 %.1f ms per call)", r.RawSpread, r.RawP50MS, r.RawP99MS),
+		fmt.Sprintf("batcher pipeline  clips/s min/median/max %s  (median p50 %.1f ms, p99 %.1f ms per batch)", r.PipeSpread, r.PipeP50MS, r.PipeP99MS),
+		fmt.Sprintf("load average      %s before, %s after", r.LoadBefore, r.LoadAfter),
+		fmt.Sprintf("ratio             %8.3f (median batcher / median raw; per run %s; target >= 0.9)", r.Ratio, r.RatioSpread))
 }
 
 // WriteText prints the totals and the per-stream share.
@@ -51,4 +53,19 @@ func (r WHIPResult) WriteText(w io.Writer) error {
 		fmt.Sprintf("stream            %s %s at %d fps for %gs over WHIP (loopback), %d frames", r.Codec, r.Input, r.FPS, r.DurationS, r.FramesSent),
 		fmt.Sprintf("glass-to-event    median %.1f ms, p99 %.1f ms (min %.1f, max %.1f) over %d clips", r.LatencyMedianMS, r.LatencyP99MS, r.LatencyMinMS, r.LatencyMaxMS, r.Clips),
 		fmt.Sprintf("inference alone   median %.1f ms, p99 %.1f ms (batch 1)", r.InferMedianMS, r.InferP99MS))
+}
+
+// WriteText prints the bound's terms, run's time and the ratio, min/median/max over rounds.
+func (r RunResult) WriteText(w io.Writer) error {
+	return writeLines(w,
+		fmt.Sprintf("input             %s, model %s: %d clips, %d frames", r.Input, r.Model, r.Clips, r.Frames),
+		fmt.Sprintf("machine           %s, %d cores for this process; ONNX Runtime %d threads (spinning %s)", r.CPU, r.Cores, r.RawThreads, r.RawSpinning),
+		fmt.Sprintf("rounds            %d, sides in rotating order, each a whole process; min/median/max seconds:", r.Runs),
+		fmt.Sprintf("  ffmpeg -threads 1 decode    %s  (CPU %s)", r.FFmpegWall, r.FFmpegCPU),
+		fmt.Sprintf("  clips / raw ORT rate        %s  (CPU %s; batch 1)", r.RawWall, r.RawCPU),
+		fmt.Sprintf("  (ffmpeg + raw CPU) / cores  %s", r.CPUTerm),
+		fmt.Sprintf("  bound (largest of the three) %s  (mostly %s)", r.Bound, r.BoundTerm),
+		fmt.Sprintf("  run, model load included    %s  (CPU %s)", r.RunWall, r.RunCPU),
+		fmt.Sprintf("load average      %s before, %s after", r.LoadBefore, r.LoadAfter),
+		fmt.Sprintf("ratio             %s (run wall / bound per round, min/median/max; target <= 1.05)", r.Ratio))
 }
