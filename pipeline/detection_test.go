@@ -264,3 +264,19 @@ func TestDetectionRoIWithPersonDetector(t *testing.T) {
 		}
 	}
 }
+
+// detection.max_actors caps the actors of every clip, best first.
+func TestDetectionMaxActors(t *testing.T) {
+	video := testkit.TwoActors{}
+	cfg := oneShotConfig(testkit.DetectionModel(t, testkit.DetectionSingleStage), video.Make(t, t.TempDir(), 2))
+	cfg.Detection.MaxActors = 1
+	scored := runDetection(t, cfg).ofType(events.TypeClipScored)
+	if len(scored) == 0 {
+		t.Fatal("no clip scored")
+	}
+	for _, e := range scored {
+		if len(e.Data.Actors) != 1 {
+			t.Fatalf("clip.scored with %d actors under max_actors 1: %+v", len(e.Data.Actors), e.Data.Actors)
+		}
+	}
+}
