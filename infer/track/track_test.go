@@ -111,3 +111,26 @@ func TestVelocityPrediction(t *testing.T) {
 		}
 	}
 }
+
+// Two actors crossing on one line: while one hides behind the other (one box for both), the one
+// seen keeps its track, and the hidden one gets its own id back when it reappears beyond the
+// crossing (its gate widens while it is missed).
+func TestOcclusionWhileCrossing(t *testing.T) {
+	tr := New(Config{})
+	right := func(k int) detect.Box { return box(0.2+0.09*float32(k), 0.5, 0.14) }
+	left := func(k int) detect.Box { return box(0.8-0.09*float32(k), 0.5, 0.14) }
+	if ids := tr.Update([]detect.Box{right(0), left(0)}); ids[0] != 1 || ids[1] != 2 {
+		t.Fatal(ids)
+	}
+	if ids := tr.Update([]detect.Box{right(1), left(1)}); ids[0] != 1 || ids[1] != 2 {
+		t.Fatal(ids)
+	}
+	for k := 2; k <= 4; k++ { // the left-moving actor is hidden
+		if ids := tr.Update([]detect.Box{right(k)}); ids[0] != 1 {
+			t.Fatalf("clip %d: the visible actor got id %d, want 1", k, ids[0])
+		}
+	}
+	if ids := tr.Update([]detect.Box{right(5), left(5)}); ids[0] != 1 || ids[1] != 2 {
+		t.Fatalf("after the crossing: ids %v, want [1 2]", ids)
+	}
+}
