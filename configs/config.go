@@ -24,6 +24,7 @@ import (
 	"github.com/actionstream/actionstream/infer"
 	"github.com/actionstream/actionstream/infer/kserve"
 	"github.com/actionstream/actionstream/ingest"
+	"github.com/actionstream/actionstream/ingest/cluster"
 	"github.com/actionstream/actionstream/ingest/whip"
 	"github.com/actionstream/actionstream/sink/sinks"
 )
@@ -46,10 +47,12 @@ type Config struct {
 	Motion     motion.Config         `yaml:"motion"`
 	Supervisor ingest.Backoff        `yaml:"supervisor"`
 	Sinks      sinks.Config          `yaml:"sinks"`
-	HTTP       HTTP                  `yaml:"http"`
-	WHIP       WHIP                  `yaml:"whip"`
-	Web        Web                   `yaml:"web"`
-	Log        Log                   `yaml:"log"`
+	// Cluster shares the cameras of a Kafka topic among nodes instead of `streams`.
+	Cluster cluster.Config `yaml:"cluster"`
+	HTTP    HTTP           `yaml:"http"`
+	WHIP    WHIP           `yaml:"whip"`
+	Web     Web            `yaml:"web"`
+	Log     Log            `yaml:"log"`
 	// StateDir holds what must survive a restart: the event outbox (outbox.db). A relative
 	// path is relative to the working directory.
 	StateDir string `yaml:"state_dir"`
@@ -120,6 +123,7 @@ func Default() Config {
 		Motion:     motion.DefaultConfig(),
 		Supervisor: ingest.DefaultBackoff(),
 		Sinks:      sinks.DefaultConfig(),
+		Cluster:    cluster.DefaultConfig(),
 		HTTP: HTTP{Addr: "127.0.0.1:8080", ReadHeaderTimeout: Duration(10 * time.Second),
 			ReadTimeout: Duration(30 * time.Second), WriteTimeout: Duration(30 * time.Second),
 			IdleTimeout: Duration(120 * time.Second), MaxRequests: 256},
@@ -190,6 +194,15 @@ func (c Config) Validate() error {
 	}
 	p.Nest("supervisor", c.Supervisor.Validate())
 	p.Nest("sinks", c.Sinks.Validate())
+	p.Nest("cluster", c.Cluster.Validate())
+	if c.Cluster.Enabled {
+		if len(c.Cluster.Brokers) == 0 && len(c.Sinks.Kafka.Brokers) == 0 {
+			p.Add("cluster.brokers", "are required in cluster mode (or sinks.kafka.brokers)")
+		}
+		if len(c.Streams) > 0 {
+			p.Add("streams", "must be empty in cluster mode: cameras come from the %q topic (actionstream cameras add)", c.Cluster.Topic)
+		}
+	}
 	if c.WHIP.Enabled {
 		p.Nest("whip", c.WHIP.Config.Validate())
 	}

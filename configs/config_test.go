@@ -20,7 +20,7 @@ func TestShippedExamplesLoad(t *testing.T) {
 		if err != nil {
 			t.Fatalf("%s: %v", f, err)
 		}
-		if len(cfg.Streams) == 0 {
+		if len(cfg.Streams) == 0 && !cfg.Cluster.Enabled { // a cluster node's cameras are in Kafka
 			t.Errorf("%s: no streams", f)
 		}
 	}
@@ -37,8 +37,15 @@ func TestShippedExamplesLoad(t *testing.T) {
 	if d := Default(); d.StateDir != "./data" {
 		t.Errorf("default state_dir %q", d.StateDir)
 	}
+	if dock := prod.Motion.For("loading-dock"); !dock.Enabled || len(dock.Masks) != 2 || len(prod.Motion.For("lobby").Masks) != 1 {
+		t.Errorf("production motion gating not applied: %+v", prod.Motion)
+	}
 	if prod.Events.On != 0.7 || prod.Batcher.MaxWait.D() != 30*time.Millisecond {
 		t.Errorf("production values not applied: on=%v max_wait=%v", prod.Events.On, prod.Batcher.MaxWait)
+	}
+	node, err := Load("cluster.yaml", nil)
+	if err != nil || !node.Cluster.Enabled || !node.Sinks.Redis.Enabled || node.Cluster.Partitions != 64 {
+		t.Errorf("cluster.yaml: a node with Redis fencing: %+v %v", node.Cluster, err)
 	}
 	demo, err := Parse(DemoYAML, "demo", nil)
 	if err != nil {

@@ -17,6 +17,7 @@ import (
 	"github.com/actionstream/actionstream/infer"
 	"github.com/actionstream/actionstream/infer/kserve"
 	"github.com/actionstream/actionstream/ingest"
+	"github.com/actionstream/actionstream/ingest/cluster"
 	"github.com/actionstream/actionstream/ingest/whip"
 	"github.com/actionstream/actionstream/sink/sinks"
 )
@@ -33,6 +34,7 @@ var stageDefaults = map[string]func() any{
 	"supervisor": func() any { return ingest.DefaultBackoff() },
 	"sinks":      func() any { return sinks.DefaultConfig() },
 	"detection":  func() any { return infer.DefaultDetectionConfig() },
+	"cluster":    func() any { return cluster.DefaultConfig() },
 }
 
 // The daemon's own keys: everything else belongs to a stage.

@@ -1,11 +1,14 @@
 // Package decode turns encoded packets into the few frames the clipper samples: FFmpeg (through
 // go-astiav) decodes every frame, the Sampler says which ones it wants, and only those are
-// resized (short side to ResizeShortSide), centre-cropped to Size×Size and converted to
-// normalized planar float32 in a preallocated ring slot. The FFmpeg calls themselves live in
-// package media.
+// converted: the part of the frame the centre crop covers (after resizing the short side to
+// ResizeShortSide) is resampled straight to Size×Size and converted to normalized planar
+// float32 in a preallocated ring slot. The whole resized picture is made only when a thumbnail
+// is asked for (from a reference to the latest sampled frame), with that crop pasted in. The
+// FFmpeg calls themselves live in package media.
 package decode
 
 import (
+	"errors"
 	"fmt"
 	"log/slog"
 	"math"
@@ -77,6 +80,13 @@ type Decoder struct {
 	lut   [3][256]float32
 
 	srcW, srcH, rw, rh, x0, y0 int
+	// rect is the source part the crop covers; whole: this stream's pixel format cannot be
+	// scaled in part (media.ErrScaleRect), so every sampled frame is resized whole and cropped.
+	rect  media.Rect
+	whole bool
+	// alwaysWhole keeps whole on across codec opens: the reference conversion the tests
+	// compare the crop-only one with.
+	alwaysWhole bool
 
 	// Timing state of frameTime, reset when a codec opens.
 	lastPTS, lastRaw, lastStep time.Duration
@@ -146,6 +156,7 @@ func New(cfg Config, s Sampler, out func(*clipper.Clip)) (*Decoder, error) {
 		log:  cfg.Logger.With("component", "decode", "stream", cfg.Stream),
 		ring: newRing(cfg.RingSlots, cfg.Size),
 	}
+	d.ring.scaleHeld = ff.ScaleHeld
 	for c := 0; c < 3; c++ {
 		std := cfg.Std[c]
 		if std == 0 {
@@ -182,7 +193,7 @@ func (d *Decoder) open(ci *ingest.CodecInfo) error {
 	c := *ci
 	c.Extradata = append([]byte(nil), ci.Extradata...)
 	d.codec = &c
-	d.srcW, d.srcH = 0, 0
+	d.srcW, d.srcH, d.whole = 0, 0, d.alwaysWhole
 	d.timed, d.haveRaw, d.counted, d.lastStep = false, false, false, 0
 	d.seenPTS, d.seenDTS, d.faultyPTS, d.faultyDTS = false, false, 0, 0
 	d.mu.Lock()
@@ -483,28 +494,62 @@ func (d *Decoder) geometry(w, h int) {
 	d.rh = max((h*r+short/2)/short, d.cfg.Size)
 	d.x0 = (d.rw - d.cfg.Size) / 2
 	d.y0 = (d.rh - d.cfg.Size) / 2
+	d.rect = cropSource(w, h, d.rw, d.rh, d.x0, d.y0, d.cfg.Size)
 	d.srcW, d.srcH = w, h
 	d.mu.Lock()
 	d.width, d.height = w, h
 	d.mu.Unlock()
 }
 
+// cropSource is the part of a w×h frame that the size×size crop at (x0, y0) of its rw×rh
+// resize covers: the same mapping of pixel centres, rounded to whole source pixels (the
+// scaler then moves the origin onto whole chroma samples: even ones for 4:2:0), so it
+// differs from resizing whole and cropping by at most a pixel of the source.
+func cropSource(w, h, rw, rh, x0, y0, size int) media.Rect {
+	side := func(n, rn, o int) (int, int) {
+		scale := float64(n) / float64(rn)
+		length := min(max(int(math.Round(float64(size)*scale)), 1), n)
+		// Centred on the crop's centre, so the rounding of length shifts both ends alike.
+		start := int(math.Round((float64(o)+float64(size)/2)*scale - float64(length)/2))
+		return min(max(start, 0), n-length), length
+	}
+	x, cw := side(w, rw, x0)
+	y, ch := side(h, rh, y0)
+	return media.Rect{X: x, Y: y, W: cw, H: ch}
+}
+
+// convert resamples a sampled frame's crop into the next ring slot, normalizes it and hands
+// it to the Sampler; the frame itself is held for a thumbnail.
 func (d *Decoder) convert(pts time.Duration, wall time.Time) {
-	s := d.ring.next(d.rw, d.rh)
-	if s == nil {
-		d.errors.Add(1)
-		return
-	}
-	if d.ff.Scale(s.rgb, s.stride, d.rw, d.rh) != nil {
-		d.errors.Add(1)
-		return
-	}
 	size := d.cfg.Size
+	var s *slot
+	if !d.whole {
+		if s = d.ring.next(size, size); s == nil {
+			d.errors.Add(1)
+			return
+		}
+		switch err := d.ff.ScaleRect(s.rgb, s.stride, size, size, d.rect); {
+		case errors.Is(err, media.ErrScaleRect):
+			d.whole = true
+			d.log.Debug("pixel format cannot be scaled in part: resizing sampled frames whole")
+		case err != nil:
+			d.errors.Add(1)
+			return
+		}
+	}
+	x0, y0 := 0, 0
+	if d.whole {
+		if s = d.ring.next(d.rw, d.rh); s == nil || d.ff.Scale(s.rgb, s.stride, d.rw, d.rh) != nil {
+			d.errors.Add(1)
+			return
+		}
+		x0, y0 = d.x0, d.y0
+	}
 	plane := size * size
 	px := s.frame.Pixels
 	lr, lg, lb := &d.lut[0], &d.lut[1], &d.lut[2]
 	for y := 0; y < size; y++ {
-		off := (y+d.y0)*s.stride + 3*d.x0
+		off := (y+y0)*s.stride + 3*x0
 		row := s.rgb[off : off+3*size]
 		o := y * size
 		pr, pg, pb := px[o:o+size], px[plane+o:plane+o+size], px[2*plane+o:2*plane+o+size]
@@ -515,7 +560,15 @@ func (d *Decoder) convert(pts time.Duration, wall time.Time) {
 	}
 	s.frame.PTS, s.frame.Wall = pts, wall
 	s.frame.SourceWidth, s.frame.SourceHeight = d.srcW, d.srcH
-	d.ring.publish(s)
+	s.whole, s.picW, s.picH, s.cropX, s.cropY = d.whole, d.rw, d.rh, d.x0, d.y0
+	var hold func() error
+	if !d.whole {
+		hold = d.ff.Hold
+	}
+	if d.ring.publish(s, hold) != nil {
+		d.errors.Add(1)
+		return
+	}
 	d.converted.Add(1)
 	for _, c := range d.sampler.Add(&s.frame) {
 		d.out(c)
@@ -544,7 +597,7 @@ func (d *Decoder) Close() error {
 		return nil
 	}
 	d.closed = true
+	d.ring.close() // first: no thumbnail reads the held frame after this
 	d.ff.Close()
-	d.ring.close()
 	return nil
 }

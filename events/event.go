@@ -27,7 +27,11 @@ type Event struct {
 	Subject         string    `json:"subject,omitempty"` // the stream id
 	Time            time.Time `json:"time"`
 	DataContentType string    `json:"datacontenttype"` // "application/json"
-	Data            Data      `json:"data"`
+	// Generation is the CloudEvents extension attribute "generation": in cluster mode, the
+	// fencing token of the node's membership when it emitted the event (larger = newer owner;
+	// docs/EVENTS.md); absent outside cluster mode.
+	Generation uint64 `json:"generation,omitempty"`
+	Data       Data   `json:"data"`
 }
 
 // Data is the payload of every event type; fields that do not apply to a type are omitted.

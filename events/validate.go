@@ -137,7 +137,7 @@ func ParseJSON(raw []byte) (Event, error) {
 // knownAttribute: k is a CloudEvents attribute an Event has, spelled as its JSON tag.
 func knownAttribute(k string) bool {
 	switch k {
-	case "specversion", "id", "source", "type", "subject", "time", "datacontenttype", "data":
+	case "specversion", "id", "source", "type", "subject", "time", "datacontenttype", "generation", "data":
 		return true
 	}
 	return false

@@ -40,6 +40,11 @@ type Options struct {
 	// engine build run per input shape). On a GPU list every size the batcher makes:
 	// 1..batcher.max_batch. Empty = no warm-up.
 	WarmUpBatches []int `yaml:"warm_up_batches"`
+	// DepthwiseKernel runs the channel-wise 3×3×3 convolutions on the cpu provider: "own"
+	// (default: infer/dwconv, the widest SIMD path this CPU has), "ort" (ONNX Runtime's Conv),
+	// or "own-portable", "own-avx2", "own-avx512" to force a path. The model file is not
+	// changed; its Conv nodes are swapped when the session is built. docs/BENCHMARKS.md.
+	DepthwiseKernel string `yaml:"depthwise_kernel"`
 	// SessionConfig are ONNX Runtime session config entries applied to every model, e.g.
 	// "session.intra_op.allow_spinning": "0" so idle ORT threads stop spinning on cores
 	// the decoders need between batches.
@@ -50,7 +55,7 @@ type Options struct {
 
 // DefaultModelConfig is the `model` section's defaults (no path: it is required).
 func DefaultModelConfig() ModelConfig {
-	return ModelConfig{Runtime: Options{Provider: ProviderCPU, CUDA: DefaultCUDAOptions()}}
+	return ModelConfig{Runtime: Options{Provider: ProviderCPU, CUDA: DefaultCUDAOptions(), DepthwiseKernel: DefaultDepthwiseKernel}}
 }
 
 // Validate checks the section; errors name the field by its YAML key.
@@ -66,6 +71,9 @@ func (c ModelConfig) Validate() error {
 	}
 	if c.Runtime.Threads < 0 {
 		p.Add("runtime.threads", "must be >= 0")
+	}
+	if _, _, err := depthwisePath(c.Runtime.DepthwiseKernel); err != nil {
+		p.Add("runtime.depthwise_kernel", "must be ort, own, own-portable, own-avx2 or own-avx512 (one this CPU has), not %q", c.Runtime.DepthwiseKernel)
 	}
 	c.Runtime.CUDA.validate(p.Add)
 	c.Runtime.TensorRT.validate(p.Add)

@@ -18,6 +18,10 @@ type Model struct {
 	Path     string
 	Digest   string // "sha256:<hex>" of the file's bytes, the same bytes the session runs
 	Provider string // execution provider actually used
+	// Depthwise is the kernel of the channel-wise 3×3×3 convolutions: "ort", or "own-<path>"
+	// when DepthwiseNodes Conv nodes were given to infer/dwconv.
+	Depthwise      string
+	DepthwiseNodes int
 
 	rt         *Runtime
 	clipLen    int
@@ -28,6 +32,7 @@ type Model struct {
 
 	mu     sync.Mutex // one Run at a time; guards sess
 	sess   *ort.DynamicAdvancedSession
+	dw     *substitution // released after sess
 	closed bool
 }
 
@@ -62,7 +67,7 @@ func (r *Runtime) Open(path string) (*Model, error) {
 	}
 	var errs []error
 	for _, p := range fallbacks(r.provider) {
-		sess, err := r.newSession(b, p, mf.meta)
+		sess, dw, err := r.newSession(b, p, mf.meta)
 		if err != nil {
 			errs = append(errs, fmt.Errorf("%s: %w", p, err))
 			continue
@@ -72,10 +77,15 @@ func (r *Runtime) Open(path string) (*Model, error) {
 			// still cannot start on the GPU is checked here the same way.
 			if _, err := chosen(r.provider, p, r.requireGPU, fmt.Errorf("%v", errs), r.log.With("model", path)); err != nil {
 				sess.Destroy()
+				dw.release()
 				return nil, fmt.Errorf("%s: %w", path, err)
 			}
 		}
-		m.sess, m.Provider = sess, p
+		m.sess, m.Provider, m.dw, m.Depthwise = sess, p, dw, DepthwiseORT
+		if dw != nil {
+			m.Depthwise, m.DepthwiseNodes = DepthwiseOwn+"-"+dw.path.String(), dw.nodes
+			r.log.Debug("depthwise convolutions on infer/dwconv", "model", path, "nodes", dw.nodes, "path", dw.path.String())
+		}
 		break
 	}
 	if m.sess == nil {
@@ -85,6 +95,7 @@ func (r *Runtime) Open(path string) (*Model, error) {
 		took, err := m.WarmUp(r.warmUp)
 		if err != nil {
 			m.sess.Destroy()
+			m.dw.release()
 			return nil, fmt.Errorf("%s: %w", path, err)
 		}
 		r.log.Info("model warmed up", "model", path, "provider", m.Provider, "batches", r.warmUp, "took", durations(took))
@@ -93,6 +104,7 @@ func (r *Runtime) Open(path string) (*Model, error) {
 	if r.closed {
 		r.mu.Unlock()
 		m.sess.Destroy()
+		m.dw.release()
 		return nil, ErrClosed
 	}
 	r.models[m] = struct{}{}
@@ -100,29 +112,43 @@ func (r *Runtime) Open(path string) (*Model, error) {
 	return m, nil
 }
 
-func (r *Runtime) newSession(b []byte, provider string, meta Metadata) (*ort.DynamicAdvancedSession, error) {
+// newSession builds a session for the model bytes b; on the cpu provider with an own
+// depthwise kernel the model is rewritten first, and the returned substitution must be
+// released after the session.
+func (r *Runtime) newSession(b []byte, provider string, meta Metadata) (*ort.DynamicAdvancedSession, *substitution, error) {
 	so, err := ort.NewSessionOptions()
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	defer so.Destroy()
 	if r.threads > 0 {
 		if err := so.SetIntraOpNumThreads(r.threads); err != nil {
-			return nil, fmt.Errorf("set threads: %w", err)
+			return nil, nil, fmt.Errorf("set threads: %w", err)
 		}
 		if err := so.SetInterOpNumThreads(1); err != nil {
-			return nil, fmt.Errorf("set inter-op threads: %w", err)
+			return nil, nil, fmt.Errorf("set inter-op threads: %w", err)
 		}
 	}
 	for k, v := range r.config {
 		if err := so.AddSessionConfigEntry(k, v); err != nil {
-			return nil, fmt.Errorf("session config %s=%s: %w", k, v, err)
+			return nil, nil, fmt.Errorf("session config %s=%s: %w", k, v, err)
 		}
 	}
 	if err := r.appendProvider(so, provider); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	return ort.NewDynamicAdvancedSessionWithONNXData(b, inputNames(meta), outputNames(meta), so)
+	var dw *substitution
+	if p, own, _ := depthwisePath(r.depthwise); own && provider == ProviderCPU {
+		if b, dw, err = r.substituteDepthwise(b, so, p); err != nil {
+			return nil, nil, err
+		}
+	}
+	sess, err := ort.NewDynamicAdvancedSessionWithONNXData(b, inputNames(meta), outputNames(meta), so)
+	if err != nil {
+		dw.release()
+		return nil, nil, err
+	}
+	return sess, dw, nil
 }
 
 // ClipLen is the number of float32 values of one clip, 3*T*S*S.
@@ -200,6 +226,8 @@ func (m *Model) Close() error {
 	m.closed = true
 	err := m.sess.Destroy()
 	m.sess = nil
+	m.dw.release()
+	m.dw = nil
 	m.mu.Unlock()
 	m.rt.mu.Lock()
 	delete(m.rt.models, m)

@@ -54,6 +54,7 @@ type Runtime struct {
 	cuda       CUDAOptions
 	trt        TensorRTOptions
 	warmUp     []int // batch sizes run once when a model opens
+	depthwise  string
 
 	mu     sync.Mutex
 	closed bool
@@ -85,6 +86,9 @@ func NewRuntime(opts Options) (*Runtime, error) {
 			return nil, fmt.Errorf("%w: warm-up batch size %d < 1", ErrBadOptions, n)
 		}
 	}
+	if _, _, err := depthwisePath(opts.DepthwiseKernel); err != nil {
+		return nil, err
+	}
 	lib, err := chooseLibrary(opts, want, log)
 	if err != nil {
 		return nil, err
@@ -93,7 +97,7 @@ func NewRuntime(opts Options) (*Runtime, error) {
 		return nil, err
 	}
 	r := &Runtime{lib: lib, threads: opts.Threads, requireGPU: opts.RequireGPU, config: maps.Clone(opts.SessionConfig), log: log, models: map[*Model]struct{}{},
-		cuda: opts.CUDA, trt: opts.TensorRT, warmUp: slices.Clone(opts.WarmUpBatches)}
+		cuda: opts.CUDA, trt: opts.TensorRT, warmUp: slices.Clone(opts.WarmUpBatches), depthwise: opts.DepthwiseKernel}
 	if r.cuda == (CUDAOptions{}) {
 		r.cuda = DefaultCUDAOptions()
 	}

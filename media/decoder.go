@@ -44,15 +44,19 @@ type Decoder struct {
 	frame  *astiav.Frame
 	rframe *C.AVFrame
 	info   *C.as_frame_info
-	sws    **C.struct_SwsContext
-	hw     *hwState // set by OpenCUDA
+	sws    **C.struct_SwsContext // Scale's: the whole frame
+	rsws   **C.struct_SwsContext // ScaleRect's, so alternating calls keep both scalers
+	held   *C.AVFrame            // Hold's reference to a received frame, for ScaleHeld
+	hsws   **C.struct_SwsContext // ScaleHeld's
+	hw     *hwState              // set by OpenCUDA
 }
 
 // NewDecoder allocates the packet, frame and scaler state; Open opens a codec.
 func NewDecoder() (*Decoder, error) {
 	QuietFFmpeg()
-	d := &Decoder{pkt: astiav.AllocPacket(), frame: astiav.AllocFrame(), info: C.as_info_alloc(), sws: C.as_sws_alloc()}
-	if d.pkt == nil || d.frame == nil || d.info == nil || d.sws == nil {
+	d := &Decoder{pkt: astiav.AllocPacket(), frame: astiav.AllocFrame(), info: C.as_info_alloc(), sws: C.as_sws_alloc(), rsws: C.as_sws_alloc(),
+		held: C.av_frame_alloc(), hsws: C.as_sws_alloc()}
+	if d.pkt == nil || d.frame == nil || d.info == nil || d.sws == nil || d.rsws == nil || d.held == nil || d.hsws == nil {
 		d.Close()
 		return nil, ErrNoMemory
 	}
@@ -135,6 +139,9 @@ func (d *Decoder) Receive() (Frame, Status) {
 	if st := status(int(C.as_receive(d.rcc, d.rframe, d.info))); st != OK {
 		return Frame{}, st
 	}
+	if d.hw != nil {
+		d.hw.downloaded = false
+	}
 	return Frame{PTS: int64(d.info.pts), DTS: int64(d.info.dts), Width: int(d.info.width), Height: int(d.info.height),
 		Corrupt: d.info.corrupt != 0}, OK
 }
@@ -162,6 +169,59 @@ func (d *Decoder) Scale(dst []byte, stride, w, h int) error {
 	return nil
 }
 
+// Rect is a rectangle of a frame, in pixels.
+type Rect struct{ X, Y, W, H int }
+
+// ScaleRect is Scale of the part r of the last received frame: only r is read and resampled
+// to w×h (r.X and r.Y move to the nearest whole chroma sample: even for 4:2:0). A pixel format
+// whose planes cannot be offset to r gives ErrScaleRect; Scale then converts it.
+func (d *Decoder) ScaleRect(dst []byte, stride, w, h int, r Rect) error {
+	if len(dst) < stride*h || stride < 3*w {
+		return fmt.Errorf("%w: %d bytes for %dx%d at stride %d", ErrScale, len(dst), w, h, stride)
+	}
+	src, err := d.scaleSource()
+	if err != nil {
+		return err
+	}
+	switch rc := C.as_scale_rect(d.rsws, src, C.int(r.X), C.int(r.Y), C.int(r.W), C.int(r.H),
+		(*C.uint8_t)(unsafe.Pointer(&dst[0])), C.int(stride), C.int(w), C.int(h)); {
+	case rc == -C.ENOSYS:
+		return ErrScaleRect
+	case rc < 0:
+		return fmt.Errorf("%w: rectangle %+v of a %dx%d frame", ErrScale, r, int(src.width), int(src.height))
+	}
+	return nil
+}
+
+// Hold keeps a reference to the last received frame (its download from the GPU, if any):
+// no copy, the picture stays alive until the next Hold or Close, for ScaleHeld.
+func (d *Decoder) Hold() error {
+	src, err := d.scaleSource()
+	if err != nil {
+		return err
+	}
+	C.av_frame_unref(d.held)
+	if C.av_frame_ref(d.held, src) < 0 {
+		return ErrNoMemory
+	}
+	return nil
+}
+
+// ScaleHeld is Scale of the frame Hold kept, with a scaler of its own. It may run on another
+// goroutine than decoding, but never at the same time as Hold or Close (the caller's lock).
+func (d *Decoder) ScaleHeld(dst []byte, stride, w, h int) error {
+	if len(dst) < stride*h || stride < 3*w {
+		return fmt.Errorf("%w: %d bytes for %dx%d at stride %d", ErrScale, len(dst), w, h, stride)
+	}
+	if d.held == nil || d.held.buf[0] == nil {
+		return fmt.Errorf("%w: no frame held", ErrScale)
+	}
+	if C.as_scale(d.hsws, d.held, (*C.uint8_t)(unsafe.Pointer(&dst[0])), C.int(stride), C.int(w), C.int(h)) < 0 {
+		return ErrScale
+	}
+	return nil
+}
+
 // Close frees everything. Idempotent.
 func (d *Decoder) Close() {
 	d.CloseCodec()
@@ -180,6 +240,17 @@ func (d *Decoder) Close() {
 	if d.sws != nil {
 		C.as_sws_free(d.sws)
 		d.sws = nil
+	}
+	if d.rsws != nil {
+		C.as_sws_free(d.rsws)
+		d.rsws = nil
+	}
+	if d.hsws != nil {
+		C.as_sws_free(d.hsws)
+		d.hsws = nil
+	}
+	if d.held != nil {
+		C.av_frame_free(&d.held)
 	}
 }
 

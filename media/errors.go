@@ -17,6 +17,8 @@ var (
 	ErrStalled = errors.New("source stalled")
 	// ErrScale: a frame could not be scaled.
 	ErrScale = errors.New("scale frame")
+	// ErrScaleRect: the frame's pixel format cannot be scaled in part (convert it whole).
+	ErrScaleRect = errors.New("scale part of a frame: pixel format not supported")
 	// ErrHWUnsupported: the codec has no CUDA hwaccel in this FFmpeg (decode in software).
 	ErrHWUnsupported = errors.New("no hardware decoding for this codec")
 	// ErrNoHWDevice: no CUDA device could be opened (no GPU, no driver).

@@ -48,5 +48,37 @@ int as_scale(struct SwsContext **sws, AVFrame *f, uint8_t *dst, int stride, int 
 	return h == dh ? 0 : AVERROR(EINVAL);
 }
 
+// as_scale_rect converts the sw x sh rectangle at (sx, sy) of frame f into packed RGB24 of
+// dw x dh: the source planes are offset to the rectangle, so the pixels outside it are never
+// read. sx and sy are moved to the nearest whole chroma sample (even, for 4:2:0); formats whose planes cannot be offset
+// by whole bytes (palette, bitstream, hardware) give AVERROR(ENOSYS) for the caller to convert
+// the whole frame instead.
+int as_scale_rect(struct SwsContext **sws, AVFrame *f, int sx, int sy, int sw, int sh, uint8_t *dst, int stride, int dw, int dh) {
+	const AVPixFmtDescriptor *d = av_pix_fmt_desc_get(f->format);
+	if (d == NULL || (d->flags & (AV_PIX_FMT_FLAG_PAL | AV_PIX_FMT_FLAG_BITSTREAM | AV_PIX_FMT_FLAG_HWACCEL)))
+		return AVERROR(ENOSYS);
+	sx = (sx + ((1 << d->log2_chroma_w) >> 1)) & ~((1 << d->log2_chroma_w) - 1);
+	sy = (sy + ((1 << d->log2_chroma_h) >> 1)) & ~((1 << d->log2_chroma_h) - 1);
+	if (sx < 0 || sy < 0 || sw <= 0 || sh <= 0 || sx + sw > f->width || sy + sh > f->height)
+		return AVERROR(EINVAL);
+	const uint8_t *src[4] = {NULL, NULL, NULL, NULL};
+	int planes = av_pix_fmt_count_planes(f->format);
+	for (int p = 0; p < planes && p < 4; p++) {
+		// The plane's first component tells its byte step and whether it is subsampled.
+		int c = 0;
+		while (c < d->nb_components && d->comp[c].plane != p) c++;
+		if (c == d->nb_components) return AVERROR(ENOSYS);
+		int chroma = (c == 1 || c == 2) && !(d->flags & AV_PIX_FMT_FLAG_RGB);
+		int x = chroma ? sx >> d->log2_chroma_w : sx, y = chroma ? sy >> d->log2_chroma_h : sy;
+		src[p] = f->data[p] + (ptrdiff_t)y * f->linesize[p] + (ptrdiff_t)x * d->comp[c].step;
+	}
+	*sws = sws_getCachedContext(*sws, sw, sh, f->format, dw, dh, AV_PIX_FMT_RGB24, SWS_BILINEAR, NULL, NULL, NULL);
+	if (*sws == NULL) return AVERROR(EINVAL);
+	uint8_t *dsts[4] = {dst, NULL, NULL, NULL};
+	int strides[4] = {stride, 0, 0, 0};
+	int h = sws_scale(*sws, src, f->linesize, 0, sh, dsts, strides);
+	return h == dh ? 0 : AVERROR(EINVAL);
+}
+
 struct SwsContext **as_sws_alloc(void) { return av_mallocz(sizeof(struct SwsContext *)); }
 void as_sws_free(struct SwsContext **s) { if (s) { sws_freeContext(*s); av_free(s); } }

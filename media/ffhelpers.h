@@ -3,6 +3,7 @@
 #include <libavformat/avformat.h>
 #include <libavcodec/avcodec.h>
 #include <libavutil/imgutils.h>
+#include <libavutil/pixdesc.h>
 #include <libswscale/swscale.h>
 
 // as_frame_info is filled by as_receive for the Go side to read without more cgo calls.
@@ -15,6 +16,7 @@ int as_send(AVCodecContext *c, AVPacket *pkt, const uint8_t *data, int size, int
 int as_receive(AVCodecContext *c, AVFrame *f, as_frame_info *info);
 as_frame_info *as_info_alloc(void);
 int as_scale(struct SwsContext **sws, AVFrame *f, uint8_t *dst, int stride, int dw, int dh);
+int as_scale_rect(struct SwsContext **sws, AVFrame *f, int sx, int sy, int sw, int sh, uint8_t *dst, int stride, int dw, int dh);
 struct SwsContext **as_sws_alloc(void);
 void as_sws_free(struct SwsContext **s);
 #endif

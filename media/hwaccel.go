@@ -21,6 +21,8 @@ import (
 type hwState struct {
 	pixFmt astiav.PixelFormat // the hardware surface format (cuda)
 	sw     *astiav.Frame      // a downloaded frame, reused
+	// downloaded: sw holds the last received frame (reset by Receive).
+	downloaded bool
 	// software: FFmpeg's get_format offered no CUDA surface for this stream (its
 	// profile or size is beyond NVDEC), so it decodes in software.
 	software atomic.Bool
@@ -103,10 +105,14 @@ func (d *Decoder) scaleSource() (*C.AVFrame, error) {
 	if d.hw == nil || d.frame.PixelFormat() != d.hw.pixFmt {
 		return d.rframe, nil
 	}
+	if d.hw.downloaded { // Scale and ScaleRect of one frame download it once
+		return rawFrame(d.hw.sw), nil
+	}
 	d.hw.sw.Unref()
 	if err := d.frame.TransferHardwareData(d.hw.sw); err != nil {
 		return nil, fmt.Errorf("%w: download from the GPU: %v", ErrScale, err)
 	}
+	d.hw.downloaded = true
 	return rawFrame(d.hw.sw), nil
 }
 

@@ -1,44 +1,12 @@
 package pipeline
 
 import (
-	"context"
 	"fmt"
 
-	"github.com/actionstream/actionstream/clipper"
 	"github.com/actionstream/actionstream/configs"
 	"github.com/actionstream/actionstream/infer"
 	"github.com/actionstream/actionstream/infer/persondet"
 )
-
-// personBoxes gives an RoI model the persons a user-supplied detector finds on each clip's key
-// frame (the S×S crop the action model sees, so the boxes are crop fractions).
-type personBoxes struct{ d *persondet.Detector }
-
-func (p personBoxes) Boxes(clips []float32, n int, meta infer.Metadata) ([][]infer.ScoredBox, error) {
-	clipLen := meta.ClipLen()
-	ims := make([]persondet.Image, n)
-	for i := range ims {
-		c := &clipper.Clip{Frames: meta.Frames, Size: meta.CropSize, Tensor: clips[i*clipLen : (i+1)*clipLen]}
-		im, err := persondet.KeyFrame(c, meta.Mean, meta.Std)
-		if err != nil {
-			return nil, err
-		}
-		ims[i] = im
-	}
-	// The batcher's model calls take no context (shutdown waits for a call in flight); the
-	// detector's, made inside one, neither.
-	dets, err := p.d.DetectBatch(context.Background(), ims)
-	if err != nil {
-		return nil, err
-	}
-	out := make([][]infer.ScoredBox, len(dets))
-	for i, ds := range dets {
-		for _, d := range ds {
-			out[i] = append(out[i], infer.ScoredBox{Box: d.Box, Score: d.Score})
-		}
-	}
-	return out, nil
-}
 
 // openBoxSource gives an RoI model its actors: opts' BoxSource, else the configured person
 // detector, else detection.box_model (a single-stage model). It returns what must be closed
@@ -57,7 +25,7 @@ func (p *Pipeline) openBoxSource(cfg configs.Config, given infer.BoxSource) (clo
 		if err != nil {
 			return nil, fmt.Errorf("detection.person_detector: %w", err)
 		}
-		m.SetBoxSource(personBoxes{d})
+		m.SetBoxSource(d)
 		return func() { d.Close() }, nil
 	case cfg.Detection.BoxModel != "":
 		bm, err := p.runtime.Open(cfg.Detection.BoxModel)

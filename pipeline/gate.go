@@ -82,7 +82,7 @@ func (p *Pipeline) gateClip(s *stream, c *clipper.Clip) bool {
 	return true
 }
 
-// submitted records a clip handed to the batcher (decoder goroutine).
+// noteSubmitted records a clip handed to the batcher (decoder goroutine).
 func (s *stream) noteSubmitted(seq uint64) {
 	s.trackerMu.Lock()
 	s.gate.submitted, s.gate.lastSub = true, seq

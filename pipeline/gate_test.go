@@ -17,6 +17,7 @@ import (
 	"github.com/actionstream/actionstream/configs"
 	"github.com/actionstream/actionstream/events"
 	"github.com/actionstream/actionstream/infer"
+	"github.com/actionstream/actionstream/ingest/file"
 	"github.com/actionstream/actionstream/internal/testkit"
 	"github.com/actionstream/actionstream/sink"
 )
@@ -242,5 +243,68 @@ func TestGatedClipsFollowPendingResults(t *testing.T) {
 	want := []action{{events.TypeActionStarted, "wave", 0, 1}, {events.TypeActionEnded, "wave", 0, 3}}
 	if !reflect.DeepEqual(got, want) || len(s.gate.pending) != 0 || len(s.active) != 0 {
 		t.Fatalf("events %v (pending %d, active %v), want %v", got, len(s.gate.pending), s.active, want)
+	}
+}
+
+// Serving (not one-shot: clips may be replaced, none waits), a paced still camera attached
+// while the pipeline runs is gated, and /api/streams says so as the dashboard reads it.
+func TestServingGatesAStillCamera(t *testing.T) {
+	model := testkit.TinyModel(t)
+	video := stillScene(t, t.TempDir(), 4, false)
+	cfg := oneShotConfig(model, video)
+	cfg.Streams = nil
+	cfg.StateDir = t.TempDir()
+	cfg.Motion = gatingOn(nil)
+	p, err := New(Options{Config: cfg, Sinks: []sink.Sink{&collect{}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	fs, err := file.New(file.Config{Stream: "still", URL: video, Paced: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- p.Run(ctx) }()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Error(err)
+		}
+	}()
+	deadline := time.Now().Add(30 * time.Second)
+	for !p.Ready() && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if err := p.Attach("still", "file", fs); err != nil {
+		t.Fatal(err)
+	}
+	var got struct {
+		Streams []struct {
+			ID           string            `json:"id"`
+			MotionGating bool              `json:"motion_gating"`
+			Motion       *float64          `json:"motion"`
+			ClipsGated   uint64            `json:"clips_gated"`
+			ClipsScored  uint64            `json:"clips_scored"`
+			ByReason     map[string]uint64 `json:"clips_dropped_by_reason"`
+		} `json:"streams"`
+	}
+	for time.Now().Before(deadline) {
+		rec := httptest.NewRecorder()
+		p.Handler().ServeHTTP(rec, httptest.NewRequest("GET", "/api/streams", nil))
+		if err := json.Unmarshal(rec.Body.Bytes(), &got); err != nil {
+			t.Fatalf("/api/streams: %v: %s", err, rec.Body.String())
+		}
+		if len(got.Streams) == 1 && got.Streams[0].ClipsGated >= 5 {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if len(got.Streams) != 1 {
+		t.Fatalf("/api/streams: %+v", got)
+	}
+	st := got.Streams[0]
+	if st.ID != "still" || !st.MotionGating || st.Motion == nil || *st.Motion != 0 || st.ClipsGated < 5 || st.ClipsScored != 1 || st.ByReason["gated"] != st.ClipsGated {
+		t.Fatalf("a still camera served with gating: %+v (motion %v)", st, st.Motion)
 	}
 }

@@ -46,7 +46,9 @@ func TestRunAheadQueuesInOrderWithinDepth(t *testing.T) {
 	f := &fakeBatcher{in: make(chan uint64, 100)}
 	const clips = 20
 	pushed := make(chan uint64, clips)
+	pushesDone := make(chan struct{})
 	go func() {
+		defer close(pushesDone)
 		for i := range uint64(clips) {
 			q.push(&clipper.Clip{Seq: i}, f.submit)
 			pushed <- i
@@ -67,7 +69,11 @@ func TestRunAheadQueuesInOrderWithinDepth(t *testing.T) {
 	case <-time.After(100 * time.Millisecond):
 	}
 	drained := make(chan struct{})
-	go func() { q.drain(); close(drained) }()
+	go func() { // as runStream: after the decoder's last clip
+		<-pushesDone
+		q.drain()
+		close(drained)
+	}()
 	for range clips {
 		<-f.in
 		select {

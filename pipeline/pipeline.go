@@ -12,6 +12,7 @@ import (
 	"runtime"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/actionstream/actionstream/clipper"
@@ -71,6 +72,8 @@ type Pipeline struct {
 	topK        int
 
 	subs subscribers
+	// generation is the cluster fencing token stamped on every event (0 = not clustered).
+	generation atomic.Uint64
 	// emitCtx bounds every emit's wait for a full or failing outbox: cancelled when the
 	// shutdown deadline passes, so a stop never hangs on it (those events are then refused,
 	// counted and logged).
@@ -81,6 +84,7 @@ type Pipeline struct {
 	streams    map[string]*stream
 	order      []string
 	ready      bool
+	runStarted bool            // Run has begun: streams added from now on start at once, or are refused
 	streamsCtx context.Context // the ctx of Run while streams may start; nil otherwise
 	wg         sync.WaitGroup  // every stream goroutine
 }
@@ -186,6 +190,10 @@ func (p *Pipeline) openBackend(cfg configs.Config, log *slog.Logger, boxes infer
 	return m, nil
 }
 
+// SetGeneration sets the cluster fencing token stamped on every event and Redis state write
+// from now on (the CloudEvents "generation" attribute).
+func (p *Pipeline) SetGeneration(token uint64) { p.generation.Store(token) }
+
 // Model is the model that scores clips: its contract, digest and where it runs.
 func (p *Pipeline) Model() infer.BackendInfo { return p.info }
 
@@ -231,10 +239,11 @@ func (p *Pipeline) Run(ctx context.Context) error {
 
 	stopDelivery := p.startDelivery()
 	p.mu.Lock()
-	p.ready = true
+	p.ready, p.runStarted = true, true
 	p.streamsCtx = ctx
 	for _, id := range p.order {
-		p.startLocked(p.streams[id], false)
+		s := p.streams[id]
+		p.startLocked(s, s.dynamic)
 	}
 	p.mu.Unlock()
 
@@ -323,6 +332,11 @@ func (p *Pipeline) emit(ctx context.Context, evs []events.Event) {
 	}
 	for _, e := range evs {
 		p.metrics.countEvent(e.Type)
+	}
+	if g := p.generation.Load(); g != 0 {
+		for i := range evs {
+			evs[i].Generation = g
+		}
 	}
 	p.subs.publish(evs)
 	if p.outbox != nil {

@@ -33,7 +33,7 @@ func (p *Pipeline) openSinks(given []sink.Sink, log *slog.Logger) error {
 		}
 		p.out = set.Fanout()
 		if set.Redis != nil {
-			p.state = &redisState{s: set.Redis, model: p.info.Meta.Name, modelDigest: p.info.Digest}
+			p.state = &redisState{s: set.Redis, model: p.info.Meta.Name, modelDigest: p.info.Digest, generation: p.generation.Load}
 		}
 		return nil
 	}
@@ -43,7 +43,7 @@ func (p *Pipeline) openSinks(given []sink.Sink, log *slog.Logger) error {
 	}
 	p.durable, p.outbox = d, d
 	if d.Redis != nil {
-		p.state = &redisState{s: d.Redis, model: p.info.Meta.Name, modelDigest: p.info.Digest}
+		p.state = &redisState{s: d.Redis, model: p.info.Meta.Name, modelDigest: p.info.Digest, generation: p.generation.Load}
 	}
 	return nil
 }

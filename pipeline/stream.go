@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -102,6 +103,11 @@ type stream struct {
 	scoredOK         atomic.Uint64 // results without an inference error
 	failErr          error         // why runStream ended the stream as failed; set before wg.Done
 
+	// dynamic streams are removed from the pipeline when they end (WHIP publishers, cameras
+	// added at run time); cancel stops the stream alone (RemoveStream).
+	dynamic bool
+	cancel  context.CancelFunc
+
 	// ahead queues one-shot mode's clips: none is replaced, and decoding runs ahead of
 	// inference (nil when serving).
 	ahead *runAhead
@@ -155,17 +161,83 @@ func (p *Pipeline) Attach(id, url string, src ingest.Source) error {
 
 // startLocked runs s on its own goroutine; p.mu is held.
 func (p *Pipeline) startLocked(s *stream, dynamic bool) {
-	ctx := p.streamsCtx
+	ctx, cancel := context.WithCancel(p.streamsCtx)
+	s.cancel = cancel
 	s.dropsBefore = p.batcher.Stats().DroppedByStream[s.id]
 	p.wg.Add(1)
 	go func() {
 		defer p.wg.Done()
 		defer close(s.ended)
+		defer cancel()
 		p.runStream(ctx, s)
 		if dynamic {
 			p.remove(s)
 		}
 	}()
+}
+
+// AddStream adds a configured stream at run time (a camera this node took over in cluster
+// mode). Before Run it waits for Run to start it; from the shutdown on it fails with
+// ErrNotRunning. Like an attached stream, it is removed when it ends for good.
+func (p *Pipeline) AddStream(sc ingest.StreamConfig) error {
+	if err := sc.Validate(); err != nil {
+		return fmt.Errorf("stream %q: %w", sc.ID, err)
+	}
+	src, err := sources.New(sc, sources.Options{OneShot: p.oneShot, Logger: p.base})
+	if err != nil {
+		return err
+	}
+	s, err := p.newStream(sc.ID, ingest.Redact(sc.URL), src)
+	if err != nil {
+		return err
+	}
+	s.dynamic = true
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if _, dup := p.streams[sc.ID]; dup {
+		s.dec.Close()
+		return fmt.Errorf("%w: %q", ErrDuplicateStream, sc.ID)
+	}
+	running := p.streamsCtx != nil && p.ready
+	if p.runStarted && !running {
+		s.dec.Close()
+		return ErrNotRunning
+	}
+	p.streams[sc.ID] = s
+	p.order = append(p.order, sc.ID)
+	p.batcher.SetStreams(len(p.streams))
+	if running {
+		p.startLocked(s, true)
+	}
+	return nil
+}
+
+// RemoveStream stops the stream with this id and waits, until ctx ends, for it to be gone:
+// its source stopped, its pending clips scored, its actions ended (action.ended emitted). The
+// id may be added again afterwards.
+func (p *Pipeline) RemoveStream(ctx context.Context, id string) error {
+	p.mu.Lock()
+	s := p.streams[id]
+	if s == nil {
+		p.mu.Unlock()
+		return fmt.Errorf("%w: %q", ErrNoStream, id)
+	}
+	if s.cancel == nil { // added before Run and not started: forget it
+		delete(p.streams, id)
+		p.order = slices.DeleteFunc(p.order, func(o string) bool { return o == id })
+		p.batcher.SetStreams(len(p.streams))
+		p.mu.Unlock()
+		s.dec.Close()
+		return nil
+	}
+	p.mu.Unlock()
+	s.cancel()
+	select {
+	case <-s.ended:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("stream %q: removal: %w", id, ctx.Err())
+	}
 }
 
 // remove forgets an ended dynamic stream (its id may be published again), after ending its

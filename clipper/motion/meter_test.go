@@ -172,3 +172,19 @@ func TestConfig(t *testing.T) {
 		}
 	}
 }
+
+// Measuring a sample allocates nothing (it runs for every sampled frame of every stream).
+func TestObserveDoesNotAllocate(t *testing.T) {
+	rng := rand.New(rand.NewPCG(7, 8))
+	m := NewMeter(Settings{Enabled: true, Threshold: 0.003, NoiseFloor: 4, Masks: []Rect{{X: 0, Y: 0, W: 0.2, H: 0.1}}}, testGeo)
+	f := scene(rng, 0, 4, -1)
+	m.Observe(f, 640, 480)
+	allocs := testing.AllocsPerRun(100, func() {
+		f.PTS += 400 * time.Millisecond
+		m.Observe(f, 640, 480)
+		m.Clip(f.PTS-time.Second, f.PTS)
+	})
+	if allocs != 0 {
+		t.Errorf("%v allocations per sample", allocs)
+	}
+}

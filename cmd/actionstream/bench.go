@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/actionstream/actionstream/configs"
+	"github.com/actionstream/actionstream/infer/dwbench"
 	"github.com/actionstream/actionstream/internal/cli"
 	"github.com/actionstream/actionstream/pipeline/bench"
 	"github.com/actionstream/actionstream/sink/outbox"
@@ -96,6 +97,34 @@ cores; all measured in the same rounds, in rotating order.`, stderr)
 	return show(stdout, r, err, *asJSON)
 }
 
+func cmdBenchDepthwise(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("bench dwconv", "[--model x3d-s.onnx] [flags]", `
+X3D-S's channel-wise 3×3×3 convolution shapes, each run by ONNX Runtime's Conv (a one-node
+model), by that model with infer/dwconv's custom op, by infer/dwconv directly on every SIMD path
+this CPU has, and by oneDNN in a build with -tags dnnl; then --model end to end with each
+depthwise kernel. Implementations alternate round by round.`, stderr)
+	var o dwbench.Options
+	fs.StringVar(&o.Model, "model", "", "model timed end to end (e.g. actionstream train export --arch x3d-s --out x3d-s.onnx)")
+	fs.IntVar(&o.Threads, "threads", 0, "threads of every implementation (0 = one per core)")
+	fs.IntVar(&o.Rounds, "rounds", 7, "alternating rounds; min, median and max are reported")
+	fs.IntVar(&o.Calls, "calls", 3, "end-to-end model calls per kernel per round")
+	batches := fs.String("batches", "1,4", "end-to-end batch sizes, comma-separated")
+	fs.BoolVar(&o.Blocked, "dnnl-blocked", false, "also oneDNN with nCdhw8c/nCdhw16c forced on the two largest shapes (its slow reference code)")
+	asJSON := fs.Bool("json", false, "print JSON")
+	if err := cli.Parse(fs, args); err != nil {
+		return err
+	}
+	for _, b := range strings.Split(*batches, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(b))
+		if err != nil || n < 1 {
+			return fmt.Errorf("--batches: %q is not a batch size", b)
+		}
+		o.Batches = append(o.Batches, n)
+	}
+	r, err := dwbench.Run(ctx, o)
+	return show(stdout, r, err, *asJSON)
+}
+
 func cmdBenchInfer(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("bench infer", "--model M.onnx [flags]", "Raw ONNX Runtime calls against the batcher path on the same model, batch and threads, in alternating runs.", stderr)
 	var o bench.InferOptions
@@ -128,6 +157,53 @@ func cmdBenchMemory(ctx context.Context, args []string, stdout, stderr io.Writer
 		return err
 	}
 	r, err := bench.Memory(ctx, o)
+	return show(stdout, r, err, *asJSON)
+}
+
+func cmdBenchStreams(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("bench streams", "--model M.onnx --input FILE [flags]", `
+Serves N looping, paced copies of one file (each count in its own process, counts alternated
+run by run) and reports per count the slowest stream's fps, CPU-seconds per stream-second and
+stale drops, then cameras per core at real time.`, stderr)
+	var o bench.StreamsOptions
+	fs.StringVar(&o.Model, "model", "", "ONNX model (required)")
+	fs.StringVar(&o.Input, "input", "", "video file, looped by every stream (required)")
+	counts := fs.String("streams", "8,16", "comma-separated stream counts to alternate")
+	fs.IntVar(&o.Runs, "runs", 3, "runs of each count; min, median and max are reported")
+	fs.DurationVar(&o.Warmup, "warmup", 5*time.Second, "served before the measured window")
+	fs.DurationVar(&o.Duration, "duration", 30*time.Second, "the measured window of each run")
+	fs.IntVar(&o.Threads, "threads", 0, "ONNX Runtime intra-op threads (0 = one per core)")
+	fs.IntVar(&o.MaxPending, "max-pending", 0, "batcher.max_pending: clips per stream waiting for inference (0 = default 2; 1 = latest-wins)")
+	asJSON := fs.Bool("json", false, "print JSON")
+	pass := fs.Bool("pass", false, cli.Hidden) // one measured run in this process, JSON out
+	if err := cli.Parse(fs, args, "model", "input"); err != nil {
+		return err
+	}
+	if *pass {
+		n, err := strconv.Atoi(*counts)
+		if err != nil {
+			return fmt.Errorf("--streams: %w", err)
+		}
+		r, err := bench.StreamsPass(ctx, o, n)
+		if err != nil {
+			return err
+		}
+		return json.NewEncoder(stdout).Encode(r)
+	}
+	for _, s := range strings.Split(*counts, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(s))
+		if err != nil {
+			return fmt.Errorf("--streams: %q is not a count", s)
+		}
+		o.Counts = append(o.Counts, n)
+	}
+	self, err := os.Executable()
+	if err != nil {
+		return fmt.Errorf("finding this binary: %w", err)
+	}
+	o.Pass = []string{self, "bench", "streams", "--pass", "--model", o.Model, "--input", o.Input,
+		"--warmup", o.Warmup.String(), "--duration", o.Duration.String(), "--threads", strconv.Itoa(o.Threads), "--max-pending", strconv.Itoa(o.MaxPending)}
+	r, err := bench.Streams(ctx, o)
 	return show(stdout, r, err, *asJSON)
 }
 

@@ -154,11 +154,11 @@ type served struct {
 	exited chan int
 }
 
-// startServe runs `bin serve --config cfg` and waits for its HTTP address.
-func startServe(t *testing.T, bin, cfg string) *served {
+// startServe runs `bin serve --config cfg [extra flags]` and waits for its HTTP address.
+func startServe(t *testing.T, bin, cfg string, extra ...string) *served {
 	t.Helper()
 	s := &served{t: t, stderr: &testutil.SyncBuffer{}, exited: make(chan int, 1)}
-	s.cmd = exec.Command(bin, "serve", "--config", cfg)
+	s.cmd = exec.Command(bin, append([]string{"serve", "--config", cfg}, extra...)...)
 	s.cmd.Stdout, s.cmd.Stderr = io.Discard, s.stderr
 	if err := s.cmd.Start(); err != nil {
 		t.Fatal(err)

@@ -16,6 +16,12 @@ import (
 func commands() []cli.Command {
 	return []cli.Command{
 		{Name: "serve", Summary: "run the streaming daemon from a config file", Run: cmdServe},
+		{Name: "cameras", Summary: "the cluster's cameras topic", Subs: []cli.Command{
+			{Name: "add", Summary: "add a camera record (cluster mode)", Run: cmdCameras("add")},
+			{Name: "update", Summary: "replace a camera record", Run: cmdCameras("update")},
+			{Name: "remove", Summary: "remove a camera (tombstone)", Run: cmdCameras("remove")},
+			{Name: "list", Summary: "list the camera records", Run: cmdCameras("list")},
+		}},
 		{Name: "run", Summary: "one-shot: score one input with one model, print JSON lines", Run: cmdRun},
 		{Name: "model", Summary: "inspect X3D networks and model files", Subs: []cli.Command{
 			{Name: "info", Summary: "costs of the presets or one network (--arch), or a model file's metadata", Run: cmdModelInfo},
@@ -31,9 +37,11 @@ func commands() []cli.Command {
 		}},
 		{Name: "bench", Summary: "benchmarks", Subs: []cli.Command{
 			{Name: "decode", Summary: "our decode path against ffmpeg -threads 1", Run: cmdBenchDecode},
+			{Name: "dwconv", Summary: "X3D's depthwise 3-D convolutions: ONNX Runtime, oneDNN, infer/dwconv", Run: cmdBenchDepthwise},
 			{Name: "infer", Summary: "raw ONNX Runtime against the batcher", Run: cmdBenchInfer},
 			{Name: "run", Summary: "run's wall time against the machine's bound (decode, inference, CPU)", Run: cmdBenchRun},
 			{Name: "memory", Summary: "peak resident memory per served stream", Run: cmdBenchMemory},
+			{Name: "streams", Summary: "cameras per core: N looping streams at real time, CPU and stale drops", Run: cmdBenchStreams},
 			{Name: "outbox", Summary: "durable outbox append throughput per fsync policy", Run: cmdBenchOutbox},
 			{Name: "whip", Summary: "glass-to-event latency over WHIP on loopback", Run: cmdBenchWHIP},
 			{Name: "gate", Summary: "inference CPU with motion gating on a still scene against scoring every clip", Run: cmdBenchGate},

@@ -15,6 +15,7 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs := newFlags("serve", "[--config FILE.yaml]", "", stderr)
 	configPath := fs.String("config", "", "YAML config file (default: the embedded configs/demo.yaml)")
 	detector := fs.String("person-detector", "", "person detector ONNX model for an RoI detection model (overrides detection.person_detector.path)")
+	clusterMode := fs.Bool("cluster", false, "take cameras from the cluster's topic (cluster.enabled)")
 	if err := cli.Parse(fs, args); err != nil {
 		return err
 	}
@@ -30,6 +31,12 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	if *detector != "" {
 		cfg.Detection.PersonDetector.Path = *detector
+	}
+	if *clusterMode {
+		cfg.Cluster.Enabled = true
+		if err := cfg.Validate(); err != nil {
+			return err
+		}
 	}
 	return server.Run(ctx, cfg, newLogger(cfg.Log, stderr))
 }

@@ -15,6 +15,9 @@ import (
 )
 
 func cmdTrainFit(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if wantsTask(args, "person") {
+		return cmdTrainFitPerson(ctx, args, stdout, stderr)
+	}
 	fs := newFlags("train fit", "--data DIR --out DIR [--arch NAME|SPEC.json] [flags]", `
 T, τ and the crop come from the dataset, the classes from its labels. A preset --arch takes
 the factor overrides; a spec file is trained exactly as written.`, stderr)

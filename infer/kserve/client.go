@@ -80,7 +80,7 @@ func (c *Client) ModelMetadata(ctx context.Context, name, version string) (Model
 
 // Infer is POST /v2/models/{name}[/versions/{v}]/infer.
 func (c *Client) Infer(ctx context.Context, name, version string, req InferRequest) (InferResponse, error) {
-	body, err := json.Marshal(req)
+	body, err := req.encode()
 	if err != nil {
 		return InferResponse{}, fmt.Errorf("kserve: encoding the request: %w", err)
 	}

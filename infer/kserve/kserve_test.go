@@ -319,3 +319,18 @@ func TestConfigValidate(t *testing.T) {
 		}
 	}
 }
+
+// The request the client writes is the protocol's JSON object, the FP32 data in its shortest
+// exact decimal form.
+func TestRequestEncoding(t *testing.T) {
+	req := kserve.InferRequest{ID: "7", Inputs: []kserve.RequestInput{{Name: "clip", Datatype: "FP32", Shape: []int64{1, 3}, Data: []float32{0.1, -2.5, 1e-7}}},
+		Outputs: []kserve.RequestOutput{{Name: "logits"}}}
+	got, err := json.Marshal(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := `{"id":"7","inputs":[{"name":"clip","shape":[1,3],"datatype":"FP32","data":[0.1,-2.5,1e-07]}],"outputs":[{"name":"logits"}]}`
+	if string(got) != want || !json.Valid(got) {
+		t.Fatalf("got  %s\nwant %s", got, want)
+	}
+}

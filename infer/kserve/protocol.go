@@ -54,13 +54,21 @@ type RequestInput struct {
 // to the same float32 (encoding/json would widen each to float64 digits).
 func (in RequestInput) MarshalJSON() ([]byte, error) {
 	var b bytes.Buffer
+	if err := in.encode(&b); err != nil {
+		return nil, err
+	}
+	return b.Bytes(), nil
+}
+
+// encode appends the input's JSON to b.
+func (in RequestInput) encode(b *bytes.Buffer) error {
 	head, err := json.Marshal(struct {
 		Name     string  `json:"name"`
 		Shape    []int64 `json:"shape"`
 		Datatype string  `json:"datatype"`
 	}{in.Name, in.Shape, in.Datatype})
 	if err != nil {
-		return nil, err
+		return err
 	}
 	b.Grow(len(head) + 12*len(in.Data) + 10)
 	b.Write(head[:len(head)-1])
@@ -74,6 +82,47 @@ func (in RequestInput) MarshalJSON() ([]byte, error) {
 		b.Write(num)
 	}
 	b.WriteString("]}")
+	return nil
+}
+
+// MarshalJSON is encode, for callers that marshal a request themselves.
+func (r InferRequest) MarshalJSON() ([]byte, error) { return r.encode() }
+
+// encode writes the request's JSON. Marshalling it whole would make encoding/json re-read and
+// compact every number MarshalJSON wrote: a clip is tens of thousands of them.
+func (r InferRequest) encode() ([]byte, error) {
+	var b bytes.Buffer
+	n := 0
+	for _, in := range r.Inputs {
+		n += 12 * len(in.Data)
+	}
+	b.Grow(n + 256)
+	b.WriteByte('{')
+	if r.ID != "" {
+		id, _ := json.Marshal(r.ID)
+		b.WriteString(`"id":`)
+		b.Write(id)
+		b.WriteByte(',')
+	}
+	b.WriteString(`"inputs":[`)
+	for i, in := range r.Inputs {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		if err := in.encode(&b); err != nil {
+			return nil, err
+		}
+	}
+	b.WriteByte(']')
+	if len(r.Outputs) > 0 {
+		outs, err := json.Marshal(r.Outputs)
+		if err != nil {
+			return nil, err
+		}
+		b.WriteString(`,"outputs":`)
+		b.Write(outs)
+	}
+	b.WriteByte('}')
 	return b.Bytes(), nil
 }
 

@@ -16,8 +16,8 @@
 //
 //	d, err := persondet.Open(rt, cfg.Detection.PersonDetector) // rt: an *infer.Runtime
 //	defer d.Close()                                        // before rt.Close
-//	im, err := persondet.KeyFrame(clip, meta.Mean, meta.Std)
-//	dets, err := d.Detect(ctx, im)                         // fractions of the S×S crop
+//	dets, err := d.DetectClips(ctx, clips, meta.Mean, meta.Std) // per clip, on its key
+//	                                                            // frame: fractions of the crop
 package persondet
 
 import (
@@ -28,6 +28,7 @@ import (
 
 	ort "github.com/yalue/onnxruntime_go"
 
+	"github.com/actionstream/actionstream/clipper"
 	"github.com/actionstream/actionstream/infer"
 )
 
@@ -73,7 +74,14 @@ func Open(rt *infer.Runtime, cfg infer.PersonDetectorConfig) (*Detector, error) 
 	if err != nil {
 		return nil, fmt.Errorf("person detector %s: %w", cfg.Path, err)
 	}
-	return &Detector{cfg: cfg, path: cfg.Path, provider: provider, lay: lay, sess: sess}, nil
+	d := &Detector{cfg: cfg, path: cfg.Path, provider: provider, lay: lay, sess: sess}
+	// An export may leave the output's axes symbolic: one run on a blank input shows the
+	// real layout, so a wrong format fails here rather than at the first frame.
+	if _, _, _, err := d.infer(max(1, lay.batch), nil); err != nil {
+		d.Close()
+		return nil, err
+	}
+	return d, nil
 }
 
 // InputSize is the network's input width and height in pixels.
@@ -119,48 +127,34 @@ func (d *Detector) DetectBatch(ctx context.Context, ims []Image) ([][]Detection,
 	return res, nil
 }
 
-// run runs one model call on ims, padded to n images.
+// DetectClips finds the persons on each clip's key frame (KeyFrame, with the action
+// model's mean and std): boxes are fractions of the clip's S×S crop, what an RoI model's
+// `rois` input takes.
+func (d *Detector) DetectClips(ctx context.Context, clips []*clipper.Clip, mean, std [3]float32) ([][]Detection, error) {
+	ims := make([]Image, len(clips))
+	for i, c := range clips {
+		im, err := KeyFrame(c, mean, std)
+		if err != nil {
+			return nil, fmt.Errorf("person detector: clip %d: %w", i, err)
+		}
+		ims[i] = im
+	}
+	return d.DetectBatch(ctx, ims)
+}
+
+// run runs one model call on ims, padded to n images, and decodes each image's boxes.
 func (d *Detector) run(ims []Image, n int) ([][]Detection, error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	if d.closed {
-		return nil, ErrClosed
-	}
-	w, h := d.lay.width, d.lay.height
-	per := 3 * w * h
-	if cap(d.buf) < n*per {
-		d.buf = make([]float32, n*per)
-	}
-	buf := d.buf[:n*per]
 	lbs := make([]letterbox, len(ims))
-	for i, im := range ims {
-		lbs[i] = preprocess(d.cfg.Format, im, w, h, buf[i*per:(i+1)*per])
-	}
-	for i := len(ims) * per; i < len(buf); i++ {
-		buf[i] = 0
-	}
-	in, err := ort.NewTensor(ort.NewShape(int64(n), 3, int64(h), int64(w)), buf)
+	data, boxes, feats, err := d.infer(n, func(buf []float32, per int) {
+		for i, im := range ims {
+			lbs[i] = preprocess(d.cfg.Format, im, d.lay.width, d.lay.height, buf[i*per:(i+1)*per])
+		}
+	})
 	if err != nil {
-		return nil, fmt.Errorf("person detector: input tensor: %w", err)
+		return nil, err
 	}
-	defer in.Destroy()
-	outs := []ort.Value{nil}
-	if err := d.sess.Run([]ort.Value{in}, outs); err != nil {
-		return nil, fmt.Errorf("person detector %s: run (batch %d): %w", d.path, n, err)
-	}
-	defer outs[0].Destroy()
-	out, ok := outs[0].(*ort.Tensor[float32])
-	if !ok {
-		return nil, fmt.Errorf("person detector %s: %w: output is not a float32 tensor", d.path, ErrBadModel)
-	}
-	boxes, feats, err := d.lay.outputDims(out.GetShape(), n)
-	if err != nil {
-		return nil, fmt.Errorf("person detector %s: %w", d.path, err)
-	}
-	if classes := feats - headLen(d.cfg.Format); d.cfg.Class >= classes {
-		return nil, fmt.Errorf("person detector %s: %w: class %d, but the output has %d classes", d.path, ErrBadModel, d.cfg.Class, classes)
-	}
-	data := out.GetData()
 	thr, iou := float32(d.cfg.ScoreThreshold), float32(d.cfg.NMSIoU)
 	res := make([][]Detection, len(ims))
 	for i, im := range ims {
@@ -172,6 +166,52 @@ func (d *Detector) run(ims []Image, n int) ([][]Detection, error) {
 		res[i] = NMS(toDetections(cands, lbs[i], im.Width, im.Height), iou)
 	}
 	return res, nil
+}
+
+// infer runs the model on n inputs that fill writes (nil: all grey padding), checks the
+// output's shape and returns a copy of its values. d.mu must be held.
+func (d *Detector) infer(n int, fill func(buf []float32, per int)) (data []float32, boxes, feats int, err error) {
+	if d.closed {
+		return nil, 0, 0, ErrClosed
+	}
+	w, h := d.lay.width, d.lay.height
+	per := 3 * w * h
+	if cap(d.buf) < n*per {
+		d.buf = make([]float32, n*per)
+	}
+	buf := d.buf[:n*per]
+	pad := float32(padValue)
+	if d.cfg.Format != infer.PersonFormatYOLOX {
+		pad /= 255
+	}
+	for i := range buf {
+		buf[i] = pad
+	}
+	if fill != nil {
+		fill(buf, per)
+	}
+	in, err := ort.NewTensor(ort.NewShape(int64(n), 3, int64(h), int64(w)), buf)
+	if err != nil {
+		return nil, 0, 0, fmt.Errorf("person detector: input tensor: %w", err)
+	}
+	defer in.Destroy()
+	outs := []ort.Value{nil}
+	if err := d.sess.Run([]ort.Value{in}, outs); err != nil {
+		return nil, 0, 0, fmt.Errorf("person detector %s: run (batch %d): %w", d.path, n, err)
+	}
+	defer outs[0].Destroy()
+	out, ok := outs[0].(*ort.Tensor[float32])
+	if !ok {
+		return nil, 0, 0, fmt.Errorf("person detector %s: %w: output is not a float32 tensor", d.path, ErrBadModel)
+	}
+	boxes, feats, err = d.lay.outputDims(out.GetShape(), n)
+	if err != nil {
+		return nil, 0, 0, fmt.Errorf("person detector %s: %w", d.path, err)
+	}
+	if classes := feats - headLen(d.cfg.Format); d.cfg.Class >= classes {
+		return nil, 0, 0, fmt.Errorf("person detector %s: %w: class %d, but output %q has %d classes", d.path, ErrBadModel, d.cfg.Class, d.lay.output, classes)
+	}
+	return append([]float32(nil), out.GetData()...), boxes, feats, nil
 }
 
 // Close destroys the session; it waits for a call in progress. Idempotent.

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/actionstream/actionstream/clipper"
 	"github.com/actionstream/actionstream/infer"
 )
 
@@ -211,5 +212,75 @@ func TestDetectRejectsBadImageAndClosed(t *testing.T) {
 	}
 	if _, err := d.Detect(context.Background(), uniform(4, 4, 0, 0, 0)); !errors.Is(err, ErrClosed) {
 		t.Errorf("after Close: %v", err)
+	}
+}
+
+// DetectClips looks at each clip's key frame (sample T/2), undoing the clip's normalisation.
+func TestDetectClips(t *testing.T) {
+	d := open(t, runtime(t), "yolox.onnx", infer.PersonFormatYOLOX)
+	const frames, size = 5, 64
+	mean, std := [3]float32{0.45, 0.45, 0.45}, [3]float32{0.225, 0.225, 0.225}
+	clip := func(keyRed uint8) *clipper.Clip {
+		c := &clipper.Clip{Frames: frames, Size: size, Tensor: make([]float32, 3*frames*size*size)}
+		for ch, v := range []uint8{200, 60, 20} {
+			for f := 0; f < frames; f++ {
+				if ch == 0 && f == frames/2 {
+					v = keyRed
+				}
+				plane := c.Tensor[(ch*frames+f)*size*size : (ch*frames+f+1)*size*size]
+				for i := range plane {
+					plane[i] = (float32(v)/255 - mean[ch]) / std[ch]
+				}
+			}
+		}
+		return c
+	}
+	got, err := d.DetectClips(context.Background(), []*clipper.Clip{clip(200), clip(50)}, mean, std)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, err := d.DetectBatch(context.Background(), []Image{uniform(size, size, 200, 60, 20), uniform(size, size, 50, 60, 20)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A 64x64 key frame fills the input: probe 10 reads the red of the key frame, probe 11
+	// green (60/255): rows 0 and 5 and probe 10 in the first clip, rows 0 and 5 in the second.
+	if len(got) != 2 || len(got[0]) != 3 || len(got[1]) != 2 {
+		t.Fatalf("DetectClips = %v", got)
+	}
+	for i := range got {
+		checkDets(t, got[i], want[i])
+	}
+}
+
+// As an infer.BoxSource it finds the same boxes on a batch of raw clips as DetectClips.
+func TestBoxSource(t *testing.T) {
+	d := open(t, runtime(t), "yolox.onnx", infer.PersonFormatYOLOX)
+	var _ infer.BoxSource = d
+	meta := infer.Metadata{Frames: 3, CropSize: 64, Mean: [3]float32{0.5, 0.5, 0.5}, Std: [3]float32{0.25, 0.25, 0.25}}
+	per := 3 * 3 * 64 * 64
+	clips := make([]float32, 2*per)
+	for i := 0; i < 2; i++ {
+		for ch, v := range []float32{200, 60, 20} {
+			if i == 1 && ch == 0 {
+				v = 50
+			}
+			for j := 0; j < 3*64*64; j++ {
+				clips[i*per+ch*3*64*64+j] = (v/255 - 0.5) / 0.25
+			}
+		}
+	}
+	got, err := d.Boxes(clips, 2, meta)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 2 || len(got[0]) != 3 || len(got[1]) != 2 {
+		t.Fatalf("Boxes = %v", got)
+	}
+	if b := got[0][0]; b.Score != 0.9 || b.Box != [4]float32{0.125, 0.125, 0.375, 0.375} {
+		t.Errorf("best box %+v, want row 0 at [0.125 0.125 0.375 0.375] 0.9", b)
+	}
+	if _, err := d.Boxes(clips[:per], 2, meta); !errors.Is(err, ErrBadImage) {
+		t.Errorf("short batch: %v", err)
 	}
 }

@@ -40,17 +40,22 @@ func KeyFrame(c *clipper.Clip, mean, std [3]float32) (Image, error) {
 	if t <= 0 || s <= 0 || len(c.Tensor) != 3*t*s*s {
 		return Image{}, fmt.Errorf("%w: clip tensor has %d values, T=%d S=%d needs %d", ErrBadImage, len(c.Tensor), t, s, 3*t*s*s)
 	}
+	return keyFrame(c.Tensor, t, s, mean, std), nil
+}
+
+// keyFrame is KeyFrame of one [3][T][S][S] tensor.
+func keyFrame(tensor []float32, t, s int, mean, std [3]float32) Image {
 	plane := s * s
 	k := KeyFrameIndex(t)
 	im := Image{Width: s, Height: s, Pix: make([]uint8, 3*plane)}
 	for ch := 0; ch < 3; ch++ {
-		src := c.Tensor[(ch*t+k)*plane : (ch*t+k+1)*plane]
+		src := tensor[(ch*t+k)*plane : (ch*t+k+1)*plane]
 		m, sd := mean[ch], std[ch]
 		for i, v := range src {
 			im.Pix[3*i+ch] = toByte((v*sd + m) * 255)
 		}
 	}
-	return im, nil
+	return im
 }
 
 // toByte rounds and saturates like OpenCV's float-to-uint8 conversion.

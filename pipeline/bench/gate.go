@@ -54,6 +54,10 @@ type GateResult struct {
 	// InferRatio is the median inference time off / on; CPURatio the same of process CPU.
 	InferRatio float64 `json:"inference_ratio"`
 	CPURatio   float64 `json:"cpu_ratio"`
+	// CPUPerClip is the process CPU gating saved per clip it kept from the model: median CPU
+	// off − on over scored off − on. Load stretches wall times, not CPU time, so this is the
+	// inference CPU per clip even on a busy machine.
+	CPUPerClip float64 `json:"cpu_seconds_per_skipped_clip"`
 }
 
 type gateRun struct {
@@ -106,6 +110,9 @@ func Gate(ctx context.Context, o GateOptions) (GateResult, error) {
 	}
 	if r.On.CPUSeconds[1] > 0 {
 		r.CPURatio = r.Off.CPUSeconds[1] / r.On.CPUSeconds[1]
+	}
+	if r.Off.Scored > r.On.Scored {
+		r.CPUPerClip = (r.Off.CPUSeconds[1] - r.On.CPUSeconds[1]) / float64(r.Off.Scored-r.On.Scored)
 	}
 	return r, nil
 }
@@ -191,5 +198,6 @@ func (r GateResult) WriteText(w io.Writer) error {
 		fmt.Sprintf("cpu %s, load average %s before, %s after", r.CPUModel, r.LoadBefore, r.LoadAfter),
 		side("gating off", r.Off),
 		side("gating on", r.On),
+		fmt.Sprintf("cpu saved    %.3f s per clip not scored (median process cpu off - on, over the clips gated)", r.CPUPerClip),
 		fmt.Sprintf("ratio        %.1f (median inference time off / on; target >= 5), process cpu %.2f", r.InferRatio, r.CPURatio))
 }

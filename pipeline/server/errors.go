@@ -8,4 +8,6 @@ var (
 	ErrExposed = errors.New("refusing to serve the dashboard and API without credentials")
 	// ErrTLS: the certificate or key file cannot be loaded.
 	ErrTLS = errors.New("http tls")
+	// ErrUnsupportedMedia: a camera write whose body is not JSON (415).
+	ErrUnsupportedMedia = errors.New("unsupported media type")
 )

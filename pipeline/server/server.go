@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/actionstream/actionstream/configs"
+	"github.com/actionstream/actionstream/ingest/cluster"
 	"github.com/actionstream/actionstream/ingest/whip"
 	"github.com/actionstream/actionstream/pipeline"
 	"github.com/actionstream/actionstream/web"
@@ -35,6 +36,17 @@ func Run(ctx context.Context, cfg configs.Config, log *slog.Logger) error {
 	p, err := pipeline.New(pipeline.Options{Config: cfg, Logger: log})
 	if err != nil {
 		return err
+	}
+	var member *cluster.Member
+	if cfg.Cluster.Enabled {
+		var closeMember func()
+		if member, closeMember, err = newMember(cfg, p, log); err != nil {
+			return err
+		}
+		defer closeMember()
+		if err := registerClusterMetrics(p, member); err != nil {
+			return err
+		}
 	}
 	m := p.Model()
 	log.Info("model loaded", "component", "server", "model", m.Meta.Name, "provider", m.Provider,
@@ -70,7 +82,7 @@ func Run(ctx context.Context, cfg configs.Config, log *slog.Logger) error {
 		if err != nil {
 			return fmt.Errorf("http.addr: %w", err)
 		}
-		srv = newHTTPServer(cfg.HTTP, serveMux(p, whipSrv, ui, g), log)
+		srv = newHTTPServer(cfg.HTTP, serveMux(p, whipSrv, ui, g, member), log)
 		srv.TLSConfig = tlsConf
 		if ui != nil {
 			srv.RegisterOnShutdown(ui.Close) // end the dashboards' event streams
@@ -85,7 +97,19 @@ func Run(ctx context.Context, cfg configs.Config, log *slog.Logger) error {
 			srvDone <- srv.Serve(ln)
 		}()
 	}
+	memberDone := make(chan error, 1)
+	if member != nil {
+		log.Info("cluster mode", "component", "server", "node", member.Node(), "topic", cfg.Cluster.Topic, "group", cfg.Cluster.Group)
+		// Leaving the group on ctx's end lets the others take the cameras over at once, while
+		// this node's pipeline drains.
+		go func() { memberDone <- member.Run(ctx) }()
+	} else {
+		memberDone <- nil
+	}
 	runErr := p.Run(ctx)
+	if err := <-memberDone; err != nil {
+		runErr = errors.Join(runErr, err)
+	}
 	if srv != nil {
 		shutdownCtx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		srv.Shutdown(shutdownCtx)
@@ -129,8 +153,11 @@ func newHTTPServer(c configs.HTTP, h http.Handler, log *slog.Logger) *http.Serve
 // serveMux puts the WHIP endpoint (/whip/) and the web UI (/, /publish, /static/, thumbnails,
 // /api/events) next to the pipeline's own routes (/healthz, /readyz, /metrics, /api/streams).
 // The probes are open; WHIP has its own token; everything else passes the guard.
-func serveMux(p *pipeline.Pipeline, whipSrv *whip.Server, ui *web.UI, g *guard) http.Handler {
+func serveMux(p *pipeline.Pipeline, whipSrv *whip.Server, ui *web.UI, g *guard, member *cluster.Member) http.Handler {
 	mux := http.NewServeMux()
+	if member != nil {
+		clusterRoutes(mux, member, g)
+	}
 	api := p.Handler()
 	mux.Handle("GET /healthz", api)
 	mux.Handle("GET /readyz", api)

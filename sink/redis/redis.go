@@ -28,6 +28,7 @@ import (
 	"slices"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	goredis "github.com/redis/go-redis/v9"
@@ -123,6 +124,9 @@ type StreamState struct {
 	LastClip    time.Time // wall clock end of the latest clip; zero leaves the stored value
 	Model       string    // model name; "" leaves the stored value
 	ModelDigest string    // "sha256:<hex>"; "" leaves the stored value
+	// Generation is the writer's fencing token (cluster mode; 0 otherwise): the write is
+	// rejected when the stored hash carries a larger one.
+	Generation uint64
 }
 
 // Action is one active action as stored in a stream hash's "actions" field.
@@ -172,6 +176,7 @@ type state struct {
 	model       string
 	modelDigest string
 	actions     map[string]*Action // by label and actor
+	generation  uint64             // fencing token of the latest change
 }
 
 // Sink is the Redis sink, a plain sink.Sink (sink/sinks puts it behind a sink.Buffered): each
@@ -185,7 +190,23 @@ type Sink struct {
 	mu     sync.Mutex // serialises writes so hashes are written in the order states change
 	states map[string]*state
 	closed bool
+	fenced atomic.Uint64 // hash writes rejected for a stale generation
 }
+
+// fenceScript writes a stream's hash only if the stored generation is not larger than the
+// writer's (KEYS[1] the hash; ARGV[1] the generation, ARGV[2] the TTL in ms, then field/value
+// pairs). It returns 1 when written, 0 when fenced. Lua runs atomically on the server, so a
+// stale owner cannot slip a write between another node's check and set. Tokens stay below
+// 2^53, exact in Lua's numbers.
+const fenceScript = `local stored = redis.call('HGET', KEYS[1], 'generation')
+if stored and tonumber(stored) > tonumber(ARGV[1]) then return 0 end
+redis.call('HSET', KEYS[1], 'generation', ARGV[1], unpack(ARGV, 3))
+redis.call('PEXPIRE', KEYS[1], ARGV[2])
+return 1`
+
+// Fenced counts hash writes the server rejected because a newer owner (a larger generation)
+// had written the hash: a node that lost a camera in a rebalance and did not know yet.
+func (w *Sink) Fenced() uint64 { return w.fenced.Load() }
 
 func (w *Sink) stateOf(stream string) *state {
 	st := w.states[stream]
@@ -204,6 +225,7 @@ func (w *Sink) apply(ev *events.Event) *state {
 	if ev.Data.Model != "" {
 		st.model, st.modelDigest = ev.Data.Model, ev.Data.ModelDigest
 	}
+	st.generation = ev.Generation
 	actionKey := ev.Data.Label + "\x00" + ev.Data.ActorID
 	switch ev.Type {
 	case events.TypeStreamUp:
@@ -234,8 +256,9 @@ func (w *Sink) apply(ev *events.Event) *state {
 	return st
 }
 
-// queueState adds the commands writing st's whole hash and its TTL to pipe.
-func (w *Sink) queueState(ctx context.Context, pipe goredis.Pipeliner, st *state) {
+// queueState adds the fenced write of st's whole hash and its TTL to pipe; the command's
+// value is 0 when the write was fenced.
+func (w *Sink) queueState(ctx context.Context, pipe goredis.Pipeliner, st *state) *goredis.Cmd {
 	actions := slices.SortedFunc(maps.Values(st.actions), func(a, b *Action) int {
 		return cmp.Or(cmp.Compare(a.Label, b.Label), cmp.Compare(a.ActorID, b.ActorID))
 	})
@@ -247,8 +270,8 @@ func (w *Sink) queueState(ctx context.Context, pipe goredis.Pipeliner, st *state
 	if !st.lastClip.IsZero() {
 		lastClip = st.lastClip.UTC().Format(time.RFC3339Nano)
 	}
-	key := w.key(st.id)
-	pipe.HSet(ctx, key,
+	return pipe.Eval(ctx, fenceScript, []string{w.key(st.id)},
+		strconv.FormatUint(st.generation, 10), w.cfg.StateTTL.D().Milliseconds(),
 		"stream", st.id,
 		"status", st.status,
 		"reason", st.reason,
@@ -259,7 +282,15 @@ func (w *Sink) queueState(ctx context.Context, pipe goredis.Pipeliner, st *state
 		"actions", actionsJSON,
 		"updated_at", time.Now().UTC().Format(time.RFC3339Nano),
 	)
-	pipe.PExpire(ctx, key, w.cfg.StateTTL.D())
+}
+
+// countFenced counts the state writes that came back 0 (fenced), after a successful EXEC.
+func (w *Sink) countFenced(cmds []*goredis.Cmd) {
+	for _, c := range cmds {
+		if n, err := c.Int64(); err == nil && n == 0 {
+			w.fenced.Add(1)
+		}
+	}
 }
 
 // Write applies batch to the stream states and writes the touched hashes, plus one XADD per
@@ -300,9 +331,10 @@ func (w *Sink) Write(ctx context.Context, batch []events.Event) error {
 			order = append(order, st)
 		}
 	}
+	stateCmds := make([]*goredis.Cmd, 0, len(order))
 	_, err := w.client.TxPipelined(ctx, func(pipe goredis.Pipeliner) error {
 		for _, st := range order {
-			w.queueState(ctx, pipe, st)
+			stateCmds = append(stateCmds, w.queueState(ctx, pipe, st))
 		}
 		for i, v := range values {
 			if v == nil {
@@ -318,6 +350,9 @@ func (w *Sink) Write(ctx context.Context, batch []events.Event) error {
 		}
 		return nil
 	})
+	if err == nil {
+		w.countFenced(stateCmds)
+	}
 	if err != nil {
 		err = fmt.Errorf("redis %s: write %d events: %w", w.cfg.Addr, len(batch), err)
 		if batchErr == nil {
@@ -362,10 +397,15 @@ func (w *Sink) UpdateStream(ctx context.Context, in StreamState) error {
 	if in.ModelDigest != "" {
 		st.modelDigest = in.ModelDigest
 	}
+	st.generation = in.Generation
+	var cmd *goredis.Cmd
 	_, err := w.client.TxPipelined(ctx, func(pipe goredis.Pipeliner) error {
-		w.queueState(ctx, pipe, st)
+		cmd = w.queueState(ctx, pipe, st)
 		return nil
 	})
+	if err == nil {
+		w.countFenced([]*goredis.Cmd{cmd})
+	}
 	if err != nil {
 		return fmt.Errorf("redis %s: update stream %s: %w", w.cfg.Addr, in.Stream, err)
 	}

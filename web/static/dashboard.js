@@ -161,6 +161,47 @@ function listen() {
   }
 }
 
+// Cluster panel: shown only in cluster mode (/api/cluster answers 404 otherwise).
+async function pollCluster() {
+  let j;
+  try {
+    const r = await fetch("/api/cluster", { cache: "no-store" });
+    if (r.status === 404) { $("#cluster").hidden = true; return false; }
+    j = await r.json();
+  } catch (e) {
+    return true;
+  }
+  $("#cluster").hidden = false;
+  const self = j.self || {};
+  const badge = $("#clusterstate");
+  badge.textContent = `${self.state || "?"} · generation ${self.generation || 0}`;
+  badge.className = "badge " + (self.state === "member" ? "up" : "down");
+  $("#clusterself").textContent = `this node: ${self.node} · token ${self.token} · ${(self.cameras || []).length} cameras` +
+    (j.error ? ` · ${j.error}` : "");
+  const body = $("#clusternodes");
+  body.replaceChildren();
+  for (const n of j.nodes || []) {
+    const tr = el("tr", n.self ? "self" : "");
+    const name = el("td", "", n.node + (n.self ? " (this node)" : ""));
+    if (n.advertise && !n.self && /^https?:\/\//.test(n.advertise)) {
+      const a = el("a", "", n.node);
+      a.href = n.advertise;
+      name.replaceChildren(a);
+    }
+    tr.append(name, el("td", "", String(n.capacity)),
+      el("td", "", String((n.partitions || []).length)), el("td", "", (n.cameras || []).join(", ") || "–"));
+    body.append(tr);
+  }
+  const unowned = j.unowned || [];
+  $("#clusterunowned").textContent = unowned.length ? `without an owner: ${unowned.join(", ")}` : "";
+  return true;
+}
+
+async function clusterLoop() {
+  if (await pollCluster()) setTimeout(clusterLoop, 3000);
+}
+
 poll();
 setInterval(poll, 1500);
+clusterLoop();
 listen();

@@ -6,6 +6,7 @@
   forward --spec A.json --input x.f32 --batch N --output y.f32 [--checkpoint C.pt] [--seed N]
           [--randomize-bn] [--save-checkpoint C.pt]
   fit     --spec A.json --data DIR --out RUN [...]         train on a prepared dataset (train.py)
+  person-fit --data DIR --out M.onnx [...]                  a small person detector, YOLOX format (person.py)
   clips   --data DIR --split S --out x.f32 [--index i ...]  a dataset's clips as the trainer sees them
   inspect-checkpoint --checkpoint C [--scheme S] [--trust-checkpoint]   what a public X3D checkpoint holds
   import  --spec A.json --checkpoint C [--scheme S] [--trust-checkpoint] --out ours.pt   convert it (importer.py)
@@ -187,6 +188,8 @@ def parser():
     f.set_defaults(func=cmd_forward)
     from . import train
     train.add_parser(sub, cmd_fit)
+    from . import person
+    person.add_parser(sub)
 
     i = sub.add_parser("inspect-checkpoint")
     i.add_argument("--checkpoint", required=True)

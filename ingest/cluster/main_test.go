@@ -1,0 +1,13 @@
+package cluster
+
+import (
+	"testing"
+
+	"go.uber.org/goleak"
+)
+
+// Every goroutine the package starts (group members, tailers, kafka-go connections) must have
+// ended once its tests are done.
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m)
+}
