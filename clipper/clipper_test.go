@@ -497,3 +497,34 @@ func BenchmarkAddX3DS(b *testing.B) {
 		}
 	}
 }
+
+// A clip's Key is its middle sample's (T/2) PTS, and it carries that frame's source size.
+func TestClipKeyFrame(t *testing.T) {
+	cfg := Config{Frames: 4, SamplingRate: 6, Size: 2}
+	c, err := New("cam", cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := &Frame{Pixels: make([]float32, 12)}
+	var got []*Clip
+	for i, p := range constantFPS(30, 60, 0) {
+		if !c.Want(p) {
+			continue
+		}
+		f.PTS, f.SourceWidth, f.SourceHeight = p, 640+i, 360 // the size changes per frame here
+		got = append(got, c.Add(f)...)
+	}
+	if len(got) == 0 {
+		t.Fatal("no clip")
+	}
+	for _, cl := range got {
+		// Samples are 0.2 s apart: sample 2 is 0.4 s after the first, frame 12 after it.
+		if want := cl.Start + 400*time.Millisecond; cl.Key < want-time.Millisecond || cl.Key > want+time.Millisecond {
+			t.Errorf("clip %d: key %v, want %v (sample T/2)", cl.Seq, cl.Key, want)
+		}
+		if n := int(cl.Key.Seconds()*30 + 0.5); cl.SourceWidth != 640+n || cl.SourceHeight != 360 {
+			t.Errorf("clip %d: source %dx%d, want the key frame's %dx360", cl.Seq, cl.SourceWidth, cl.SourceHeight, 640+n)
+		}
+		cl.Release()
+	}
+}

@@ -2,8 +2,6 @@ package infer
 
 import (
 	"fmt"
-	"image"
-	"image/color"
 
 	ort "github.com/yalue/onnxruntime_go"
 
@@ -20,6 +18,9 @@ type DetectionConfig struct {
 	MaxActors int `yaml:"max_actors"`
 	// PersonDetector gives an RoI model its boxes (unused by single-stage models).
 	PersonDetector PersonDetectorConfig `yaml:"person_detector"`
+	// BoxModel is a single-stage detection model whose actors an RoI model classifies, instead
+	// of a person detector (person_detector); "" = none.
+	BoxModel string `yaml:"box_model"`
 }
 
 // WithDefaults replaces zero fields by their defaults.
@@ -344,26 +345,4 @@ func (m *Model) runDetectionInto(input []float32, n int, out []float32) error {
 		copy(out[i*m.classes:(i+1)*m.classes], sc.Scores)
 	}
 	return nil
-}
-
-// KeyFrameRGBA is clip's key frame (sample T/2 of one clip [3,T,S,S], normalised as meta says)
-// back as an S×S RGBA image, for a person detector that takes pictures.
-func KeyFrameRGBA(clip []float32, meta Metadata) (*image.RGBA, error) {
-	t, s := meta.Frames, meta.CropSize
-	if len(clip) < 3*t*s*s || t <= 0 || s <= 0 {
-		return nil, fmt.Errorf("%w: %d values for a T=%d S=%d clip", ErrClipShape, len(clip), t, s)
-	}
-	img := image.NewRGBA(image.Rect(0, 0, s, s))
-	plane, k := s*s, t/2
-	for y := range s {
-		for x := range s {
-			var px [3]uint8
-			for ch := range 3 {
-				v := clip[(ch*t+k)*plane+y*s+x]*meta.Std[ch] + meta.Mean[ch]
-				px[ch] = uint8(max(0, min(255, v*255+0.5)))
-			}
-			img.SetRGBA(x, y, color.RGBA{px[0], px[1], px[2], 255})
-		}
-	}
-	return img, nil
 }

@@ -261,24 +261,3 @@ func TestRoIWithSingleStageBoxes(t *testing.T) {
 		t.Errorf("bad detection config: %v", err)
 	}
 }
-
-func TestKeyFrameRGBA(t *testing.T) {
-	meta, err := ReadMetadata(testkit.DetectionModel(t, testkit.DetectionSingleStage))
-	if err != nil {
-		t.Fatal(err)
-	}
-	clip := detectionClip(meta, square{x: 10, y: 20, side: 4, rgb: red})
-	img, err := KeyFrameRGBA(clip, meta)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if c := img.RGBAAt(11, 21); c.R != 255 || c.G != 0 || c.B != 0 {
-		t.Errorf("inside the square: %v, want red", c)
-	}
-	if c := img.RGBAAt(0, 0); c.R != 128 || c.G != 128 {
-		t.Errorf("background: %v, want grey", c)
-	}
-	if _, err := KeyFrameRGBA(clip[:10], meta); !errors.Is(err, ErrClipShape) {
-		t.Errorf("short clip: err = %v", err)
-	}
-}

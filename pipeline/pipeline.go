@@ -21,7 +21,6 @@ import (
 	"github.com/actionstream/actionstream/events"
 	"github.com/actionstream/actionstream/infer"
 	"github.com/actionstream/actionstream/infer/kserve"
-	"github.com/actionstream/actionstream/infer/persondet"
 	"github.com/actionstream/actionstream/sink"
 	"github.com/actionstream/actionstream/sink/sinks"
 )
@@ -39,8 +38,8 @@ type Options struct {
 	Retries int
 	// Sinks, if set, replace the sinks the config describes (tests, `run`).
 	Sinks []sink.Sink
-	// BoxSource gives an RoI detection model its actors (a person detector); New refuses an RoI
-	// model without one.
+	// BoxSource, if set, gives an RoI detection model its actors instead of the configured person
+	// detector or box model; New refuses an RoI model with none of them.
 	BoxSource infer.BoxSource
 }
 
@@ -54,8 +53,9 @@ type Pipeline struct {
 
 	runtime *infer.Runtime // nil when inference is remote
 	model   *infer.Model   // nil when inference is remote
-	// detector is the person detector an RoI model gets its boxes from (detection.person_detector).
-	detector *persondet.Detector
+	// closeBoxes closes an RoI model's box source (person detector or box model), before the
+	// runtime.
+	closeBoxes func()
 	// info is the model that scores clips, in process or on a remote server (infer.remote).
 	info    infer.BackendInfo
 	batcher *infer.Batcher
@@ -187,21 +187,9 @@ func (p *Pipeline) openBackend(cfg configs.Config, log *slog.Logger, boxes infer
 		p.closeModel()
 		return nil, fmt.Errorf("detection: %w", err)
 	}
-	if pd := cfg.Detection.PersonDetector; boxes == nil && m.Meta.Mode == infer.ModeRoI && pd.Path != "" {
-		d, err := persondet.Open(rt, pd)
-		if err != nil {
-			p.closeModel()
-			return nil, fmt.Errorf("detection.person_detector: %w", err)
-		}
-		p.detector, boxes = d, d
-	}
-	if boxes != nil {
-		m.SetBoxSource(boxes)
-	}
-	if m.NeedsBoxSource() {
+	if p.closeBoxes, err = p.openBoxSource(cfg, boxes); err != nil {
 		p.closeModel()
-		return nil, fmt.Errorf("model.path: %s is an RoI detection model (%s %s): %w; give it a person detector",
-			cfg.Model.Path, infer.KeyDetectionMode, infer.ModeRoI, infer.ErrNoBoxSource)
+		return nil, err
 	}
 	return m, nil
 }
@@ -224,11 +212,11 @@ func (p *Pipeline) closeUnstarted() {
 }
 
 func (p *Pipeline) closeModel() {
+	if p.closeBoxes != nil {
+		p.closeBoxes()
+	}
 	if p.model != nil {
 		p.model.Close()
-	}
-	if p.detector != nil {
-		p.detector.Close()
 	}
 	if p.runtime != nil {
 		p.runtime.Close()

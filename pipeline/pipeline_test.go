@@ -31,6 +31,12 @@ func (c *collect) Write(_ context.Context, b []events.Event) error {
 }
 func (c *collect) Close(context.Context) error { return nil }
 
+func (c *collect) all() []events.Event {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return append([]events.Event(nil), c.evs...)
+}
+
 func (c *collect) ofType(typ string) []events.Event {
 	c.mu.Lock()
 	defer c.mu.Unlock()

@@ -217,3 +217,17 @@ func TestSplitBatch(t *testing.T) {
 		t.Errorf("empty batch: err = %v, want ErrBadHeads", err)
 	}
 }
+
+// BenchmarkDecode is the Go-side cost per clip of a 112 px, stride-8 model (G = 14) with 9
+// classes and two actors.
+func BenchmarkDecode(b *testing.B) {
+	h := grid(14, 8, 9)
+	h.put(3, 4, 0.9, 0.2, 0.3, 0.5, 0.5, 0.9)
+	h.put(10, 9, 0.8, 0.15, 0.2, 0.5, 0.5, 0, 0.9)
+	b.ReportAllocs()
+	for b.Loop() {
+		if d, err := Decode(h, Options{}); err != nil || len(d) != 2 {
+			b.Fatal(d, err)
+		}
+	}
+}

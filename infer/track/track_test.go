@@ -84,3 +84,53 @@ func TestMatchingRules(t *testing.T) {
 		t.Errorf("two boxes on one track: ids %v, want the better match [1 2]", ids)
 	}
 }
+
+// A fast actor (0.2 of the frame per clip, more than its width) keeps its id: the track predicts
+// its next box from its velocity, also across a clip it was missed in.
+func TestVelocityPrediction(t *testing.T) {
+	tr := New(Config{})
+	x := float32(0.1)
+	for k := range 5 {
+		var boxes []detect.Box
+		if k != 3 { // missed once
+			boxes = []detect.Box{box(x, 0.5, 0.1)}
+		}
+		ids := tr.Update(boxes)
+		if len(boxes) == 1 && ids[0] != 1 {
+			t.Fatalf("clip %d at x %.2f: id %d, want 1", k, x, ids[0])
+		}
+		x += 0.2
+	}
+	// Two actors crossing (one above the other) keep theirs.
+	tr = New(Config{})
+	for k := range 8 {
+		a := box(0.1+0.1*float32(k), 0.35, 0.12)
+		b := box(0.8-0.1*float32(k), 0.6, 0.12)
+		if ids := tr.Update([]detect.Box{a, b}); ids[0] != 1 || ids[1] != 2 {
+			t.Fatalf("crossing, clip %d: ids %v, want [1 2]", k, ids)
+		}
+	}
+}
+
+// Two actors crossing on one line: while one hides behind the other (one box for both), the one
+// seen keeps its track, and the hidden one gets its own id back when it reappears beyond the
+// crossing (its gate widens while it is missed).
+func TestOcclusionWhileCrossing(t *testing.T) {
+	tr := New(Config{})
+	right := func(k int) detect.Box { return box(0.2+0.09*float32(k), 0.5, 0.14) }
+	left := func(k int) detect.Box { return box(0.8-0.09*float32(k), 0.5, 0.14) }
+	if ids := tr.Update([]detect.Box{right(0), left(0)}); ids[0] != 1 || ids[1] != 2 {
+		t.Fatal(ids)
+	}
+	if ids := tr.Update([]detect.Box{right(1), left(1)}); ids[0] != 1 || ids[1] != 2 {
+		t.Fatal(ids)
+	}
+	for k := 2; k <= 4; k++ { // the left-moving actor is hidden
+		if ids := tr.Update([]detect.Box{right(k)}); ids[0] != 1 {
+			t.Fatalf("clip %d: the visible actor got id %d, want 1", k, ids[0])
+		}
+	}
+	if ids := tr.Update([]detect.Box{right(5), left(5)}); ids[0] != 1 || ids[1] != 2 {
+		t.Fatalf("after the crossing: ids %v, want [1 2]", ids)
+	}
+}
