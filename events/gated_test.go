@@ -13,7 +13,7 @@ func gatedAt(tr *Tracker, k int) []Event {
 }
 
 func TestGatedClipsEndAnActionAfterTheCooldown(t *testing.T) {
-	tr := newTracker(t, nil) // On 0.6, Off 0.4, MinDuration 1s, Cooldown 2s, no smoothing
+	tr := newTracker(t, nil)                 // On 0.6, Off 0.4, MinDuration 1s, Cooldown 2s, no smoothing
 	per := run(t, tr, []float32{.9, .9, .9}) // started at clip 1
 	if got := types(per); !reflect.DeepEqual(got, []string{"1:action.started"}) {
 		t.Fatalf("events %v", got)
