@@ -37,6 +37,9 @@ the factor overrides; a spec file is trained exactly as written.`, stderr)
 	threads := fs.Int("threads", 0, "torch CPU threads (0 = torch's default)")
 	trainedOn := fs.String("trained-on", "", "trained_on metadata text (default: describes the dataset)")
 	noExport := fs.Bool("no-export", false, "skip the ONNX export")
+	task := fs.String("task", fit.TaskClassification, "classification, detection (single-stage head) or roi (RoI head; dataset from train prepare --boxes)")
+	detCh := fs.Int("detection-channels", fit.DefaultDetectionChannels, "detection neck and head width")
+	initRun := fs.String("init", "", "detection: start the backbone from this weights.pt (e.g. the single-stage run's, for roi)")
 	quiet := fs.Bool("quiet", false, "no progress bar")
 	dryRun := fs.Bool("dry-run", false, "print the architecture JSON that would be trained and exit")
 	if err := cli.Parse(fs, args, "data", "out"); err != nil {
@@ -62,6 +65,9 @@ the factor overrides; a spec file is trained exactly as written.`, stderr)
 	if a.Name == "custom" {
 		a.Name = fmt.Sprintf("%s-t%d-s%d", *arch, a.Frames, a.CropSize)
 	}
+	if a, err = fit.WithTask(a, *task, *detCh); err != nil {
+		return err
+	}
 	if *dryRun {
 		return printJSON(stdout, a)
 	}
@@ -78,7 +84,8 @@ the factor overrides; a spec file is trained exactly as written.`, stderr)
 	fmt.Fprintf(stderr, "fit: %s (%.3f GFLOPs, %.2fM params), T=%d τ=%d S=%d, %d classes, device %s\n",
 		a.Name, float64(cost.MACs)/1e9, float64(cost.Params)/1e6, a.Frames, a.SamplingRate, a.CropSize, a.NumClasses, *device)
 	o := fit.Options{Arch: a, Data: *data, Out: *out, Name: *name, Recipe: rec, Device: *device,
-		Resume: *resume, ValSplit: *val, ValEvery: *valEvery, TrainedOn: *trainedOn, NoExport: *noExport}
+		Resume: *resume, ValSplit: *val, ValEvery: *valEvery, TrainedOn: *trainedOn, NoExport: *noExport,
+		Task: *task, DetectionChannels: *detCh, Init: *initRun}
 	if !*quiet {
 		o.Bar = stderr
 	}
@@ -89,7 +96,9 @@ the factor overrides; a spec file is trained exactly as written.`, stderr)
 	m := res.Metrics
 	fmt.Fprintf(stdout, "trained %s: %d epochs, %d train clips, %.1f clips/s on %s, %.0fs\n", m.Name, len(m.History),
 		m.TrainClips, m.ClipsPerS, m.Device, m.Seconds)
-	if m.ValTop1 != nil {
+	if m.ValMAP != nil {
+		fmt.Fprintf(stdout, "val frame-mAP@0.5 %.2f%%\n", 100**m.ValMAP)
+	} else if m.ValTop1 != nil {
 		fmt.Fprintf(stdout, "val top-1 %.2f%%", 100**m.ValTop1)
 		if m.ValTop5 != nil {
 			fmt.Fprintf(stdout, ", top-5 %.2f%%", 100**m.ValTop5)
