@@ -46,10 +46,10 @@ type Config struct {
 	// Boxes, when set, is a boxes.jsonl file (docs/DATASETS.md): the dataset is then a
 	// detection dataset, each clip's Item listing the actors at its key frame, and a CSV
 	// label may name several actors' classes joined by "|".
-	Boxes string
-	Workers               int      // videos decoded in parallel; 0 = NumCPU
-	Logger                *slog.Logger
-	Progress              func(done, total int) // after each video, serialised
+	Boxes    string
+	Workers  int // videos decoded in parallel; 0 = NumCPU
+	Logger   *slog.Logger
+	Progress func(done, total int) // after each video, serialised
 }
 
 func (c Config) withDefaults() (Config, error) {
