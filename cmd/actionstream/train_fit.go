@@ -7,6 +7,7 @@ import (
 	"io"
 	"strings"
 
+	"github.com/actionstream/actionstream/infer"
 	"github.com/actionstream/actionstream/internal/cli"
 	"github.com/actionstream/actionstream/training/dataset"
 	"github.com/actionstream/actionstream/training/fit"
@@ -39,7 +40,9 @@ the factor overrides; a spec file is trained exactly as written.`, stderr)
 	noExport := fs.Bool("no-export", false, "skip the ONNX export")
 	task := fs.String("task", fit.TaskClassification, "classification, detection (single-stage head) or roi (RoI head; dataset from train prepare --boxes)")
 	detCh := fs.Int("detection-channels", fit.DefaultDetectionChannels, "detection neck and head width")
-	initRun := fs.String("init", "", "detection: start the backbone from this weights.pt (e.g. the single-stage run's, for roi)")
+	initRun := fs.String("init", "", "detection: start the backbone from this weights.pt (e.g. the single-stage run's, for roi) or model.onnx (its --arch)")
+	featCache := fs.String("feature-cache", "", "with --freeze-backbone: keep and reuse the backbone features in this directory")
+	freeze := fs.Bool("freeze-backbone", false, "detection: train only the neck and head on the --init backbone's features")
 	quiet := fs.Bool("quiet", false, "no progress bar")
 	dryRun := fs.Bool("dry-run", false, "print the architecture JSON that would be trained and exit")
 	if err := cli.Parse(fs, args, "data", "out"); err != nil {
@@ -57,11 +60,23 @@ the factor overrides; a spec file is trained exactly as written.`, stderr)
 			req.Frames = 1
 		}
 	}
-	archs, err := x3d.Resolve(req)
-	if err != nil {
-		return err
+	var a x3d.Arch
+	if strings.HasSuffix(*arch, ".onnx") {
+		// The architecture of an exported model (its backbone for --init).
+		m, err := infer.ReadMetadata(*arch)
+		if err != nil {
+			return err
+		}
+		if a, err = x3d.ParseArch(m.Architecture); err != nil {
+			return fmt.Errorf("%s: %w", *arch, err)
+		}
+	} else {
+		archs, err := x3d.Resolve(req)
+		if err != nil {
+			return err
+		}
+		a = archs[0]
 	}
-	a := archs[0]
 	if a.Name == "custom" {
 		a.Name = fmt.Sprintf("%s-t%d-s%d", *arch, a.Frames, a.CropSize)
 	}
@@ -85,7 +100,7 @@ the factor overrides; a spec file is trained exactly as written.`, stderr)
 		a.Name, float64(cost.MACs)/1e9, float64(cost.Params)/1e6, a.Frames, a.SamplingRate, a.CropSize, a.NumClasses, *device)
 	o := fit.Options{Arch: a, Data: *data, Out: *out, Name: *name, Recipe: rec, Device: *device,
 		Resume: *resume, ValSplit: *val, ValEvery: *valEvery, TrainedOn: *trainedOn, NoExport: *noExport,
-		Task: *task, DetectionChannels: *detCh, Init: *initRun}
+		Task: *task, DetectionChannels: *detCh, Init: *initRun, FreezeBackbone: *freeze, FeatureCache: *featCache}
 	if !*quiet {
 		o.Bar = stderr
 	}

@@ -122,8 +122,14 @@ type Options struct {
 	// DetectionChannels (0 = 64) to Arch unless Arch already has one of its mode.
 	Task              string
 	DetectionChannels int
-	// Init starts a detection network's backbone and neck from another run's weights.pt.
-	Init string
+	// Init starts a detection network's backbone (and neck) from another run's
+	// weights.pt, or its backbone from an exported model of the contract (.onnx, e.g. the
+	// classification twin); FreezeBackbone then trains only the neck and head.
+	Init           string
+	FreezeBackbone bool
+	// FeatureCache keeps the frozen backbone's features in this directory, so a second
+	// run on the same data and backbone (roi after detection) skips the backbone pass.
+	FeatureCache string
 }
 
 // Tasks of `train fit`.
@@ -345,6 +351,16 @@ func Fit(ctx context.Context, r *python.Runner, o Options) (Result, error) {
 			}
 			args = append(args, "--init", init)
 		}
+		if o.FreezeBackbone {
+			args = append(args, "--freeze-backbone")
+		}
+		if o.FeatureCache != "" {
+			fc, err := filepath.Abs(o.FeatureCache)
+			if err != nil {
+				return Result{}, fmt.Errorf("fit: %w", err)
+			}
+			args = append(args, "--feature-cache", fc)
+		}
 	}
 	if o.ValEvery > 1 {
 		args = append(args, "--val-every", strconv.Itoa(o.ValEvery))
@@ -356,6 +372,11 @@ func Fit(ctx context.Context, r *python.Runner, o Options) (Result, error) {
 			var p TrainProgress
 			if json.Unmarshal(m.Raw, &p) == nil {
 				bar.update(p)
+			}
+		case "features":
+			var p struct{ Step, Total int }
+			if json.Unmarshal(m.Raw, &p) == nil {
+				bar.features(p.Step, p.Total)
 			}
 		case "epoch":
 			var e Epoch

@@ -66,16 +66,20 @@ def multi_hot(labels, classes):
     return y
 
 
-def evaluate(model, split, lut, ds, device, batch, ncls, grid, stride):
-    """Val loss, action accuracy at centres (top1) and frame-mAP@0.5 on key frames."""
+def evaluate(model, split, lut, ds, device, batch, ncls, grid, stride, cache=None):
+    """Val loss, action accuracy at centres (top1) and frame-mAP@0.5 on key frames.
+    cache: the split's backbone features (FeatureCache), else the clips run in full."""
     model.eval()
     dets, truths = [], {}
     loss_sum, correct, actors_n = 0.0, 0, 0
     n = len(split)
     with torch.no_grad():
         for i in range(0, n, batch):
-            u8 = torch.from_numpy(np.array(split.clips[i:i + batch])).to(device)
-            x = data.centre(data.to_float(u8, lut), ds.crop_offset, ds.size).contiguous()
+            if cache is not None:
+                x = cache.batch(torch.arange(i, min(i + batch, n)), torch.zeros(min(i + batch, n) - i, dtype=torch.long))
+            else:
+                u8 = torch.from_numpy(np.array(split.clips[i:i + batch])).to(device)
+                x = data.centre(data.to_float(u8, lut), ds.crop_offset, ds.size).contiguous()
             acts = [clip_actors(split.items[j]) for j in range(i, min(i + batch, n))]
             for k, a in enumerate(acts):
                 truths[i + k] = [(label, list(box)) for label, box in a]
@@ -83,7 +87,7 @@ def evaluate(model, split, lut, ds, device, batch, ncls, grid, stride):
                 rois, labels = jitter_rois(acts, None, 0.0)
                 if len(labels) == 0:
                     continue
-                logits = model(x, rois.to(device))
+                logits = model_forward(model, x, rois.to(device))
                 loss_sum += float(F.binary_cross_entropy_with_logits(
                     logits, multi_hot(labels, ncls).to(device), reduction="sum")) / ncls
                 prob = torch.sigmoid(logits).cpu()
@@ -94,7 +98,7 @@ def evaluate(model, split, lut, ds, device, batch, ncls, grid, stride):
                     for c in range(ncls):
                         dets.append((f, c, float(prob[r, c]), rois[r, 1:].tolist()))
                 continue
-            out = model(x)
+            out = model_forward(model, x)
             tg = batch_targets(acts, grid, ncls)
             tg = tuple(t.to(device) for t in tg)
             loss, _ = detect.centre_losses(out, tg)
@@ -114,6 +118,133 @@ def evaluate(model, split, lut, ds, device, batch, ncls, grid, stride):
     have = [a for a in aps if a is not None]
     return {"loss": loss_sum / max(1, n), "top1": correct / max(1, actors_n),
             "map": sum(have) / len(have) if have else None, "ap": aps}
+
+
+def model_forward(model, x, rois=None):
+    """The full network on clips, or its neck and head on cached features (a tuple)."""
+    if isinstance(x, tuple):
+        y = model.neck(*x)
+        return model.det_head(y, rois) if model.mode == "roi" else model.det_head(y)
+    return model(x, rois) if model.mode == "roi" else model(x)
+
+
+def load_onnx_backbone(model, path):
+    """Backbone weights from an exported model of the contract (e.g. the classification
+    twin, models/demo.onnx): its convs carry the folded BN, so each of our BNs becomes
+    the identity plus the folded bias (running mean 0, variance 1-eps, gamma 1). With the
+    backbone frozen in eval mode it then computes exactly the exported network's features.
+    Convs are matched by execution order (the ONNX graph's Conv nodes are in trace order;
+    constant folding may rename their initializers) and checked by shape."""
+    import onnx
+    from onnx import numpy_helper
+    g = onnx.load(path).graph
+    w = {i.name: numpy_helper.to_array(i) for i in g.initializer}
+    # The exporter shares equal initializers through Identity nodes.
+    alias = {n.output[0]: n.input[0] for n in g.node if n.op_type == "Identity"}
+    for out in list(alias):
+        src = out
+        while src in alias and src not in w:
+            src = alias[src]
+        if src in w:
+            w[out] = w[src]
+    nodes = [n for n in g.node if n.op_type == "Conv"]
+    owner = {}  # conv module -> its ConvBN (None for a plain conv)
+    for m in list(model.stem.modules()) + list(model.stages.modules()):
+        if isinstance(m, net.ConvBN):
+            owner[m.conv] = m
+    order = []
+    hooks = [m.register_forward_hook(lambda mod, i, o: order.append(mod))
+             for m in list(model.stem.modules()) + list(model.stages.modules()) if isinstance(m, torch.nn.Conv3d)]
+    was = model.training
+    model.eval()
+    with torch.no_grad():
+        x = torch.zeros(model.input_shape(1))
+        model.stages(model.stem(x))
+    for h in hooks:
+        h.remove()
+    model.train(was)
+    if len(nodes) < len(order):
+        raise ValueError(f"--init {path}: {len(nodes)} convs, the backbone has {len(order)}")
+
+    def tensor(node, k, want):
+        if len(node.input) <= k or node.input[k] not in w:
+            raise ValueError(f"--init {path}: conv {node.name} has no input {k}")
+        v = torch.from_numpy(np.array(w[node.input[k]]))
+        if tuple(v.shape) != tuple(want):
+            raise ValueError(f"--init {path}: conv {node.name} is {tuple(v.shape)}, "
+                             f"the network wants {tuple(want)} (another architecture?)")
+        return v
+
+    with torch.no_grad():
+        for conv, node in zip(order, nodes):
+            conv.weight.copy_(tensor(node, 1, conv.weight.shape))
+            cb = owner.get(conv)
+            if cb is not None and cb.bn is not None:
+                bn = cb.bn
+                bn.weight.fill_(1.0)
+                bn.bias.copy_(tensor(node, 2, bn.bias.shape))
+                bn.running_mean.zero_()
+                bn.running_var.fill_(1.0 - bn.eps)
+            elif conv.bias is not None:
+                conv.bias.copy_(tensor(node, 2, conv.bias.shape))
+            elif len(node.input) > 2:
+                raise ValueError(f"--init {path}: conv {node.name} has a bias the network lacks")
+    return len(order)
+
+
+class FeatureCache:
+    """The frozen backbone's time-averaged res4/res5 features of every clip of a split,
+    for each flip variant (0 none, 1 horizontal, 2 vertical): the neck and head then train
+    on them without running the backbone again."""
+
+    VARIANTS = {"none": 0, "h": 1, "v": 2}
+
+    def __init__(self, model, split, lut, ds, device, variants, batch, progress=None):
+        self.variants = variants
+        n = len(split)
+        f4s, f5s = [], []
+        model.eval()
+        with torch.no_grad():
+            for i in range(0, n, batch):
+                u8 = torch.from_numpy(np.array(split.clips[i:i + batch])).to(device)
+                x = data.centre(data.to_float(u8, lut), ds.crop_offset, ds.size)
+                v4, v5 = [], []
+                for v in variants:
+                    xv = x if v == "none" else x.flip(-1 if v == "h" else -2)
+                    y = model.stem(xv.contiguous())
+                    feats = []
+                    for st in model.stages:
+                        y = st(y)
+                        feats.append(y)
+                    v4.append(feats[-2].mean(dim=2, keepdim=True))
+                    v5.append(feats[-1].mean(dim=2, keepdim=True))
+                f4s.append(torch.stack(v4, 1))
+                f5s.append(torch.stack(v5, 1))
+                if progress:
+                    progress(min(i + batch, n), n)
+        self.f4 = torch.cat(f4s)  # [N, V, C4, 1, G, G]
+        self.f5 = torch.cat(f5s)
+
+    def batch(self, idx, variant):
+        return self.f4[idx, variant], self.f5[idx, variant]
+
+    @classmethod
+    def cached(cls, cache_dir, key, build):
+        """The cache stored under cache_dir for key (a dict naming the backbone, data, split
+        and variants), else build() saved there: the RoI run reuses the single-stage run's."""
+        if not cache_dir:
+            return build()
+        os.makedirs(cache_dir, exist_ok=True)
+        path = os.path.join(cache_dir, f"{key['split']}-{'+'.join(key['variants'])}.pt")
+        if os.path.exists(path):
+            saved = torch.load(path)
+            if saved.get("key") == key:
+                c = cls.__new__(cls)
+                c.variants, c.f4, c.f5 = key["variants"], saved["f4"], saved["f5"]
+                return c
+        c = build()
+        _save(path, {"key": key, "f4": c.f4, "f5": c.f5})
+        return c
 
 
 def fit(args, spec, ch):
@@ -147,7 +278,9 @@ def fit(args, spec, ch):
     grid = ds.size // stride
 
     model = net.build(spec).to(device)
-    if args.init:
+    if args.init and args.init.endswith(".onnx"):
+        ch.progress("init", tensors=load_onnx_backbone(model, args.init))
+    elif args.init:
         # Backbone (and neck) weights of another run, e.g. the single-stage model for roi.
         ck = torch.load(args.init, map_location=device)
         state = ck.get("model_state", ck)
@@ -159,6 +292,11 @@ def fit(args, spec, ch):
             raise ValueError(f"--init {args.init}: no backbone weights match this network")
         model.load_state_dict(keep, strict=False)
         ch.progress("init", tensors=len(keep))
+    if args.freeze_backbone:
+        if not args.init:
+            raise ValueError("--freeze-backbone needs --init (a trained backbone)")
+        for p in list(model.stem.parameters()) + list(model.stages.parameters()):
+            p.requires_grad_(False)
     opt = torch.optim.SGD(param_groups(model, args.weight_decay), lr=args.lr, momentum=args.momentum)
     steps_per_epoch = max(1, len(train) // args.batch) if args.drop_last else \
         max(1, math.ceil(len(train) / args.batch))
@@ -183,7 +321,27 @@ def fit(args, spec, ch):
     hperm = label_map(args.flip_pairs, ds.labels)
     vperm = label_map(args.vflip_pairs, ds.labels)
 
-    model.train()
+    cache = val_cache = None
+    if args.freeze_backbone:
+        variants = ["none"] + (["h"] if args.flip else []) + (["v"] if args.vflip else [])
+        t0 = time.time()
+        st = os.stat(args.init)
+        key = {"init": os.path.abspath(args.init), "init_bytes": st.st_size, "init_mtime": st.st_mtime,
+               "data": os.path.abspath(args.data), "limit": args.limit}
+        cache = FeatureCache.cached(args.feature_cache, dict(key, split=train.name, variants=variants), lambda: FeatureCache(
+            model, train, lut, ds, device, variants, args.eval_batch,
+            lambda i, n: ch.progress("features", step=i, total=n, elapsed_s=time.time() - t0)))
+        if val is not None and len(val):
+            val_cache = FeatureCache.cached(args.feature_cache, dict(key, split=val.name, variants=["none"]),
+                                            lambda: FeatureCache(model, val, lut, ds, device, ["none"], args.eval_batch))
+
+    def train_mode():
+        model.train()
+        if args.freeze_backbone:  # frozen BN statistics: the twin's features exactly
+            model.stem.eval()
+            model.stages.eval()
+
+    train_mode()
     t_start = time.time()
     clips_done, last_sent = 0, 0.0
     for epoch in range(start_epoch, args.epochs):
@@ -201,10 +359,18 @@ def fit(args, spec, ch):
             if len(idx) == 0:
                 continue
             order = np.sort(idx.numpy())
-            u8 = torch.from_numpy(np.array(train.clips[order])).to(device)
-            x = data.centre(data.to_float(u8, lut), ds.crop_offset, ds.size)
             acts = [actors_all[j] for j in order]
-            if args.flip or args.vflip:
+            if cache is not None:
+                var = torch.randint(0, len(cache.variants), (len(order),), generator=gen)
+                for k, v in enumerate(var.tolist()):
+                    kind = cache.variants[v]
+                    if kind != "none":
+                        acts[k] = flip_actors(acts[k], hperm if kind == "h" else vperm, kind == "h")
+                x = cache.batch(torch.from_numpy(order), var)
+            else:
+                u8 = torch.from_numpy(np.array(train.clips[order])).to(device)
+                x = data.centre(data.to_float(u8, lut), ds.crop_offset, ds.size)
+            if cache is None and (args.flip or args.vflip):
                 x = x.clone()
                 for k in range(len(acts)):
                     if args.flip and float(torch.rand(1, generator=gen)) < 0.5:
@@ -213,18 +379,19 @@ def fit(args, spec, ch):
                     if args.vflip and float(torch.rand(1, generator=gen)) < 0.5:
                         x[k] = x[k].flip(-2)
                         acts[k] = flip_actors(acts[k], vperm, False)
-            x = x.contiguous()
+            if cache is None:
+                x = x.contiguous()
             if model.mode == "roi":
                 rois, labels = jitter_rois(acts, gen, args.roi_jitter)
                 if not labels:
                     continue
-                logits = model(x, rois.to(device))
+                logits = model_forward(model, x, rois.to(device))
                 loss = F.binary_cross_entropy_with_logits(logits, multi_hot(labels, ncls).to(device))
                 correct = int((logits.argmax(1).cpu() == torch.tensor(labels)).sum())
                 nact = len(labels)
             else:
                 tg = tuple(t.to(device) for t in batch_targets(acts, grid, ncls))
-                out = model(x)
+                out = model_forward(model, x)
                 loss, _ = detect.centre_losses(out, tg)
                 mask = tg[4]
                 correct = int(((out[3].argmax(1) == tg[3].argmax(1)).float() * mask).sum())
@@ -253,7 +420,8 @@ def fit(args, spec, ch):
                "clips_per_s": ep_n / ep_time if ep_time > 0 else 0.0, "seconds": ep_time}
         last = epoch + 1 == args.epochs
         if val is not None and len(val) and (last or (args.val_every > 0 and (epoch + 1) % args.val_every == 0)):
-            ev = evaluate(model, val, lut, ds, device, args.eval_batch, ncls, grid, stride)
+            ev = evaluate(model, val, lut, ds, device, args.eval_batch, ncls, grid, stride, val_cache)
+            train_mode()
             rec.update(val_loss=ev["loss"], val_top1=ev["top1"], val_map=ev["map"])
             if last:
                 rec["val_ap"] = ev["ap"]

@@ -348,6 +348,9 @@ def add_parser(sub, func):
     f.add_argument("--limit", type=int, default=0, help="use only the first N clips of each split (smoke tests)")
     f.add_argument("--task", choices=["classification"] + sorted(TASK_MODES), default="classification")
     f.add_argument("--init", help="detection: start the backbone and neck from this run's weights")
+    f.add_argument("--freeze-backbone", action="store_true",
+                   help="detection: train only the neck and head on the --init backbone's features")
+    f.add_argument("--feature-cache", help="--freeze-backbone: keep/reuse the backbone features in this directory")
     f.add_argument("--roi-jitter", type=float, default=0.1, help="roi: true boxes shifted/scaled by up to this fraction")
     f.set_defaults(func=func)
     return f
