@@ -80,6 +80,26 @@ func (b Boxes) at(video string, pts float64) (frameBoxes, bool) {
 	return fs[best], true
 }
 
+// BoxActor is one actor of a frame: its label and box in source-frame fractions.
+type BoxActor struct {
+	ID    int
+	Label string
+	Box   [4]float64 // x1, y1, x2, y2, x2/y2 exclusive
+}
+
+// At returns the actors of video at the frame nearest to pts (seconds).
+func (b Boxes) At(video string, pts float64) ([]BoxActor, error) {
+	fb, ok := b.at(video, pts)
+	if !ok {
+		return nil, fmt.Errorf("%w: %s: no boxes at %.3fs", ErrBoxes, video, pts)
+	}
+	out := make([]BoxActor, len(fb.Actors))
+	for i, a := range fb.Actors {
+		out[i] = BoxActor{ID: a.ID, Label: a.Label, Box: [4]float64{a.RawX1, a.RawY1, a.RawX2, a.RawY2}}
+	}
+	return out, nil
+}
+
 // CropBox maps a box in source-frame fractions into crop fractions: the frame resized to a
 // w×h picture (short side R), its centre S×S crop. The result is clamped to [0,1]; ok is
 // false when nothing of the box is inside the crop.
