@@ -23,6 +23,9 @@ type Frame struct {
 	PTS    time.Duration // presentation time in the stream's clock
 	Wall   time.Time     // wall-clock time the frame was received/decoded
 	Pixels []float32     // planar RGB [3][S][S], normalized (x/255-mean)/std
+	// SourceWidth and SourceHeight are the decoded frame's size before resize and crop (0 =
+	// unknown), so a box found in the crop can be mapped back to the frame.
+	SourceWidth, SourceHeight int
 }
 
 // Clip is T samples of one stream, ready for inference.
@@ -36,6 +39,10 @@ type Clip struct {
 	StartWall, EndWall time.Time
 	// Tensor is [3][T][S][S] (the model input without the batch axis); valid until Release.
 	Tensor []float32
+	// Key is the PTS of the key frame, sample T/2, where detection models place their boxes;
+	// SourceWidth and SourceHeight are that frame's (Frame.SourceWidth/Height).
+	Key                       time.Duration
+	SourceWidth, SourceHeight int
 
 	pool     *tensorPool
 	released atomic.Bool
@@ -169,6 +176,9 @@ func (c *Clipper) Add(f *Frame) []*Clip {
 		for a.next < c.cfg.Frames && a.start+time.Duration(a.next)*c.interval <= p {
 			if a.next == 0 {
 				a.clip.Start, a.clip.StartWall = p, f.Wall
+			}
+			if a.next == c.cfg.Frames/2 {
+				a.clip.Key, a.clip.SourceWidth, a.clip.SourceHeight = p, f.SourceWidth, f.SourceHeight
 			}
 			c.copySample(a.clip.Tensor, a.next, f.Pixels)
 			a.next++

@@ -7,14 +7,17 @@ package configs
 import (
 	"bytes"
 	"fmt"
+	"maps"
 	"net"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
 	"gopkg.in/yaml.v3"
 
 	"github.com/actionstream/actionstream/clipper"
+	"github.com/actionstream/actionstream/clipper/motion"
 	"github.com/actionstream/actionstream/confkit"
 	"github.com/actionstream/actionstream/decode"
 	"github.com/actionstream/actionstream/events"
@@ -36,7 +39,10 @@ type Config struct {
 	Decode     decode.Limits         `yaml:"decode"`
 	Clipper    clipper.Spacing       `yaml:"clipper"`
 	Batcher    infer.BatcherConfig   `yaml:"batcher"`
+	Infer      infer.Config          `yaml:"infer"`
+	Detection  infer.DetectionConfig `yaml:"detection"`
 	Events     events.Config         `yaml:"events"`
+	Motion     motion.Config         `yaml:"motion"`
 	Supervisor ingest.Backoff        `yaml:"supervisor"`
 	Sinks      sinks.Config          `yaml:"sinks"`
 	HTTP       HTTP                  `yaml:"http"`
@@ -107,7 +113,10 @@ func Default() Config {
 		Decode:     decode.DefaultLimits(),
 		Clipper:    clipper.DefaultSpacing(),
 		Batcher:    infer.DefaultBatcherConfig(),
+		Infer:      infer.DefaultConfig(),
+		Detection:  infer.DefaultDetectionConfig(),
 		Events:     events.DefaultConfig(),
+		Motion:     motion.DefaultConfig(),
 		Supervisor: ingest.DefaultBackoff(),
 		Sinks:      sinks.DefaultConfig(),
 		HTTP: HTTP{Addr: "127.0.0.1:8080", ReadHeaderTimeout: Duration(10 * time.Second),
@@ -163,7 +172,21 @@ func (c Config) Validate() error {
 	p.Nest("decode", c.Decode.Validate())
 	p.Nest("clipper", c.Clipper.Validate())
 	p.Nest("batcher", c.Batcher.Validate())
+	p.Nest("infer", c.Infer.Validate())
+	p.Nest("detection", c.Detection.Validate())
 	p.Nest("events", c.Events.Validate())
+	p.Nest("motion", c.Motion.Validate())
+	if !c.WHIP.Enabled { // with WHIP on, an override may name a publisher's stream id
+		ids := map[string]bool{}
+		for _, st := range c.Streams {
+			ids[st.ID] = true
+		}
+		for _, id := range slices.Sorted(maps.Keys(c.Motion.Streams)) {
+			if !ids[id] {
+				p.Add("motion.streams."+id, "names no stream of streams[] (and whip is off)")
+			}
+		}
+	}
 	p.Nest("supervisor", c.Supervisor.Validate())
 	p.Nest("sinks", c.Sinks.Validate())
 	if c.WHIP.Enabled {

@@ -97,6 +97,11 @@ func TestErrorsNameTheField(t *testing.T) {
 		{"model: {path: m.onnx}\nsinks: {outbox: {fsync: sometimes}}", "", "sinks.outbox.fsync"},
 		{"model: {path: m.onnx}", "ACTIONSTREAM_SINKS_OUTBOX_HIGH_WATER=2", "sinks.outbox.high_water"},
 		{"model: {path: m.onnx}", "ACTIONSTREAM_SINKS_DOWN_GRACE=0s", "sinks.down_grace"},
+		{"model: {path: m.onnx}\nmotion: {enabled: true, threshold: 0}", "", "config: motion.threshold must be in (0, 1]"},
+		{"model: {path: m.onnx}\nmotion: {streams: {cam-1: {masks: [{x: 0.9, y: 0, w: 0.2, h: 0.1}]}}}", "", "config: motion.streams.cam-1.masks[0] must lie inside the frame"},
+		{"model: {path: m.onnx}\nmotion: {streams: {cam-1: {treshold: 0.1}}}", "", "field treshold not found"},
+		{"model: {path: m.onnx}", "ACTIONSTREAM_MOTION_NOISE_FLOOR=-3", "config: motion.noise_floor must be in [0, 255)"},
+		{"model: {path: m.onnx}\nwhip: {enabled: false}\nstreams: [{id: cam-1, url: a.mp4}]\nmotion: {streams: {cam-2: {}}}", "", "config: motion.streams.cam-2 names no stream of streams[] (and whip is off)"},
 	}
 	for _, c := range cases {
 		var env []string
@@ -182,5 +187,27 @@ web: {enabled: false}
 	// A disabled endpoint is not validated.
 	if _, err := Parse([]byte("model: {path: m.onnx}\nwhip: {enabled: false, max_sessions: 0}"), "off.yaml", nil); err != nil {
 		t.Errorf("disabled whip: %v", err)
+	}
+}
+
+func TestMotionSectionWithStreamOverrides(t *testing.T) {
+	y := []byte(`model: {path: m.onnx}
+motion:
+  enabled: true
+  masks: [{x: 0, y: 0, w: 0.4, h: 0.08}]
+  streams:
+    lobby: {threshold: 0.02, masks: [{x: 0.7, y: 0.2, w: 0.3, h: 0.5}]}
+    yard: {enabled: false}
+`)
+	cfg, err := Parse(y, "t", []string{"ACTIONSTREAM_MOTION_NOISE_FLOOR=14"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	lobby, yard, other := cfg.Motion.For("lobby"), cfg.Motion.For("yard"), cfg.Motion.For("gate")
+	if !lobby.Enabled || lobby.Threshold != 0.02 || lobby.NoiseFloor != 14 || len(lobby.Masks) != 2 {
+		t.Errorf("lobby: %+v", lobby)
+	}
+	if yard.Enabled || !other.Enabled || other.Threshold != 0.003 || len(other.Masks) != 1 {
+		t.Errorf("yard %+v, gate %+v", yard, other)
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/actionstream/actionstream/clipper"
+	"github.com/actionstream/actionstream/clipper/motion"
 	"github.com/actionstream/actionstream/decode"
 	"github.com/actionstream/actionstream/events"
 	"github.com/actionstream/actionstream/infer"
@@ -25,9 +26,12 @@ var stageDefaults = map[string]func() any{
 	"decode":     func() any { return decode.DefaultLimits() },
 	"clipper":    func() any { return clipper.DefaultSpacing() },
 	"batcher":    func() any { return infer.DefaultBatcherConfig() },
+	"infer":      func() any { return infer.DefaultConfig() },
 	"events":     func() any { return events.DefaultConfig() },
+	"motion":     func() any { return motion.DefaultConfig() },
 	"supervisor": func() any { return ingest.DefaultBackoff() },
 	"sinks":      func() any { return sinks.DefaultConfig() },
+	"detection":  func() any { return infer.DefaultDetectionConfig() },
 }
 
 // The daemon's own keys: everything else belongs to a stage.

@@ -514,6 +514,7 @@ func (d *Decoder) convert(pts time.Duration, wall time.Time) {
 		}
 	}
 	s.frame.PTS, s.frame.Wall = pts, wall
+	s.frame.SourceWidth, s.frame.SourceHeight = d.srcW, d.srcH
 	d.ring.publish(s)
 	d.converted.Add(1)
 	for _, c := range d.sampler.Add(&s.frame) {

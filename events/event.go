@@ -44,9 +44,12 @@ type Data struct {
 	DurationSeconds float64 `json:"duration_s,omitempty"`
 	PeakScore       float32 `json:"peak_score,omitempty"`
 
-	// Detection models.
-	ActorID string `json:"actor_id,omitempty"`
-	Box     *Box   `json:"box,omitempty"`
+	// Detection models: the actor (its track id in the stream), its box at the key frame of the
+	// last clip it was seen in, and that frame's PTS. clip.scored lists every actor of the clip.
+	ActorID string       `json:"actor_id,omitempty"`
+	Box     *Box         `json:"box,omitempty"`
+	KeyPTS  *float64     `json:"key_pts_s,omitempty"`
+	Actors  []ActorScore `json:"actors,omitempty"`
 
 	Model       string `json:"model,omitempty"`
 	ModelDigest string `json:"model_digest,omitempty"` // "sha256:<hex>" of the model file
@@ -64,6 +67,14 @@ type Span struct {
 	EndWall   time.Time `json:"end_wall"`
 	StartPTS  float64   `json:"start_pts_s"`
 	EndPTS    float64   `json:"end_pts_s"`
+}
+
+// ActorScore is one actor of a detection model's clip.scored: its id, box and best label.
+type ActorScore struct {
+	ActorID string  `json:"actor_id"`
+	Box     Box     `json:"box"`
+	Label   string  `json:"label"`
+	Score   float32 `json:"score"`
 }
 
 // Box is an actor's box, normalized to [0,1] of the frame.

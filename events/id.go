@@ -18,7 +18,14 @@ const (
 // the other types). The same action start always gives the same id, so a redelivery can be dropped
 // by id; the wall clock keeps ids apart when a reconnected camera restarts its PTS at zero.
 func ActionID(stream, typ, label string, startPTS time.Duration, startWall time.Time, ordinal int) string {
-	return hashID(stream, typ, label, int64(startPTS), wallKey(startWall), int64(ordinal))
+	return ActorActionID(stream, "", typ, label, startPTS, startWall, ordinal)
+}
+
+// ActorActionID is ActionID for one actor of a detection model (actor = its actor_id): two actors
+// starting the same action in one clip get two ids. The actor "" (classification) gives ActionID's
+// id unchanged.
+func ActorActionID(stream, actor, typ, label string, startPTS time.Duration, startWall time.Time, ordinal int) string {
+	return hashID(stream, typ, label, int64(startPTS), wallKey(startWall), int64(ordinal), actor)
 }
 
 // ClipID is the id of a clip.scored event: the hex SHA-256 of the stream, the type and the clip's
@@ -39,8 +46,9 @@ func wallKey(t time.Time) int64 {
 	return t.UnixNano()
 }
 
-// hashID length-prefixes the strings so that no two field tuples share an encoding.
-func hashID(a, b, c string, x, y, z int64) string {
+// hashID length-prefixes the strings so that no two field tuples share an encoding. The actor
+// (optional) comes last, and only when set, so ids without one stay what they were.
+func hashID(a, b, c string, x, y, z int64, actor ...string) string {
 	h := sha256.New()
 	var buf [binary.MaxVarintLen64]byte
 	for _, s := range []string{a, b, c} {
@@ -49,6 +57,12 @@ func hashID(a, b, c string, x, y, z int64) string {
 	}
 	for _, v := range []int64{x, y, z} {
 		h.Write(buf[:binary.PutVarint(buf[:], v)])
+	}
+	for _, s := range actor {
+		if s != "" {
+			h.Write(buf[:binary.PutUvarint(buf[:], uint64(len(s)))])
+			h.Write([]byte(s))
+		}
 	}
 	return hex.EncodeToString(h.Sum(nil))
 }

@@ -3,9 +3,12 @@ package events
 import (
 	"fmt"
 	"slices"
+	"strconv"
 	"time"
 
 	"github.com/actionstream/actionstream/infer"
+	"github.com/actionstream/actionstream/infer/detect"
+	"github.com/actionstream/actionstream/infer/track"
 )
 
 // ActiveAction is an action in progress, for state stores and dashboards.
@@ -15,6 +18,9 @@ type ActiveAction struct {
 	StartWall time.Time
 	Score     float32 // current smoothed score
 	Peak      float32
+	// ActorID and Box (detection models): who does it, and where at the last clip it was seen.
+	ActorID string
+	Box     *Box
 }
 
 type phase uint8
@@ -43,9 +49,11 @@ type labelState struct {
 // Tracker turns one stream's clip scores into action events. It is not safe for concurrent
 // use: one goroutine (the stream's result handler) owns it.
 //
-// Per label the smoothed score is the mean of the last Smoothing clips. An action starts when the
-// smoothed score has stayed >= On for MinDuration of stream time (measured between clip ends), and
-// ends when it has stayed < Off for Cooldown; scores between Off and On keep the current state
+// The lifecycle runs per subject: the whole clip for a classification model, each actor (by its
+// track id, see infer/track) for a detection model. Per subject and label the smoothed score is the
+// mean of the last Smoothing clips (an actor not in a clip scores 0 there). An action starts when
+// the smoothed score has stayed >= On for MinDuration of stream time (measured between clip ends),
+// and ends when it has stayed < Off for Cooldown; scores between Off and On keep the current state
 // (hysteresis), so a score hovering around one threshold cannot flap. The action's start is the
 // start of the first clip >= On; its end is the end of the last clip >= Off.
 type Tracker struct {
@@ -54,15 +62,27 @@ type Tracker struct {
 	cfg    Config
 	ignore map[string]bool
 
-	labels []string
-	ring   []float32 // Smoothing rows of len(labels) scores
-	filled int       // rows in use
-	row    int       // next row to overwrite
-	states []labelState
+	labels   []string
+	subjects []*subject // ascending actor id; the whole clip is actor 0
+	actors   *track.Tracker
 
 	seen          bool
 	lastEnd       time.Duration
 	model, digest string
+	// gatedSince is the end of the first clip of the current run of gated clips (gating true).
+	gatedSince time.Duration
+	gating     bool
+}
+
+// subject is one lifecycle: the whole clip (actor 0) or one tracked actor.
+type subject struct {
+	actor  int
+	ring   []float32 // Smoothing rows of len(labels) scores
+	filled int       // rows in use
+	row    int       // next row to overwrite
+	states []labelState
+	box    *Box          // detection: the actor's box when last seen
+	key    time.Duration // the key-frame PTS of box
 }
 
 // NewTracker returns a Tracker for stream; zero Smoothing, TopK, ResetGap and Source take defaults.
@@ -74,7 +94,7 @@ func NewTracker(stream string, cfg Config) (*Tracker, error) {
 	if stream == "" {
 		return nil, fmt.Errorf("events: tracker stream is empty: %w", ErrInvalidConfig)
 	}
-	t := &Tracker{stream: stream, source: SourceFor(cfg.Source, stream), cfg: cfg, ignore: map[string]bool{}}
+	t := &Tracker{stream: stream, source: SourceFor(cfg.Source, stream), cfg: cfg, ignore: map[string]bool{}, actors: track.New(track.Config{})}
 	for _, l := range cfg.Ignore {
 		t.ignore[l] = true
 	}
@@ -82,13 +102,21 @@ func NewTracker(stream string, cfg Config) (*Tracker, error) {
 }
 
 // Observe feeds one clip result of the Tracker's stream (an empty r.Stream is accepted), in order, and returns the events it causes: clip.scored
-// first (when enabled), then action events in label order. A clip whose PTS goes backwards or
-// jumps ahead by more than ResetGap first ends every active action (as Flush does). A result whose
-// scores do not match its labels is rejected with ErrBadResult and changes nothing.
+// first (when enabled), then action events in actor then label order. A clip of a detection model
+// (r.Actors not nil) first has its actors matched to tracks: Observe sets their TrackID. A clip
+// whose PTS goes backwards or jumps ahead by more than ResetGap first ends every active action (as
+// Flush does). A result whose scores do not match its labels is rejected with ErrBadResult and
+// changes nothing.
 func (t *Tracker) Observe(r infer.ScoredClip) ([]Event, error) {
 	if len(r.Labels) == 0 || len(r.Scores) != len(r.Labels) {
 		return nil, fmt.Errorf("events: stream %s clip %d: %d scores for %d labels: %w",
 			t.stream, r.Seq, len(r.Scores), len(r.Labels), ErrBadResult)
+	}
+	for i, a := range r.Actors {
+		if len(a.Scores) != len(r.Labels) {
+			return nil, fmt.Errorf("events: stream %s clip %d: actor %d has %d scores for %d labels: %w",
+				t.stream, r.Seq, i, len(a.Scores), len(r.Labels), ErrBadResult)
+		}
 	}
 	if r.Stream != "" && r.Stream != t.stream {
 		return nil, fmt.Errorf("events: tracker of stream %s fed a clip of stream %s: %w", t.stream, r.Stream, ErrBadResult)
@@ -104,40 +132,101 @@ func (t *Tracker) Observe(r infer.ScoredClip) ([]Event, error) {
 	if !slices.Equal(t.labels, r.Labels) {
 		out = t.flush(out)
 		t.labels = slices.Clone(r.Labels)
-		t.ring = make([]float32, t.cfg.Smoothing*len(r.Labels))
-		t.states = make([]labelState, len(r.Labels))
+		t.subjects = nil
 	}
 	t.seen, t.lastEnd = true, r.End
+	t.gating = false
 	t.model, t.digest = r.Model, r.ModelDigest
 
+	// Which subject scores what in this clip.
+	present := map[int][]float32{}
+	if r.Actors == nil {
+		present[0] = r.Scores
+	} else {
+		boxes := make([]detect.Box, len(r.Actors))
+		for i, a := range r.Actors {
+			boxes[i] = a.Box
+		}
+		for i, id := range t.actors.Update(boxes) {
+			r.Actors[i].TrackID = id
+			present[id] = r.Actors[i].Scores
+			sub := t.subject(id)
+			sub.box, sub.key = boxOf(r.Actors[i].Box), r.Key
+		}
+	}
 	if t.cfg.ClipScored {
 		out = append(out, t.clipScored(r))
 	}
 
 	n := len(t.labels)
-	row := t.ring[t.row*n : (t.row+1)*n]
-	for i, s := range r.Scores {
-		row[i] = infer.ClampScore(s)
-	}
-	t.row = (t.row + 1) % t.cfg.Smoothing
-	t.filled = min(t.filled+1, t.cfg.Smoothing)
-
-	for i := range t.states {
-		if t.ignore[t.labels[i]] {
-			continue
+	subs := t.subjectsFor(present)
+	kept := subs[:0]
+	for _, sub := range subs {
+		scores, here := present[sub.actor]
+		row := sub.ring[sub.row*n : (sub.row+1)*n]
+		for i := range row {
+			row[i] = 0 // absent: not doing anything
+			if here {
+				row[i] = infer.ClampScore(scores[i])
+			}
 		}
-		var sum float64
-		for k := 0; k < t.filled; k++ {
-			sum += float64(t.ring[k*n+i])
+		sub.row = (sub.row + 1) % t.cfg.Smoothing
+		sub.filled = min(sub.filled+1, t.cfg.Smoothing)
+		busy := false
+		for i := range sub.states {
+			if t.ignore[t.labels[i]] {
+				continue
+			}
+			var sum float64
+			for k := 0; k < sub.filled; k++ {
+				sum += float64(sub.ring[k*n+i])
+			}
+			out = t.step(out, sub, i, float32(sum/float64(sub.filled)), r)
+			busy = busy || sub.states[i].phase != idle
 		}
-		out = t.step(out, i, float32(sum/float64(t.filled)), r)
+		// An actor gone from the picture with nothing in progress is forgotten.
+		if here || busy || sub.actor == 0 {
+			kept = append(kept, sub)
+		}
 	}
+	clear(subs[len(kept):])
+	t.subjects = kept
 	return out, nil
 }
 
+// subject returns actor id's lifecycle, created (in id order) when new.
+func (t *Tracker) subject(id int) *subject {
+	i, found := slices.BinarySearchFunc(t.subjects, id, func(s *subject, id int) int { return s.actor - id })
+	if found {
+		return t.subjects[i]
+	}
+	n := len(t.labels)
+	sub := &subject{actor: id, ring: make([]float32, t.cfg.Smoothing*n), states: make([]labelState, n)}
+	t.subjects = slices.Insert(t.subjects, i, sub)
+	return sub
+}
+
+// subjectsFor makes sure every present subject exists and returns them all, in id order.
+func (t *Tracker) subjectsFor(present map[int][]float32) []*subject {
+	for id := range present {
+		t.subject(id)
+	}
+	return t.subjects
+}
+
+func boxOf(b detect.Box) *Box { return &Box{X1: b[0], Y1: b[1], X2: b[2], Y2: b[3]} }
+
+// actorID is the event's actor_id: the track id, "" for the whole clip.
+func actorID(actor int) string {
+	if actor == 0 {
+		return ""
+	}
+	return strconv.Itoa(actor)
+}
+
 // step advances one label's state machine with its smoothed score at clip r.
-func (t *Tracker) step(out []Event, i int, s float32, r infer.ScoredClip) []Event {
-	st := &t.states[i]
+func (t *Tracker) step(out []Event, sub *subject, i int, s float32, r infer.ScoredClip) []Event {
+	st := &sub.states[i]
 	now := r.End
 	on, off := float64(s) >= t.cfg.On, float64(s) >= t.cfg.Off
 	st.score = s
@@ -168,11 +257,11 @@ func (t *Tracker) step(out []Event, i int, s float32, r infer.ScoredClip) []Even
 			st.phase = active
 			st.lastOnPTS, st.lastOnWal = now, r.EndWall
 			st.lastEmit = now
-			out = append(out, t.actionEvent(TypeActionStarted, i, 0, now, r.EndWall))
+			out = append(out, t.actionEvent(TypeActionStarted, sub, i, 0, now, r.EndWall))
 		}
 	case cooling:
 		if now-st.coolSince >= t.cfg.Cooldown.D() {
-			out = append(out, t.ended(i))
+			out = append(out, t.ended(sub, i))
 			st.phase = idle
 			return out
 		}
@@ -180,53 +269,107 @@ func (t *Tracker) step(out []Event, i int, s float32, r infer.ScoredClip) []Even
 	if st.phase != arming && st.phase != idle && t.cfg.UpdateInterval > 0 && now-st.lastEmit >= t.cfg.UpdateInterval.D() {
 		st.updates++
 		st.lastEmit = now
-		out = append(out, t.actionEvent(TypeActionUpdated, i, st.updates, now, r.EndWall))
+		out = append(out, t.actionEvent(TypeActionUpdated, sub, i, st.updates, now, r.EndWall))
+	}
+	return out
+}
+
+// Gated tells the lifecycle that the clip spanning start..end (PTS) was not scored because
+// nothing moved (motion gating), in order with the clips Observe sees. A gated clip has no
+// scores: the smoothing window keeps what it holds and no action starts. Per actor and label, an arming
+// action goes back to idle; an active one starts cooling at the clip's end; a cooling one ends
+// (action.ended at the end of its last clip >= Off) once the cool-down has passed, so gated
+// clips and scored clips under Off count alike toward it. Once a run of gated clips has lasted
+// the cool-down the smoothing window is cleared too, so scores from before a still period do
+// not carry into the next motion. Stream time advances, so a long still period is no reset gap.
+func (t *Tracker) Gated(start, end time.Duration) []Event {
+	if end < start {
+		return nil
+	}
+	var out []Event
+	if t.seen && (end < t.lastEnd || start-t.lastEnd > t.cfg.ResetGap.D()) {
+		out = t.flush(out)
+	}
+	if !t.gating {
+		t.gating, t.gatedSince = true, end
+	}
+	t.seen, t.lastEnd = true, end
+	for _, sub := range t.subjects {
+		for i := range sub.states {
+			st := &sub.states[i]
+			switch st.phase {
+			case arming:
+				st.phase = idle
+			case active:
+				st.phase, st.coolSince = cooling, end
+			}
+			if st.phase == cooling && end-st.coolSince >= t.cfg.Cooldown.D() {
+				out = append(out, t.ended(sub, i))
+				st.phase = idle
+			}
+		}
+		if end-t.gatedSince >= t.cfg.Cooldown.D() {
+			clear(sub.ring)
+			sub.filled, sub.row = 0, 0
+		}
 	}
 	return out
 }
 
 // Flush ends every active action (action.ended at the end of its last clip >= Off) and forgets the
-// smoothing window, so the next clip starts afresh. Call it when the stream goes down or its input
-// ends; events of actions still arming are discarded.
+// smoothing window and the actors' tracks, so the next clip starts afresh (actor ids restart at 1).
+// Call it when the stream goes down or its input ends; events of actions still arming are
+// discarded.
 func (t *Tracker) Flush() []Event { return t.flush(nil) }
 
 func (t *Tracker) flush(out []Event) []Event {
-	for i := range t.states {
-		if p := t.states[i].phase; p == active || p == cooling {
-			out = append(out, t.ended(i))
+	for _, sub := range t.subjects {
+		for i := range sub.states {
+			if p := sub.states[i].phase; p == active || p == cooling {
+				out = append(out, t.ended(sub, i))
+			}
 		}
-		t.states[i] = labelState{}
 	}
-	clear(t.ring)
-	t.filled, t.row, t.seen = 0, 0, false
+	t.subjects = nil
+	t.actors.Reset()
+	t.seen, t.gating = false, false
 	return out
 }
 
-// Active lists the actions in progress, in label order.
+// Active lists the actions in progress, in actor then label order.
 func (t *Tracker) Active() []ActiveAction {
 	var out []ActiveAction
-	for i, st := range t.states {
-		if st.phase == active || st.phase == cooling {
-			out = append(out, ActiveAction{Label: t.labels[i], StartPTS: st.startPTS, StartWall: st.startWall, Score: st.score, Peak: st.peak})
+	for _, sub := range t.subjects {
+		for i, st := range sub.states {
+			if st.phase == active || st.phase == cooling {
+				out = append(out, ActiveAction{Label: t.labels[i], StartPTS: st.startPTS, StartWall: st.startWall,
+					Score: st.score, Peak: st.peak, ActorID: actorID(sub.actor), Box: sub.box})
+			}
 		}
 	}
 	return out
 }
 
-func (t *Tracker) ended(i int) Event {
-	st := &t.states[i]
-	e := t.actionEvent(TypeActionEnded, i, 0, st.lastOnPTS, st.lastOnWal)
+func (t *Tracker) ended(sub *subject, i int) Event {
+	st := &sub.states[i]
+	e := t.actionEvent(TypeActionEnded, sub, i, 0, st.lastOnPTS, st.lastOnWal)
 	e.Data.DurationSeconds = (st.lastOnPTS - st.startPTS).Seconds()
 	return e
 }
 
-// actionEvent builds an action event for label i whose span runs from the action start to end.
-func (t *Tracker) actionEvent(typ string, i, ordinal int, end time.Duration, endWall time.Time) Event {
-	st := &t.states[i]
+// actionEvent builds an action event for label i of sub whose span runs from the action start to
+// end.
+func (t *Tracker) actionEvent(typ string, sub *subject, i, ordinal int, end time.Duration, endWall time.Time) Event {
+	st := &sub.states[i]
 	d := Data{
 		Stream: t.stream, Label: t.labels[i], Score: st.score, PeakScore: st.peak,
 		Span:  &Span{StartWall: st.startWall.UTC(), EndWall: endWall.UTC(), StartPTS: st.startPTS.Seconds(), EndPTS: end.Seconds()},
 		Model: t.model, ModelDigest: t.digest,
+	}
+	if sub.actor != 0 {
+		d.ActorID, d.Box = actorID(sub.actor), sub.box
+		key := sub.key.Seconds()
+		d.KeyPTS = &key
 	}
 	if typ != TypeActionStarted {
 		d.DurationSeconds = (end - st.startPTS).Seconds()
@@ -239,7 +382,7 @@ func (t *Tracker) actionEvent(typ string, i, ordinal int, end time.Duration, end
 	if typ == TypeActionStarted {
 		at = st.startWall
 	}
-	return New(t.source, typ, ActionID(t.stream, typ, t.labels[i], st.startPTS, st.startWall, ordinal), at, d)
+	return New(t.source, typ, ActorActionID(t.stream, d.ActorID, typ, t.labels[i], st.startPTS, st.startWall, ordinal), at, d)
 }
 
 func (t *Tracker) clipScored(r infer.ScoredClip) Event {
@@ -248,6 +391,15 @@ func (t *Tracker) clipScored(r infer.ScoredClip) Event {
 		Stream: t.stream, Label: top[0].Label, Score: top[0].Score, TopK: top,
 		Span:  &Span{StartWall: r.StartWall.UTC(), EndWall: r.EndWall.UTC(), StartPTS: r.Start.Seconds(), EndPTS: r.End.Seconds()},
 		Model: r.Model, ModelDigest: r.ModelDigest,
+	}
+	if r.Actors != nil {
+		key := r.Key.Seconds()
+		d.KeyPTS = &key
+		d.Actors = make([]ActorScore, 0, len(r.Actors))
+		for _, a := range r.Actors {
+			best := infer.TopK(t.labels, a.Scores, 1)[0]
+			d.Actors = append(d.Actors, ActorScore{ActorID: actorID(a.TrackID), Box: *boxOf(a.Box), Label: best.Label, Score: best.Score})
+		}
 	}
 	return New(t.source, TypeClipScored, ClipID(t.stream, r.Start, r.End, r.StartWall), r.EndWall, d)
 }

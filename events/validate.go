@@ -55,6 +55,20 @@ func Validate(e Event) error {
 			return bad("data.span %+v is empty or reversed", *sp)
 		}
 	}
+	if (d.ActorID == "") != (d.Box == nil) && len(d.Actors) == 0 {
+		return bad("data.actor_id and data.box come together")
+	}
+	if d.Box != nil && !validBox(*d.Box) {
+		return bad("data.box %+v is not x1 <= x2, y1 <= y2 in [0, 1]", *d.Box)
+	}
+	for i, a := range d.Actors {
+		if a.ActorID == "" || a.Label == "" || !validScore(a.Score) || !validBox(a.Box) {
+			return bad("data.actors[%d] = %+v", i, a)
+		}
+	}
+	if len(d.Actors) > 0 && e.Type != TypeClipScored {
+		return bad("only clip.scored lists data.actors")
+	}
 	switch e.Type {
 	case TypeStreamUp, TypeStreamDown:
 		if d.Label != "" || d.Span != nil {
@@ -130,6 +144,10 @@ func knownAttribute(k string) bool {
 }
 
 func validScore(v float32) bool { return v >= 0 && v <= 1 } // false for NaN
+
+func validBox(b Box) bool {
+	return validScore(b.X1) && validScore(b.Y1) && validScore(b.X2) && validScore(b.Y2) && b.X1 <= b.X2 && b.Y1 <= b.Y2
+}
 
 func validDigest(s string) bool {
 	h, ok := strings.CutPrefix(s, "sha256:")

@@ -69,9 +69,9 @@ type Batcher struct {
 	lastErr  time.Time
 
 	// Reused by the Run goroutine only.
-	input  []float32 // [maxBatch][3][T][S][S]
-	logits []float32 // [maxBatch][C]
-	batch  []*pending
+	input []float32 // [maxBatch][3][T][S][S]
+	out   *Outputs
+	batch []*pending
 }
 
 const (
@@ -111,7 +111,7 @@ func NewBatcher(m *Model, cfg BatcherConfig, handle func(Result)) (*Batcher, err
 		kick:     make(chan struct{}, 1),
 		byStream: map[string]*pending{},
 		input:    make([]float32, callBatch*m.ClipLen()),
-		logits:   make([]float32, callBatch*m.Classes()),
+		out:      m.NewOutputs(callBatch),
 		batch:    make([]*pending, 0, cfg.MaxBatch),
 	}
 	b.stats.BatchSizes = make([]uint64, cfg.MaxBatch+1)
@@ -262,7 +262,7 @@ func (b *Batcher) Run(ctx context.Context) error {
 
 // flush scores up to maxBatch of the oldest waiting clips and returns how many it took.
 func (b *Batcher) flush() int {
-	clipLen, classes := b.model.ClipLen(), b.model.Classes()
+	clipLen := b.model.ClipLen()
 	b.mu.Lock()
 	k := min(len(b.queue), b.maxBatch)
 	b.batch = append(b.batch[:0], b.queue[:k]...)
@@ -288,7 +288,7 @@ func (b *Batcher) flush() int {
 	if fixed := b.model.MaxBatch(); fixed > 0 {
 		callN = fixed // fixed-N model: rows past k are stale padding, their logits ignored
 	}
-	err := b.model.RunInto(b.input, callN, b.logits)
+	err := b.model.RunOutputs(b.input, callN, b.out)
 	infer := time.Since(start)
 
 	b.mu.Lock()
@@ -319,7 +319,7 @@ func (b *Batcher) flush() int {
 		r := Result{
 			ScoredClip: ScoredClip{
 				Stream: c.Stream, Seq: c.Seq, Start: c.Start, End: c.End, StartWall: c.StartWall, EndWall: c.EndWall,
-				Labels: b.model.Meta.Labels, Model: b.model.Meta.Name, ModelDigest: b.model.Digest,
+				Labels: b.model.Meta.Labels, Model: b.model.Meta.Name, ModelDigest: b.model.Digest, Key: c.Key,
 			},
 			InferLatency: infer,
 			QueueDelay:   start.Sub(p.arrived),
@@ -327,8 +327,9 @@ func (b *Batcher) flush() int {
 			Err:          err,
 		}
 		if err == nil {
-			r.Scores = make([]float32, classes)
-			ScoresInto(b.model.Meta, b.logits[i*classes:(i+1)*classes], r.Scores)
+			if serr := b.model.ScoreClip(b.out, i, c, &r.ScoredClip); serr != nil {
+				r.Err, r.Scores, r.Actors = serr, nil, nil
+			}
 		}
 		b.handle(r)
 		p.clip = nil

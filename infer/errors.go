@@ -38,6 +38,9 @@ var (
 	ErrBadBatch = errors.New("bad batch")
 	// ErrBatcherRunning: Run was called on a batcher that is running or has run.
 	ErrBatcherRunning = errors.New("infer: batcher already running")
+	// ErrNoBoxSource: an RoI detection model was run without a BoxSource (a person detector or a
+	// single-stage model) to give it its actors.
+	ErrNoBoxSource = errors.New("an RoI detection model needs a box source (a person detector)")
 	// ErrClipShape: a submitted clip's frames/size do not match the model.
 	ErrClipShape = errors.New("clip shape does not match model")
 )

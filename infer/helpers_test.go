@@ -179,3 +179,8 @@ func openModel(t testing.TB, r *Runtime, path string) *Model {
 func near(a, b, tol float64) bool {
 	return math.Abs(a-b) <= tol*(1+math.Abs(b))
 }
+
+func execPython(t testing.TB, args ...string) *exec.Cmd {
+	t.Helper()
+	return exec.Command(python(t), args...)
+}

@@ -13,6 +13,13 @@ import (
 const (
 	InputName  = "clip"
 	OutputName = "logits"
+
+	// Detection models (docs/MODEL_CONTRACT.md, "Detection models").
+	InputRoIs     = "rois"    // RoI mode: [K,5] (batch index, x1, y1, x2, y2 as fractions of S)
+	OutputHeatmap = "heatmap" // single-stage: [N,1,G,G]
+	OutputSize    = "size"    // single-stage: [N,2,G,G]
+	OutputOffset  = "offset"  // single-stage: [N,2,G,G]
+	OutputActions = "actions" // single-stage: [N,C,G,G]; RoI mode: [K,C]
 )
 
 // SchemaVersion is the model contract version this package implements.
@@ -35,13 +42,20 @@ const (
 	KeyMACs            = "actionstream.macs"
 	KeyParams          = "actionstream.params"
 	KeyTrainedOn       = "actionstream.trained_on"
+	KeyDetectionMode   = "actionstream.detection.mode"
+	KeyDetectionStride = "actionstream.detection.stride"
 )
 
 // Tasks and score functions the contract knows.
 const (
 	TaskClassification = "classification"
+	TaskDetection      = "detection"
 	ScoreSoftmax       = "softmax"
 	ScoreSigmoid       = "sigmoid"
+
+	// Detection modes (KeyDetectionMode).
+	ModeSingleStage = "single_stage" // heatmap, size, offset and actions heads
+	ModeRoI         = "roi"          // actions per box of the `rois` input
 )
 
 // Metadata is a model's self-description, read from the ONNX file's metadata_props.
@@ -60,6 +74,21 @@ type Metadata struct {
 	Architecture    json.RawMessage
 	MACs, Params    int64
 	TrainedOn       string
+	// Detection models only: Mode is ModeSingleStage or ModeRoI; Stride the single-stage grid's
+	// cell size in crop pixels (CropSize = Grid()*Stride).
+	Mode   string
+	Stride int
+}
+
+// IsDetection reports whether the model localises actors (task detection).
+func (m Metadata) IsDetection() bool { return m.Task == TaskDetection }
+
+// Grid is G, the single-stage heads' side: CropSize/Stride (0 for other models).
+func (m Metadata) Grid() int {
+	if m.Mode != ModeSingleStage || m.Stride <= 0 {
+		return 0
+	}
+	return m.CropSize / m.Stride
 }
 
 // Upper bounds on the sizes a model file declares. Clips and batches are allocated from them, so a
@@ -144,8 +173,8 @@ func parseMetadata(p map[string]string) (Metadata, error) {
 	if m.Task, err = reqString(p, KeyTask); err != nil {
 		return m, err
 	}
-	if m.Task != TaskClassification {
-		return m, fmt.Errorf("%w: %s is %q, want %q (the one task the pipeline scores)", ErrBadMetadata, KeyTask, m.Task, TaskClassification)
+	if m.Task != TaskClassification && m.Task != TaskDetection {
+		return m, fmt.Errorf("%w: %s is %q, want %q or %q", ErrBadMetadata, KeyTask, m.Task, TaskClassification, TaskDetection)
 	}
 	s, err := reqString(p, KeyLabels)
 	if err != nil {
@@ -204,6 +233,12 @@ func parseMetadata(p map[string]string) (Metadata, error) {
 		return m, fmt.Errorf("%w: %s is %q, want %q or %q", ErrBadMetadata, KeyScore, m.Score, ScoreSoftmax, ScoreSigmoid)
 	}
 
+	if m.IsDetection() {
+		if err := parseDetection(p, &m); err != nil {
+			return m, err
+		}
+	}
+
 	// Informational keys.
 	if a, ok := p[KeyArchitecture]; ok && strings.TrimSpace(a) != "" {
 		if !json.Valid([]byte(a)) {
@@ -225,6 +260,32 @@ func parseMetadata(p map[string]string) (Metadata, error) {
 	}
 	m.TrainedOn = p[KeyTrainedOn]
 	return m, nil
+}
+
+// parseDetection reads the detection keys: the mode, the single-stage stride, and a sigmoid score
+// (several actions per actor may hold at once).
+func parseDetection(p map[string]string, m *Metadata) error {
+	var err error
+	if m.Mode, err = reqString(p, KeyDetectionMode); err != nil {
+		return err
+	}
+	switch m.Mode {
+	case ModeSingleStage:
+		if m.Stride, err = reqInt(p, KeyDetectionStride); err != nil {
+			return err
+		}
+		if m.Stride <= 0 || m.CropSize%m.Stride != 0 {
+			return fmt.Errorf("%w: %s is %d, want a positive divisor of %s %d", ErrBadMetadata, KeyDetectionStride, m.Stride, KeyCropSize, m.CropSize)
+		}
+	case ModeRoI:
+	default:
+		return fmt.Errorf("%w: %s is %q, want %q or %q", ErrBadMetadata, KeyDetectionMode, m.Mode, ModeSingleStage, ModeRoI)
+	}
+	if m.Score != ScoreSigmoid {
+		return fmt.Errorf("%w: %s is %q, a detection model's must be %q (its outputs are probabilities, several actions per actor)",
+			ErrBadMetadata, KeyScore, m.Score, ScoreSigmoid)
+	}
+	return nil
 }
 
 func reqString(p map[string]string, key string) (string, error) {
@@ -296,14 +357,19 @@ func shapeString(ds []dim) string {
 }
 
 // checkInput verifies the `clip` input: float32, rank 5, [N,3,T,S,S]. Symbolic
-// dims are accepted (the runtime feeds the metadata's sizes); fixed ones must agree.
+// dims are accepted (the runtime feeds the metadata's sizes); fixed ones must agree. An RoI
+// detection model also has the `rois` input, float32 [K,5].
 func checkInput(pm *protoModel, m Metadata, mf *modelFile) error {
 	in, ok := findValue(pm.Inputs, InputName)
 	if !ok {
 		return fmt.Errorf("%w: no input named %q (inputs: %s)", ErrBadInput, InputName, names(pm.Inputs))
 	}
-	if len(pm.Inputs) != 1 {
-		return fmt.Errorf("%w: want exactly one input %q, model has %s", ErrBadInput, InputName, names(pm.Inputs))
+	wantInputs := []string{InputName}
+	if m.Mode == ModeRoI {
+		wantInputs = append(wantInputs, InputRoIs)
+	}
+	if len(pm.Inputs) != len(wantInputs) {
+		return fmt.Errorf("%w: want exactly the inputs %v, model has %s", ErrBadInput, wantInputs, names(pm.Inputs))
 	}
 	if !in.IsTensor || in.ElemType != onnxFloat {
 		return fmt.Errorf("%w: input %q has element type %d, want float32 (1)", ErrBadInput, InputName, in.ElemType)
@@ -320,30 +386,95 @@ func checkInput(pm *protoModel, m Metadata, mf *modelFile) error {
 		}
 	}
 	if d := in.Dims[0]; d.Fixed && d.Value > 0 {
+		if m.Mode == ModeRoI {
+			// The rois of a batch index into N: a fixed N would need padding clips.
+			return fmt.Errorf("%w: input %q has a fixed batch of %d; an RoI model needs a dynamic N", ErrBadInput, InputName, d.Value)
+		}
 		if d.Value > maxFixedBatch || d.Value*int64(m.ClipLen()) > maxBatchValues {
 			return fmt.Errorf("%w: input %q has a fixed batch of %d clips of %d values, over the limit (%d clips, %d values)",
 				ErrBadInput, InputName, d.Value, m.ClipLen(), maxFixedBatch, maxBatchValues)
 		}
 		mf.fixedBatch = d.Value
 	}
+	if m.Mode == ModeRoI {
+		r, ok := findValue(pm.Inputs, InputRoIs)
+		if !ok {
+			return fmt.Errorf("%w: an RoI model needs an input named %q (inputs: %s)", ErrBadInput, InputRoIs, names(pm.Inputs))
+		}
+		if !r.IsTensor || r.ElemType != onnxFloat || !r.HasShape || len(r.Dims) != 2 || (r.Dims[1].Fixed && r.Dims[1].Value != 5) {
+			return fmt.Errorf("%w: input %q is type %d shape %s, want float32 [K,5]", ErrBadInput, InputRoIs, r.ElemType, shapeString(r.Dims))
+		}
+	}
 	return nil
 }
 
-// checkOutput verifies the `logits` output: float32 [N,C] with C = len(labels) when fixed.
+// outputSpec is one output the contract requires: its name and its dims after the batch axis
+// (0 = any).
+type outputSpec struct {
+	name string
+	dims []int
+}
+
+// outputSpecs are the outputs a model of m's task and mode must have, in session order.
+func outputSpecs(m Metadata) []outputSpec {
+	c, g := len(m.Labels), m.Grid()
+	switch {
+	case m.Mode == ModeSingleStage:
+		return []outputSpec{{OutputHeatmap, []int{1, g, g}}, {OutputSize, []int{2, g, g}},
+			{OutputOffset, []int{2, g, g}}, {OutputActions, []int{c, g, g}}}
+	case m.Mode == ModeRoI:
+		return []outputSpec{{OutputActions, []int{c}}}
+	}
+	return []outputSpec{{OutputName, []int{c}}}
+}
+
+// outputNames are the names of outputSpecs.
+func outputNames(m Metadata) []string {
+	var out []string
+	for _, o := range outputSpecs(m) {
+		out = append(out, o.name)
+	}
+	return out
+}
+
+// inputNames are the inputs a model of m's mode takes, in session order.
+func inputNames(m Metadata) []string {
+	if m.Mode == ModeRoI {
+		return []string{InputName, InputRoIs}
+	}
+	return []string{InputName}
+}
+
+// checkOutput verifies the outputs: `logits` float32 [N,C] with C = len(labels) when fixed for a
+// classifier; the heads of docs/MODEL_CONTRACT.md for a detection model.
 func checkOutput(pm *protoModel, m Metadata, mf *modelFile) error {
-	out, ok := findValue(pm.Outputs, OutputName)
-	if !ok {
-		return fmt.Errorf("%w: no output named %q (outputs: %s)", ErrBadOutput, OutputName, names(pm.Outputs))
-	}
-	if !out.IsTensor || out.ElemType != onnxFloat {
-		return fmt.Errorf("%w: output %q has element type %d, want float32 (1)", ErrBadOutput, OutputName, out.ElemType)
-	}
-	if out.HasShape {
-		if len(out.Dims) != 2 {
-			return fmt.Errorf("%w: output %q has rank %d %s, want rank 2 [N,C]", ErrBadOutput, OutputName, len(out.Dims), shapeString(out.Dims))
+	for _, spec := range outputSpecs(m) {
+		out, ok := findValue(pm.Outputs, spec.name)
+		if !ok {
+			return fmt.Errorf("%w: no output named %q (outputs: %s)", ErrBadOutput, spec.name, names(pm.Outputs))
 		}
-		if d := out.Dims[1]; d.Fixed && d.Value != int64(len(m.Labels)) {
-			return fmt.Errorf("%w: output %q has %d classes, %s has %d labels", ErrBadOutput, OutputName, d.Value, KeyLabels, len(m.Labels))
+		if !out.IsTensor || out.ElemType != onnxFloat {
+			return fmt.Errorf("%w: output %q has element type %d, want float32 (1)", ErrBadOutput, spec.name, out.ElemType)
+		}
+		if !out.HasShape {
+			continue
+		}
+		if len(out.Dims) != 1+len(spec.dims) {
+			return fmt.Errorf("%w: output %q has rank %d %s, want rank %d", ErrBadOutput, spec.name, len(out.Dims), shapeString(out.Dims), 1+len(spec.dims))
+		}
+		for i, want := range spec.dims {
+			d := out.Dims[i+1]
+			if !d.Fixed || want <= 0 || d.Value == int64(want) {
+				continue
+			}
+			if i == 0 && (spec.name == OutputName || spec.name == OutputActions) {
+				return fmt.Errorf("%w: output %q has %d classes, %s has %d labels", ErrBadOutput, spec.name, d.Value, KeyLabels, len(m.Labels))
+			}
+			what := fmt.Sprintf("%d channels", want)
+			if i > 0 {
+				what = fmt.Sprintf("the grid side %d (%s / %s)", want, KeyCropSize, KeyDetectionStride)
+			}
+			return fmt.Errorf("%w: output %q shape %s: dim %d is %d, want %s", ErrBadOutput, spec.name, shapeString(out.Dims), i+1, d.Value, what)
 		}
 	}
 	mf.classes = len(m.Labels)

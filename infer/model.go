@@ -8,6 +8,8 @@ import (
 	"sync"
 
 	ort "github.com/yalue/onnxruntime_go"
+
+	"github.com/actionstream/actionstream/infer/detect"
 )
 
 // Model is an open ONNX model that satisfies the model contract.
@@ -21,6 +23,8 @@ type Model struct {
 	clipLen    int
 	classes    int
 	fixedBatch int
+	detectOpts detect.Options // single-stage decoding (SetDetection)
+	boxes      BoxSource      // RoI mode's actors (SetBoxSource)
 
 	mu     sync.Mutex // one Run at a time; guards sess
 	sess   *ort.DynamicAdvancedSession
@@ -54,10 +58,11 @@ func (r *Runtime) Open(path string) (*Model, error) {
 		clipLen:    mf.meta.ClipLen(),
 		classes:    mf.classes,
 		fixedBatch: int(mf.fixedBatch),
+		detectOpts: DefaultDetectionConfig().options(),
 	}
 	var errs []error
 	for _, p := range fallbacks(r.provider) {
-		sess, err := r.newSession(b, p)
+		sess, err := r.newSession(b, p, mf.meta)
 		if err != nil {
 			errs = append(errs, fmt.Errorf("%s: %w", p, err))
 			continue
@@ -95,7 +100,7 @@ func (r *Runtime) Open(path string) (*Model, error) {
 	return m, nil
 }
 
-func (r *Runtime) newSession(b []byte, provider string) (*ort.DynamicAdvancedSession, error) {
+func (r *Runtime) newSession(b []byte, provider string, meta Metadata) (*ort.DynamicAdvancedSession, error) {
 	so, err := ort.NewSessionOptions()
 	if err != nil {
 		return nil, err
@@ -117,7 +122,7 @@ func (r *Runtime) newSession(b []byte, provider string) (*ort.DynamicAdvancedSes
 	if err := r.appendProvider(so, provider); err != nil {
 		return nil, err
 	}
-	return ort.NewDynamicAdvancedSessionWithONNXData(b, []string{InputName}, []string{OutputName}, so)
+	return ort.NewDynamicAdvancedSessionWithONNXData(b, inputNames(meta), outputNames(meta), so)
 }
 
 // ClipLen is the number of float32 values of one clip, 3*T*S*S.
@@ -143,8 +148,13 @@ func (m *Model) Run(input []float32, n int) ([]float32, error) {
 }
 
 // RunInto is Run writing the logits into out (len >= n*C), so a caller that reuses its
-// buffers allocates nothing per call on the Go side.
+// buffers allocates nothing per call on the Go side. For a detection model out gets each clip's
+// best action probability per label over its actors (see RunOutputs), so benchmarks and warm-up
+// run every kind of model.
 func (m *Model) RunInto(input []float32, n int, out []float32) error {
+	if m.Meta.IsDetection() {
+		return m.runDetectionInto(input, n, out)
+	}
 	if n <= 0 {
 		return fmt.Errorf("%w: n = %d", ErrBadBatch, n)
 	}

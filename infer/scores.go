@@ -4,6 +4,8 @@ import (
 	"math"
 	"sort"
 	"time"
+
+	"github.com/actionstream/actionstream/infer/detect"
 )
 
 // ScoredClip is one clip of a stream with its scores: what inference hands the action
@@ -17,6 +19,19 @@ type ScoredClip struct {
 	Scores             []float32 // one per label, per the model's score function; owned by the receiver
 	Model              string    // the model's name
 	ModelDigest        string    // "sha256:<hex>" of the model file
+	// Key is the PTS of the clip's key frame (its middle sample, T/2), where Actors' boxes are.
+	Key time.Duration
+	// Actors are a detection model's actors, best first: nil for classification, non-nil (maybe
+	// empty) for detection. Scores is then each label's best score over them.
+	Actors []Actor
+}
+
+// Actor is one actor a detection model found in a clip.
+type Actor struct {
+	Box     detect.Box // [x1, y1, x2, y2], fractions [0,1] of the source frame at the key frame
+	Score   float32    // how sure the model (or person detector) is that an actor is there
+	Scores  []float32  // one per label
+	TrackID int        // the actor's id across clips of its stream (0 until a tracker sets it)
 }
 
 // TopK is the clip's k best labels (see TopK).

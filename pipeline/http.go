@@ -63,6 +63,9 @@ type APIAction struct {
 	StartPTS  float64 `json:"start_pts_s"`
 	StartedAt float64 `json:"started_unix_s"`
 	DurationS float64 `json:"duration_s"` // wall clock since it started
+	// ActorID and Box: a detection model's actor doing it (omitted for classification).
+	ActorID string      `json:"actor_id,omitempty"`
+	Box     *events.Box `json:"box,omitempty"`
 }
 
 func apiStream(st StreamStatus) APIStream {
@@ -77,7 +80,7 @@ func apiStream(st StreamStatus) APIStream {
 }
 
 func apiAction(a events.ActiveAction) APIAction {
-	out := APIAction{Label: a.Label, Score: a.Score, Peak: a.Peak, StartPTS: a.StartPTS.Seconds()}
+	out := APIAction{Label: a.Label, Score: a.Score, Peak: a.Peak, StartPTS: a.StartPTS.Seconds(), ActorID: a.ActorID, Box: a.Box}
 	if !a.StartWall.IsZero() {
 		out.StartedAt = unixSeconds(a.StartWall)
 		out.DurationS = time.Since(a.StartWall).Seconds()

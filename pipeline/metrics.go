@@ -87,8 +87,10 @@ var (
 	descDecodeErrors = prometheus.NewDesc("actionstream_decode_errors_total", "Packets or frames FFmpeg rejected (skipped).", []string{"stream"}, nil)
 	descClips        = prometheus.NewDesc("actionstream_clips_total", "Clips assembled.", []string{"stream"}, nil)
 	// reason: gap (a timestamp step over the gap tolerance), backward (timestamps going back),
-	// reset (the source reconnected), stale (replaced by a newer clip before inference).
-	descClipsDropped = prometheus.NewDesc("actionstream_clips_dropped_total", "Clips dropped, by reason: gap, backward, reset, stale.", []string{"stream", "reason"}, nil)
+	// reset (the source reconnected), stale (replaced by a newer clip before inference), gated
+	// (motion gating: a still clip not scored).
+	descClipsDropped = prometheus.NewDesc("actionstream_clips_dropped_total", "Clips dropped, by reason: gap, backward, reset, stale, gated.", []string{"stream", "reason"}, nil)
+	descMotion       = prometheus.NewDesc("actionstream_stream_motion", "Motion level of the stream's latest measured clip: the fraction of grid cells that moved.", []string{"stream"}, nil)
 	descPTSBackward  = prometheus.NewDesc("actionstream_pts_backward_steps_total", "Decoded frames timed earlier than the frame before them (before repair).", []string{"stream"}, nil)
 	descPTSRepairs   = prometheus.NewDesc("actionstream_pts_repairs_total", "Decoded frames timed by the frame rate because their own time was missing or went backwards.", []string{"stream"}, nil)
 	descRestarts     = prometheus.NewDesc("actionstream_source_restarts_total", "Source restarts after failures.", []string{"stream"}, nil)
@@ -125,7 +127,7 @@ var (
 )
 
 func (m *metrics) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descStatus, descAttempts, descFPS, descUp, descFrames, descDecodeErrors, descClips, descClipsDropped, descPTSBackward, descPTSRepairs,
+	for _, d := range []*prometheus.Desc{descStatus, descAttempts, descFPS, descUp, descFrames, descDecodeErrors, descClips, descClipsDropped, descMotion, descPTSBackward, descPTSRepairs,
 		descRestarts, descPending, descScored, descInferErrors, descSinkBuffered, descSinkCap, descSinkDeliv, descSinkErrors,
 		descSinkBlocked, descSinkRejected, descSinkAccepted, descSinkRetries, descSinkUndeliv, descSinkBlockedS, descSinkUp, descStateErrors,
 		descSinkDownS, descOutEntries, descOutBytes, descOutMaxEnt, descOutMaxBytes, descOutFull, descOutDiskErr, descOutDiskErrs,
@@ -158,6 +160,9 @@ func (m *metrics) Collect(ch chan<- prometheus.Metric) {
 		counter(descClips, float64(st.Clips), st.ID)
 		for _, reason := range dropReasons {
 			counter(descClipsDropped, float64(st.ClipsDroppedByReason[reason]), st.ID, reason)
+		}
+		if st.Motion != nil {
+			gauge(descMotion, *st.Motion, st.ID)
 		}
 		counter(descPTSBackward, float64(st.PTSBackwardSteps), st.ID)
 		counter(descPTSRepairs, float64(st.PTSRepairs), st.ID)

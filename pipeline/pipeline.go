@@ -35,6 +35,9 @@ type Options struct {
 	Retries int
 	// Sinks, if set, replace the sinks the config describes (tests, `run`).
 	Sinks []sink.Sink
+	// BoxSource gives an RoI detection model its actors (a person detector); New refuses an RoI
+	// model without one.
+	BoxSource infer.BoxSource
 }
 
 // Pipeline is the running system. New opens the model and the sinks; Run runs the streams.
@@ -103,6 +106,18 @@ func New(opts Options) (*Pipeline, error) {
 		return nil, fmt.Errorf("model.path: %w", err)
 	}
 	p.model = m
+	if err := m.SetDetection(cfg.Detection); err != nil {
+		p.closeModel()
+		return nil, fmt.Errorf("detection: %w", err)
+	}
+	if opts.BoxSource != nil {
+		m.SetBoxSource(opts.BoxSource)
+	}
+	if m.NeedsBoxSource() {
+		p.closeModel()
+		return nil, fmt.Errorf("model.path: %s is an RoI detection model (%s %s): %w; give it a person detector",
+			cfg.Model.Path, infer.KeyDetectionMode, infer.ModeRoI, infer.ErrNoBoxSource)
+	}
 	p.metrics = newMetrics(p)
 
 	ev := cfg.Events.WithDefaults()
@@ -125,6 +140,7 @@ func New(opts Options) (*Pipeline, error) {
 	}
 	p.batcher = b
 
+	p.noteMotionOverrides()
 	for _, sc := range cfg.Streams {
 		if err := p.addStream(sc); err != nil {
 			p.closeUnstarted()
@@ -247,17 +263,14 @@ func (p *Pipeline) handleResult(r infer.Result) {
 	}
 	defer s.resultHandled() // after the lifecycle saw it: remove flushes only then
 	s.onResult(r, p.topK)
-	if r.Err != nil {
-		return // counted by the batcher and logged as periodic totals
+	if r.Err == nil { // a failed call is counted by the batcher and logged as periodic totals
+		s.scoredOK.Add(1)
 	}
-	s.scoredOK.Add(1)
-	evs, err := s.observe(r.ScoredClip)
-	if err != nil {
-		p.log.Error("scoring result refused", "stream", r.Stream, "err", err)
-		return
+	// A failed result still lets the gated clips after it reach the lifecycle.
+	p.lifecycle(s, r)
+	if r.Err == nil {
+		p.metrics.observeResult(r)
 	}
-	p.emit(p.emitCtx, evs)
-	p.metrics.observeResult(r)
 }
 
 func (p *Pipeline) emit(ctx context.Context, evs []events.Event) {

@@ -3,11 +3,13 @@ package pipeline
 import (
 	"context"
 	"fmt"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/actionstream/actionstream/clipper"
+	"github.com/actionstream/actionstream/clipper/motion"
 	"github.com/actionstream/actionstream/decode"
 	"github.com/actionstream/actionstream/events"
 	"github.com/actionstream/actionstream/infer"
@@ -33,6 +35,8 @@ type StreamStatus struct {
 	LastClip      time.Time             `json:"last_clip,omitempty"`
 	Active        []events.ActiveAction `json:"active"`
 	Top           []infer.LabelScore    `json:"top,omitempty"`
+	// Actors are a detection model's actors in the latest clip (nil for classification).
+	Actors []ActorStatus `json:"actors,omitempty"`
 
 	// ClipsScored counts clips the model scored; ClipsDroppedByReason splits every dropped clip
 	// (clipper and batcher) by why: see droppedByReason.
@@ -48,6 +52,12 @@ type StreamStatus struct {
 	// that never answers shows as failing, with why.
 	Attempts  int64  `json:"attempts"`
 	LastError string `json:"last_error,omitempty"`
+	// MotionGating says whether this stream's still clips skip inference; Motion is the latest
+	// measured clip's motion level (the fraction of grid cells that moved; null before one);
+	// ClipsGated counts the clips gating kept from the model (also in clips_dropped_by_reason).
+	MotionGating bool     `json:"motion_gating"`
+	Motion       *float64 `json:"motion"`
+	ClipsGated   uint64   `json:"clips_gated"`
 }
 
 // Stream states.
@@ -72,6 +82,7 @@ type stream struct {
 	// tracker is fed by the batcher's goroutine and flushed when the source goes down.
 	trackerMu sync.Mutex
 	tracker   *events.Tracker
+	gate      *gate // motion gating: the meter and the order of gated clips in the lifecycle
 
 	mu        sync.Mutex
 	state     string
@@ -79,6 +90,7 @@ type stream struct {
 	lastClip  time.Time
 	active    []events.ActiveAction
 	top       []infer.LabelScore
+	actors    []ActorStatus
 	submitted atomic.Uint64 // clips handed to the batcher
 	// results counts the results received (under mu); allBack, when set, is closed once it
 	// reaches awaited.
@@ -218,12 +230,17 @@ func (p *Pipeline) newStream(id, url string, src ingest.Source) (*stream, error)
 	if p.oneShot {
 		s.inflight = make(chan struct{}, 1)
 	}
-	s.tl = &timeline{Clipper: clp}
+	s.gate = newGate(p.cfg.Motion.For(id), p.motionGeometry())
+	s.tl = &timeline{Clipper: clp, meter: s.gate.meter}
 	dec, err := decode.New(p.decodeConfig(id), s.tl, func(c *clipper.Clip) { p.submit(s, c) })
 	if err != nil {
 		return nil, fmt.Errorf("decoder: %w", err)
 	}
 	s.dec = dec
+	s.tl.sourceSize = func() (int, int) {
+		st := dec.Stats()
+		return st.Width, st.Height
+	}
 	sc := p.cfg.Supervisor.SupervisorConfig(id)
 	sc.Logger = p.base
 	sc.MaxAttempts = p.maxAttempts(url)
@@ -242,6 +259,7 @@ func (p *Pipeline) newStream(id, url string, src ingest.Source) (*stream, error)
 		// the actions in progress so consumers are not left with open ones.
 		s.dec.NewTimeline()
 		clp.Reset()
+		s.gate.meter.Reset()
 		s.setState(StatusDown, reason)
 		evs := s.flushActions()
 		evs = append(evs, events.StreamDown(p.eventSource, id, time.Now(), reason))
@@ -283,9 +301,13 @@ func (p *Pipeline) runStream(ctx context.Context, s *stream) {
 
 // submit hands a finished clip to the batcher (decoder goroutine).
 func (p *Pipeline) submit(s *stream, c *clipper.Clip) {
+	if p.gateClip(s, c) {
+		return // still: not scored (counted, and the lifecycle told)
+	}
 	if s.inflight != nil {
 		s.inflight <- struct{}{}
 	}
+	seq := c.Seq
 	s.submitted.Add(1)
 	if err := p.batcher.Submit(c); err != nil {
 		s.submitted.Add(^uint64(0))
@@ -293,7 +315,9 @@ func (p *Pipeline) submit(s *stream, c *clipper.Clip) {
 		if s.inflight != nil {
 			<-s.inflight
 		}
+		return
 	}
+	s.noteSubmitted(seq)
 }
 
 func (s *stream) onResult(r infer.Result, topK int) {
@@ -339,7 +363,41 @@ func (s *stream) observe(r infer.ScoredClip) ([]events.Event, error) {
 	defer s.trackerMu.Unlock()
 	evs, err := s.tracker.Observe(r)
 	s.setActive(s.tracker.Active())
+	if err == nil {
+		s.setActors(actorStatuses(r)) // after Observe: it set the actors' track ids
+	}
 	return evs, err
+}
+
+// ActorStatus is one actor of a stream's latest clip: its id, box (fractions of the frame at the
+// clip's key frame) and best label.
+type ActorStatus struct {
+	ID    string     `json:"actor_id"`
+	Box   events.Box `json:"box"`
+	Label string     `json:"label"`
+	Score float32    `json:"score"`
+}
+
+func actorStatuses(r infer.ScoredClip) []ActorStatus {
+	if r.Actors == nil {
+		return nil
+	}
+	out := make([]ActorStatus, 0, len(r.Actors))
+	for _, a := range r.Actors {
+		best := infer.TopK(r.Labels, a.Scores, 1)
+		if len(best) == 0 {
+			continue
+		}
+		out = append(out, ActorStatus{ID: strconv.Itoa(a.TrackID), Box: events.Box{X1: a.Box[0], Y1: a.Box[1], X2: a.Box[2], Y2: a.Box[3]},
+			Label: best[0].Label, Score: best[0].Score})
+	}
+	return out
+}
+
+func (s *stream) setActors(a []ActorStatus) {
+	s.mu.Lock()
+	s.actors = a
+	s.mu.Unlock()
 }
 
 // flushActions ends every active action.
@@ -347,7 +405,13 @@ func (s *stream) flushActions() []events.Event {
 	s.trackerMu.Lock()
 	defer s.trackerMu.Unlock()
 	evs := s.tracker.Flush()
+	s.gate.pending = s.gate.pending[:0] // the flush ended what they could end
 	s.setActive(nil)
+	s.mu.Lock()
+	if s.actors != nil {
+		s.actors = []ActorStatus{} // still a detection stream, no actor now
+	}
+	s.mu.Unlock()
 	return evs
 }
 
@@ -370,6 +434,8 @@ type timeline struct {
 	*clipper.Clipper
 	seen        bool
 	first, last time.Duration
+	meter       *motion.Meter
+	sourceSize  func() (w, h int) // the decoded frames' size, for the meter's masks
 }
 
 func (t *timeline) Want(pts time.Duration) bool {
@@ -381,14 +447,15 @@ func (t *timeline) Want(pts time.Duration) bool {
 }
 
 // dropReasons are the reasons droppedByReason reports, in /metrics order.
-var dropReasons = []string{"gap", "backward", "reset", "stale"}
+var dropReasons = []string{"gap", "backward", "reset", "stale", "gated"}
 
 // droppedByReason is the one place that splits dropped clips by reason (the label values of
 // actionstream_clips_dropped_total): clips in progress cut by a "gap", a "backward" frame time
-// or a "reset" (reconnect), and "stale" ones replaced by a newer clip before inference.
-func droppedByReason(cs clipper.Stats, stale uint64) map[string]uint64 {
+// or a "reset" (reconnect), "stale" ones replaced by a newer clip before inference, and
+// "gated" ones motion gating kept from the model (a still scene).
+func droppedByReason(cs clipper.Stats, stale, gated uint64) map[string]uint64 {
 	// Keep the keys in step with dropReasons.
-	return map[string]uint64{"gap": cs.ClipsDroppedGap, "backward": cs.ClipsDroppedBackward, "reset": cs.ClipsDroppedReset, "stale": stale}
+	return map[string]uint64{"gap": cs.ClipsDroppedGap, "backward": cs.ClipsDroppedBackward, "reset": cs.ClipsDroppedReset, "stale": stale, "gated": gated}
 }
 
 // status reports the stream; stale is the batcher's count of this stream's replaced clips.
@@ -405,15 +472,21 @@ func (s *stream) status(stale uint64) StreamStatus {
 	if active == nil {
 		active = []events.ActiveAction{}
 	}
+	gated := s.gate.gated.Load()
+	var level *float64
+	if l, ok := s.gate.level(); ok {
+		level = &l
+	}
 	return StreamStatus{
 		ID: s.id, URL: s.url, Status: s.state, Reason: s.reason,
 		Codec: ds.Codec, Width: ds.Width, Height: ds.Height, FPS: ds.FPS,
 		FramesDecoded: ds.FramesDecoded, DecodeErrors: ds.DecodeErrors,
 		Clips: cs.Clips, ClipsDropped: cs.ClipsDropped, ClipsScored: s.scoredOK.Load(),
-		ClipsDroppedByReason: droppedByReason(cs, stale), Gaps: cs.Gaps, BackwardSteps: cs.Discontinuities,
+		ClipsDroppedByReason: droppedByReason(cs, stale, gated), Gaps: cs.Gaps, BackwardSteps: cs.Discontinuities,
 		Restarts: s.sup.Restarts(), Attempts: s.sup.Attempts(), LastError: lastErr,
 		PTSBackwardSteps: ds.BackwardSteps, PTSRepairs: ds.Repairs,
-		LastClip: s.lastClip, Active: active, Top: s.top,
+		LastClip: s.lastClip, Active: active, Top: s.top, Actors: s.actors,
+		MotionGating: s.gate.meter.Settings().Enabled, Motion: level, ClipsGated: gated,
 	}
 }
 

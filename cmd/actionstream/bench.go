@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/actionstream/actionstream/configs"
 	"github.com/actionstream/actionstream/internal/cli"
 	"github.com/actionstream/actionstream/pipeline/bench"
 	"github.com/actionstream/actionstream/sink/outbox"
@@ -165,4 +166,32 @@ func exportRandom(ctx context.Context, arch, dir string) (string, error) {
 		return "", fmt.Errorf("exporting %s: %w", a.Name, err)
 	}
 	return out, nil
+}
+
+func cmdBenchGate(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("bench gate", "--model M.onnx [--input FILE] [flags]", `
+Scores one input with motion gating off and on, alternating, each a one-shot pipeline; reports
+inference time (summed model calls) and process CPU of each side. Default input: a still scene
+with sensor noise, generated with ffmpeg.`, stderr)
+	o := bench.GateOptions{Motion: configs.Default().Motion}
+	fs.StringVar(&o.Model, "model", "", "ONNX model (required)")
+	fs.StringVar(&o.Input, "input", "", "video to score (default: generate a still scene of --size, --seconds)")
+	fs.StringVar(&o.Size, "size", "1280x720", "generated scene size WxH")
+	fs.IntVar(&o.Seconds, "seconds", 20, "generated scene length")
+	fs.IntVar(&o.Runs, "runs", 5, "runs of each side; min, median and max are reported")
+	fs.IntVar(&o.Threads, "threads", 1, "ONNX Runtime intra-op threads (1: inference time is its CPU time)")
+	fs.Float64Var(&o.Motion.Threshold, "threshold", o.Motion.Threshold, "motion.threshold of the gated side")
+	fs.Float64Var(&o.Motion.NoiseFloor, "noise-floor", o.Motion.NoiseFloor, "motion.noise_floor of the gated side")
+	asJSON := fs.Bool("json", false, "print JSON")
+	if err := cli.Parse(fs, args, "model"); err != nil {
+		return err
+	}
+	tmp, err := os.MkdirTemp("", "actionstream-bench-gate-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(tmp)
+	o.TempDir = tmp
+	r, err := bench.Gate(ctx, o)
+	return show(stdout, r, err, *asJSON)
 }

@@ -35,6 +35,7 @@ func commands() []cli.Command {
 			{Name: "memory", Summary: "peak resident memory per served stream", Run: cmdBenchMemory},
 			{Name: "outbox", Summary: "durable outbox append throughput per fsync policy", Run: cmdBenchOutbox},
 			{Name: "whip", Summary: "glass-to-event latency over WHIP on loopback", Run: cmdBenchWHIP},
+			{Name: "gate", Summary: "inference CPU with motion gating on a still scene against scoring every clip", Run: cmdBenchGate},
 		}},
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/actionstream/actionstream/configs"
+	"github.com/actionstream/actionstream/infer"
 	"github.com/actionstream/actionstream/internal/cli"
 	"github.com/actionstream/actionstream/pipeline"
 	"github.com/actionstream/actionstream/sink"
@@ -29,6 +30,9 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	batch := fs.Int("batch", 8, "most clips per model call")
 	logLevel := fs.String("log-level", "warn", "log level on stderr: debug, info, warn, error")
 	retries := fs.Int("retries", 3, "times an rtsp:// input is tried again after a failure, with backoff (a file is tried once)")
+	detector := fs.String("person-detector", "", "person detector ONNX model giving an RoI detection model its boxes (infer.person_detector.path)")
+	detectorFormat := fs.String("person-detector-format", infer.DefaultPersonDetectorConfig().Format, "its export format: yolox or yolov8")
+	gate := fs.Bool("motion-gate", false, "skip inference of still clips (motion gating with the default motion.* settings)")
 	if err := parse(fs, args, "model", "input"); err != nil {
 		return err
 	}
@@ -45,6 +49,8 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	cfg.Events.TopK = *topK
 	cfg.Clipper.Hop = configs.Duration(*hop)
 	cfg.Batcher.MaxBatch = *batch
+	cfg.Infer.PersonDetector.Path, cfg.Infer.PersonDetector.Format = *detector, *detectorFormat
+	cfg.Motion.Enabled = *gate
 	cfg.HTTP.Addr = ""
 	cfg.Log.Level = *logLevel
 	cfg.ShutdownTimeout = configs.Duration(time.Minute)

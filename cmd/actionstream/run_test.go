@@ -44,7 +44,7 @@ func TestRunPrintsOneLinePerClipAndExits(t *testing.T) {
 		t.Fatalf("clips %d (want 6), stream.up %d, stream.down %d\n%s", clips, ups, downs, stdout.String())
 	}
 	// stderr holds the summary line only.
-	want := "actionstream run: " + video + ": frames decoded 75, clips scored 6, clips dropped 0 (backward 0, gap 0, reset 0, stale 0), gaps 0, backward frame-time steps 0, decode errors 0\n"
+	want := "actionstream run: " + video + ": frames decoded 75, clips scored 6, clips dropped 0 (backward 0, gap 0, gated 0, reset 0, stale 0), gaps 0, backward frame-time steps 0, decode errors 0\n"
 	if stderr.String() != want {
 		t.Errorf("stderr %q, want %q", stderr.String(), want)
 	}

@@ -14,6 +14,7 @@ import (
 func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("serve", "[--config FILE.yaml]", "", stderr)
 	configPath := fs.String("config", "", "YAML config file (default: the embedded configs/demo.yaml)")
+	detector := fs.String("person-detector", "", "person detector ONNX model for an RoI detection model (overrides infer.person_detector.path)")
 	if err := cli.Parse(fs, args); err != nil {
 		return err
 	}
@@ -26,6 +27,9 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	if err != nil {
 		return err
+	}
+	if *detector != "" {
+		cfg.Infer.PersonDetector.Path = *detector
 	}
 	return server.Run(ctx, cfg, newLogger(cfg.Log, stderr))
 }

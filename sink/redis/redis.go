@@ -6,8 +6,9 @@
 //	<prefix>stream:<id>  hash, expires StateTTL after the last write to it:
 //	    stream, status ("up" | "down" | what the pipeline sets), reason, fps,
 //	    last_clip_time (RFC 3339, wall clock end of the latest clip), model, model_digest,
-//	    actions (JSON array of the active actions: id, label, score, actor_id, started_at,
-//	    updated_at), updated_at
+//	    actions (JSON array of the active actions, one per (actor, label), sorted by label then
+//	    actor: id, label, score, actor_id and box (detection models: the actor and its latest
+//	    box), started_at, updated_at), updated_at
 //	<Config.Stream>      stream of events (XADD ... MAXLEN ~ StreamMaxLen), fields:
 //	    id, type, stream, event (the CloudEvents JSON)
 //
@@ -126,12 +127,13 @@ type StreamState struct {
 
 // Action is one active action as stored in a stream hash's "actions" field.
 type Action struct {
-	ID        string    `json:"id"`
-	Label     string    `json:"label"`
-	Score     float32   `json:"score"`
-	ActorID   string    `json:"actor_id,omitempty"`
-	StartedAt time.Time `json:"started_at"`
-	UpdatedAt time.Time `json:"updated_at"`
+	ID        string      `json:"id"`
+	Label     string      `json:"label"`
+	Score     float32     `json:"score"`
+	ActorID   string      `json:"actor_id,omitempty"`
+	Box       *events.Box `json:"box,omitempty"` // the actor's box at the latest event
+	StartedAt time.Time   `json:"started_at"`
+	UpdatedAt time.Time   `json:"updated_at"`
 }
 
 // New returns a Redis sink. It does not contact Redis: a server that is down shows up as
@@ -218,6 +220,10 @@ func (w *Sink) apply(ev *events.Event) *state {
 			st.actions[actionKey] = a
 		}
 		a.Score, a.UpdatedAt = ev.Data.Score, ev.Time
+		if ev.Data.Box != nil {
+			b := *ev.Data.Box
+			a.Box = &b
+		}
 	case events.TypeActionEnded:
 		delete(st.actions, actionKey)
 	case events.TypeClipScored:

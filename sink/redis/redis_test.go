@@ -322,3 +322,44 @@ func TestConfigErrors(t *testing.T) {
 		t.Fatalf("no address: %v", err)
 	}
 }
+
+// A detection model's actions are stored per (actor, label): two actors waving are two actions,
+// each with its actor and latest box, and one ending leaves the other.
+func TestActionsPerActor(t *testing.T) {
+	srv := sinktest.StartRedis(t)
+	s, err := open(redis.Config{Addr: srv.Addr(), KeyPrefix: "a:", StateTTL: confkit.Duration(time.Minute)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	t0 := time.Date(2026, 11, 26, 10, 0, 0, 0, time.UTC)
+	withActor := func(e events.Event, actor string, x float32) events.Event {
+		e.Data.ActorID, e.Data.Box = actor, &events.Box{X1: x, Y1: 0.1, X2: x + 0.2, Y2: 0.5}
+		e.ID = events.ActorActionID("cam", actor, e.Type, e.Data.Label, time.Second, t0, 0)
+		return e
+	}
+	evs := []events.Event{
+		withActor(event("cam", events.TypeActionStarted, "waving", 0.8, t0), "1", 0.1),
+		withActor(event("cam", events.TypeActionStarted, "waving", 0.7, t0), "2", 0.6),
+		withActor(event("cam", events.TypeActionUpdated, "waving", 0.9, t0.Add(time.Second)), "1", 0.15),
+		withActor(event("cam", events.TypeActionEnded, "waving", 0.2, t0.Add(2*time.Second)), "2", 0.6),
+	}
+	if evs[0].ID == evs[1].ID {
+		t.Fatal("two actors' starts share an id")
+	}
+	if err := s.Write(ctx, evs); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	var actions []redis.Action
+	raw := srv.Client(t).HGet(ctx, "a:stream:cam", "actions").Val()
+	if err := json.Unmarshal([]byte(raw), &actions); err != nil {
+		t.Fatalf("actions %q: %v", raw, err)
+	}
+	if len(actions) != 1 || actions[0].ActorID != "1" || actions[0].Label != "waving" || actions[0].Score != 0.9 ||
+		actions[0].Box == nil || actions[0].Box.X1 != 0.15 || actions[0].ID != evs[0].ID {
+		t.Fatalf("actions %s, want actor 1's waving with its latest box", raw)
+	}
+}

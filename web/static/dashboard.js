@@ -36,11 +36,14 @@ function card(id) {
   c.dataset.stream = id;
   const img = el("img", "thumb");
   img.alt = "latest frame of " + id;
+  // The frame keeps the stream's aspect ratio, so box fractions of the frame are fractions of it.
+  const frame = el("div", "frame");
+  frame.append(img, el("div", "actors"));
   const body = el("div", "body");
   const title = el("div", "title");
   title.append(el("b", "name", id), el("span", "badge status", "…"));
   body.append(title, el("div", "facts"), el("div", "chips"), el("div", "top"));
-  c.append(img, body);
+  c.append(frame, body);
   $("#streams").append(c);
   cards.set(id, c);
   return c;
@@ -60,7 +63,11 @@ function render(st) {
   c.querySelector(".facts").textContent = facts.filter(Boolean).join(" · ");
   const chips = c.querySelector(".chips");
   chips.replaceChildren();
-  for (const a of st.active || []) chips.append(el("span", "chip", `${a.label} ${(a.score || 0).toFixed(2)}`));
+  for (const a of st.active || []) {
+    const who = a.actor_id ? `#${a.actor_id} ` : "";
+    chips.append(el("span", "chip", `${who}${a.label} ${(a.score || 0).toFixed(2)}`));
+  }
+  drawActors(c, st);
   if (!(st.active || []).length) chips.append(el("span", "hint", "no action in progress"));
   c.querySelector(".top").replaceChildren(bars(st.top));
   // Refresh the thumbnail every 2 s while the stream is decoding.
@@ -68,6 +75,28 @@ function render(st) {
   if (st.frames_decoded > 0 && (now - (thumbTimes.get(st.id) || 0)) > 2000) {
     thumbTimes.set(st.id, now);
     c.querySelector(".thumb").src = `/api/streams/${encodeURIComponent(st.id)}/thumbnail.jpg?t=${now}`;
+  }
+}
+
+// drawActors outlines a detection model's actors (boxes are fractions of the frame at the
+// latest clip's key frame) with their id and best label on the thumbnail.
+function drawActors(c, st) {
+  const frame = c.querySelector(".frame");
+  if (st.width && st.height) frame.style.aspectRatio = `${st.width} / ${st.height}`;
+  const layer = c.querySelector(".actors");
+  layer.replaceChildren();
+  const pct = (v) => (Math.max(0, Math.min(1, v)) * 100).toFixed(2) + "%";
+  for (const a of st.actors || []) {
+    const b = a.box || {};
+    const d = el("div", "actor");
+    d.dataset.actor = a.actor_id;
+    d.dataset.label = a.label;
+    d.style.left = pct(b.x1);
+    d.style.top = pct(b.y1);
+    d.style.width = pct(b.x2 - b.x1);
+    d.style.height = pct(b.y2 - b.y1);
+    d.append(el("span", "label", `#${a.actor_id} ${a.label} ${(a.score || 0).toFixed(2)}`));
+    layer.append(d);
   }
 }
 
@@ -97,7 +126,7 @@ function describe(e) {
       const t = (d.top_k || [])[0];
       return t ? `${t.label} ${t.score.toFixed(2)}` : "";
     }
-    case "action.started": case "action.updated": return `${d.label} ${(d.score || 0).toFixed(2)}`;
+    case "action.started": case "action.updated": return `${d.actor_id ? "#" + d.actor_id + " " : ""}${d.label} ${(d.score || 0).toFixed(2)}`;
     case "action.ended": return `${d.label} after ${(d.duration_s || 0).toFixed(1)} s (peak ${(d.peak_score || 0).toFixed(2)})`;
     default: return d.reason || "";
   }
