@@ -79,13 +79,18 @@ func TestTrainDetectionCLI(t *testing.T) {
 
 	// What a user sees when something is missing.
 	code, _, stderr = runCLI(t, "train", "eval", "--task", "detection", "--model", roiModel, "--labels", labels, "--quiet")
-	if code != 1 || !strings.Contains(stderr, "a RoI model needs its boxes: --boxes true") {
+	if code != 1 || !strings.Contains(stderr, "a RoI model needs its boxes: one of --boxes true and --person-detector") {
 		t.Errorf("roi eval without boxes: exit %d, %s", code, stderr)
 	}
 	code, _, stderr = runCLI(t, "train", "eval", "--task", "detection", "--model", roiModel, "--labels", labels,
 		"--person-detector", filepath.Join(dir, "yolox.onnx"), "--quiet")
-	if code != 1 || !strings.Contains(stderr, "person-detector boxes are not built") {
-		t.Errorf("--person-detector: exit %d, %s", code, stderr)
+	if code != 1 || !strings.Contains(stderr, "yolox.onnx") {
+		t.Errorf("--person-detector of a missing file: exit %d, %s", code, stderr)
+	}
+	code, _, stderr = runCLI(t, "train", "eval", "--task", "detection", "--model", filepath.Join(run, "model.onnx"), "--labels", labels,
+		"--boxes", "true", "--quiet")
+	if code != 1 || !strings.Contains(stderr, "are for RoI models") {
+		t.Errorf("--boxes true on a single-stage model: exit %d, %s", code, stderr)
 	}
 	plain := filepath.Join(dir, "plain")
 	if code, _, stderr := runCLI(t, "train", "prepare", "--labels", labels, "--out", plain, "--frames", "4", "--sampling-rate", "6",

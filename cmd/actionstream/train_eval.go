@@ -31,7 +31,9 @@ func cmdTrainEval(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	task := fs.String("task", "classification", "classification or detection (frame-mAP@0.5 on each clip's key frame)")
 	boxes := fs.String("boxes", "", "detection, RoI model: where the boxes come from: true (the key frames' true boxes)")
 	boxesFile := fs.String("boxes-file", "", "detection: the actors of every frame (default: boxes.jsonl beside --labels)")
-	personDet := fs.String("person-detector", "", "detection, RoI model: boxes from this person detector ONNX model")
+	pd := infer.DefaultPersonDetectorConfig()
+	fs.StringVar(&pd.Path, "person-detector", "", "detection, RoI model: boxes from this person detector ONNX model, run on each key frame")
+	fs.StringVar(&pd.Format, "person-format", pd.Format, "the person detector's export: yolox or yolov8")
 	quiet := fs.Bool("quiet", false, "no progress line")
 	if err := cli.Parse(fs, args, "labels"); err != nil {
 		return err
@@ -59,11 +61,8 @@ func cmdTrainEval(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	}
 	defer rt.Close()
 	if *task == "detection" {
-		if *personDet != "" {
-			return fmt.Errorf("train eval: --person-detector: %w", eval.ErrNoPersonDetector)
-		}
 		do := eval.DetectionOptions{Model: *model, Labels: *labels, Boxes: *boxesFile, Splits: strings.Split(*splits, ","),
-			Clips: *clips, Batch: *batch, RoIBoxes: *boxes, Threads: *threads, Runtime: rt}
+			Clips: *clips, Batch: *batch, RoIBoxes: *boxes, PersonDetector: pd, Threads: *threads, Runtime: rt}
 		if !*quiet {
 			do.Progress = cli.Progress(stderr, "eval")
 		}

@@ -13,9 +13,54 @@ import (
 	"strings"
 	"time"
 
+	"github.com/actionstream/actionstream/clipper"
 	"github.com/actionstream/actionstream/infer"
+	"github.com/actionstream/actionstream/infer/detect"
+	"github.com/actionstream/actionstream/infer/persondet"
 	"github.com/actionstream/actionstream/training/dataset"
 )
+
+// givenBoxes is the BoxSource of a RoI evaluation on the true boxes: the batch's, set
+// before each run, in crop fractions.
+type givenBoxes struct{ boxes [][]infer.ScoredBox }
+
+func (g *givenBoxes) Boxes(_ []float32, n int, _ infer.Metadata) ([][]infer.ScoredBox, error) {
+	if len(g.boxes) != n {
+		return nil, fmt.Errorf("%w: %d clips, boxes for %d", ErrOptions, n, len(g.boxes))
+	}
+	return g.boxes, nil
+}
+
+// detectorBoxes is the BoxSource of a person detector run on each clip's key frame (the
+// centre crop the action model sees, so its boxes are crop fractions).
+type detectorBoxes struct {
+	ctx context.Context // the evaluation's; a BoxSource call has none of its own
+	d   *persondet.Detector
+}
+
+func (p *detectorBoxes) Boxes(clips []float32, n int, meta infer.Metadata) ([][]infer.ScoredBox, error) {
+	per := len(clips) / n
+	ims := make([]persondet.Image, n)
+	for i := range n {
+		c := &clipper.Clip{Tensor: clips[i*per : (i+1)*per], Frames: meta.Frames, Size: meta.CropSize}
+		im, err := persondet.KeyFrame(c, meta.Mean, meta.Std)
+		if err != nil {
+			return nil, err
+		}
+		ims[i] = im
+	}
+	dets, err := p.d.DetectBatch(p.ctx, ims)
+	if err != nil {
+		return nil, err
+	}
+	out := make([][]infer.ScoredBox, n)
+	for i, ds := range dets {
+		for _, d := range ds {
+			out[i] = append(out[i], infer.ScoredBox{Box: detect.Box(d.Box), Score: d.Score})
+		}
+	}
+	return out, nil
+}
 
 // Boxes sources of a RoI evaluation.
 const (
@@ -31,15 +76,16 @@ type DetectionOptions struct {
 	Splits []string // nil = ["test"]
 	Clips  int      // K uniformly spaced clips per video; 0 = every clip of the serving grid
 	Batch  int      // clips per ONNX Runtime call (0 = 8)
-	// RoIBoxes is where a RoI model's boxes come from: RoIBoxesTrue (the only source
-	// here; a person detector is infer/persondet's).
-	RoIBoxes  string
-	MinScore  float32 // single-stage decoding: detection.min_actor_score (0 = 0.3)
-	MaxActors int     // detection.max_actors (0 = 8)
-	IoU       float64 // match threshold (0 = 0.5)
-	Threads   int     // ORT intra-op threads (0 = ORT default)
-	Runtime   *infer.Runtime
-	Progress  func(done, total int)
+	// RoIBoxes is where a RoI model's boxes come from: RoIBoxesTrue, or (empty) the
+	// PersonDetector.
+	RoIBoxes       string
+	PersonDetector infer.PersonDetectorConfig // Path "" = none
+	MinScore       float32                    // single-stage decoding: detection.min_actor_score (0 = 0.3)
+	MaxActors      int                        // detection.max_actors (0 = 8)
+	IoU            float64                    // match threshold (0 = 0.5)
+	Threads        int                        // ORT intra-op threads (0 = ORT default)
+	Runtime        *infer.Runtime
+	Progress       func(done, total int)
 }
 
 // ClassAP is one action class's frame-level average precision.
@@ -74,14 +120,14 @@ type Detection struct {
 	Frame int
 	Class int
 	Score float64
-	Box   [4]float32
+	Box   detect.Box
 }
 
 // Truth is one true actor on one frame.
 type Truth struct {
 	Frame int
 	Class int
-	Box   [4]float32
+	Box   detect.Box
 }
 
 // FrameAP is the frame-level average precision per class (the PASCAL VOC all-point
@@ -116,7 +162,7 @@ func FrameAP(dets []Detection, truths []Truth, classes int, iou float64) []*floa
 		for i, d := range ds {
 			best, bi := -1.0, -1
 			for _, ti := range byFrame[d.Frame] {
-				if o := float64(boxIoU(d.Box, truths[ti].Box)); o > best {
+				if o := float64(detect.IoU(d.Box, truths[ti].Box)); o > best {
 					best, bi = o, ti
 				}
 			}
@@ -138,32 +184,6 @@ func FrameAP(dets []Detection, truths []Truth, classes int, iou float64) []*floa
 		out[c] = &ap
 	}
 	return out
-}
-
-// boxIoU is the intersection over union of two [x1,y1,x2,y2] boxes.
-func boxIoU(a, b [4]float32) float32 {
-	iw := min(a[2], b[2]) - max(a[0], b[0])
-	ih := min(a[3], b[3]) - max(a[1], b[1])
-	if iw <= 0 || ih <= 0 {
-		return 0
-	}
-	inter := iw * ih
-	union := (a[2]-a[0])*(a[3]-a[1]) + (b[2]-b[0])*(b[3]-b[1]) - inter
-	if !(union > 0) {
-		return 0
-	}
-	return inter / union
-}
-
-// cropGeometry maps between crop fractions and source-frame fractions for a source
-// picture scaled to w×h (short side R) and centre-cropped to s×s (the decoder's crop).
-type cropGeometry struct{ w, h, s int }
-
-func (g cropGeometry) toSource(b [4]float32) [4]float32 {
-	x0, y0 := float32((g.w-g.s)/2), float32((g.h-g.s)/2)
-	s := float32(g.s)
-	return [4]float32{(b[0]*s + x0) / float32(g.w), (b[1]*s + y0) / float32(g.h),
-		(b[2]*s + x0) / float32(g.w), (b[3]*s + y0) / float32(g.h)}
 }
 
 // RunDetection evaluates a detection model on every video of the chosen splits.
@@ -192,18 +212,35 @@ func RunDetection(ctx context.Context, o DetectionOptions) (DetectionReport, err
 		}
 		defer rt.Close()
 	}
-	m, err := openDetection(rt, o.Model, o.Threads)
+	m, err := rt.Open(o.Model)
 	if err != nil {
 		return DetectionReport{}, err
 	}
 	defer m.Close()
-	if m.mode == "roi" && o.RoIBoxes != RoIBoxesTrue {
-		return DetectionReport{}, fmt.Errorf("%w: a RoI model needs its boxes: --boxes true (a person detector: infer/persondet)", ErrOptions)
+	meta := m.Meta
+	if !meta.IsDetection() {
+		return DetectionReport{}, fmt.Errorf("%w: %s is a %s model (train eval without --task detection)", ErrOptions, o.Model, meta.Task)
 	}
-	if m.mode != "roi" && o.RoIBoxes != "" {
-		return DetectionReport{}, fmt.Errorf("%w: --boxes is for RoI models; %s is %s", ErrOptions, o.Model, m.mode)
+	if err := m.SetDetection(infer.DetectionConfig{MinActorScore: float64(o.MinScore), MaxActors: o.MaxActors}); err != nil {
+		return DetectionReport{}, fmt.Errorf("%w: %w", ErrOptions, err)
 	}
-	meta := m.meta
+	roi := meta.Mode == infer.ModeRoI
+	truthSource := &givenBoxes{}
+	switch {
+	case roi && o.RoIBoxes == RoIBoxesTrue && o.PersonDetector.Path == "":
+		m.SetBoxSource(truthSource)
+	case roi && o.RoIBoxes == "" && o.PersonDetector.Path != "":
+		d, err := persondet.Open(rt, o.PersonDetector)
+		if err != nil {
+			return DetectionReport{}, err
+		}
+		defer d.Close()
+		m.SetBoxSource(&detectorBoxes{ctx: ctx, d: d})
+	case roi:
+		return DetectionReport{}, fmt.Errorf("%w: a RoI model needs its boxes: one of --boxes true and --person-detector", ErrOptions)
+	case o.RoIBoxes != "" || o.PersonDetector.Path != "":
+		return DetectionReport{}, fmt.Errorf("%w: --boxes and --person-detector are for RoI models; %s is %s", ErrOptions, o.Model, meta.Mode)
+	}
 	videos, err := dataset.ReadLabels(o.Labels)
 	if err != nil {
 		return DetectionReport{}, err
@@ -225,19 +262,22 @@ func RunDetection(ctx context.Context, o DetectionOptions) (DetectionReport, err
 	lut := dataset.NormLUT(meta.Mean, meta.Std)
 	base := filepath.Dir(o.Labels)
 	ncls := len(meta.Labels)
-	rep := DetectionReport{Model: o.Model, ModelName: meta.Name, Mode: m.mode, Splits: o.Splits, IoU: o.IoU}
+	rep := DetectionReport{Model: o.Model, ModelName: meta.Name, Mode: meta.Mode, Splits: o.Splits, IoU: o.IoU}
 	clipsText := "every clip"
 	if o.Clips > 0 {
 		clipsText = fmt.Sprintf("%d clips", o.Clips)
 	}
 	rep.Protocol = fmt.Sprintf("%s per video, key frame (sample %d of %d), centre crop %d (short side %d), AP@%.2g IoU",
 		clipsText, meta.Frames/2, meta.Frames, meta.CropSize, meta.ResizeShortSide, o.IoU)
-	if m.mode == "roi" {
+	switch {
+	case roi && o.PersonDetector.Path != "":
+		rep.Protocol += fmt.Sprintf(", boxes from person detector %s (%s)", filepath.Base(o.PersonDetector.Path), o.PersonDetector.Format)
+	case roi:
 		rep.Protocol += ", true boxes"
 	}
 	var dets []Detection
 	var truths []Truth
-	found := map[int][][4]float32{} // decoded (or given) boxes per frame
+	found := map[int][]detect.Box{} // decoded (or given) boxes per frame
 	matched := 0
 	frame := 0
 	clipLen := 3 * meta.Frames * meta.CropSize * meta.CropSize
@@ -261,69 +301,48 @@ func RunDetection(ctx context.Context, o DetectionOptions) (DetectionReport, err
 		for b := 0; b < len(clips); b += o.Batch {
 			batch := clips[b:min(b+o.Batch, len(clips))]
 			x := make([]float32, len(batch)*clipLen)
-			geo := make([]cropGeometry, len(batch))
-			var rois []float32
-			type roiRef struct {
-				frame int
-				box   [4]float32
-			}
-			var refs []roiRef
+			truthSource.boxes = truthSource.boxes[:0]
 			for k, c := range batch {
 				fillClip(x[k*clipLen:(k+1)*clipLen], c, meta.CropSize, meta.Frames, &lut)
 				key := c.Frames[meta.Frames/2].Rect
-				geo[k] = cropGeometry{w: key.Dx(), h: key.Dy(), s: meta.CropSize}
-				fb, err := boxes.At(v.Path, c.KeyPTS.Seconds())
+				crop, err := detect.CropOf(key.Dx(), key.Dy(), meta.ResizeShortSide, meta.CropSize)
+				if err != nil {
+					return DetectionReport{}, fmt.Errorf("eval: %s: %w", v.Path, err)
+				}
+				actors, err := boxes.At(v.Path, c.KeyPTS.Seconds())
 				if err != nil {
 					return DetectionReport{}, err
 				}
-				f := frame + k
-				for _, a := range fb {
+				var given []infer.ScoredBox
+				for _, a := range actors {
 					li, ok := labelIdx[a.Label]
 					if !ok {
 						return DetectionReport{}, fmt.Errorf("%w: %s: actor label %q is not one of the model's", ErrOptions, v.Path, a.Label)
 					}
-					src := [4]float32{float32(a.Box[0]), float32(a.Box[1]), float32(a.Box[2]), float32(a.Box[3])}
-					truths = append(truths, Truth{Frame: f, Class: li, Box: src})
-					if m.mode == "roi" {
-						cb, in := dataset.CropBox(a.Box, geo[k].w, geo[k].h, meta.CropSize)
-						if in {
-							rois = append(rois, float32(k), cb[0], cb[1], cb[2], cb[3])
-							refs = append(refs, roiRef{f, src})
-						}
+					src := detect.Box{float32(a.Box[0]), float32(a.Box[1]), float32(a.Box[2]), float32(a.Box[3])}
+					truths = append(truths, Truth{Frame: frame + k, Class: li, Box: src})
+					if cb := crop.ToCrop(src); cb.Area() > 0 {
+						given = append(given, infer.ScoredBox{Box: cb, Score: 1})
 					}
 				}
+				truthSource.boxes = append(truthSource.boxes, given)
 			}
-			if m.mode == "roi" {
-				if len(refs) > 0 {
-					act, err := m.runRoI(x, len(batch), rois)
-					if err != nil {
-						return DetectionReport{}, err
-					}
-					for r, ref := range refs {
-						found[ref.frame] = append(found[ref.frame], ref.box)
-						for c := range ncls {
-							dets = append(dets, Detection{Frame: ref.frame, Class: c, Score: float64(act[r*ncls+c]), Box: ref.box})
-						}
-					}
-					rep.Detections += len(refs)
+			out := m.NewOutputs(len(batch))
+			if err := m.RunOutputs(x, len(batch), out); err != nil {
+				return DetectionReport{}, fmt.Errorf("eval: %s: %w", v.Path, err)
+			}
+			for k, c := range batch {
+				key := c.Frames[meta.Frames/2].Rect
+				clip := &clipper.Clip{Key: c.KeyPTS, SourceWidth: key.Dx(), SourceHeight: key.Dy()}
+				var sc infer.ScoredClip
+				if err := m.ScoreClip(out, k, clip, &sc); err != nil {
+					return DetectionReport{}, fmt.Errorf("eval: %s: %w", v.Path, err)
 				}
-			} else {
-				heat, size, off, act, err := m.runSingleStage(x, len(batch))
-				if err != nil {
-					return DetectionReport{}, err
-				}
-				g := m.grid()
-				cells := g * g
-				for k := range batch {
-					actors := decodeStandIn(g, m.stride, ncls, heat[k*cells:(k+1)*cells], size[2*k*cells:2*(k+1)*cells],
-						off[2*k*cells:2*(k+1)*cells], act[ncls*k*cells:ncls*(k+1)*cells], o.MinScore, o.MaxActors)
-					rep.Detections += len(actors)
-					for _, a := range actors {
-						box := geo[k].toSource(a.box)
-						found[frame+k] = append(found[frame+k], box)
-						for c := range ncls {
-							dets = append(dets, Detection{Frame: frame + k, Class: c, Score: float64(a.score * a.scores[c]), Box: box})
-						}
+				rep.Detections += len(sc.Actors)
+				for _, a := range sc.Actors {
+					found[frame+k] = append(found[frame+k], a.Box)
+					for c, p := range a.Scores {
+						dets = append(dets, Detection{Frame: frame + k, Class: c, Score: float64(a.Score * p), Box: a.Box})
 					}
 				}
 			}
@@ -340,7 +359,7 @@ func RunDetection(ctx context.Context, o DetectionOptions) (DetectionReport, err
 	// Actor recall: a true actor is found when some decoded box (any label) overlaps it.
 	for _, t := range truths {
 		for _, b := range found[t.Frame] {
-			if float64(boxIoU(b, t.Box)) >= o.IoU {
+			if float64(detect.IoU(b, t.Box)) >= o.IoU {
 				matched++
 				break
 			}

@@ -8,6 +8,4 @@ var (
 	ErrOptions = errors.New("eval: bad options")
 	// ErrNoVideos: no video of the chosen splits gave a clip.
 	ErrNoVideos = errors.New("eval: no video to evaluate")
-	// ErrNoPersonDetector: RoI evaluation with a person detector needs infer/persondet.
-	ErrNoPersonDetector = errors.New("eval: person-detector boxes are not built into this version (use --boxes true)")
 )

@@ -18,13 +18,6 @@ var (
 	DefaultStd  = [3]float32{0.225, 0.225, 0.225}
 )
 
-// Detection contract keys and values (docs/MODEL_CONTRACT.md, "Detection models").
-const (
-	KeyDetectionMode   = "actionstream.detection.mode"
-	KeyDetectionStride = "actionstream.detection.stride"
-	TaskDetection      = "detection"
-)
-
 // DefaultOpset is the ONNX opset exports use (verified with torch 1.13 and ORT 1.30).
 const DefaultOpset = 17
 
@@ -141,7 +134,7 @@ func (o ExportOptions) Metadata() (map[string]string, error) {
 	cost := a.Cost()
 	task := infer.TaskClassification
 	if a.Detection != nil {
-		task = TaskDetection
+		task = infer.TaskDetection
 	}
 	meta := map[string]string{
 		infer.KeySchemaVersion:   strconv.Itoa(infer.SchemaVersion),
@@ -161,8 +154,8 @@ func (o ExportOptions) Metadata() (map[string]string, error) {
 		infer.KeyTrainedOn:       trainedOn,
 	}
 	if d := a.Detection; d != nil {
-		meta[KeyDetectionMode] = d.Mode
-		meta[KeyDetectionStride] = strconv.Itoa(d.Stride)
+		meta[infer.KeyDetectionMode] = d.Mode
+		meta[infer.KeyDetectionStride] = strconv.Itoa(d.Stride)
 	}
 	return meta, nil
 }
