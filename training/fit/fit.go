@@ -122,6 +122,7 @@ type Options struct {
 	// DetectionChannels (0 = 64) to Arch unless Arch already has one of its mode.
 	Task              string
 	DetectionChannels int
+	DetectionStride   int // 0 = x3d.DefaultDetectionStride
 	// Init starts a detection network's backbone (and neck) from another run's
 	// weights.pt, or its backbone from an exported model of the contract (.onnx, e.g. the
 	// classification twin); FreezeBackbone then trains only the neck and head.
@@ -143,7 +144,7 @@ const (
 const DefaultDetectionChannels = 64
 
 // WithTask returns a with the detection head the task asks for.
-func WithTask(a x3d.Arch, task string, channels int) (x3d.Arch, error) {
+func WithTask(a x3d.Arch, task string, channels, stride int) (x3d.Arch, error) {
 	mode := ""
 	switch task {
 	case "", TaskClassification:
@@ -167,7 +168,10 @@ func WithTask(a x3d.Arch, task string, channels int) (x3d.Arch, error) {
 	if channels == 0 {
 		channels = DefaultDetectionChannels
 	}
-	b, err := a.WithDetection(mode, channels)
+	if stride == 0 {
+		stride = x3d.DefaultDetectionStride
+	}
+	b, err := a.WithDetectionStride(mode, channels, stride)
 	if err != nil {
 		return a, fmt.Errorf("%w: %w", ErrOptions, err)
 	}
@@ -287,7 +291,7 @@ func Fit(ctx context.Context, r *python.Runner, o Options) (Result, error) {
 	if err := a.Validate(); err != nil {
 		return Result{}, fmt.Errorf("%w: %w", ErrOptions, err)
 	}
-	if a, err = WithTask(a, o.Task, o.DetectionChannels); err != nil {
+	if a, err = WithTask(a, o.Task, o.DetectionChannels, o.DetectionStride); err != nil {
 		return Result{}, err
 	}
 	detection := a.Detection != nil

@@ -8,15 +8,19 @@ const (
 	ModeRoI         = "roi"
 )
 
-// DetectionStride is the one cell size built: the res4 resolution.
-const DetectionStride = 16
+// DefaultDetectionStride is the cell size of WithDetection: the res3 resolution.
+const DefaultDetectionStride = 8
+
+// detectionLevels is how many of the last stages the neck fuses for each stride built.
+var detectionLevels = map[int]int{8: 3, 16: 2}
 
 // Detection replaces the classification head with a detection head on the last two
 // stages. Layer semantics (convs as in Arch; "BN" as there):
 //
-//	neck:  res4 and res5 outputs each averaged over time; lat4, lat5: conv 1×1×1 -> Channels,
-//	       BN; lat5 upsampled ×2 (nearest) and added to lat4; ReLU; fuse: conv 1×3×3 pad 1,
-//	       BN, ReLU. Output [N, Channels, 1, G, G], G = CropSize/16.
+//	neck:  the last stages' outputs (stride 8: res3, res4, res5; stride 16: res4, res5) each
+//	       averaged over time; lat.k: conv 1×1×1 -> Channels, BN; the coarser ones upsampled
+//	       (nearest, ×2 per level) to the finest and summed; ReLU; fuse: conv 1×3×3 pad 1,
+//	       BN, ReLU. Output [N, Channels, 1, G, G], G = CropSize/Stride.
 //	single_stage: for each output (heatmap 1, size 2, offset 2, actions NumClasses):
 //	       conv 1×3×3 pad 1 WITH bias, ReLU, conv 1×1×1 WITH bias; sigmoid in the export.
 //	roi:   RoIAlign (avg, half-pixel, RoISize×RoISize bins, SamplingRatio² samples per bin)
@@ -31,9 +35,15 @@ type Detection struct {
 }
 
 // WithDetection returns a with its classification head replaced by a detection head of
-// the given mode (channels wide; the RoI head pools 3×3 bins of 2×2 samples).
+// the given mode (channels wide, cells of DefaultDetectionStride; the RoI head pools 3×3
+// bins of 2×2 samples).
 func (a Arch) WithDetection(mode string, channels int) (Arch, error) {
-	d := &Detection{Mode: mode, Stride: DetectionStride, Channels: channels}
+	return a.WithDetectionStride(mode, channels, DefaultDetectionStride)
+}
+
+// WithDetectionStride is WithDetection with cells of stride pixels (8 or 16).
+func (a Arch) WithDetectionStride(mode string, channels, stride int) (Arch, error) {
+	d := &Detection{Mode: mode, Stride: stride, Channels: channels}
 	if mode == ModeRoI {
 		d.RoISize, d.SamplingRatio = 3, 2
 	}
@@ -51,12 +61,12 @@ func (d Detection) validate(a Arch) error {
 	switch {
 	case d.Mode != ModeSingleStage && d.Mode != ModeRoI:
 		return bad("mode %q (want %s or %s)", d.Mode, ModeSingleStage, ModeRoI)
-	case d.Stride != DetectionStride:
-		return bad("stride %d (only %d is built)", d.Stride, DetectionStride)
+	case detectionLevels[d.Stride] == 0:
+		return bad("stride %d (8: res3..res5, or 16: res4, res5)", d.Stride)
 	case a.CropSize%32 != 0:
 		return bad("crop %d is not a multiple of 32", a.CropSize)
-	case len(a.Stages) < 2:
-		return bad("needs at least two stages")
+	case len(a.Stages) < detectionLevels[d.Stride]:
+		return bad("stride %d needs at least %d stages", d.Stride, detectionLevels[d.Stride])
 	case d.Channels < 1:
 		return bad("channels %d", d.Channels)
 	case d.Dropout < 0 || d.Dropout >= 1:
@@ -70,17 +80,18 @@ func (d Detection) validate(a Arch) error {
 // countDetection adds the neck and head of a detection network to c; hw is res5's size.
 func (a Arch) countDetection(c *counter, hw int) {
 	d := *a.Detection
-	st := a.Stages
-	c4 := st[len(st)-2].Blocks[len(st[len(st)-2].Blocks)-1].OutChannels
-	c5 := st[len(st)-1].Blocks[len(st[len(st)-1].Blocks)-1].OutChannels
-	g := 2 * hw // res4 (the crop is a multiple of 32)
+	n := detectionLevels[d.Stride]
+	st := a.Stages[len(a.Stages)-n:]
+	g := hw << (n - 1) // the finest level's size (the crop is a multiple of 32)
 	one := [3]int{1, 1, 1}
 	k3 := [3]int{1, 3, 3}
 	ch := d.Channels
-	c.conv("neck.lat5", c5, ch, 1, one, one, 1, hw, false)
-	c.bn("neck.lat5_bn", ch, 1, hw)
-	c.conv("neck.lat4", c4, ch, 1, one, one, 1, g, false)
-	c.bn("neck.lat4_bn", ch, 1, g)
+	for k, s := range st {
+		size := g >> k
+		in := s.Blocks[len(s.Blocks)-1].OutChannels
+		c.conv(fmt.Sprintf("neck.lat%d", k), in, ch, 1, one, one, 1, size, false)
+		c.bn(fmt.Sprintf("neck.lat%d_bn", k), ch, 1, size)
+	}
 	c.conv("neck.fuse", ch, ch, 1, k3, one, 1, g, false)
 	c.bn("neck.fuse_bn", ch, 1, g)
 	if d.Mode == ModeSingleStage {

@@ -1,9 +1,9 @@
 """Detection heads on the X3D backbone (docs/MODEL_CONTRACT.md, "Detection models").
 
-Both heads read the same neck: res5 and res4 outputs averaged over time, each through a
-1x1x1 conv + BN, res5 upsampled x2 (nearest) and added to res4, ReLU, a 1x3x3 conv + BN +
-ReLU. The neck's map has stride 16 (G = S/16 cells). Everything stays 5-D ([N,C,1,G,G]) so
-the backbone's ConvBN folding covers the heads too.
+Both heads read the same neck: the last stages' outputs (res4, res5 for stride 16; res3..res5
+for stride 8) averaged over time, each through a 1x1x1 conv + BN, the coarser ones upsampled
+(nearest) to the finest and summed, ReLU, a 1x3x3 conv + BN + ReLU: a map of G = S/stride
+cells. Everything stays 5-D ([N,C,1,G,G]) so the backbone's ConvBN folding covers the heads.
 
 single_stage: per-cell heads (1x3x3 conv + ReLU + 1x1x1 conv) for the actor-centre heatmap,
   box size (w, h as fractions of S), centre offset in the cell and per-class action scores.
@@ -34,19 +34,24 @@ def _int(d, key, where="detection"):
 
 
 class Neck(nn.Module):
-    def __init__(self, c4, c5, ch, convbn, bn):
+    """Lateral 1x1x1 conv + BN of each level (finest first), the coarser ones upsampled
+    (nearest, x2 per level) to the finest and summed, ReLU, a 1x3x3 conv + BN + ReLU."""
+
+    def __init__(self, widths, ch, convbn, bn):
         super().__init__()
-        self.lat4 = convbn(nn.Conv3d(c4, ch, 1, bias=False), bn(ch))
-        self.lat5 = convbn(nn.Conv3d(c5, ch, 1, bias=False), bn(ch))
+        self.lat = nn.ModuleList([convbn(nn.Conv3d(c, ch, 1, bias=False), bn(ch)) for c in widths])
         self.relu = nn.ReLU(inplace=True)
         self.fuse = convbn(nn.Conv3d(ch, ch, (1, 3, 3), padding=(0, 1, 1), bias=False), bn(ch))
 
-    def forward(self, f4, f5):
+    def forward(self, *feats):
         # Averaging over time first is exact for the 1x1x1 convs and cheaper.
-        y5 = self.lat5(f5.mean(dim=2, keepdim=True))
-        y5 = F.interpolate(y5, scale_factor=(1.0, 2.0, 2.0), mode="nearest")
-        y = self.relu(self.lat4(f4.mean(dim=2, keepdim=True)) + y5)
-        return self.relu(self.fuse(y))
+        y = None
+        for k, (lat, f) in enumerate(zip(self.lat, feats)):
+            t = lat(f.mean(dim=2, keepdim=True))
+            if k:
+                t = F.interpolate(t, scale_factor=(1.0, float(2 ** k), float(2 ** k)), mode="nearest")
+            y = t if y is None else y + t
+        return self.relu(self.fuse(self.relu(y)))
 
 
 class Branch(nn.Module):
@@ -156,18 +161,27 @@ class RoIHead(nn.Module):
         return self.proj(self.dropout(r))
 
 
-def build_head(det, c4, c5, classes, crop, convbn, bn):
-    """The neck and the mode's head from the spec's "detection" object."""
+STRIDE_LEVELS = {8: 3, 16: 2}  # stride -> how many of the last stages the neck fuses
+
+
+def levels(det):
+    stride = _int(det, "stride")
+    if stride not in STRIDE_LEVELS:
+        raise DetectionSpecError(f"detection.stride {stride}: want 8 (res3..res5) or 16 (res4, res5)")
+    return STRIDE_LEVELS[stride]
+
+
+def build_head(det, widths, classes, crop, convbn, bn):
+    """The neck and the mode's head from the spec's "detection" object; widths are the
+    output widths of the stages the neck reads (finest first)."""
     mode = det.get("mode")
     if mode not in MODES:
         raise DetectionSpecError(f"detection.mode: {mode!r} is not one of {MODES}")
     stride = _int(det, "stride")
-    if stride != 16:
-        raise DetectionSpecError(f"detection.stride {stride}: only 16 (res4 resolution) is built")
     if crop % 32 != 0:
         raise DetectionSpecError(f"crop {crop}: a detection network needs a multiple of 32")
     ch = _int(det, "channels")
-    neck = Neck(c4, c5, ch, convbn, bn)
+    neck = Neck(widths, ch, convbn, bn)
     if mode == "single_stage":
         return neck, CenterHead(ch, classes)
     return neck, RoIHead(ch, classes, crop // stride, _int(det, "roi_size"), _int(det, "sampling_ratio"),

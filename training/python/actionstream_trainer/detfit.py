@@ -202,13 +202,14 @@ class FeatureCache:
     def __init__(self, model, split, lut, ds, device, variants, batch, progress=None):
         self.variants = variants
         n = len(split)
-        f4s, f5s = [], []
+        levels = len(model.neck.lat)
+        per = [[] for _ in range(levels)]
         model.eval()
         with torch.no_grad():
             for i in range(0, n, batch):
                 u8 = torch.from_numpy(np.array(split.clips[i:i + batch])).to(device)
                 x = data.centre(data.to_float(u8, lut), ds.crop_offset, ds.size)
-                v4, v5 = [], []
+                vs = [[] for _ in range(levels)]
                 for v in variants:
                     xv = x if v == "none" else x.flip(-1 if v == "h" else -2)
                     y = model.stem(xv.contiguous())
@@ -216,17 +217,16 @@ class FeatureCache:
                     for st in model.stages:
                         y = st(y)
                         feats.append(y)
-                    v4.append(feats[-2].mean(dim=2, keepdim=True))
-                    v5.append(feats[-1].mean(dim=2, keepdim=True))
-                f4s.append(torch.stack(v4, 1))
-                f5s.append(torch.stack(v5, 1))
+                    for k, f in enumerate(feats[-levels:]):
+                        vs[k].append(f.mean(dim=2, keepdim=True))
+                for k in range(levels):
+                    per[k].append(torch.stack(vs[k], 1))
                 if progress:
                     progress(min(i + batch, n), n)
-        self.f4 = torch.cat(f4s)  # [N, V, C4, 1, G, G]
-        self.f5 = torch.cat(f5s)
+        self.feats = [torch.cat(p) for p in per]  # each [N, V, C, 1, H, W], finest first
 
     def batch(self, idx, variant):
-        return self.f4[idx, variant], self.f5[idx, variant]
+        return tuple(f[idx, variant] for f in self.feats)
 
     @classmethod
     def cached(cls, cache_dir, key, build):
@@ -240,10 +240,10 @@ class FeatureCache:
             saved = torch.load(path)
             if saved.get("key") == key:
                 c = cls.__new__(cls)
-                c.variants, c.f4, c.f5 = key["variants"], saved["f4"], saved["f5"]
+                c.variants, c.feats = key["variants"], saved["feats"]
                 return c
         c = build()
-        _save(path, {"key": key, "f4": c.f4, "f5": c.f5})
+        _save(path, {"key": key, "feats": c.feats})
         return c
 
 
@@ -327,7 +327,7 @@ def fit(args, spec, ch):
         t0 = time.time()
         st = os.stat(args.init)
         key = {"init": os.path.abspath(args.init), "init_bytes": st.st_size, "init_mtime": st.st_mtime,
-               "data": os.path.abspath(args.data), "limit": args.limit}
+               "data": os.path.abspath(args.data), "limit": args.limit, "levels": len(model.neck.lat)}
         cache = FeatureCache.cached(args.feature_cache, dict(key, split=train.name, variants=variants), lambda: FeatureCache(
             model, train, lut, ds, device, variants, args.eval_batch,
             lambda i, n: ch.progress("features", step=i, total=n, elapsed_s=time.time() - t0)))

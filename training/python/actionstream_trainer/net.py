@@ -244,13 +244,13 @@ class X3D(nn.Module):
             self.head = Head(_get(spec, "head", "spec", dict), self.num_classes, eps, momentum)
         else:
             from . import detect
-            if len(stages) < 2:
-                raise SpecError("detection: needs at least two stages")
-            c4 = stages[-2]["blocks"][-1]["out_channels"]
-            c5 = stages[-1]["blocks"][-1]["out_channels"]
             try:
+                n = detect.levels(self.detection)
+                if len(stages) < n:
+                    raise detect.DetectionSpecError(f"detection: needs at least {n} stages")
+                widths = [st["blocks"][-1]["out_channels"] for st in stages[-n:]]
                 self.neck, self.det_head = detect.build_head(
-                    self.detection, c4, c5, self.num_classes, self.crop_size, ConvBN,
+                    self.detection, widths, self.num_classes, self.crop_size, ConvBN,
                     lambda ch: _bn(ch, eps, momentum))
             except detect.DetectionSpecError as e:
                 raise SpecError(str(e)) from e
@@ -285,7 +285,7 @@ class X3D(nn.Module):
         for st in self.stages:
             x = st(x)
             feats.append(x)
-        y = self.neck(feats[-2], feats[-1])
+        y = self.neck(*feats[-len(self.neck.lat):])
         if self.mode == "roi":
             return self.det_head(y, rois)
         return self.det_head(y)

@@ -217,7 +217,7 @@ class NetworkTest(unittest.TestCase):
     def test_single_stage_shapes_and_prior(self):
         s = specs()["tiny-det"]
         m = net.build(s).eval()
-        g = s["crop_size"] // 16
+        g = s["crop_size"] // s["detection"]["stride"]
         with torch.no_grad():
             heat, size, off, act = m(torch.randn(2, 3, s["frames"], s["crop_size"], s["crop_size"]))
         self.assertEqual(tuple(heat.shape), (2, 1, g, g))
@@ -240,7 +240,7 @@ class NetworkTest(unittest.TestCase):
 
     def test_spec_errors(self):
         s = dict(specs()["tiny-det"])
-        s["detection"] = dict(s["detection"], stride=8)
+        s["detection"] = dict(s["detection"], stride=4)
         with self.assertRaises(net.SpecError):
             net.build(s)
         s["detection"] = dict(s["detection"], stride=16, mode="boxes")
