@@ -17,9 +17,9 @@ func TestTrainDetectionCLI(t *testing.T) {
 	testkit.NeedsPython(t)
 	dir := t.TempDir()
 	syn := filepath.Join(dir, "synth")
-	if code, _, stderr := runCLI(t, "train", "synth", "--out", syn, "--videos", "6", "--seed", "3", "--size", "64x64",
+	if code, _, stderr := runCLI(t, "train", "synth", "--out", syn, "--videos", "12", "--seed", "3", "--size", "64x64",
 		"--actors", "2", "--min-seconds", "2", "--max-seconds", "2", "--fps", "30", "--classes", "move_left,move_right,static",
-		"--val", "0.34", "--test", "0.34", "--workers", "2", "--quiet"); code != 0 {
+		"--val", "0.25", "--test", "0.25", "--workers", "2", "--quiet"); code != 0 {
 		t.Fatalf("synth: %s", stderr)
 	}
 	labels := filepath.Join(syn, "labels.csv")
@@ -44,7 +44,7 @@ func TestTrainDetectionCLI(t *testing.T) {
 	}
 	code, stdout, stderr = runCLI(t, "train", "eval", "--task", "detection", "--model", filepath.Join(run, "model.onnx"),
 		"--labels", labels, "--splits", "test", "--clips-per-video", "2", "--out", filepath.Join(dir, "eval"), "--quiet", "--threads", "1")
-	if code != 0 || !strings.Contains(stdout, "det-test (single_stage)") || !strings.Contains(stdout, "2 videos, 4 key frames, 8 true actors") ||
+	if code != 0 || !strings.Contains(stdout, "det-test (single_stage)") || !strings.Contains(stdout, "3 videos, 6 key frames, 12 true actors") ||
 		!strings.Contains(stdout, "frame-mAP@0.5") || !strings.Contains(stdout, "| move_left |") {
 		t.Fatalf("eval --task detection: exit %d\n%s\n%s", code, stdout, stderr)
 	}
