@@ -247,16 +247,23 @@ def focal_loss(logits, target, alpha=2.0, beta=4.0):
     return (pos_loss + neg_loss) / pos.sum().clamp(min=1.0)
 
 
-def centre_losses(out, targets, weights=(1.0, 5.0, 1.0, 1.0)):
-    """Total and parts: focal on the heatmap; L1 on sigmoid(size) and sigmoid(offset) at
-    centres; BCE on the action logits at centres (every class)."""
+def _logit(t, eps=0.01):
+    t = t.clamp(eps, 1 - eps)
+    return torch.log(t / (1 - t))
+
+
+def centre_losses(out, targets, weights=(1.0, 1.0, 1.0, 1.0)):
+    """Total and parts: focal on the heatmap; L1 on size and offset at centres, measured on
+    the logits against logit(target) (the export's sigmoid gives the fractions; an L1 on the
+    sigmoid itself stops learning once a logit saturates, which a shared neck's early swings
+    cause); BCE on the action logits at centres (every class)."""
     heat_l, size_l, off_l, act_l = out
     heat, size, off, act, mask = targets
     n = mask.sum().clamp(min=1.0)
     m = mask[:, None]
     lf = focal_loss(heat_l, heat)
-    ls = (torch.abs(torch.sigmoid(size_l) - size) * m).sum() / (2 * n)
-    lo = (torch.abs(torch.sigmoid(off_l) - off) * m).sum() / (2 * n)
+    ls = (torch.abs(size_l - _logit(size)) * m).sum() / (2 * n)
+    lo = (torch.abs(off_l - _logit(off)) * m).sum() / (2 * n)
     bce = F.binary_cross_entropy_with_logits(act_l, act, reduction="none")
     la = (bce * m).sum() / (act.shape[1] * n)
     total = weights[0] * lf + weights[1] * ls + weights[2] * lo + weights[3] * la * act.shape[1] / 4
