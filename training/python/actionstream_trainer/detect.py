@@ -252,7 +252,7 @@ def _logit(t, eps=0.01):
     return torch.log(t / (1 - t))
 
 
-def centre_losses(out, targets, weights=(1.0, 1.0, 1.0, 1.0)):
+def centre_losses(out, targets, weights=(1.0, 5.0, 2.0, 1.0)):
     """Total and parts: focal on the heatmap; L1 on size and offset at centres, measured on
     the logits against logit(target) (the export's sigmoid gives the fractions; an L1 on the
     sigmoid itself stops learning once a logit saturates, which a shared neck's early swings
