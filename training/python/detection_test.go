@@ -137,7 +137,7 @@ func TestDetectionMetadata(t *testing.T) {
 		t.Fatal(err)
 	}
 	for k, v := range map[string]string{infer.KeyTask: infer.TaskDetection, infer.KeyDetectionMode: infer.ModeSingleStage,
-		infer.KeyDetectionStride: "16", infer.KeyScore: infer.ScoreSigmoid, infer.KeyMACs: strconv.FormatInt(a.Cost().MACs, 10)} {
+		infer.KeyDetectionStride: "8", infer.KeyScore: infer.ScoreSigmoid, infer.KeyMACs: strconv.FormatInt(a.Cost().MACs, 10)} {
 		if meta[k] != v {
 			t.Errorf("%s = %q, want %q", k, meta[k], v)
 		}
