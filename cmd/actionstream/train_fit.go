@@ -21,7 +21,7 @@ T, τ and the crop come from the dataset, the classes from its labels. A preset 
 the factor overrides; a spec file is trained exactly as written.`, stderr)
 	data := fs.String("data", "", "prepared dataset directory (train prepare) (required)")
 	out := fs.String("out", "", "run directory: checkpoint.pt, metrics.json, curves.png, model.onnx (required)")
-	arch := fs.String("arch", "x3d-xs", "preset ("+strings.Join(x3d.Presets(), ", ")+") or architecture spec JSON file")
+	arch := fs.String("arch", "x3d-xs", "preset ("+strings.Join(x3d.Presets(), ", ")+"), architecture spec JSON file, or an exported model.onnx (its architecture)")
 	cli.Alias(fs, "preset", "arch")
 	req := x3d.Request{}
 	fs.Float64Var(&req.Width, "width", 0, "γw width multiplier (0 = the preset's)")
