@@ -28,9 +28,18 @@ func cmdTrainEval(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	threads := fs.Int("threads", 0, "ONNX Runtime threads (0 = default)")
 	provider := fs.String("provider", "cpu", "ONNX Runtime provider: cpu, cuda, tensorrt")
 	batch := fs.Int("batch", 8, "clips per ONNX Runtime call")
+	task := fs.String("task", "classification", "classification or detection (frame-mAP@0.5 on each clip's key frame)")
+	boxes := fs.String("boxes", "", "detection, RoI model: where the boxes come from: true (the key frames' true boxes)")
+	boxesFile := fs.String("boxes-file", "", "detection: the actors of every frame (default: boxes.jsonl beside --labels)")
+	pd := infer.DefaultPersonDetectorConfig()
+	fs.StringVar(&pd.Path, "person-detector", "", "detection, RoI model: boxes from this person detector ONNX model, run on each key frame")
+	fs.StringVar(&pd.Format, "person-format", pd.Format, "the person detector's export: yolox or yolov8")
 	quiet := fs.Bool("quiet", false, "no progress line")
 	if err := cli.Parse(fs, args, "labels"); err != nil {
 		return err
+	}
+	if *task != "classification" && *task != "detection" {
+		return fmt.Errorf("train eval: --task %q: want classification or detection", *task)
 	}
 	if (*model == "") == (*run == "") {
 		fmt.Fprintln(stderr, "train eval: give one of --model and --run")
@@ -51,6 +60,18 @@ func cmdTrainEval(ctx context.Context, args []string, stdout, stderr io.Writer) 
 		return err
 	}
 	defer rt.Close()
+	if *task == "detection" {
+		do := eval.DetectionOptions{Model: *model, Labels: *labels, Boxes: *boxesFile, Splits: strings.Split(*splits, ","),
+			Clips: *clips, Batch: *batch, RoIBoxes: *boxes, PersonDetector: pd, Threads: *threads, Runtime: rt}
+		if !*quiet {
+			do.Progress = cli.Progress(stderr, "eval")
+		}
+		rep, err := eval.RunDetection(ctx, do)
+		if err != nil {
+			return err
+		}
+		return rep.Report(stdout, *out)
+	}
 	o := eval.Options{Model: *model, Labels: *labels, Splits: strings.Split(*splits, ","), Clips: *clips,
 		Crops: *crops, Batch: *batch, Runtime: rt}
 	if !*quiet {

@@ -75,6 +75,9 @@ is exported untrained (random-init weights, --seed).`, stderr)
 	if err != nil {
 		return err
 	}
+	if *crop > 0 && *crop != a.CropSize && a.Detection != nil {
+		return fmt.Errorf("train export: --crop: a detection network exports at its training crop %d (the grid is fixed)", a.CropSize)
+	}
 	if *crop > 0 && *crop != a.CropSize {
 		if a, err = eval.AtCrop(a, *crop); err != nil {
 			return err

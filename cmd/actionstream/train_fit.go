@@ -7,6 +7,7 @@ import (
 	"io"
 	"strings"
 
+	"github.com/actionstream/actionstream/infer"
 	"github.com/actionstream/actionstream/internal/cli"
 	"github.com/actionstream/actionstream/training/dataset"
 	"github.com/actionstream/actionstream/training/fit"
@@ -23,7 +24,7 @@ T, τ and the crop come from the dataset, the classes from its labels. A preset 
 the factor overrides; a spec file is trained exactly as written.`, stderr)
 	data := fs.String("data", "", "prepared dataset directory (train prepare) (required)")
 	out := fs.String("out", "", "run directory: checkpoint.pt, metrics.json, curves.png, model.onnx (required)")
-	arch := fs.String("arch", "x3d-xs", "preset ("+strings.Join(x3d.Presets(), ", ")+") or architecture spec JSON file")
+	arch := fs.String("arch", "x3d-xs", "preset ("+strings.Join(x3d.Presets(), ", ")+"), architecture spec JSON file, or an exported model.onnx (its architecture)")
 	cli.Alias(fs, "preset", "arch")
 	req := x3d.Request{}
 	fs.Float64Var(&req.Width, "width", 0, "γw width multiplier (0 = the preset's)")
@@ -40,6 +41,12 @@ the factor overrides; a spec file is trained exactly as written.`, stderr)
 	threads := fs.Int("threads", 0, "torch CPU threads (0 = torch's default)")
 	trainedOn := fs.String("trained-on", "", "trained_on metadata text (default: describes the dataset)")
 	noExport := fs.Bool("no-export", false, "skip the ONNX export")
+	task := fs.String("task", fit.TaskClassification, "classification, detection (single-stage head) or roi (RoI head; dataset from train prepare --boxes)")
+	detStride := fs.Int("detection-stride", x3d.DefaultDetectionStride, "detection cell size in crop pixels: 8 (res3..res5) or 16 (res4, res5)")
+	detCh := fs.Int("detection-channels", fit.DefaultDetectionChannels, "detection neck and head width")
+	initRun := fs.String("init", "", "detection: start the backbone from this weights.pt (e.g. the single-stage run's, for roi) or model.onnx (its --arch)")
+	featCache := fs.String("feature-cache", "", "with --freeze-backbone: keep and reuse the backbone features in this directory")
+	freeze := fs.Bool("freeze-backbone", false, "detection: train only the neck and head on the --init backbone's features")
 	quiet := fs.Bool("quiet", false, "no progress bar")
 	dryRun := fs.Bool("dry-run", false, "print the architecture JSON that would be trained and exit")
 	if err := cli.Parse(fs, args, "data", "out"); err != nil {
@@ -57,13 +64,28 @@ the factor overrides; a spec file is trained exactly as written.`, stderr)
 			req.Frames = 1
 		}
 	}
-	archs, err := x3d.Resolve(req)
-	if err != nil {
-		return err
+	var a x3d.Arch
+	if strings.HasSuffix(*arch, ".onnx") {
+		// The architecture of an exported model (its backbone for --init).
+		m, err := infer.ReadMetadata(*arch)
+		if err != nil {
+			return err
+		}
+		if a, err = x3d.ParseArch(m.Architecture); err != nil {
+			return fmt.Errorf("%s: %w", *arch, err)
+		}
+	} else {
+		archs, err := x3d.Resolve(req)
+		if err != nil {
+			return err
+		}
+		a = archs[0]
 	}
-	a := archs[0]
 	if a.Name == "custom" {
 		a.Name = fmt.Sprintf("%s-t%d-s%d", *arch, a.Frames, a.CropSize)
+	}
+	if a, err = fit.WithTask(a, *task, *detCh, *detStride); err != nil {
+		return err
 	}
 	if *dryRun {
 		return printJSON(stdout, a)
@@ -81,7 +103,8 @@ the factor overrides; a spec file is trained exactly as written.`, stderr)
 	fmt.Fprintf(stderr, "fit: %s (%.3f GFLOPs, %.2fM params), T=%d τ=%d S=%d, %d classes, device %s\n",
 		a.Name, float64(cost.MACs)/1e9, float64(cost.Params)/1e6, a.Frames, a.SamplingRate, a.CropSize, a.NumClasses, *device)
 	o := fit.Options{Arch: a, Data: *data, Out: *out, Name: *name, Recipe: rec, Device: *device,
-		Resume: *resume, ValSplit: *val, ValEvery: *valEvery, TrainedOn: *trainedOn, NoExport: *noExport}
+		Resume: *resume, ValSplit: *val, ValEvery: *valEvery, TrainedOn: *trainedOn, NoExport: *noExport,
+		Task: *task, DetectionChannels: *detCh, DetectionStride: *detStride, Init: *initRun, FreezeBackbone: *freeze, FeatureCache: *featCache}
 	if !*quiet {
 		o.Bar = stderr
 	}
@@ -92,7 +115,9 @@ the factor overrides; a spec file is trained exactly as written.`, stderr)
 	m := res.Metrics
 	fmt.Fprintf(stdout, "trained %s: %d epochs, %d train clips, %.1f clips/s on %s, %.0fs\n", m.Name, len(m.History),
 		m.TrainClips, m.ClipsPerS, m.Device, m.Seconds)
-	if m.ValTop1 != nil {
+	if m.ValMAP != nil {
+		fmt.Fprintf(stdout, "val frame-mAP@0.5 %.2f%%\n", 100**m.ValMAP)
+	} else if m.ValTop1 != nil {
 		fmt.Fprintf(stdout, "val top-1 %.2f%%", 100**m.ValTop1)
 		if m.ValTop5 != nil {
 			fmt.Fprintf(stdout, ", top-5 %.2f%%", 100**m.ValTop5)

@@ -36,6 +36,7 @@ Decodes every listed video through the server's decode + clipper path and stores
 	fs.DurationVar(&cfg.Hop, "hop", 0, "time between clip starts (0 = the server's default, ceil(T/2)·τ/30 s)")
 	splits := fs.String("splits", "", "comma-separated splits to keep (default: all)")
 	fs.IntVar(&cfg.Workers, "workers", 0, "videos decoded in parallel (0 = number of CPUs)")
+	fs.StringVar(&cfg.Boxes, "boxes", "", "boxes.jsonl (train synth): a detection dataset, each clip with its key-frame actors")
 	quiet := fs.Bool("quiet", false, "no progress line")
 	if err := cli.Parse(fs, args, "labels", "out"); err != nil {
 		return err

@@ -67,6 +67,17 @@ type Item struct {
 	Clip  int     `json:"clip"`  // index among the video's clips on the serving grid
 	Start float64 `json:"start"` // PTS of the first and last sample, seconds
 	End   float64 `json:"end"`
+	// Actors are the boxes at the clip's key frame (its middle sample, index T/2) of a
+	// detection dataset (Config.Boxes), in crop coordinates: fractions [0,1] of S.
+	Actors []ItemActor `json:"actors,omitempty"`
+	KeyPTS float64     `json:"key_pts,omitempty"` // PTS of the key frame, seconds
+}
+
+// ItemActor is one actor visible in a clip's key frame.
+type ItemActor struct {
+	ID    int        `json:"id"`
+	Label int        `json:"label"` // index into Index.Labels
+	Box   [4]float32 `json:"box"`   // x1, y1, x2, y2 as fractions of the crop S, x2/y2 exclusive
 }
 
 // Video is one row of a labels CSV.

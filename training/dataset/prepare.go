@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -42,9 +43,13 @@ type Config struct {
 	Hop                   time.Duration
 	ClipsPerVideo         int      // K uniformly spaced clips of each video's grid; 0 = all
 	Splits                []string // splits to keep; nil = all in the CSV
-	Workers               int      // videos decoded in parallel; 0 = NumCPU
-	Logger                *slog.Logger
-	Progress              func(done, total int) // after each video, serialised
+	// Boxes, when set, is a boxes.jsonl file (docs/DATASETS.md): the dataset is then a
+	// detection dataset, each clip's Item listing the actors at its key frame, and a CSV
+	// label may name several actors' classes joined by "|".
+	Boxes    string
+	Workers  int // videos decoded in parallel; 0 = NumCPU
+	Logger   *slog.Logger
+	Progress func(done, total int) // after each video, serialised
 }
 
 func (c Config) withDefaults() (Config, error) {
@@ -112,9 +117,21 @@ func Prepare(ctx context.Context, labelsCSV, out string, cfg Config) (Index, err
 	for i, l := range labels {
 		labelIdx[l] = i
 	}
+	var boxes Boxes
+	if cfg.Boxes != "" {
+		if boxes, err = ReadBoxes(cfg.Boxes); err != nil {
+			return Index{}, err
+		}
+	}
 	for _, v := range videos {
-		if _, ok := labelIdx[v.Label]; !ok {
-			return Index{}, fmt.Errorf("%w: %s: label %q is not in the label list", ErrLabels, v.Path, v.Label)
+		parts := []string{v.Label}
+		if boxes != nil {
+			parts = strings.Split(v.Label, "|")
+		}
+		for _, l := range parts {
+			if _, ok := labelIdx[l]; !ok {
+				return Index{}, fmt.Errorf("%w: %s: label %q is not in the label list", ErrLabels, v.Path, l)
+			}
 		}
 	}
 	if err := os.MkdirAll(out, 0o755); err != nil {
@@ -210,9 +227,20 @@ func Prepare(ctx context.Context, labelsCSV, out string, cfg Config) (Index, err
 			if _, err := f.Write(c.data); err != nil {
 				return Index{}, fmt.Errorf("dataset: %w", err)
 			}
+			it := Item{Video: v.Path, Clip: c.index, Start: c.start.Seconds(), End: c.end.Seconds()}
+			label := labelIdx[strings.Split(v.Label, "|")[0]]
+			if boxes != nil {
+				it.KeyPTS = c.keyPTS.Seconds()
+				if it.Actors, err = boxes.keyActors(v.Path, it.KeyPTS, c.w, c.h, cfg.Size, labelIdx); err != nil {
+					return Index{}, err
+				}
+				if len(it.Actors) > 0 {
+					label = it.Actors[0].Label
+				}
+			}
 			sp.Clips++
-			sp.Labels = append(sp.Labels, labelIdx[v.Label])
-			sp.Items = append(sp.Items, Item{Video: v.Path, Clip: c.index, Start: c.start.Seconds(), End: c.end.Seconds()})
+			sp.Labels = append(sp.Labels, label)
+			sp.Items = append(sp.Items, it)
 		}
 		idx.Splits[v.Split] = sp
 		if cfg.Progress != nil {
@@ -276,6 +304,8 @@ type storedClip struct {
 	data       []byte
 	index      int
 	start, end time.Duration
+	keyPTS     time.Duration // the key frame's (sample T/2)
+	w, h       int           // the decoder's picture (before the crop)
 }
 
 // videoClips runs the serving decode path over one file and returns every clip of
@@ -307,7 +337,8 @@ func videoClips(ctx context.Context, path string, cfg Config, lut *[3][256]float
 				}
 			}
 		}
-		out[k] = storedClip{data: data, index: c.Index, start: c.Start, end: c.End}
+		key := c.Frames[t/2].Rect
+		out[k] = storedClip{data: data, index: c.Index, start: c.Start, end: c.End, keyPTS: c.KeyPTS, w: key.Dx(), h: key.Dy()}
 	}
 	return out, nil
 }
@@ -318,6 +349,7 @@ func videoClips(ctx context.Context, path string, cfg Config, lut *[3][256]float
 type ClipPictures struct {
 	Index      int
 	Start, End time.Duration
+	KeyPTS     time.Duration // PTS of the key frame, the middle sample (index T/2)
 	Frames     []*image.RGBA
 }
 
@@ -426,6 +458,9 @@ func (r *recorder) Add(f *clipper.Frame) []*clipper.Clip {
 				return clips
 			}
 			pc.Frames[i] = fr.img
+			if i == t/2 {
+				pc.KeyPTS = fr.pts
+			}
 		}
 		r.clips = append(r.clips, pc)
 		// Later clips start later: frames before this clip's start are done with.

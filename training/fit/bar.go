@@ -76,7 +76,9 @@ func (b *bar) epoch(e Epoch) {
 		return
 	}
 	s := fmt.Sprintf("epoch %d: train loss %.4f acc %.3f", e.Epoch, e.TrainLoss, e.TrainAcc)
-	if e.ValTop1 != nil {
+	if e.ValMAP != nil {
+		s += fmt.Sprintf(", val loss %.4f frame-mAP@0.5 %.3f centre acc %.3f", deref(e.ValLoss), *e.ValMAP, deref(e.ValTop1))
+	} else if e.ValTop1 != nil {
 		s += fmt.Sprintf(", val loss %.4f top-1 %.3f", deref(e.ValLoss), *e.ValTop1)
 		if e.ValTop5 != nil {
 			s += fmt.Sprintf(" top-5 %.3f", *e.ValTop5)
@@ -89,6 +91,16 @@ func (b *bar) epoch(e Epoch) {
 	}
 	b.lastLen = 0
 	fmt.Fprintf(b.w, "\r%s%s\n", s, pad)
+}
+
+// features shows the frozen backbone's feature pass (detection --freeze-backbone).
+func (b *bar) features(step, total int) {
+	if b.w == nil {
+		return
+	}
+	s := fmt.Sprintf("backbone features %d/%d clips", step, total)
+	b.lastLen = len(s)
+	fmt.Fprintf(b.w, "\r%s", s)
 }
 
 func (b *bar) done() {

@@ -117,6 +117,65 @@ type Options struct {
 	Bar io.Writer
 	// OnEpoch, if set, is called after every epoch with its record.
 	OnEpoch func(Epoch)
+	// Task is TaskClassification ("" too), TaskDetection or TaskRoI; a detection task
+	// needs a detection dataset (train prepare --boxes) and adds a detection head of
+	// DetectionChannels (0 = 64) to Arch unless Arch already has one of its mode.
+	Task              string
+	DetectionChannels int
+	DetectionStride   int // 0 = x3d.DefaultDetectionStride
+	// Init starts a detection network's backbone (and neck) from another run's
+	// weights.pt, or its backbone from an exported model of the contract (.onnx, e.g. the
+	// classification twin); FreezeBackbone then trains only the neck and head.
+	Init           string
+	FreezeBackbone bool
+	// FeatureCache keeps the frozen backbone's features in this directory, so a second
+	// run on the same data and backbone (roi after detection) skips the backbone pass.
+	FeatureCache string
+}
+
+// Tasks of `train fit`.
+const (
+	TaskClassification = "classification"
+	TaskDetection      = "detection" // single-stage head (x3d.ModeSingleStage)
+	TaskRoI            = "roi"       // RoI head (x3d.ModeRoI)
+)
+
+// DefaultDetectionChannels is the neck and head width of a detection network.
+const DefaultDetectionChannels = 64
+
+// WithTask returns a with the detection head the task asks for.
+func WithTask(a x3d.Arch, task string, channels, stride int) (x3d.Arch, error) {
+	mode := ""
+	switch task {
+	case "", TaskClassification:
+		if a.Detection != nil {
+			return a, fmt.Errorf("%w: architecture %s has a %s detection head: use --task detection or roi", ErrOptions, a.Name, a.Detection.Mode)
+		}
+		return a, nil
+	case TaskDetection:
+		mode = x3d.ModeSingleStage
+	case TaskRoI:
+		mode = x3d.ModeRoI
+	default:
+		return a, fmt.Errorf("%w: task %q (want %s, %s or %s)", ErrOptions, task, TaskClassification, TaskDetection, TaskRoI)
+	}
+	if a.Detection != nil {
+		if a.Detection.Mode != mode {
+			return a, fmt.Errorf("%w: architecture %s has a %s head, task %s wants %s", ErrOptions, a.Name, a.Detection.Mode, task, mode)
+		}
+		return a, nil
+	}
+	if channels == 0 {
+		channels = DefaultDetectionChannels
+	}
+	if stride == 0 {
+		stride = x3d.DefaultDetectionStride
+	}
+	b, err := a.WithDetectionStride(mode, channels, stride)
+	if err != nil {
+		return a, fmt.Errorf("%w: %w", ErrOptions, err)
+	}
+	return b, nil
 }
 
 // Epoch is one epoch's record (what the trainer reports).
@@ -131,6 +190,9 @@ type Epoch struct {
 	ClipsPerS float64  `json:"clips_per_s"`
 	Seconds   float64  `json:"seconds"`
 	Confusion [][]int  `json:"val_confusion,omitempty"`
+	// Detection runs: val frame-mAP@0.5 on the key frames, and (last epoch) AP per class.
+	ValMAP *float64   `json:"val_map,omitempty"`
+	ValAP  []*float64 `json:"val_ap,omitempty"`
 }
 
 // Metrics is metrics.json.
@@ -154,6 +216,8 @@ type Metrics struct {
 	ValTop1     *float64    `json:"val_top1,omitempty"`
 	ValTop5     *float64    `json:"val_top5,omitempty"`
 	PerClassVal []float64   `json:"per_class_val_top1,omitempty"`
+	ValMAP      *float64    `json:"val_map,omitempty"`
+	ValAP       []*float64  `json:"val_ap,omitempty"` // per label; null = no val actor of it
 	Model       string      `json:"model,omitempty"`
 	Checkpoint  string      `json:"checkpoint"`
 	Finished    time.Time   `json:"finished"`
@@ -227,6 +291,13 @@ func Fit(ctx context.Context, r *python.Runner, o Options) (Result, error) {
 	if err := a.Validate(); err != nil {
 		return Result{}, fmt.Errorf("%w: %w", ErrOptions, err)
 	}
+	if a, err = WithTask(a, o.Task, o.DetectionChannels, o.DetectionStride); err != nil {
+		return Result{}, err
+	}
+	detection := a.Detection != nil
+	if detection && !hasBoxes(ix) {
+		return Result{}, fmt.Errorf("%w: task %s needs key-frame boxes: prepare the dataset with --boxes", ErrData, o.Task)
+	}
 	if err := os.MkdirAll(o.Out, 0o755); err != nil {
 		return Result{}, fmt.Errorf("fit: %w", err)
 	}
@@ -275,6 +346,26 @@ func Fit(ctx context.Context, r *python.Runner, o Options) (Result, error) {
 	if o.Resume {
 		args = append(args, "--resume")
 	}
+	if detection {
+		args = append(args, "--task", o.Task)
+		if o.Init != "" {
+			init, err := filepath.Abs(o.Init)
+			if err != nil {
+				return Result{}, fmt.Errorf("fit: %w", err)
+			}
+			args = append(args, "--init", init)
+		}
+		if o.FreezeBackbone {
+			args = append(args, "--freeze-backbone")
+		}
+		if o.FeatureCache != "" {
+			fc, err := filepath.Abs(o.FeatureCache)
+			if err != nil {
+				return Result{}, fmt.Errorf("fit: %w", err)
+			}
+			args = append(args, "--feature-cache", fc)
+		}
+	}
 	if o.ValEvery > 1 {
 		args = append(args, "--val-every", strconv.Itoa(o.ValEvery))
 	}
@@ -285,6 +376,11 @@ func Fit(ctx context.Context, r *python.Runner, o Options) (Result, error) {
 			var p TrainProgress
 			if json.Unmarshal(m.Raw, &p) == nil {
 				bar.update(p)
+			}
+		case "features":
+			var p struct{ Step, Total int }
+			if json.Unmarshal(m.Raw, &p) == nil {
+				bar.features(p.Step, p.Total)
 			}
 		case "epoch":
 			var e Epoch
@@ -320,6 +416,7 @@ func Fit(ctx context.Context, r *python.Runner, o Options) (Result, error) {
 		last := pr.History[n-1]
 		m.ValTop1, m.ValTop5 = last.ValTop1, last.ValTop5
 		m.PerClassVal = perClass(last.Confusion)
+		m.ValMAP, m.ValAP = last.ValMAP, last.ValAP
 	}
 	res := Result{Dir: out, Checkpoint: pr.Checkpoint, MetricsPath: filepath.Join(out, MetricsFile),
 		CurvesPath: filepath.Join(out, CurvesFile)}
@@ -349,6 +446,18 @@ func Fit(ctx context.Context, r *python.Runner, o Options) (Result, error) {
 	}
 	res.Metrics = m
 	return res, nil
+}
+
+// hasBoxes reports whether a dataset was prepared with key-frame boxes.
+func hasBoxes(ix dataset.Index) bool {
+	for _, sp := range ix.Splits {
+		for _, it := range sp.Items {
+			if it.Actors != nil {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 func isCUDAIndex(d string) bool {

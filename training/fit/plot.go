@@ -16,7 +16,12 @@ func WriteCurves(path, title string, hist []Epoch) error {
 		ep = append(ep, x)
 		tl = append(tl, e.TrainLoss)
 		ta = append(ta, e.TrainAcc)
-		if e.ValTop1 != nil {
+		switch {
+		case e.ValMAP != nil: // detection: the val curve is frame-mAP@0.5
+			vx = append(vx, x)
+			vl = append(vl, deref(e.ValLoss))
+			vt = append(vt, *e.ValMAP)
+		case e.ValTop1 != nil:
 			vx = append(vx, x)
 			vl = append(vl, deref(e.ValLoss))
 			vt = append(vt, *e.ValTop1)
@@ -29,9 +34,13 @@ func WriteCurves(path, title string, hist []Epoch) error {
 		}
 		return s
 	}
+	lossName, accTitle, accName := "cross-entropy", ": top-1", "accuracy"
+	if len(hist) > 0 && hist[len(hist)-1].ValMAP != nil {
+		lossName, accTitle, accName = "detection loss", ": centre acc (train), frame-mAP@0.5 (val)", "accuracy / mAP"
+	}
 	charts := []plot.Chart{
-		{Title: title + ": loss", XLabel: "epoch", YLabel: "cross-entropy", Width: 640, Height: 420, Series: series(tl, vl)},
-		{Title: title + ": top-1", XLabel: "epoch", YLabel: "accuracy", Width: 640, Height: 420, YMin: 0, YMax: 1, Series: series(ta, vt)},
+		{Title: title + ": loss", XLabel: "epoch", YLabel: lossName, Width: 640, Height: 420, Series: series(tl, vl)},
+		{Title: title + accTitle, XLabel: "epoch", YLabel: accName, Width: 640, Height: 420, YMin: 0, YMax: 1, Series: series(ta, vt)},
 	}
 	img := image.NewRGBA(image.Rect(0, 0, 1280, 420))
 	for i, c := range charts {

@@ -116,6 +116,12 @@ func (o ExportOptions) Metadata() (map[string]string, error) {
 	score := o.Score
 	if score == "" {
 		score = infer.ScoreSoftmax
+		if a.Detection != nil {
+			score = infer.ScoreSigmoid
+		}
+	}
+	if a.Detection != nil && score != infer.ScoreSigmoid {
+		return nil, fmt.Errorf("%w: a detection model scores with %s, not %q", ErrBadOptions, infer.ScoreSigmoid, score)
 	}
 	if score != infer.ScoreSoftmax && score != infer.ScoreSigmoid {
 		return nil, fmt.Errorf("%w: score %q", ErrBadOptions, score)
@@ -126,10 +132,14 @@ func (o ExportOptions) Metadata() (map[string]string, error) {
 	}
 	js := func(v any) string { b, _ := json.Marshal(v); return string(b) }
 	cost := a.Cost()
-	return map[string]string{
+	task := infer.TaskClassification
+	if a.Detection != nil {
+		task = infer.TaskDetection
+	}
+	meta := map[string]string{
 		infer.KeySchemaVersion:   strconv.Itoa(infer.SchemaVersion),
 		infer.KeyName:            name,
-		infer.KeyTask:            infer.TaskClassification,
+		infer.KeyTask:            task,
 		infer.KeyLabels:          js(labels),
 		infer.KeyFrames:          strconv.Itoa(a.Frames),
 		infer.KeySamplingRate:    strconv.Itoa(a.SamplingRate),
@@ -142,7 +152,12 @@ func (o ExportOptions) Metadata() (map[string]string, error) {
 		infer.KeyMACs:            strconv.FormatInt(cost.MACs, 10),
 		infer.KeyParams:          strconv.FormatInt(cost.Params, 10),
 		infer.KeyTrainedOn:       trainedOn,
-	}, nil
+	}
+	if d := a.Detection; d != nil {
+		meta[infer.KeyDetectionMode] = d.Mode
+		meta[infer.KeyDetectionStride] = strconv.Itoa(d.Stride)
+	}
+	return meta, nil
 }
 
 // Export builds the network in PyTorch (from Checkpoint or the reference

@@ -24,7 +24,19 @@ func TestPythonUnitTests(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, err := json.Marshal(map[string]x3d.Arch{"x3d-xs": xs, "tiny": tiny})
+	tiny64, err := x3d.Build(x3d.Factors{Frames: 3, SamplingRate: 10, Crop: 64, Width: 0.5, Bottleneck: 1.5, Depth: 0.6}, "tiny64", 5)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tinyDet, err := tiny64.WithDetection(x3d.ModeSingleStage, 16)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tinyRoI, err := tiny64.WithDetection(x3d.ModeRoI, 16)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := json.Marshal(map[string]x3d.Arch{"x3d-xs": xs, "tiny": tiny, "tiny64": tiny64, "tiny-det": tinyDet, "tiny-roi": tinyRoI})
 	if err != nil {
 		t.Fatal(err)
 	}

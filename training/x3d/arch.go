@@ -54,6 +54,9 @@ type Arch struct {
 	Head          Head    `json:"head"`
 	BNEps         float64 `json:"bn_eps"`
 	BNMomentum    float64 `json:"bn_momentum"`
+	// Detection, when set, replaces Head (kept as provenance, not built) with a detection
+	// head (detection.go).
+	Detection *Detection `json:"detection,omitempty"`
 }
 
 // Stem is the first two convs: spatial, then depthwise temporal.
@@ -199,6 +202,11 @@ func (a Arch) Validate() error {
 				return bad("%s.%d shortcut %q", st.Name, j, b.Shortcut)
 			}
 			in = b.OutChannels
+		}
+	}
+	if a.Detection != nil {
+		if err := a.Detection.validate(a); err != nil {
+			return err
 		}
 	}
 	h := a.Head

@@ -83,6 +83,10 @@ func (a Arch) CostAt(crop int) Cost {
 			hw = out
 		}
 	}
+	if a.Detection != nil {
+		a.countDetection(&c, hw)
+		return c.cost
+	}
 	h := a.Head
 	one := [3]int{1, 1, 1}
 	c.conv("head.conv_5", h.InChannels, h.ConvChannels, 1, one, one, t, hw, false)

@@ -79,7 +79,11 @@ def randomize_bn(model, torch, calib_batches=2, calib_batch=2):
             bn.momentum = None  # cumulative average over the calibration batches
         model.train()
         for _ in range(calib_batches):
-            model(torch.randn(model.input_shape(calib_batch)))
+            x = torch.randn(model.input_shape(calib_batch))
+            if model.mode == "roi":
+                model(x, torch.tensor([[float(i), 0.1, 0.1, 0.9, 0.9] for i in range(calib_batch)]))
+            else:
+                model(x)
     model.eval()
 
 
@@ -97,8 +101,20 @@ def cmd_forward(args, ch):
     if x.size != int(np.prod(shape)):
         raise ValueError(f"--input has {x.size} floats, want {shape}")
     model.eval()
+    clip = torch.from_numpy(x.reshape(shape).astype(np.float32))
     with torch.no_grad():
-        y = model(torch.from_numpy(x.reshape(shape).astype(np.float32)))
+        if model.mode is None:
+            y = model(clip)
+        else:  # the exported outputs (sigmoids applied), concatenated flat in their order
+            from . import export
+            module, _, _, _, _ = export.graph_io(export.inference_copy(model))
+            if model.mode == "roi":
+                if not args.rois:
+                    raise ValueError("an RoI model needs --rois")
+                rois = torch.from_numpy(np.fromfile(args.rois, dtype="<f4").reshape(-1, 5))
+                y = module(clip, rois)
+            else:
+                y = torch.cat([t.reshape(-1) for t in module(clip)])
     y.numpy().astype("<f4").tofile(args.output)
     ch.result(shape=list(y.shape), max_abs=float(y.abs().max()))
 
@@ -184,6 +200,7 @@ def parser():
     f.add_argument("--output", required=True)
     f.add_argument("--batch", type=int, required=True)
     f.add_argument("--randomize-bn", action="store_true")
+    f.add_argument("--rois", help="RoI models: rois [K,5] as raw float32")
     f.add_argument("--save-checkpoint")
     f.set_defaults(func=cmd_forward)
     from . import train

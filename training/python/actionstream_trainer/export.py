@@ -10,6 +10,45 @@ import torch
 
 INPUT_NAME = "clip"
 OUTPUT_NAME = "logits"
+ROIS_NAME = "rois"
+SINGLE_STAGE_OUTPUTS = ["heatmap", "size", "offset", "actions"]
+ROI_OUTPUTS = ["actions"]
+
+
+class SingleStageExport(torch.nn.Module):
+    """The contract's single-stage outputs: every head through its sigmoid."""
+
+    def __init__(self, m):
+        super().__init__()
+        self.m = m
+
+    def forward(self, clip):
+        return tuple(torch.sigmoid(t) for t in self.m(clip))
+
+
+class RoIExport(torch.nn.Module):
+    """The contract's RoI model: inputs clip and rois [K,5], output actions [K,C] (sigmoid)."""
+
+    def __init__(self, m):
+        super().__init__()
+        self.m = m
+        m.det_head.export_op = True  # one ONNX RoiAlign node
+
+    def forward(self, clip, rois):
+        return torch.sigmoid(self.m(clip, rois))
+
+
+def graph_io(m):
+    """(module, dummy inputs, input names, output names, dynamic axes) for m's task."""
+    dummy = torch.zeros(m.input_shape(1))
+    if m.mode is None:
+        return m, (dummy,), [INPUT_NAME], [OUTPUT_NAME], {INPUT_NAME: {0: "N"}, OUTPUT_NAME: {0: "N"}}
+    if m.mode == "single_stage":
+        axes = {k: {0: "N"} for k in [INPUT_NAME] + SINGLE_STAGE_OUTPUTS}
+        return SingleStageExport(m), (dummy,), [INPUT_NAME], SINGLE_STAGE_OUTPUTS, axes
+    rois = torch.tensor([[0.0, 0.1, 0.1, 0.5, 0.6], [0.0, 0.4, 0.3, 0.9, 0.9]])
+    axes = {INPUT_NAME: {0: "N"}, ROIS_NAME: {0: "K"}, "actions": {0: "K"}}
+    return RoIExport(m), (dummy, rois), [INPUT_NAME, ROIS_NAME], ROI_OUTPUTS, axes
 DEFAULT_OPSET = 17
 MIN_OPSET = 13
 
@@ -36,12 +75,15 @@ def export(model, out_path, metadata, opset=DEFAULT_OPSET, fp16=False):
         if n != model.num_classes:
             raise ExportError(f"{n} labels for a {model.num_classes}-class network")
     m = inference_copy(model)
-    dummy = torch.zeros(m.input_shape(1))
+    if m.mode is not None and fp16:
+        raise ExportError("fp16 export is for classification models")
+    if m.mode == "roi" and opset < 16:
+        raise ExportError(f"opset {opset}: RoiAlign with half-pixel coordinates needs opset 16")
+    module, dummy, inputs, outputs, axes = graph_io(m)
     tmp = out_path + ".tmp"
     torch.onnx.export(
-        m, dummy, tmp,
-        input_names=[INPUT_NAME], output_names=[OUTPUT_NAME],
-        dynamic_axes={INPUT_NAME: {0: "N"}, OUTPUT_NAME: {0: "N"}},
+        module, dummy, tmp,
+        input_names=inputs, output_names=outputs, dynamic_axes=axes,
         opset_version=opset, do_constant_folding=True,
         training=torch.onnx.TrainingMode.EVAL)
     proto = onnx.load(tmp)

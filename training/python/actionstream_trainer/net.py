@@ -238,7 +238,22 @@ class X3D(nn.Module):
         if not stages:
             raise SpecError("spec: no stages")
         self.stages = nn.Sequential(*[Stage(s, i, eps, momentum) for i, s in enumerate(stages)])
-        self.head = Head(_get(spec, "head", "spec", dict), self.num_classes, eps, momentum)
+        self.detection = spec.get("detection")
+        self.head, self.neck, self.det_head = None, None, None
+        if self.detection is None:
+            self.head = Head(_get(spec, "head", "spec", dict), self.num_classes, eps, momentum)
+        else:
+            from . import detect
+            try:
+                n = detect.levels(self.detection)
+                if len(stages) < n:
+                    raise detect.DetectionSpecError(f"detection: needs at least {n} stages")
+                widths = [st["blocks"][-1]["out_channels"] for st in stages[-n:]]
+                self.neck, self.det_head = detect.build_head(
+                    self.detection, widths, self.num_classes, self.crop_size, ConvBN,
+                    lambda ch: _bn(ch, eps, momentum))
+            except detect.DetectionSpecError as e:
+                raise SpecError(str(e)) from e
         self._check_widths(stages)
         self.spec = copy.deepcopy(spec)
 
@@ -250,14 +265,30 @@ class X3D(nn.Module):
                     raise SpecError(f"stages[{i}].blocks[{j}].in_channels {b['in_channels']} "
                                     f"!= previous output {width}")
                 width = b["out_channels"]
-        if self.head.in_channels != width:
+        if self.head is not None and self.head.in_channels != width:
             raise SpecError(f"head.in_channels {self.head.in_channels} != last stage output {width}")
 
     def input_shape(self, batch):
         return (batch, self.stem.in_channels, self.frames, self.crop_size, self.crop_size)
 
-    def forward(self, x):
-        return self.head(self.stages(self.stem(x)))
+    @property
+    def mode(self):
+        return None if self.detection is None else self.detection["mode"]
+
+    def forward(self, x, rois=None):
+        """Classification: logits [N,C]. single_stage: (heat, size, offset, actions) logits,
+        each [N,.,G,G]. roi: action logits [K,C] for rois [K,5]."""
+        x = self.stem(x)
+        if self.detection is None:
+            return self.head(self.stages(x))
+        feats = []
+        for st in self.stages:
+            x = st(x)
+            feats.append(x)
+        y = self.neck(*feats[-len(self.neck.lat):])
+        if self.mode == "roi":
+            return self.det_head(y, rois)
+        return self.det_head(y)
 
     def init_weights(self):
         """Initialisation of the reference X3D: MSRA (kaiming normal, fan_out, relu) for
@@ -278,6 +309,8 @@ class X3D(nn.Module):
         for m in self.modules():
             if isinstance(m, Block):
                 nn.init.zeros_(m.c.bn.weight)
+        if self.mode == "single_stage":
+            self.det_head.init_bias()
         return self
 
     def fold_bn(self):

@@ -170,7 +170,16 @@ def _save(path, state):
     os.replace(tmp, path)
 
 
+TASK_MODES = {"detection": "single_stage", "roi": "roi"}
+
+
 def fit(args, spec, ch):
+    if args.task != "classification":
+        from . import detfit
+        args.task_mode = TASK_MODES[args.task]
+        return detfit.fit(args, spec, ch)
+    if spec.get("detection"):
+        raise ValueError("the spec has a detection head: use --task detection or roi")
     torch.manual_seed(args.seed)
     np.random.seed(args.seed % (2**32))
     device = torch.device(args.device)
@@ -337,5 +346,11 @@ def add_parser(sub, func):
     f.add_argument("--val-every", type=int, default=1)
     f.add_argument("--progress-every", type=float, default=0.5)
     f.add_argument("--limit", type=int, default=0, help="use only the first N clips of each split (smoke tests)")
+    f.add_argument("--task", choices=["classification"] + sorted(TASK_MODES), default="classification")
+    f.add_argument("--init", help="detection: start the backbone and neck from this run's weights")
+    f.add_argument("--freeze-backbone", action="store_true",
+                   help="detection: train only the neck and head on the --init backbone's features")
+    f.add_argument("--feature-cache", help="--freeze-backbone: keep/reuse the backbone features in this directory")
+    f.add_argument("--roi-jitter", type=float, default=0.1, help="roi: true boxes shifted/scaled by up to this fraction")
     f.set_defaults(func=func)
     return f
