@@ -21,6 +21,8 @@ import (
 
 	"github.com/actionstream/actionstream/infer"
 	"github.com/actionstream/actionstream/infer/dwconv"
+
+	"github.com/actionstream/actionstream/hostinfo"
 )
 
 // ErrNoDepthwise: the model given for the end-to-end part has no layer the kernel takes.
@@ -122,7 +124,7 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	if o.Batches == nil {
 		o.Batches = []int{1, 4}
 	}
-	res := &Result{Threads: o.Threads, Rounds: o.Rounds, LoadBefore: loadAverage(), Model: o.Model}
+	res := &Result{Threads: o.Threads, Rounds: o.Rounds, LoadBefore: hostinfo.LoadAverage(), Model: o.Model}
 	res.CPU, res.Flags, res.MHz = cpuInfo()
 	res.CopyGBps = copyBandwidth()
 
@@ -178,7 +180,7 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 			return nil, err
 		}
 	}
-	res.LoadAfter = loadAverage()
+	res.LoadAfter = hostinfo.LoadAverage()
 	return res, nil
 }
 
@@ -310,18 +312,6 @@ func floats(r *rand.Rand, n int) []float32 {
 		s[i] = r.Float32()*2 - 1
 	}
 	return s
-}
-
-func loadAverage() string {
-	b, err := os.ReadFile("/proc/loadavg")
-	if err != nil {
-		return ""
-	}
-	f := strings.Fields(string(b))
-	if len(f) < 3 {
-		return ""
-	}
-	return strings.Join(f[:3], " ")
 }
 
 // cpuInfo reads the model name, SIMD flags and clock from /proc/cpuinfo (Linux).

@@ -26,6 +26,8 @@ import (
 	"github.com/actionstream/actionstream/pipeline"
 	"github.com/actionstream/actionstream/sink"
 	"github.com/actionstream/actionstream/sink/jsonl"
+
+	"github.com/actionstream/actionstream/hostinfo"
 )
 
 func quietLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
@@ -86,7 +88,7 @@ func Decode(ctx context.Context, o DecodeOptions) (DecodeResult, error) {
 		r.Elapsed, r.CPU, r.FPS = el, cpu, float64(r.Frames)/el.Seconds()
 		return r, nil
 	}
-	load := loadAvg()
+	load := hostinfo.LoadAverage()
 	var oursRuns, refRuns []decode.BenchResult
 	for i := range o.Runs {
 		for side := range 2 {
@@ -114,7 +116,7 @@ func Decode(ctx context.Context, o DecodeOptions) (DecodeResult, error) {
 		Ratio: mr[1].Elapsed.Seconds() / mo[1].Elapsed.Seconds(), OursSeconds: secs(mo), FFmpegSeconds: secs(mr),
 		OursCPUSeconds: co.Seconds(), FFmpegCPUSeconds: cr.Seconds(), CPURatio: cr.Seconds() / co.Seconds(),
 		Frames: mo[1].Frames, FFmpegFrames: mr[1].Frames, Converted: mo[1].Converted, Clips: mo[1].Clips,
-		Errors: mo[1].Errors, CPU: cpuModel(), LoadBefore: load, LoadAfter: loadAvg()}, nil
+		Errors: mo[1].Errors, CPU: hostinfo.CPUModel(), LoadBefore: load, LoadAfter: hostinfo.LoadAverage()}, nil
 }
 
 // spread returns the fastest, median and slowest run by wall time.
@@ -180,7 +182,7 @@ func Infer(ctx context.Context, o InferOptions) (InferResult, error) {
 	if o.Duration <= 0 {
 		o.Duration = 10 * time.Second
 	}
-	res := InferResult{Batch: o.Batch, Threads: o.Threads, Runs: o.Runs, CPU: cpuModel(), LoadBefore: loadAvg()}
+	res := InferResult{Batch: o.Batch, Threads: o.Threads, Runs: o.Runs, CPU: hostinfo.CPUModel(), LoadBefore: hostinfo.LoadAverage()}
 	rt, err := infer.NewRuntime(infer.Options{Threads: o.Threads, Provider: o.Provider, SessionConfig: spinConfig(o.Spin)})
 	if err != nil {
 		return InferResult{}, err
@@ -243,7 +245,7 @@ func Infer(ctx context.Context, o InferOptions) (InferResult, error) {
 	p99 := func(t infer.Throughput) time.Duration { return t.P99 }
 	res.RawP50MS, res.RawP99MS = medMS(raw, p50), medMS(raw, p99)
 	res.PipeP50MS, res.PipeP99MS = medMS(piped, p50), medMS(piped, p99)
-	res.LoadAfter = loadAvg()
+	res.LoadAfter = hostinfo.LoadAverage()
 	return res, nil
 }
 

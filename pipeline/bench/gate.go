@@ -14,6 +14,8 @@ import (
 	"github.com/actionstream/actionstream/pipeline"
 	"github.com/actionstream/actionstream/sink"
 	"github.com/actionstream/actionstream/sink/jsonl"
+
+	"github.com/actionstream/actionstream/hostinfo"
 )
 
 // GateOptions are the settings of Gate.
@@ -83,7 +85,7 @@ func Gate(ctx context.Context, o GateOptions) (GateResult, error) {
 	if err := on.Validate(); err != nil {
 		return GateResult{}, err
 	}
-	r := GateResult{Model: o.Model, Input: o.Input, Runs: o.Runs, Threads: o.Threads, CPUModel: cpuModel(), LoadBefore: loadAvg()}
+	r := GateResult{Model: o.Model, Input: o.Input, Runs: o.Runs, Threads: o.Threads, CPUModel: hostinfo.CPUModel(), LoadBefore: hostinfo.LoadAverage()}
 	var offRuns, onRuns []gateRun
 	for i := range o.Runs {
 		for side := range 2 {
@@ -103,7 +105,7 @@ func Gate(ctx context.Context, o GateOptions) (GateResult, error) {
 			}
 		}
 	}
-	r.LoadAfter = loadAvg()
+	r.LoadAfter = hostinfo.LoadAverage()
 	r.Off, r.On = gateSide(offRuns), gateSide(onRuns)
 	if r.On.InferSeconds[1] > 0 {
 		r.InferRatio = r.Off.InferSeconds[1] / r.On.InferSeconds[1]
@@ -129,9 +131,9 @@ func gateOnce(ctx context.Context, o GateOptions, m motion.Config) (gateRun, err
 	if err != nil {
 		return gateRun{}, err
 	}
-	cpu0, t0 := processCPU(), time.Now()
+	cpu0, t0 := hostinfo.ProcessCPU(), time.Now()
 	err = p.Run(ctx)
-	g := gateRun{wall: time.Since(t0), cpu: processCPU() - cpu0}
+	g := gateRun{wall: time.Since(t0), cpu: hostinfo.ProcessCPU() - cpu0}
 	if err != nil {
 		return g, err
 	}

@@ -14,6 +14,8 @@ import (
 	"github.com/actionstream/actionstream/decode"
 	"github.com/actionstream/actionstream/infer"
 	"github.com/actionstream/actionstream/pipeline"
+
+	"github.com/actionstream/actionstream/hostinfo"
 )
 
 // RunOptions are the settings of Run.
@@ -114,7 +116,7 @@ func RawPass(ctx context.Context, model string, clips, threads int) (RawPassResu
 	if err := m.RunInto(in, 1, out); err != nil {
 		return RawPassResult{}, err
 	}
-	c0, t0 := processCPU(), time.Now()
+	c0, t0 := hostinfo.ProcessCPU(), time.Now()
 	for range clips {
 		if err := ctx.Err(); err != nil {
 			return RawPassResult{}, err
@@ -123,7 +125,7 @@ func RawPass(ctx context.Context, model string, clips, threads int) (RawPassResu
 			return RawPassResult{}, err
 		}
 	}
-	elapsed, cpu := time.Since(t0), processCPU()-c0
+	elapsed, cpu := time.Since(t0), hostinfo.ProcessCPU()-c0
 	spin := o.SessionConfig["session.intra_op.allow_spinning"]
 	if spin == "" {
 		spin = "default"
@@ -139,8 +141,8 @@ func Run(ctx context.Context, o RunOptions) (RunResult, error) {
 	if o.Runs < 1 || len(o.Run) == 0 || len(o.Raw) == 0 || o.Input == "" {
 		return RunResult{}, fmt.Errorf("%w: runs %d, run command %q, raw command %q", ErrOptions, o.Runs, o.Run, o.Raw)
 	}
-	res := RunResult{Input: o.Input, Model: o.Model, Runs: o.Runs, Cores: runtime.NumCPU(), CPU: cpuModel(),
-		LoadBefore: loadAvg(), RunCommand: strings.Join(o.Run, " ")}
+	res := RunResult{Input: o.Input, Model: o.Model, Runs: o.Runs, Cores: runtime.NumCPU(), CPU: hostinfo.CPUModel(),
+		LoadBefore: hostinfo.LoadAverage(), RunCommand: strings.Join(o.Run, " ")}
 	res.Threads = pipeline.OneShotThreads(infer.Options{Threads: o.Threads}, res.Cores).Threads
 	runOnce := func() (wall, cpu time.Duration, clips int, err error) {
 		wall, cpu, out, err := decode.BenchProcess(ctx, o.Run[0], o.Run[1:]...)
@@ -205,7 +207,7 @@ func Run(ctx context.Context, o RunOptions) (RunResult, error) {
 			res.BoundTerm = t
 		}
 	}
-	res.LoadAfter = loadAvg()
+	res.LoadAfter = hostinfo.LoadAverage()
 	return res, nil
 }
 

@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"os"
 	"os/exec"
 	"runtime"
 	"slices"
@@ -18,6 +17,8 @@ import (
 	"github.com/actionstream/actionstream/pipeline"
 	"github.com/actionstream/actionstream/sink"
 	"github.com/actionstream/actionstream/sink/jsonl"
+
+	"github.com/actionstream/actionstream/hostinfo"
 )
 
 // StreamsOptions are the settings of Streams: N looping, paced copies of one file served by
@@ -82,7 +83,7 @@ func StreamsPass(ctx context.Context, o StreamsOptions, n int) (StreamsPassResul
 		clips, scored, stale, dropped uint64
 	}
 	take := func() snap {
-		s := snap{at: time.Now(), cpu: processCPU()}
+		s := snap{at: time.Now(), cpu: hostinfo.ProcessCPU()}
 		for _, st := range p.Streams() {
 			s.frames = append(s.frames, st.FramesDecoded)
 			s.fps = max(s.fps, st.FPS)
@@ -166,7 +167,7 @@ func Streams(ctx context.Context, o StreamsOptions) (StreamsResult, error) {
 			return StreamsResult{}, fmt.Errorf("%w: stream count %d", ErrOptions, n)
 		}
 	}
-	res := StreamsResult{Model: o.Model, Input: o.Input, CPUs: runtime.NumCPU(), LoadBefore: loadAverage()}
+	res := StreamsResult{Model: o.Model, Input: o.Input, CPUs: runtime.NumCPU(), LoadBefore: hostinfo.LoadAverage()}
 	runs := map[int][]StreamsPassResult{}
 	for i := range o.Runs {
 		for j := range o.Counts {
@@ -179,7 +180,7 @@ func Streams(ctx context.Context, o StreamsOptions) (StreamsResult, error) {
 			res.SourceFPS, res.WindowS = r.SourceFPS, r.WindowS
 		}
 	}
-	res.LoadAfter = loadAverage()
+	res.LoadAfter = hostinfo.LoadAverage()
 	for _, n := range o.Counts {
 		rs := runs[n]
 		c := StreamsCount{Streams: n, Runs: len(rs), RealTime: true}
@@ -228,19 +229,6 @@ func streamsChild(ctx context.Context, pass []string, n int) (StreamsPassResult,
 		return r, fmt.Errorf("measurement process reported %d streams, want %d", len(r.FPS), n)
 	}
 	return r, nil
-}
-
-// loadAverage is /proc/loadavg's first three fields, "" where there is none.
-func loadAverage() string {
-	b, err := os.ReadFile("/proc/loadavg")
-	if err != nil {
-		return ""
-	}
-	f := strings.Fields(string(b))
-	if len(f) < 3 {
-		return ""
-	}
-	return strings.Join(f[:3], " ")
 }
 
 // WriteText prints one line per stream count, then the figure.

@@ -10,6 +10,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/actionstream/actionstream/hostinfo"
 )
 
 // BenchConfig says what Bench measures.
@@ -137,7 +139,7 @@ func Compare(ctx context.Context, dir string, policies []SyncPolicy, cfg BenchCo
 	if cfg.Batch == 0 {
 		cfg.Batch = 1
 	}
-	rep := ComparisonReport{Events: cfg.Events, EventBytes: cfg.EventBytes, Batch: cfg.Batch, Runs: runs, LoadBefore: loadAverage()}
+	rep := ComparisonReport{Events: cfg.Events, EventBytes: cfg.EventBytes, Batch: cfg.Batch, Runs: runs, LoadBefore: hostinfo.LoadAverage()}
 	rep.Policies = make([]Comparison, len(policies))
 	for r := 0; r < runs; r++ {
 		for i, pol := range policies {
@@ -168,7 +170,7 @@ func Compare(ctx context.Context, dir string, policies []SyncPolicy, cfg BenchCo
 			rep.Policies[i].Median = (rates[len(rates)/2-1] + rates[len(rates)/2]) / 2
 		}
 	}
-	rep.LoadAfter = loadAverage()
+	rep.LoadAfter = hostinfo.LoadAverage()
 	return rep, nil
 }
 
@@ -190,16 +192,4 @@ func (r ComparisonReport) WriteText(w io.Writer) error {
 	}
 	_, err := io.WriteString(w, b.String())
 	return err
-}
-
-func loadAverage() string {
-	b, err := os.ReadFile("/proc/loadavg")
-	if err != nil {
-		return ""
-	}
-	f := strings.Fields(string(b))
-	if len(f) < 3 {
-		return ""
-	}
-	return strings.Join(f[:3], " ")
 }
