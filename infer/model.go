@@ -180,7 +180,7 @@ func (m *Model) Run(input []float32, n int) ([]float32, error) {
 
 // RunInto is Run writing the logits into out (len >= n*C), so a caller that reuses its
 // buffers allocates nothing per call on the Go side. For a detection model out gets each clip's
-// best action probability per label over its actors (see RunOutputs), so benchmarks and warm-up
+// best action probability per label over its actors (see Infer and Scorer), so benchmarks and warm-up
 // run every kind of model.
 func (m *Model) RunInto(input []float32, n int, out []float32) error {
 	if m.Meta.IsDetection() {
