@@ -17,20 +17,14 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/actionstream/actionstream/internal/testkit"
 	"github.com/actionstream/actionstream/internal/testkit/testutil"
 )
 
-// python finds the interpreter with onnx + numpy the same way project code does:
-// $ACTIONSTREAM_PYTHON, then Debian's /usr/bin/python3, then python3 on PATH.
+// python is the interpreter testkit.Python picks ($ACTIONSTREAM_PYTHON, Debian's python3, PATH).
 func python(t testing.TB) string {
 	t.Helper()
-	if p := os.Getenv("ACTIONSTREAM_PYTHON"); p != "" {
-		return p
-	}
-	if _, err := os.Stat("/usr/bin/python3"); err == nil {
-		return "/usr/bin/python3"
-	}
-	p, err := exec.LookPath("python3")
+	p, err := exec.LookPath(testkit.Python())
 	if err != nil {
 		t.Fatalf("no python3 to generate ONNX fixtures: %v", err)
 	}

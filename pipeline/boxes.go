@@ -44,7 +44,7 @@ func (p *Pipeline) openBoxSource(cfg configs.Config, given infer.BoxSource) (clo
 		m.SetBoxSource(bm)
 		return func() { bm.Close() }, nil
 	}
-	return nil, fmt.Errorf("model.path: %s is an RoI detection model (%s %s): %w; give it a person detector "+
+	return nil, fmt.Errorf("model.path: %s is an RoI detection model (%s %s): %w; give it one: a person detector "+
 		"(detection.person_detector.path, --person-detector) or a single-stage model (detection.box_model)",
 		cfg.Model.Path, infer.KeyDetectionMode, infer.ModeRoI, infer.ErrNoBoxSource)
 }

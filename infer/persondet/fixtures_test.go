@@ -7,20 +7,17 @@ import (
 	"os/exec"
 	"path/filepath"
 	"testing"
+
+	"github.com/actionstream/actionstream/internal/testkit"
 )
 
 // updateFixtures regenerates testdata/*.onnx: go test ./infer/persondet -update.
 var updateFixtures = flag.Bool("update", false, "regenerate testdata/*.onnx with make_detectors.py (needs Python with onnx and numpy)")
 
+// python is the interpreter testkit.Python picks ($ACTIONSTREAM_PYTHON, Debian's python3, PATH).
 func python(t testing.TB) string {
 	t.Helper()
-	if p := os.Getenv("ACTIONSTREAM_PYTHON"); p != "" {
-		return p
-	}
-	if _, err := os.Stat("/usr/bin/python3"); err == nil {
-		return "/usr/bin/python3"
-	}
-	p, err := exec.LookPath("python3")
+	p, err := exec.LookPath(testkit.Python())
 	if err != nil {
 		t.Fatalf("no python3 to generate ONNX fixtures: %v", err)
 	}

@@ -8,7 +8,6 @@ roi: the true key-frame boxes, each jittered (centre shift and scale up to --roi
 Validation: frame-level AP@0.5 per class on the val split's key frames (the contract's
 decoding for single_stage; the true boxes for roi), reported as val_map.
 """
-import math
 import os
 import time
 
@@ -17,7 +16,7 @@ import torch
 import torch.nn.functional as F
 
 from . import data, detect, net
-from .train import CHECKPOINT, WEIGHTS, _save, label_map, lr_at, param_groups
+from .train import WEIGHTS, _save, label_map, lr_at, param_groups, resume, schedule
 
 GRAD_CLIP = 10.0
 
@@ -298,23 +297,8 @@ def fit(args, spec, ch):
         for p in list(model.stem.parameters()) + list(model.stages.parameters()):
             p.requires_grad_(False)
     opt = torch.optim.SGD(param_groups(model, args.weight_decay), lr=args.lr, momentum=args.momentum)
-    steps_per_epoch = max(1, len(train) // args.batch) if args.drop_last else \
-        max(1, math.ceil(len(train) / args.batch))
-    total = steps_per_epoch * args.epochs
-    warmup = int(round(args.warmup_epochs * steps_per_epoch))
-
-    history, start_epoch = [], 0
-    os.makedirs(args.out, exist_ok=True)
-    ckpt_path = os.path.join(args.out, CHECKPOINT)
-    if args.resume and os.path.exists(ckpt_path):
-        ck = torch.load(ckpt_path, map_location=device)
-        if ck.get("arch") != spec:
-            raise ValueError(f"{ckpt_path}: checkpoint is for another architecture")
-        model.load_state_dict(ck["model_state"])
-        opt.load_state_dict(ck["optimizer"])
-        start_epoch = int(ck["epoch"])
-        history = ck.get("history", [])
-        ch.progress("resume", epoch=start_epoch, epochs=args.epochs)
+    steps_per_epoch, total, warmup = schedule(args, len(train))
+    ckpt_path, history, start_epoch = resume(args, spec, model, opt, device, ch)
 
     lut = torch.from_numpy(ds.lut).to(device)
     gen = torch.Generator()

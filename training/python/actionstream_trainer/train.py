@@ -164,6 +164,30 @@ def evaluate(model, split, lut, ds, device, batch, ncls, single_frame=0):
     return {"loss": loss_sum / n, "top1": top1 / n, "top5": top5 / n, "confusion": conf.tolist()}
 
 
+def schedule(args, n_train):
+    """Optimizer steps per epoch, in all, and of warm-up, for n_train training samples."""
+    steps_per_epoch = max(1, n_train // args.batch) if args.drop_last else \
+        max(1, math.ceil(n_train / args.batch))
+    return steps_per_epoch, steps_per_epoch * args.epochs, int(round(args.warmup_epochs * steps_per_epoch))
+
+
+def resume(args, spec, model, opt, device, ch):
+    """The run's checkpoint path, and with --resume the history and epoch it holds (model and
+    optimizer restored in place); a checkpoint of another architecture is refused."""
+    os.makedirs(args.out, exist_ok=True)
+    ckpt_path = os.path.join(args.out, CHECKPOINT)
+    if not (args.resume and os.path.exists(ckpt_path)):
+        return ckpt_path, [], 0
+    ck = torch.load(ckpt_path, map_location=device)
+    if ck.get("arch") != spec:
+        raise ValueError(f"{ckpt_path}: checkpoint is for another architecture")
+    model.load_state_dict(ck["model_state"])
+    opt.load_state_dict(ck["optimizer"])
+    start_epoch = int(ck["epoch"])
+    ch.progress("resume", epoch=start_epoch, epochs=args.epochs)
+    return ckpt_path, ck.get("history", []), start_epoch
+
+
 def _save(path, state):
     tmp = path + ".tmp"
     torch.save(state, tmp)
@@ -207,23 +231,8 @@ def fit(args, spec, ch):
     model = net.build(spec).to(device)
     opt = torch.optim.SGD(param_groups(model, args.weight_decay), lr=args.lr,
                           momentum=args.momentum, nesterov=False)
-    steps_per_epoch = max(1, len(train) // args.batch) if args.drop_last else \
-        max(1, math.ceil(len(train) / args.batch))
-    total = steps_per_epoch * args.epochs
-    warmup = int(round(args.warmup_epochs * steps_per_epoch))
-
-    history, start_epoch = [], 0
-    os.makedirs(args.out, exist_ok=True)
-    ckpt_path = os.path.join(args.out, CHECKPOINT)
-    if args.resume and os.path.exists(ckpt_path):
-        ck = torch.load(ckpt_path, map_location=device)
-        if ck.get("arch") != spec:
-            raise ValueError(f"{ckpt_path}: checkpoint is for another architecture")
-        model.load_state_dict(ck["model_state"])
-        opt.load_state_dict(ck["optimizer"])
-        start_epoch = int(ck["epoch"])
-        history = ck.get("history", [])
-        ch.progress("resume", epoch=start_epoch, epochs=args.epochs)
+    steps_per_epoch, total, warmup = schedule(args, len(train))
+    ckpt_path, history, start_epoch = resume(args, spec, model, opt, device, ch)
 
     lut = torch.from_numpy(ds.lut).to(device)
     gen = torch.Generator()
