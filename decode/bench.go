@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/actionstream/actionstream/clipper"
@@ -23,6 +24,7 @@ type BenchResult struct {
 	Errors    int64 // decode errors + corrupt frames
 	Elapsed   time.Duration
 	CPU       time.Duration // user + system time of the process (whole-process runs only)
+	Switches  int64         // context switches of the process's threads (whole-process runs only)
 	FPS       float64       // Frames / Elapsed
 }
 
@@ -68,9 +70,9 @@ func BenchFile(ctx context.Context, path string, cfg Config, s Sampler) (BenchRe
 // on PATH) as a whole process, returning its decoded frame count and wall time.
 func BenchFFmpeg(ctx context.Context, path string) (BenchResult, error) {
 	var res BenchResult
-	el, cpu, out, err := BenchProcess(ctx, "ffmpeg", "-hide_banner", "-nostdin", "-loglevel", "error",
+	pr, out, err := BenchProcess(ctx, "ffmpeg", "-hide_banner", "-nostdin", "-loglevel", "error",
 		"-threads", "1", "-i", path, "-an", "-f", "null", "-progress", "pipe:1", "-")
-	res.Elapsed, res.CPU = el, cpu
+	res.Elapsed, res.CPU, res.Switches = pr.Wall, pr.CPU, pr.Switches
 	if err != nil {
 		return res, fmt.Errorf("ffmpeg: %w", err)
 	}
@@ -88,21 +90,30 @@ func BenchFFmpeg(ctx context.Context, path string) (BenchResult, error) {
 	return res, nil
 }
 
-// BenchProcess runs a command to completion and returns its wall time from start to exit
-// (process start-up, library loading and teardown included), its CPU time (user + system,
-// less disturbed by other load than wall time) and its stdout.
-func BenchProcess(ctx context.Context, name string, args ...string) (wall, cpu time.Duration, stdout []byte, err error) {
+// Process is one measured run of a command: its wall time from start to exit (process
+// start-up, library loading and teardown included), its CPU time (user + system, less disturbed
+// by other load than wall time) and the context switches of all its threads.
+type Process struct {
+	Wall, CPU time.Duration
+	Switches  int64
+}
+
+// BenchProcess runs a command to completion, measures it and returns its stdout.
+func BenchProcess(ctx context.Context, name string, args ...string) (Process, []byte, error) {
 	cmd := exec.CommandContext(ctx, name, args...)
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	start := time.Now()
-	stdout, err = cmd.Output()
-	wall = time.Since(start)
-	if cmd.ProcessState != nil {
-		cpu = cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()
+	stdout, err := cmd.Output()
+	p := Process{Wall: time.Since(start)}
+	if st := cmd.ProcessState; st != nil {
+		p.CPU = st.UserTime() + st.SystemTime()
+		if ru, ok := st.SysUsage().(*syscall.Rusage); ok {
+			p.Switches = ru.Nvcsw + ru.Nivcsw
+		}
 	}
 	if err != nil {
-		return wall, cpu, stdout, fmt.Errorf("%s: %w: %s", name, err, strings.TrimSpace(stderr.String()))
+		return p, stdout, fmt.Errorf("%s: %w: %s", name, err, strings.TrimSpace(stderr.String()))
 	}
-	return wall, cpu, stdout, nil
+	return p, stdout, nil
 }

@@ -44,18 +44,18 @@ type Decoder struct {
 	frame  *astiav.Frame
 	rframe *C.AVFrame
 	info   *C.as_frame_info
-	sws    **C.struct_SwsContext // Scale's: the whole frame
-	rsws   **C.struct_SwsContext // ScaleRect's, so alternating calls keep both scalers
-	held   *C.AVFrame            // Hold's reference to a received frame, for ScaleHeld
-	hsws   **C.struct_SwsContext // ScaleHeld's
-	hw     *hwState              // set by OpenCUDA
+	sws    *C.as_scaler // Scale's: the whole frame
+	rsws   *C.as_scaler // ScaleRect's, so alternating calls keep both scalers
+	held   *C.AVFrame   // Hold's reference to a received frame, for ScaleHeld
+	hsws   *C.as_scaler // ScaleHeld's
+	hw     *hwState     // set by OpenCUDA
 }
 
 // NewDecoder allocates the packet, frame and scaler state; Open opens a codec.
 func NewDecoder() (*Decoder, error) {
 	QuietFFmpeg()
-	d := &Decoder{pkt: astiav.AllocPacket(), frame: astiav.AllocFrame(), info: C.as_info_alloc(), sws: C.as_sws_alloc(), rsws: C.as_sws_alloc(),
-		held: C.av_frame_alloc(), hsws: C.as_sws_alloc()}
+	d := &Decoder{pkt: astiav.AllocPacket(), frame: astiav.AllocFrame(), info: C.as_info_alloc(), sws: C.as_scaler_alloc(), rsws: C.as_scaler_alloc(),
+		held: C.av_frame_alloc(), hsws: C.as_scaler_alloc()}
 	if d.pkt == nil || d.frame == nil || d.info == nil || d.sws == nil || d.rsws == nil || d.held == nil || d.hsws == nil {
 		d.Close()
 		return nil, ErrNoMemory
@@ -238,15 +238,15 @@ func (d *Decoder) Close() {
 		d.info = nil
 	}
 	if d.sws != nil {
-		C.as_sws_free(d.sws)
+		C.as_scaler_free(d.sws)
 		d.sws = nil
 	}
 	if d.rsws != nil {
-		C.as_sws_free(d.rsws)
+		C.as_scaler_free(d.rsws)
 		d.rsws = nil
 	}
 	if d.hsws != nil {
-		C.as_sws_free(d.hsws)
+		C.as_scaler_free(d.hsws)
 		d.hsws = nil
 	}
 	if d.held != nil {
@@ -264,4 +264,13 @@ func status(r int) Status {
 		return EOF
 	}
 	return Failed
+}
+
+// swscaleRGB makes ScaleRect let swscale write RGB24 itself, as it does for formats other
+// than limited-range YUV (the reference its own YUV conversion is tested against).
+func (d *Decoder) swscaleRGB(on bool) {
+	d.rsws.rgb_only = 0
+	if on {
+		d.rsws.rgb_only = 1
+	}
 }

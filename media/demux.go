@@ -169,6 +169,7 @@ func (d *demuxer) failure(ctx context.Context, err error, phase string, kind err
 func (d *demuxer) readLoop(ctx context.Context, emit func(Packet) error) (DemuxResult, error) {
 	pace := newPacer(d.cfg.Paced)
 	defer pace.stop()
+	var yield yielder
 	for {
 		if err := d.fc.ReadFrame(d.pkt); err != nil {
 			if errors.Is(err, astiav.ErrEof) && ctx.Err() == nil {
@@ -206,6 +207,7 @@ func (d *demuxer) readLoop(ctx context.Context, emit func(Packet) error) (DemuxR
 		}
 		d.res.Packets++
 		d.dog.progress()
+		yield.maybe()
 	}
 }
 
@@ -245,4 +247,22 @@ func (d *demuxer) close() {
 		d.pkt.Free()
 	}
 	d.closeInput()
+}
+
+// yielder keeps a goroutine that lives in cgo calls (demux, decode, convert) visible to the
+// scheduler. Such a goroutine never reschedules by itself, so once it has held its P for 10 ms
+// the runtime's monitor takes the P away in the middle of a call to preempt it and hands it to
+// another thread, then again at each of its polls (every 20 µs) until the goroutine
+// reschedules: hundreds of thread switches a second, which cost a decode-only pass more CPU than
+// converting its sampled frames. Yielding at most every few milliseconds moves the scheduler's
+// tick before that, for one switch or none.
+type yielder struct{ last time.Time }
+
+const yieldEvery = 4 * time.Millisecond
+
+func (y *yielder) maybe() {
+	if now := time.Now(); now.Sub(y.last) >= yieldEvery {
+		y.last = now
+		runtime.Gosched()
+	}
 }

@@ -37,23 +37,51 @@ int as_receive(AVCodecContext *c, AVFrame *f, as_frame_info *info) {
 as_frame_info *as_info_alloc(void) { return av_mallocz(sizeof(as_frame_info)); }
 
 // as_scale converts frame f into packed RGB24 of dw x dh at dst with the given stride, reusing
-// *sws when the geometry is unchanged.
-int as_scale(struct SwsContext **sws, AVFrame *f, uint8_t *dst, int stride, int dw, int dh) {
-	*sws = sws_getCachedContext(*sws, f->width, f->height, f->format, dw, dh, AV_PIX_FMT_RGB24,
+// the scaler when the geometry is unchanged.
+int as_scale(as_scaler *s, AVFrame *f, uint8_t *dst, int stride, int dw, int dh) {
+	s->sws = sws_getCachedContext(s->sws, f->width, f->height, f->format, dw, dh, AV_PIX_FMT_RGB24,
 		SWS_BILINEAR, NULL, NULL, NULL);
-	if (*sws == NULL) return AVERROR(EINVAL);
+	if (s->sws == NULL) return AVERROR(EINVAL);
 	uint8_t *dsts[4] = {dst, NULL, NULL, NULL};
 	int strides[4] = {stride, 0, 0, 0};
-	int h = sws_scale(*sws, (const uint8_t * const *)f->data, f->linesize, 0, f->height, dsts, strides);
+	int h = sws_scale(s->sws, (const uint8_t * const *)f->data, f->linesize, 0, f->height, dsts, strides);
 	return h == dh ? 0 : AVERROR(EINVAL);
+}
+
+// limited_yuv reports whether swscale reads fmt as 8-bit planar limited-range YUV, which it
+// converts to RGB with the BT.601 matrix (its default: the frame's colour tags are not read).
+static int limited_yuv(int fmt) {
+	return fmt == AV_PIX_FMT_YUV420P || fmt == AV_PIX_FMT_YUV422P || fmt == AV_PIX_FMT_YUV444P;
+}
+
+static inline uint8_t clamp8(int v) { return v < 0 ? 0 : v > 255 ? 255 : (uint8_t)v; }
+
+// yuv_to_rgb24 is swscale's default conversion of limited-range BT.601 YUV to full-range RGB,
+// in 16.16 fixed point with rounding; with half, each chroma sample is shared by two pixels of
+// a row.
+static void yuv_to_rgb24(uint8_t *const pl[3], const int ls[3], int half, uint8_t *dst, int stride, int w, int h) {
+	const int cy = 76309, crv = 104597, cgu = 25675, cgv = 53279, cbu = 132201;
+	for (int y = 0; y < h; y++) {
+		const uint8_t *py = pl[0] + (ptrdiff_t)y * ls[0], *pu = pl[1] + (ptrdiff_t)y * ls[1], *pv = pl[2] + (ptrdiff_t)y * ls[2];
+		uint8_t *o = dst + (ptrdiff_t)y * stride;
+		for (int x = 0; x < w; x++) {
+			int l = (py[x] - 16) * cy + 32768, u = pu[x >> half] - 128, v = pv[x >> half] - 128;
+			o[3 * x] = clamp8((l + crv * v) >> 16);
+			o[3 * x + 1] = clamp8((l - cgu * u - cgv * v) >> 16);
+			o[3 * x + 2] = clamp8((l + cbu * u) >> 16);
+		}
+	}
 }
 
 // as_scale_rect converts the sw x sh rectangle at (sx, sy) of frame f into packed RGB24 of
 // dw x dh: the source planes are offset to the rectangle, so the pixels outside it are never
 // read. sx and sy are moved to the nearest whole chroma sample (even, for 4:2:0); formats whose planes cannot be offset
 // by whole bytes (palette, bitstream, hardware) give AVERROR(ENOSYS) for the caller to convert
-// the whole frame instead.
-int as_scale_rect(struct SwsContext **sws, AVFrame *f, int sx, int sy, int sw, int sh, uint8_t *dst, int stride, int dw, int dh) {
+// the whole frame instead. Limited-range YUV is resampled to planar YUV with the chroma that
+// swscale's RGB24 writer interpolates (every row; half width from horizontally subsampled
+// sources, else full) and converted here: that writer is scalar
+// C, about 2.7x the cost of the planar path (0.61 against 0.23 ms for 720x720 to 160x160 here).
+int as_scale_rect(as_scaler *s, AVFrame *f, int sx, int sy, int sw, int sh, uint8_t *dst, int stride, int dw, int dh) {
 	const AVPixFmtDescriptor *d = av_pix_fmt_desc_get(f->format);
 	if (d == NULL || (d->flags & (AV_PIX_FMT_FLAG_PAL | AV_PIX_FMT_FLAG_BITSTREAM | AV_PIX_FMT_FLAG_HWACCEL)))
 		return AVERROR(ENOSYS);
@@ -72,13 +100,36 @@ int as_scale_rect(struct SwsContext **sws, AVFrame *f, int sx, int sy, int sw, i
 		int x = chroma ? sx >> d->log2_chroma_w : sx, y = chroma ? sy >> d->log2_chroma_h : sy;
 		src[p] = f->data[p] + (ptrdiff_t)y * f->linesize[p] + (ptrdiff_t)x * d->comp[c].step;
 	}
-	*sws = sws_getCachedContext(*sws, sw, sh, f->format, dw, dh, AV_PIX_FMT_RGB24, SWS_BILINEAR, NULL, NULL, NULL);
-	if (*sws == NULL) return AVERROR(EINVAL);
-	uint8_t *dsts[4] = {dst, NULL, NULL, NULL};
-	int strides[4] = {stride, 0, 0, 0};
-	int h = sws_scale(*sws, src, f->linesize, 0, sh, dsts, strides);
-	return h == dh ? 0 : AVERROR(EINVAL);
+	int yuv = limited_yuv(f->format) && !s->rgb_only;
+	s->sws = sws_getCachedContext(s->sws, sw, sh, f->format, dw, dh, !yuv ? AV_PIX_FMT_RGB24 : d->log2_chroma_w ? AV_PIX_FMT_YUV422P : AV_PIX_FMT_YUV444P,
+		SWS_BILINEAR, NULL, NULL, NULL);
+	if (s->sws == NULL) return AVERROR(EINVAL);
+	if (!yuv) {
+		uint8_t *dsts[4] = {dst, NULL, NULL, NULL};
+		int strides[4] = {stride, 0, 0, 0};
+		int h = sws_scale(s->sws, src, f->linesize, 0, sh, dsts, strides);
+		return h == dh ? 0 : AVERROR(EINVAL);
+	}
+	int half = d->log2_chroma_w > 0, ls = (dw + 63) & ~63, cls = (((dw + half) >> half) + 63) & ~63;
+	size_t need = (size_t)(ls + 2 * cls) * dh;
+	if (s->planes_size < need) {
+		av_freep(&s->planes);
+		s->planes_size = 0;
+		if ((s->planes = av_malloc(need)) == NULL) return AVERROR(ENOMEM);
+		s->planes_size = need;
+	}
+	uint8_t *pl[4] = {s->planes, s->planes + (size_t)ls * dh, s->planes + (size_t)(ls + cls) * dh, NULL};
+	int lss[4] = {ls, cls, cls, 0};
+	if (sws_scale(s->sws, src, f->linesize, 0, sh, pl, lss) != dh) return AVERROR(EINVAL);
+	yuv_to_rgb24(pl, lss, half, dst, stride, dw, dh);
+	return 0;
 }
 
-struct SwsContext **as_sws_alloc(void) { return av_mallocz(sizeof(struct SwsContext *)); }
-void as_sws_free(struct SwsContext **s) { if (s) { sws_freeContext(*s); av_free(s); } }
+as_scaler *as_scaler_alloc(void) { return av_mallocz(sizeof(as_scaler)); }
+void as_scaler_free(as_scaler *s) {
+	if (s) {
+		sws_freeContext(s->sws);
+		av_free(s->planes);
+		av_free(s);
+	}
+}

@@ -45,6 +45,8 @@ type DecodeResult struct {
 	OursCPUSeconds   float64    `json:"ours_cpu_seconds"`
 	FFmpegCPUSeconds float64    `json:"ffmpeg_cpu_seconds"`
 	CPURatio         float64    `json:"cpu_ratio"` // median CPU time ffmpeg / ours
+	OursSwitches     int64      `json:"ours_context_switches"`   // median per run
+	FFmpegSwitches   int64      `json:"ffmpeg_context_switches"` // median per run
 	Frames           int64      `json:"frames"`
 	FFmpegFrames     int64      `json:"ffmpeg_frames"`
 	Converted        int64      `json:"converted"`
@@ -77,7 +79,7 @@ func Decode(ctx context.Context, o DecodeOptions) (DecodeResult, error) {
 		return DecodeResult{}, fmt.Errorf("%w: runs %d, crop %d, pass command %q", ErrOptions, o.Runs, o.Crop, o.Pass)
 	}
 	ours := func() (decode.BenchResult, error) {
-		el, cpu, out, err := decode.BenchProcess(ctx, o.Pass[0], o.Pass[1:]...)
+		pr, out, err := decode.BenchProcess(ctx, o.Pass[0], o.Pass[1:]...)
 		var r decode.BenchResult
 		if err != nil {
 			return r, err
@@ -85,7 +87,7 @@ func Decode(ctx context.Context, o DecodeOptions) (DecodeResult, error) {
 		if err := json.Unmarshal(out, &r); err != nil {
 			return r, fmt.Errorf("bench decode pass output: %w", err)
 		}
-		r.Elapsed, r.CPU, r.FPS = el, cpu, float64(r.Frames)/el.Seconds()
+		r.Elapsed, r.CPU, r.Switches, r.FPS = pr.Wall, pr.CPU, pr.Switches, float64(r.Frames)/pr.Wall.Seconds()
 		return r, nil
 	}
 	load := hostinfo.LoadAverage()
@@ -115,6 +117,7 @@ func Decode(ctx context.Context, o DecodeOptions) (DecodeResult, error) {
 	return DecodeResult{Input: o.Input, Runs: o.Runs, OursFPS: mo[1].FPS, FFmpegFPS: mr[1].FPS,
 		Ratio: mr[1].Elapsed.Seconds() / mo[1].Elapsed.Seconds(), OursSeconds: secs(mo), FFmpegSeconds: secs(mr),
 		OursCPUSeconds: co.Seconds(), FFmpegCPUSeconds: cr.Seconds(), CPURatio: cr.Seconds() / co.Seconds(),
+		OursSwitches: medianSwitches(oursRuns), FFmpegSwitches: medianSwitches(refRuns),
 		Frames: mo[1].Frames, FFmpegFrames: mr[1].Frames, Converted: mo[1].Converted, Clips: mo[1].Clips,
 		Errors: mo[1].Errors, CPU: hostinfo.CPUModel(), LoadBefore: load, LoadAfter: hostinfo.LoadAverage()}, nil
 }
@@ -130,6 +133,15 @@ func medianCPU(rs []decode.BenchResult) time.Duration {
 	c := make([]time.Duration, len(rs))
 	for i, r := range rs {
 		c[i] = r.CPU
+	}
+	slices.Sort(c)
+	return c[len(c)/2]
+}
+
+func medianSwitches(rs []decode.BenchResult) int64 {
+	c := make([]int64, len(rs))
+	for i, r := range rs {
+		c[i] = r.Switches
 	}
 	slices.Sort(c)
 	return c[len(c)/2]

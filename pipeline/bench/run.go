@@ -145,11 +145,11 @@ func Run(ctx context.Context, o RunOptions) (RunResult, error) {
 		LoadBefore: hostinfo.LoadAverage(), RunCommand: strings.Join(o.Run, " ")}
 	res.Threads = pipeline.OneShotThreads(infer.Options{Threads: o.Threads}, res.Cores).Threads
 	runOnce := func() (wall, cpu time.Duration, clips int, err error) {
-		wall, cpu, out, err := decode.BenchProcess(ctx, o.Run[0], o.Run[1:]...)
+		pr, out, err := decode.BenchProcess(ctx, o.Run[0], o.Run[1:]...)
 		if err != nil {
 			return 0, 0, 0, err
 		}
-		return wall, cpu, bytes.Count(out, []byte(`"type":"clip.scored"`)), nil
+		return pr.Wall, pr.CPU, bytes.Count(out, []byte(`"type":"clip.scored"`)), nil
 	}
 	if _, _, n, err := runOnce(); err != nil {
 		return res, err
@@ -213,7 +213,7 @@ func Run(ctx context.Context, o RunOptions) (RunResult, error) {
 
 func rawOnce(ctx context.Context, cmd []string) (RawPassResult, error) {
 	var r RawPassResult
-	_, _, out, err := decode.BenchProcess(ctx, cmd[0], cmd[1:]...)
+	_, out, err := decode.BenchProcess(ctx, cmd[0], cmd[1:]...)
 	if err != nil {
 		return r, fmt.Errorf("raw inference: %w", err)
 	}

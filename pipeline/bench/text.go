@@ -23,6 +23,7 @@ func (r DecodeResult) WriteText(w io.Writer) error {
 		line("ffmpeg -threads 1", r.FFmpegFPS, r.FFmpegSeconds, r.FFmpegCPUSeconds),
 		line("actionstream", r.OursFPS, r.OursSeconds, r.OursCPUSeconds),
 		fmt.Sprintf("frames            %d ours, %d ffmpeg (%d converted, %d clips)", r.Frames, r.FFmpegFrames, r.Converted, r.Clips),
+		fmt.Sprintf("context switches  %d ours, %d ffmpeg (median per run)", r.OursSwitches, r.FFmpegSwitches),
 		fmt.Sprintf("machine           %s; load average %s before, %s after", r.CPU, r.LoadBefore, r.LoadAfter),
 		fmt.Sprintf("ratio             %8.3f (median wall time ffmpeg / ours; target >= 0.9), cpu time %.3f", r.Ratio, r.CPURatio))
 }
