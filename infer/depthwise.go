@@ -60,16 +60,25 @@ func (r *Runtime) substituteDepthwise(b []byte, so *ort.SessionOptions, p dwconv
 	if err != nil || n == 0 {
 		return b, nil, err
 	}
-	// onnxruntime_go v1.27.0 has no custom-op call; its SessionOptions is exactly the C
-	// OrtSessionOptions pointer, which the op is added to in C.
-	if unsafe.Sizeof(*so) != unsafe.Sizeof(uintptr(0)) {
+	ptr := sessionPointer(so)
+	if ptr == nil {
 		return nil, nil, fmt.Errorf("infer: onnxruntime_go's SessionOptions is not one pointer: cannot add the depthwise op")
 	}
-	reg, err := dwconv.Register(*(*unsafe.Pointer)(unsafe.Pointer(so)), r.lib, p)
+	reg, err := dwconv.Register(ptr, r.lib, p)
 	if err != nil {
 		return nil, nil, fmt.Errorf("infer: depthwise kernel: %w", err)
 	}
 	return out, &substitution{reg: reg, path: p, nodes: n}, nil
+}
+
+// sessionPointer is the C OrtSessionOptions* behind so, for the C API calls onnxruntime_go
+// v1.27.0 does not wrap (custom ops, thread hooks): its SessionOptions is exactly that
+// pointer. nil if the type ever changes shape.
+func sessionPointer(so *ort.SessionOptions) unsafe.Pointer {
+	if unsafe.Sizeof(*so) != unsafe.Sizeof(uintptr(0)) {
+		return nil
+	}
+	return *(*unsafe.Pointer)(unsafe.Pointer(so))
 }
 
 // RewriteDepthwise returns the model with every top-level channel-wise 3×3×3 Conv (ONNX

@@ -254,6 +254,9 @@ func (m *Model) checkBatch(input []float32, n int) error {
 
 // run makes one session call with the clip input (and rois, for RoI models), serialised.
 func (m *Model) run(input []float32, n int, rois ort.Value, outs []ort.Value) error {
+	if err := m.Ready(); err != nil {
+		return err
+	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.closed {

@@ -19,7 +19,7 @@ type Model struct {
 	Digest   string // "sha256:<hex>" of the file's bytes, the same bytes the session runs
 	Provider string // execution provider actually used
 	// Depthwise is the kernel of the channel-wise 3×3×3 convolutions: "ort", or "own-<path>"
-	// when DepthwiseNodes Conv nodes were given to infer/dwconv.
+	// when DepthwiseNodes Conv nodes were given to infer/dwconv (known once Ready returns).
 	Depthwise      string
 	DepthwiseNodes int
 
@@ -34,28 +34,87 @@ type Model struct {
 	sess   *ort.DynamicAdvancedSession
 	dw     *substitution // released after sess
 	closed bool
+	// built is closed when OpenInBackground's session is made (buildErr says if not); nil
+	// when Open made it.
+	built    chan struct{}
+	buildErr error
 }
 
 // Open reads path, validates the model contract (ReadMetadata's errors) and creates an
 // ONNX Runtime session with the Runtime's threads and provider. If creating the
 // session with a GPU provider fails (e.g. no device), it falls back like NewRuntime.
 func (r *Runtime) Open(path string) (*Model, error) {
+	m, b, err := r.prepare(path)
+	if err != nil {
+		return nil, err
+	}
+	if err := r.build(m, b); err != nil {
+		return nil, err
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.closed {
+		m.destroy()
+		return nil, ErrClosed
+	}
+	r.models[m] = struct{}{}
+	return m, nil
+}
+
+// OpenInBackground is Open with the session built on another goroutine: the file and its
+// contract are read and checked now (Open's errors), the model's calls wait for the session,
+// and Ready reports whether it could be built. `run` decodes its first clips meanwhile (the
+// session of X3D-S takes about 0.15 s of CPU). A GPU provider, whose fallback decides
+// Provider, and a warm-up build the session here, as Open.
+func (r *Runtime) OpenInBackground(path string) (*Model, error) {
+	if r.provider != ProviderCPU || len(r.warmUp) > 0 {
+		return r.Open(path)
+	}
+	m, b, err := r.prepare(path)
+	if err != nil {
+		return nil, err
+	}
+	m.Provider, m.built = ProviderCPU, make(chan struct{})
+	r.mu.Lock()
+	if r.closed {
+		r.mu.Unlock()
+		return nil, ErrClosed
+	}
+	r.models[m] = struct{}{}
+	r.mu.Unlock()
+	go func() {
+		defer close(m.built)
+		m.buildErr = r.build(m, b)
+	}()
+	return m, nil
+}
+
+// Ready waits until the model's session exists and returns the error that prevented it.
+func (m *Model) Ready() error {
+	if m.built != nil {
+		<-m.built
+	}
+	return m.buildErr
+}
+
+// prepare reads and checks the model file: the Model without its session, and the bytes.
+func (r *Runtime) prepare(path string) (*Model, []byte, error) {
 	r.mu.Lock()
 	closed := r.closed
 	r.mu.Unlock()
 	if closed {
-		return nil, ErrClosed
+		return nil, nil, ErrClosed
 	}
 	b, err := os.ReadFile(path)
 	if err != nil {
-		return nil, fmt.Errorf("infer: read model: %w", err)
+		return nil, nil, fmt.Errorf("infer: read model: %w", err)
 	}
 	mf, err := inspect(path, b)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	sum := sha256.Sum256(b)
-	m := &Model{
+	return &Model{
 		Meta:       mf.meta,
 		Path:       path,
 		Digest:     "sha256:" + hex.EncodeToString(sum[:]),
@@ -64,10 +123,16 @@ func (r *Runtime) Open(path string) (*Model, error) {
 		classes:    mf.classes,
 		fixedBatch: int(mf.fixedBatch),
 		detectOpts: DefaultDetectionConfig().options(),
-	}
+	}, b, nil
+}
+
+// build creates m's session from the model bytes b (provider fallbacks, depthwise kernel,
+// warm-up).
+func (r *Runtime) build(m *Model, b []byte) error {
+	path := m.Path
 	var errs []error
 	for _, p := range fallbacks(r.provider) {
-		sess, dw, err := r.newSession(b, p, mf.meta)
+		sess, dw, err := r.newSession(b, p, m.Meta)
 		if err != nil {
 			errs = append(errs, fmt.Errorf("%s: %w", p, err))
 			continue
@@ -78,10 +143,13 @@ func (r *Runtime) Open(path string) (*Model, error) {
 			if _, err := chosen(r.provider, p, r.requireGPU, fmt.Errorf("%v", errs), r.log.With("model", path)); err != nil {
 				sess.Destroy()
 				dw.release()
-				return nil, fmt.Errorf("%s: %w", path, err)
+				return fmt.Errorf("%s: %w", path, err)
 			}
 		}
-		m.sess, m.Provider, m.dw, m.Depthwise = sess, p, dw, DepthwiseORT
+		if m.Provider != p { // OpenInBackground set it (cpu) before, for Info
+			m.Provider = p
+		}
+		m.sess, m.dw, m.Depthwise = sess, dw, DepthwiseORT
 		if dw != nil {
 			m.Depthwise, m.DepthwiseNodes = DepthwiseOwn+"-"+dw.path.String(), dw.nodes
 			r.log.Debug("depthwise convolutions on infer/dwconv", "model", path, "nodes", dw.nodes, "path", dw.path.String())
@@ -89,27 +157,29 @@ func (r *Runtime) Open(path string) (*Model, error) {
 		break
 	}
 	if m.sess == nil {
-		return nil, fmt.Errorf("%s: infer: create onnx runtime session: %v", path, errs)
+		return fmt.Errorf("%s: infer: create onnx runtime session: %v", path, errs)
 	}
 	if len(r.warmUp) > 0 {
 		took, err := m.WarmUp(r.warmUp)
 		if err != nil {
-			m.sess.Destroy()
-			m.dw.release()
-			return nil, fmt.Errorf("%s: %w", path, err)
+			m.destroy()
+			return fmt.Errorf("%s: %w", path, err)
 		}
 		r.log.Info("model warmed up", "model", path, "provider", m.Provider, "batches", r.warmUp, "took", durations(took))
 	}
-	r.mu.Lock()
-	if r.closed {
-		r.mu.Unlock()
-		m.sess.Destroy()
-		m.dw.release()
-		return nil, ErrClosed
+	return nil
+}
+
+// destroy frees the session and the depthwise kernel's state, if any.
+func (m *Model) destroy() error {
+	var err error
+	if m.sess != nil {
+		err = m.sess.Destroy()
+		m.sess = nil
 	}
-	r.models[m] = struct{}{}
-	r.mu.Unlock()
-	return m, nil
+	m.dw.release()
+	m.dw = nil
+	return err
 }
 
 // newSession builds a session for the model bytes b; on the cpu provider with an own
@@ -198,6 +268,9 @@ func (m *Model) RunInto(input []float32, n int, out []float32) error {
 	if len(out) < n*m.classes {
 		return fmt.Errorf("%w: output has room for %d values, %d clips need %d", ErrBadBatch, len(out), n, n*m.classes)
 	}
+	if err := m.Ready(); err != nil {
+		return err
+	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.closed {
@@ -223,16 +296,14 @@ func (m *Model) RunInto(input []float32, n int, out []float32) error {
 
 // Close destroys the session; it waits for a Run in progress. Idempotent.
 func (m *Model) Close() error {
+	_ = m.Ready() // a session being built is destroyed once it exists
 	m.mu.Lock()
 	if m.closed {
 		m.mu.Unlock()
 		return nil
 	}
 	m.closed = true
-	err := m.sess.Destroy()
-	m.sess = nil
-	m.dw.release()
-	m.dw = nil
+	err := m.destroy()
 	m.mu.Unlock()
 	m.rt.mu.Lock()
 	delete(m.rt.models, m)

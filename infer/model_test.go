@@ -1,12 +1,17 @@
 package infer
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"math"
 	"os"
+	"path/filepath"
+	"strings"
 	"testing"
+
+	"github.com/actionstream/actionstream/internal/testkit"
 )
 
 // ORT's logits equal numpy's for a batch, and each clip's row does not depend on the
@@ -163,5 +168,70 @@ func TestTopK(t *testing.T) {
 	}
 	if n := len(TopK(labels, []float32{1, 2, 3, 4}, 10)); n != 4 {
 		t.Fatalf("k=10 gave %d", n)
+	}
+}
+
+// OpenInBackground checks the file and its contract at once and builds the session on
+// another goroutine: calls wait for it and score as Open's model does; a session ONNX Runtime
+// cannot build (here an op it does not know) shows in Ready and in every call.
+func TestOpenInBackground(t *testing.T) {
+	tiny := testkit.TinyModelPath()
+	r := newRuntime(t, Options{})
+	want := openModel(t, r, tiny)
+	m, err := r.OpenInBackground(tiny)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := m.Info(); got.Provider != ProviderCPU || got.Digest != want.Digest || got.Meta.Name != want.Meta.Name {
+		t.Fatalf("Info before the session: %+v", got)
+	}
+	in := make([]float32, m.ClipLen())
+	for i := range in {
+		in[i] = float32(i%11) / 11
+	}
+	a, b := make([]float32, m.Classes()), make([]float32, m.Classes())
+	if err := m.RunInto(in, 1, a); err != nil {
+		t.Fatal(err)
+	}
+	if err := want.RunInto(in, 1, b); err != nil {
+		t.Fatal(err)
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			t.Fatalf("logit %d: %v in the background-built session, %v in Open's", i, a[i], b[i])
+		}
+	}
+	if err := m.Ready(); err != nil {
+		t.Fatal(err)
+	}
+
+	raw, err := os.ReadFile(tiny)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// NodeProto.op_type is field 4: renaming one Conv keeps the protobuf and the contract valid.
+	bad := bytes.Replace(raw, []byte("\x22\x04Conv"), []byte("\x22\x04Cxnv"), 1)
+	if bytes.Equal(bad, raw) {
+		t.Fatal("no Conv node to rename")
+	}
+	path := filepath.Join(t.TempDir(), "unknown-op.onnx")
+	if err := os.WriteFile(path, bad, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	m, err = r.OpenInBackground(path)
+	if err != nil {
+		t.Fatalf("the contract is valid, the session is not built yet: %v", err)
+	}
+	if err := m.Ready(); err == nil || !strings.Contains(err.Error(), "create onnx runtime session") || !strings.Contains(err.Error(), path) {
+		t.Fatalf("Ready: %v", err)
+	}
+	if err := m.RunInto(in, 1, a); err == nil || !strings.Contains(err.Error(), "create onnx runtime session") {
+		t.Fatalf("RunInto on a session that could not be built: %v", err)
+	}
+	if err := m.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.OpenInBackground(filepath.Join(t.TempDir(), "missing.onnx")); err == nil {
+		t.Fatal("a missing file opened")
 	}
 }

@@ -140,10 +140,12 @@ func (q *runAhead) drain() {
 // which honours the affinity mask, so `taskset -c 0` means one) between FFmpeg and ONNX
 // Runtime; docs/OPERATIONS.md states the rule:
 //   - FFmpeg decodes each input on one thread (no frame threading: it costs CPU and frame
-//     delay, and one thread decodes a 720p30 camera many times faster than real time).
-//   - ONNX Runtime gets threads intra-op threads, every core when threads is 0, with
-//     spinning off: a worker that waits for the next clip sleeps and leaves its core to the
-//     decoder, which runs ahead of inference in that idle time (runAhead).
+//     delay, and one thread decodes a 720p30 camera many times faster than real time), and
+//     that thread keeps a core of its own.
+//   - ONNX Runtime gets threads intra-op threads: when threads is 0, every other core (one
+//     on a single core), with spinning off, so a worker that waits for the next clip sleeps.
+//     Sharing the decoder's core cost more than that core gave: a model call's parallel
+//     sections wait for the worker the decoder holds up (docs/BENCHMARKS.md).
 //
 // A GPU provider keeps ONNX Runtime's own thread default (the CPU only feeds the device).
 func OneShotThreads(o infer.Options, cores int) infer.Options {
@@ -151,7 +153,7 @@ func OneShotThreads(o infer.Options, cores int) infer.Options {
 		return o
 	}
 	if o.Threads == 0 {
-		o.Threads = max(cores, 1)
+		o.Threads = max(cores-1, 1)
 	}
 	if o.Threads > 1 {
 		o.SessionConfig = maps.Clone(o.SessionConfig)

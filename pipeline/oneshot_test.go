@@ -123,8 +123,9 @@ func TestOneShotThreads(t *testing.T) {
 		noSpinning bool
 	}{
 		{infer.Options{}, 1, 1, false}, // one thread: no pool, nothing to spin
-		{infer.Options{}, 2, 2, true},
-		{infer.Options{Provider: infer.ProviderCPU}, 16, 16, true},
+		{infer.Options{}, 2, 1, false}, // the decoder keeps the other core
+		{infer.Options{}, 3, 2, true},
+		{infer.Options{Provider: infer.ProviderCPU}, 16, 15, true},
 		{infer.Options{Threads: 3}, 16, 3, true},
 		{infer.Options{Provider: "cuda"}, 16, 0, false}, // ORT's own default on a GPU
 	} {

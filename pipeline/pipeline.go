@@ -176,7 +176,11 @@ func (p *Pipeline) openBackend(cfg configs.Config, log *slog.Logger, boxes infer
 		return nil, fmt.Errorf("model.runtime: %w", err)
 	}
 	p.runtime = rt
-	m, err := rt.Open(cfg.Model.Path)
+	open := rt.Open
+	if p.oneShot {
+		open = rt.OpenInBackground // the first clips decode while the session is built
+	}
+	m, err := open(cfg.Model.Path)
 	if err != nil {
 		rt.Close()
 		p.runtime = nil
@@ -238,6 +242,24 @@ func (p *Pipeline) Run(ctx context.Context) error {
 	}()
 
 	stopDelivery := p.startDelivery()
+	// One-shot, the session is still being built: if it cannot be, the inputs stop and Run
+	// returns why, as New would have.
+	var modelErr error
+	modelDone := make(chan struct{})
+	if p.oneShot && p.model != nil {
+		var cancelStreams context.CancelFunc
+		ctx, cancelStreams = context.WithCancel(ctx)
+		defer cancelStreams()
+		go func() {
+			defer close(modelDone)
+			if err := p.model.Ready(); err != nil {
+				modelErr = fmt.Errorf("model.path: %w", err)
+				cancelStreams()
+			}
+		}()
+	} else {
+		close(modelDone)
+	}
 	p.mu.Lock()
 	p.ready, p.runStarted = true, true
 	p.streamsCtx = ctx
@@ -283,6 +305,10 @@ func (p *Pipeline) Run(ctx context.Context) error {
 	p.flushTrackers(workCtx)
 	err := p.closeSinks(workCtx, shutdownCtx, stopDelivery)
 	p.closeModel()
+	<-modelDone // the model's session exists, or modelErr says why not
+	if modelErr != nil {
+		return errors.Join(modelErr, err)
+	}
 	if p.oneShot {
 		// One-shot callers need to know an input could not be read or gave nothing to score.
 		for _, s := range p.snapshotStreams() {

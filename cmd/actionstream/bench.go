@@ -68,7 +68,7 @@ cores; all measured in the same rounds, in rotating order.`, stderr)
 	fs.StringVar(&o.Model, "model", "", "ONNX model (required)")
 	fs.StringVar(&o.Input, "input", "", "video file (required)")
 	fs.IntVar(&o.Runs, "runs", 5, "rounds; min, median and max are reported")
-	fs.IntVar(&o.Threads, "threads", 0, "run's --threads (0 = its rule: every core)")
+	fs.IntVar(&o.Threads, "threads", 0, "run's --threads (0 = its rule: every core but the decoder's)")
 	asJSON := fs.Bool("json", false, "print JSON")
 	pass := fs.Bool("pass", false, cli.Hidden) // the raw child: time --clips raw model calls
 	clips := fs.Int("clips", 0, cli.Hidden)    // with --pass

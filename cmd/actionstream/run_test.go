@@ -54,6 +54,17 @@ func TestRunErrors(t *testing.T) {
 	model := testkit.TinyModel(t)
 	dir := t.TempDir()
 	notAModel := testkit.MakeVideo(t, dir, testkit.Video{FPS: "10", Seconds: 1})
+	// A valid contract ONNX Runtime cannot build a session for (an op it does not know): the
+	// session is built while the input decodes, and its failure still ends the run at once.
+	raw, err := os.ReadFile(model)
+	if err != nil {
+		t.Fatal(err)
+	}
+	unknownOp := filepath.Join(dir, "unknown-op.onnx")
+	if err := os.WriteFile(unknownOp, bytes.Replace(raw, []byte("\x22\x04Conv"), []byte("\x22\x04Cxnv"), 1), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	long := testkit.MakeVideo(t, dir, testkit.Video{FPS: "10", Seconds: 30})
 	cases := []struct {
 		args []string
 		code int
@@ -64,6 +75,7 @@ func TestRunErrors(t *testing.T) {
 		{[]string{"run", "--model", model, "--input", notAModel, "--retries", "-1"}, 2, "-retries"},
 		{[]string{"run", "--model", dir + "/missing.onnx", "--input", notAModel}, 1, "model.path"},
 		{[]string{"run", "--model", notAModel, "--input", notAModel}, 1, "not an ONNX model"},
+		{[]string{"run", "--model", unknownOp, "--input", long}, 1, "model.path: " + unknownOp + ": infer: create onnx runtime session"},
 		{[]string{"run", "--model", model, "--input", "http://example.invalid/x"}, 1, "streams[0].url"},
 	}
 	for _, c := range cases {

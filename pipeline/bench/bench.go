@@ -44,7 +44,7 @@ type DecodeResult struct {
 	FFmpegSeconds    [3]float64 `json:"ffmpeg_seconds"` // wall time min, median, max
 	OursCPUSeconds   float64    `json:"ours_cpu_seconds"`
 	FFmpegCPUSeconds float64    `json:"ffmpeg_cpu_seconds"`
-	CPURatio         float64    `json:"cpu_ratio"` // median CPU time ffmpeg / ours
+	CPURatio         float64    `json:"cpu_ratio"`               // median CPU time ffmpeg / ours
 	OursSwitches     int64      `json:"ours_context_switches"`   // median per run
 	FFmpegSwitches   int64      `json:"ffmpeg_context_switches"` // median per run
 	Frames           int64      `json:"frames"`
