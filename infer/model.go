@@ -51,6 +51,10 @@ func (r *Runtime) Open(path string) (*Model, error) {
 	if err := r.build(m, b); err != nil {
 		return nil, err
 	}
+	if err := r.warm(m); err != nil {
+		m.destroy()
+		return nil, err
+	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.closed {
@@ -61,13 +65,14 @@ func (r *Runtime) Open(path string) (*Model, error) {
 	return m, nil
 }
 
-// OpenInBackground is Open with the session built on another goroutine: the file and its
-// contract are read and checked now (Open's errors), the model's calls wait for the session,
-// and Ready reports whether it could be built. `run` decodes its first clips meanwhile (the
-// session of X3D-S takes about 0.15 s of CPU). A GPU provider, whose fallback decides
-// Provider, and a warm-up build the session here, as Open.
+// OpenInBackground is Open with the session built (and warmed up, with Options.WarmUpBatches)
+// on another goroutine: the file and its contract are read and checked now (Open's errors),
+// the model's calls wait for the session, and Ready reports whether it could be built. `run`
+// decodes its first clips meanwhile (the session of X3D-S takes about 0.15 s of CPU, its first
+// call as much again). A GPU provider, whose fallback decides Provider, builds the session here,
+// as Open.
 func (r *Runtime) OpenInBackground(path string) (*Model, error) {
-	if r.provider != ProviderCPU || len(r.warmUp) > 0 {
+	if r.provider != ProviderCPU {
 		return r.Open(path)
 	}
 	m, b, err := r.prepare(path)
@@ -83,8 +88,14 @@ func (r *Runtime) OpenInBackground(path string) (*Model, error) {
 	r.models[m] = struct{}{}
 	r.mu.Unlock()
 	go func() {
-		defer close(m.built)
 		m.buildErr = r.build(m, b)
+		close(m.built)
+		if m.buildErr == nil {
+			// The model's calls queue behind this one; if it fails, theirs say why.
+			if err := r.warm(m); err != nil {
+				r.log.Warn("model warm-up failed", "model", path, "err", err)
+			}
+		}
 	}()
 	return m, nil
 }
@@ -126,8 +137,7 @@ func (r *Runtime) prepare(path string) (*Model, []byte, error) {
 	}, b, nil
 }
 
-// build creates m's session from the model bytes b (provider fallbacks, depthwise kernel,
-// warm-up).
+// build creates m's session from the model bytes b (provider fallbacks, depthwise kernel).
 func (r *Runtime) build(m *Model, b []byte) error {
 	path := m.Path
 	var errs []error
@@ -159,14 +169,19 @@ func (r *Runtime) build(m *Model, b []byte) error {
 	if m.sess == nil {
 		return fmt.Errorf("%s: infer: create onnx runtime session: %v", path, errs)
 	}
-	if len(r.warmUp) > 0 {
-		took, err := m.WarmUp(r.warmUp)
-		if err != nil {
-			m.destroy()
-			return fmt.Errorf("%s: %w", path, err)
-		}
-		r.log.Info("model warmed up", "model", path, "provider", m.Provider, "batches", r.warmUp, "took", durations(took))
+	return nil
+}
+
+// warm runs the Runtime's warm-up batches on m's session, if any.
+func (r *Runtime) warm(m *Model) error {
+	if len(r.warmUp) == 0 {
+		return nil
 	}
+	took, err := m.WarmUp(r.warmUp)
+	if err != nil {
+		return fmt.Errorf("%s: %w", m.Path, err)
+	}
+	r.log.Info("model warmed up", "model", m.Path, "provider", m.Provider, "batches", r.warmUp, "took", durations(took))
 	return nil
 }
 

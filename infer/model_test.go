@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/actionstream/actionstream/internal/testkit"
 )
@@ -203,6 +204,25 @@ func TestOpenInBackground(t *testing.T) {
 	}
 	if err := m.Ready(); err != nil {
 		t.Fatal(err)
+	}
+	// With a warm-up, it runs on the building goroutine after the session exists; the
+	// model's own calls queue behind it.
+	warm, err := newRuntime(t, Options{WarmUpBatches: []int{1, 2}}).OpenInBackground(tiny)
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- warm.RunInto(in, 1, a) }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("a call on a model warming up in the background did not return")
+	}
+	if a[0] != b[0] {
+		t.Fatalf("warmed model: logit 0 %v, want %v", a[0], b[0])
 	}
 
 	raw, err := os.ReadFile(tiny)

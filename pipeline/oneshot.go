@@ -146,6 +146,9 @@ func (q *runAhead) drain() {
 //     on a single core), with spinning off, so a worker that waits for the next clip sleeps.
 //     Sharing the decoder's core cost more than that core gave: a model call's parallel
 //     sections wait for the worker the decoder holds up (docs/BENCHMARKS.md).
+//   - With two cores or more, the model is warmed up by one batch-1 call as soon as its session
+//     exists, on the cores the decoder leaves while it decodes the first clip (the first call
+//     page-faults ONNX Runtime's arena in; on one core that would only add a call).
 //
 // A GPU provider keeps ONNX Runtime's own thread default (the CPU only feeds the device).
 func OneShotThreads(o infer.Options, cores int) infer.Options {
@@ -154,6 +157,9 @@ func OneShotThreads(o infer.Options, cores int) infer.Options {
 	}
 	if o.Threads == 0 {
 		o.Threads = max(cores-1, 1)
+	}
+	if cores > 1 && len(o.WarmUpBatches) == 0 {
+		o.WarmUpBatches = []int{1}
 	}
 	if o.Threads > 1 {
 		o.SessionConfig = maps.Clone(o.SessionConfig)
