@@ -3,6 +3,7 @@ package infer
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"os"
 	"sync"
@@ -91,8 +92,9 @@ func (r *Runtime) OpenInBackground(path string) (*Model, error) {
 		m.buildErr = r.build(m, b)
 		close(m.built)
 		if m.buildErr == nil {
-			// The model's calls queue behind this one; if it fails, theirs say why.
-			if err := r.warm(m); err != nil {
+			// The model's calls queue behind this one; if it fails, theirs say why. A model
+			// closed first (an input too short for a clip) needs no warming.
+			if err := r.warm(m); err != nil && !errors.Is(err, ErrClosed) {
 				r.log.Warn("model warm-up failed", "model", path, "err", err)
 			}
 		}

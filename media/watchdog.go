@@ -37,8 +37,14 @@ func (w *watchdog) run(ctx context.Context) {
 	if t := min(nonZero(w.openLimit), nonZero(w.stallL)) / 5; t < period && t > 0 {
 		period = max(t, 10*time.Millisecond)
 	}
-	tick := time.NewTicker(period)
-	defer tick.Stop()
+	// Without timeouts (a file read as fast as it decodes) there is nothing to poll: only
+	// cancellation interrupts, and no ticker wakes the process ten times a second.
+	var ticks <-chan time.Time
+	if w.openLimit > 0 || w.stallL > 0 {
+		tick := time.NewTicker(period)
+		defer tick.Stop()
+		ticks = tick.C
+	}
 	for {
 		select {
 		case <-w.quit:
@@ -46,7 +52,7 @@ func (w *watchdog) run(ctx context.Context) {
 		case <-ctx.Done():
 			w.interrupter.Interrupt()
 			return
-		case now := <-tick.C:
+		case now := <-ticks:
 			if limit := w.limit(); limit > 0 && now.UnixNano()-w.last.Load() > int64(limit) {
 				w.didStall.Store(true)
 				w.interrupter.Interrupt()

@@ -7,8 +7,10 @@ import (
 	"runtime"
 	"testing"
 
+	"github.com/actionstream/actionstream/infer"
 	"github.com/actionstream/actionstream/internal/testkit"
 	"github.com/actionstream/actionstream/internal/testkit/testutil"
+	"github.com/actionstream/actionstream/pipeline"
 	"github.com/actionstream/actionstream/pipeline/bench"
 )
 
@@ -32,7 +34,7 @@ func TestBenchRun(t *testing.T) {
 	if err := json.Unmarshal([]byte(stdout.String()), &r); err != nil {
 		t.Fatalf("%v: %s", err, stdout.String())
 	}
-	if r.Clips < 1 || r.Frames != 100 || r.Runs != 2 || r.Cores != runtime.NumCPU() || r.Threads != runtime.NumCPU() || r.LoadBefore == "" || r.CPU == "" {
+	if r.Clips < 1 || r.Frames != 100 || r.Runs != 2 || r.Cores != runtime.NumCPU() || r.Threads != pipeline.OneShotThreads(infer.Options{}, runtime.NumCPU()).Threads || r.LoadBefore == "" || r.CPU == "" {
 		t.Fatalf("result %+v", r)
 	}
 	for name, s := range map[string]bench.Spread{"ffmpeg": r.FFmpegWall, "ffmpeg cpu": r.FFmpegCPU, "raw": r.RawWall,
