@@ -528,12 +528,15 @@ func (d *Decoder) convert(pts time.Duration, wall time.Time) {
 			d.errors.Add(1)
 			return
 		}
-		switch err := d.ff.ScaleRect(s.rgb, s.stride, size, size, d.rect); {
+		switch done, err := d.ff.ScaleRectPlanes(s.rgb, s.stride, size, size, d.rect, s.frame.Pixels, &d.lut); {
 		case errors.Is(err, media.ErrScaleRect):
 			d.whole = true
 			d.log.Debug("pixel format cannot be scaled in part: resizing sampled frames whole")
 		case err != nil:
 			d.errors.Add(1)
+			return
+		case done:
+			d.publish(s, pts, wall)
 			return
 		}
 	}
@@ -558,6 +561,12 @@ func (d *Decoder) convert(pts time.Duration, wall time.Time) {
 			pr[x], pg[x], pb[x] = lr[pix[0]], lg[pix[1]], lb[pix[2]]
 		}
 	}
+	d.publish(s, pts, wall)
+}
+
+// publish hands the converted slot s to the ring (the thumbnail's frame held with it) and
+// the sampler, and delivers the clips it completes.
+func (d *Decoder) publish(s *slot, pts time.Duration, wall time.Time) {
 	s.frame.PTS, s.frame.Wall = pts, wall
 	s.frame.SourceWidth, s.frame.SourceHeight = d.srcW, d.srcH
 	s.whole, s.picW, s.picH, s.cropX, s.cropY = d.whole, d.rw, d.rh, d.x0, d.y0

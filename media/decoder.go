@@ -176,21 +176,42 @@ type Rect struct{ X, Y, W, H int }
 // to w×h (r.X and r.Y move to the nearest whole chroma sample: even for 4:2:0). A pixel format
 // whose planes cannot be offset to r gives ErrScaleRect; Scale then converts it.
 func (d *Decoder) ScaleRect(dst []byte, stride, w, h int, r Rect) error {
+	_, err := d.scaleRect(dst, stride, w, h, r, nil, nil)
+	return err
+}
+
+// ScaleRectPlanes is ScaleRect that may also write the model's normalized planes: planes gets
+// lut[c][v] for every channel c and 8-bit value v of the result (3 planes of w×h), in the same
+// pass, when the frame is limited-range YUV; done says whether it did (else the caller
+// converts the RGB bytes).
+func (d *Decoder) ScaleRectPlanes(dst []byte, stride, w, h int, r Rect, planes []float32, lut *[3][256]float32) (done bool, err error) {
+	if len(planes) < 3*w*h || lut == nil {
+		return false, fmt.Errorf("%w: %d plane values for %dx%d", ErrScale, len(planes), w, h)
+	}
+	return d.scaleRect(dst, stride, w, h, r, planes, lut)
+}
+
+func (d *Decoder) scaleRect(dst []byte, stride, w, h int, r Rect, planes []float32, lut *[3][256]float32) (bool, error) {
 	if len(dst) < stride*h || stride < 3*w {
-		return fmt.Errorf("%w: %d bytes for %dx%d at stride %d", ErrScale, len(dst), w, h, stride)
+		return false, fmt.Errorf("%w: %d bytes for %dx%d at stride %d", ErrScale, len(dst), w, h, stride)
 	}
 	src, err := d.scaleSource()
 	if err != nil {
-		return err
+		return false, err
+	}
+	var cp, cl *C.float
+	if planes != nil {
+		cp, cl = (*C.float)(unsafe.Pointer(&planes[0])), (*C.float)(unsafe.Pointer(&lut[0][0]))
 	}
 	switch rc := C.as_scale_rect(d.rsws, src, C.int(r.X), C.int(r.Y), C.int(r.W), C.int(r.H),
-		(*C.uint8_t)(unsafe.Pointer(&dst[0])), C.int(stride), C.int(w), C.int(h)); {
+		(*C.uint8_t)(unsafe.Pointer(&dst[0])), C.int(stride), C.int(w), C.int(h), cp, cl); {
 	case rc == -C.ENOSYS:
-		return ErrScaleRect
+		return false, ErrScaleRect
 	case rc < 0:
-		return fmt.Errorf("%w: rectangle %+v of a %dx%d frame", ErrScale, r, int(src.width), int(src.height))
+		return false, fmt.Errorf("%w: rectangle %+v of a %dx%d frame", ErrScale, r, int(src.width), int(src.height))
+	default:
+		return rc == 1, nil
 	}
-	return nil
 }
 
 // Hold keeps a reference to the last received frame (its download from the GPU, if any):

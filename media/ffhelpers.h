@@ -24,7 +24,8 @@ typedef struct {
 } as_scaler;
 
 int as_scale(as_scaler *s, AVFrame *f, uint8_t *dst, int stride, int dw, int dh);
-int as_scale_rect(as_scaler *s, AVFrame *f, int sx, int sy, int sw, int sh, uint8_t *dst, int stride, int dw, int dh);
+int as_scale_rect(as_scaler *s, AVFrame *f, int sx, int sy, int sw, int sh, uint8_t *dst, int stride, int dw, int dh,
+	float *planes, const float *lut);
 as_scaler *as_scaler_alloc(void);
 void as_scaler_free(as_scaler *s);
 #endif
