@@ -47,6 +47,7 @@ the factor overrides; a spec file is trained exactly as written.`, stderr)
 	initRun := fs.String("init", "", "detection: start the backbone from this weights.pt (e.g. the single-stage run's, for roi) or model.onnx (its --arch)")
 	featCache := fs.String("feature-cache", "", "with --freeze-backbone: keep and reuse the backbone features in this directory")
 	freeze := fs.Bool("freeze-backbone", false, "detection: train only the neck and head on the --init backbone's features")
+	roiNeg := fs.Int("roi-negatives", 0, "roi: background boxes per clip (IoU < 0.3 with every actor) trained to score no class")
 	quiet := fs.Bool("quiet", false, "no progress bar")
 	dryRun := fs.Bool("dry-run", false, "print the architecture JSON that would be trained and exit")
 	if err := cli.Parse(fs, args, "data", "out"); err != nil {
@@ -104,7 +105,7 @@ the factor overrides; a spec file is trained exactly as written.`, stderr)
 		a.Name, float64(cost.MACs)/1e9, float64(cost.Params)/1e6, a.Frames, a.SamplingRate, a.CropSize, a.NumClasses, *device)
 	o := fit.Options{Arch: a, Data: *data, Out: *out, Name: *name, Recipe: rec, Device: *device,
 		Resume: *resume, ValSplit: *val, ValEvery: *valEvery, TrainedOn: *trainedOn, NoExport: *noExport,
-		Task: *task, DetectionChannels: *detCh, DetectionStride: *detStride, Init: *initRun, FreezeBackbone: *freeze, FeatureCache: *featCache}
+		Task: *task, DetectionChannels: *detCh, DetectionStride: *detStride, Init: *initRun, FreezeBackbone: *freeze, FeatureCache: *featCache, RoINegatives: *roiNeg}
 	if !*quiet {
 		o.Bar = stderr
 	}
