@@ -238,8 +238,8 @@ def fit(args, ch):
         raise ValueError(f"{args.data}: no images of the splits {splits}")
     strides = tuple(int(v) for v in args.strides.split(","))
     model = build(torch, width=args.width, strides=strides)
-    if size % 32:
-        raise ValueError(f"image size {size} is not a multiple of 32 (the conv stack's stride)")
+    if size % max(strides):
+        raise ValueError(f"image size {size} is not a multiple of {max(strides)}")
     cell, stride = grids(torch, size, strides)
     opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=5e-4)
     steps_per_epoch = math.ceil(len(imgs) / args.batch)
