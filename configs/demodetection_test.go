@@ -20,7 +20,7 @@ func TestDemoDetectionConfig(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !meta.IsDetection() || meta.Mode != infer.ModeSingleStage || meta.Grid() != 8 || len(meta.Labels) != 9 {
+	if !meta.IsDetection() || meta.Mode != infer.ModeSingleStage || meta.Grid() != 16 || len(meta.Labels) != 9 {
 		t.Errorf("bundled detection model: task %q mode %q grid %d labels %v", meta.Task, meta.Mode, meta.Grid(), meta.Labels)
 	}
 }

@@ -34,6 +34,8 @@ func cmdTrainEval(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	pd := infer.DefaultPersonDetectorConfig()
 	fs.StringVar(&pd.Path, "person-detector", "", "detection, RoI model: boxes from this person detector ONNX model, run on each key frame")
 	fs.StringVar(&pd.Format, "person-format", pd.Format, "the person detector's export: yolox or yolov8")
+	fs.Float64Var(&pd.ScoreThreshold, "person-score", pd.ScoreThreshold, "the person detector's score threshold (detection.person_detector.score_threshold)")
+	fs.Float64Var(&pd.NMSIoU, "person-nms", pd.NMSIoU, "the person detector's NMS IoU (detection.person_detector.nms_iou)")
 	quiet := fs.Bool("quiet", false, "no progress line")
 	if err := cli.Parse(fs, args, "labels"); err != nil {
 		return err

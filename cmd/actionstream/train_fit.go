@@ -42,11 +42,12 @@ the factor overrides; a spec file is trained exactly as written.`, stderr)
 	trainedOn := fs.String("trained-on", "", "trained_on metadata text (default: describes the dataset)")
 	noExport := fs.Bool("no-export", false, "skip the ONNX export")
 	task := fs.String("task", fit.TaskClassification, "classification, detection (single-stage head) or roi (RoI head; dataset from train prepare --boxes)")
-	detStride := fs.Int("detection-stride", x3d.DefaultDetectionStride, "detection cell size in crop pixels: 8 (res3..res5) or 16 (res4, res5)")
+	detStride := fs.Int("detection-stride", x3d.DefaultDetectionStride, "detection cell size in crop pixels: 4 (res2..res5), 8 (res3..res5) or 16 (res4, res5)")
 	detCh := fs.Int("detection-channels", fit.DefaultDetectionChannels, "detection neck and head width")
 	initRun := fs.String("init", "", "detection: start the backbone from this weights.pt (e.g. the single-stage run's, for roi) or model.onnx (its --arch)")
 	featCache := fs.String("feature-cache", "", "with --freeze-backbone: keep and reuse the backbone features in this directory")
 	freeze := fs.Bool("freeze-backbone", false, "detection: train only the neck and head on the --init backbone's features")
+	roiNeg := fs.Int("roi-negatives", 0, "roi: background boxes per clip (IoU < 0.3 with every actor) trained to score no class")
 	quiet := fs.Bool("quiet", false, "no progress bar")
 	dryRun := fs.Bool("dry-run", false, "print the architecture JSON that would be trained and exit")
 	if err := cli.Parse(fs, args, "data", "out"); err != nil {
@@ -104,7 +105,7 @@ the factor overrides; a spec file is trained exactly as written.`, stderr)
 		a.Name, float64(cost.MACs)/1e9, float64(cost.Params)/1e6, a.Frames, a.SamplingRate, a.CropSize, a.NumClasses, *device)
 	o := fit.Options{Arch: a, Data: *data, Out: *out, Name: *name, Recipe: rec, Device: *device,
 		Resume: *resume, ValSplit: *val, ValEvery: *valEvery, TrainedOn: *trainedOn, NoExport: *noExport,
-		Task: *task, DetectionChannels: *detCh, DetectionStride: *detStride, Init: *initRun, FreezeBackbone: *freeze, FeatureCache: *featCache}
+		Task: *task, DetectionChannels: *detCh, DetectionStride: *detStride, Init: *initRun, FreezeBackbone: *freeze, FeatureCache: *featCache, RoINegatives: *roiNeg}
 	if !*quiet {
 		o.Bar = stderr
 	}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 
+	"github.com/actionstream/actionstream/infer"
 	"github.com/actionstream/actionstream/training/person"
 	"github.com/actionstream/actionstream/training/python"
 )
@@ -37,6 +38,10 @@ precision and recall at IoU 0.5 on the test split and on --heldout (another seed
 	fs.IntVar(&o.Batch, "batch", 32, "images per SGD step")
 	fs.IntVar(&o.Width, "width", 16, "the network's base width")
 	fs.IntVar(&o.Seed, "seed", 0, "random seed")
+	fs.StringVar(&o.Strides, "strides", "", "the detection heads' strides in input pixels, finest first (\"\" = 8,16; 4,8 suits a 64-pixel crop)")
+	o.Detector = infer.DefaultPersonDetectorConfig()
+	fs.Float64Var(&o.Detector.ScoreThreshold, "score-threshold", o.Detector.ScoreThreshold, "the score threshold the exported detector is measured at")
+	fs.Float64Var(&o.Detector.NMSIoU, "nms-iou", o.Detector.NMSIoU, "the NMS IoU it is measured at")
 	threads := fs.Int("threads", 0, "torch CPU threads (0 = torch's default)")
 	quiet := fs.Bool("quiet", false, "no progress line")
 	if err := parse(fs, args, "data", "out"); err != nil {

@@ -131,6 +131,10 @@ type Options struct {
 	// FeatureCache keeps the frozen backbone's features in this directory, so a second
 	// run on the same data and backbone (roi after detection) skips the backbone pass.
 	FeatureCache string
+	// RoINegatives (roi only) adds this many background boxes per clip, each missing
+	// every actor (IoU < 0.3), trained to score no class: a person detector's boxes on
+	// the backdrop then score low.
+	RoINegatives int
 }
 
 // Tasks of `train fit`.
@@ -294,6 +298,9 @@ func Fit(ctx context.Context, r *python.Runner, o Options) (Result, error) {
 	if a, err = WithTask(a, o.Task, o.DetectionChannels, o.DetectionStride); err != nil {
 		return Result{}, err
 	}
+	if o.RoINegatives < 0 || (o.RoINegatives > 0 && o.Task != TaskRoI) {
+		return Result{}, fmt.Errorf("%w: roi negatives %d (a count, task %s only)", ErrOptions, o.RoINegatives, TaskRoI)
+	}
 	detection := a.Detection != nil
 	if detection && !hasBoxes(ix) {
 		return Result{}, fmt.Errorf("%w: task %s needs key-frame boxes: prepare the dataset with --boxes", ErrData, o.Task)
@@ -364,6 +371,9 @@ func Fit(ctx context.Context, r *python.Runner, o Options) (Result, error) {
 				return Result{}, fmt.Errorf("fit: %w", err)
 			}
 			args = append(args, "--feature-cache", fc)
+		}
+		if o.RoINegatives > 0 {
+			args = append(args, "--roi-negatives", strconv.Itoa(o.RoINegatives))
 		}
 	}
 	if o.ValEvery > 1 {

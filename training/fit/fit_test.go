@@ -140,4 +140,10 @@ func TestFitExportResume(t *testing.T) {
 	if _, err := Fit(ctx, r, Options{Arch: arch, Data: data, Out: out, Device: "tpu"}); !errors.Is(err, ErrOptions) {
 		t.Errorf("device tpu: %v", err)
 	}
+	for _, o := range []Options{{RoINegatives: 2}, {Task: TaskRoI, RoINegatives: -1}} {
+		o.Arch, o.Data, o.Out = arch, data, out
+		if _, err := Fit(ctx, r, o); !errors.Is(err, ErrOptions) {
+			t.Errorf("task %q, roi negatives %d: %v", o.Task, o.RoINegatives, err)
+		}
+	}
 }

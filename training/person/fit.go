@@ -36,6 +36,9 @@ type FitOptions struct {
 	Width   int // the network's base width; 0 = 16
 	LR      float64
 	Seed    int
+	// Strides are the detection heads' strides in input pixels, comma-separated, finest
+	// first (each 4, 8, 16 or 32); "" = 8,16.
+	Strides string
 	// Detector is how the exported model is scored (the serving defaults when zero).
 	Detector infer.PersonDetectorConfig
 	Runtime  infer.Options
@@ -99,6 +102,9 @@ func Fit(ctx context.Context, r *python.Runner, o FitOptions) (Result, error) {
 	}
 	model := filepath.Join(o.Out, ModelFile)
 	args := []string{"person-fit", "--data", dataDir, "--out", model, "--seed", strconv.Itoa(o.Seed)}
+	if o.Strides != "" {
+		args = append(args, "--strides", o.Strides)
+	}
 	for _, a := range []struct {
 		flag string
 		v    float64

@@ -12,12 +12,13 @@ const (
 const DefaultDetectionStride = 8
 
 // detectionLevels is how many of the last stages the neck fuses for each stride built.
-var detectionLevels = map[int]int{8: 3, 16: 2}
+var detectionLevels = map[int]int{4: 4, 8: 3, 16: 2}
 
 // Detection replaces the classification head with a detection head on the last two
 // stages. Layer semantics (convs as in Arch; "BN" as there):
 //
-//	neck:  the last stages' outputs (stride 8: res3, res4, res5; stride 16: res4, res5) each
+//	neck:  the last stages' outputs (stride 4: res2..res5; stride 8: res3, res4, res5; stride
+//	       16: res4, res5) each
 //	       averaged over time; lat.k: conv 1×1×1 -> Channels, BN; the coarser ones upsampled
 //	       (nearest, ×2 per level) to the finest and summed; ReLU; fuse: conv 1×3×3 pad 1,
 //	       BN, ReLU. Output [N, Channels, 1, G, G], G = CropSize/Stride.
@@ -41,7 +42,7 @@ func (a Arch) WithDetection(mode string, channels int) (Arch, error) {
 	return a.WithDetectionStride(mode, channels, DefaultDetectionStride)
 }
 
-// WithDetectionStride is WithDetection with cells of stride pixels (8 or 16).
+// WithDetectionStride is WithDetection with cells of stride pixels (4, 8 or 16).
 func (a Arch) WithDetectionStride(mode string, channels, stride int) (Arch, error) {
 	d := &Detection{Mode: mode, Stride: stride, Channels: channels}
 	if mode == ModeRoI {
@@ -62,7 +63,7 @@ func (d Detection) validate(a Arch) error {
 	case d.Mode != ModeSingleStage && d.Mode != ModeRoI:
 		return bad("mode %q (want %s or %s)", d.Mode, ModeSingleStage, ModeRoI)
 	case detectionLevels[d.Stride] == 0:
-		return bad("stride %d (8: res3..res5, or 16: res4, res5)", d.Stride)
+		return bad("stride %d (4: res2..res5, 8: res3..res5, or 16: res4, res5)", d.Stride)
 	case a.CropSize%32 != 0:
 		return bad("crop %d is not a multiple of 32", a.CropSize)
 	case len(a.Stages) < detectionLevels[d.Stride]:

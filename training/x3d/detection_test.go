@@ -15,7 +15,7 @@ func TestDetectionHeadCost(t *testing.T) {
 		mode   string
 		stride int
 		lat    int // lateral convs: one per fused stage
-	}{{ModeSingleStage, 8, 3}, {ModeSingleStage, 16, 2}, {ModeRoI, 8, 3}} {
+	}{{ModeSingleStage, 4, 4}, {ModeSingleStage, 8, 3}, {ModeSingleStage, 16, 2}, {ModeRoI, 8, 3}} {
 		d, err := a.WithDetectionStride(c.mode, 64, c.stride)
 		if err != nil {
 			t.Fatalf("%s/%d: %v", c.mode, c.stride, err)
@@ -24,7 +24,7 @@ func TestDetectionHeadCost(t *testing.T) {
 		lat, head := 0, false
 		for _, l := range cost.Layers {
 			switch l.Name {
-			case "neck.lat0", "neck.lat1", "neck.lat2":
+			case "neck.lat0", "neck.lat1", "neck.lat2", "neck.lat3":
 				lat++
 			case "neck.fuse":
 				if g := 64 / c.stride; l.Output[2] != g || l.Output[3] != g {
@@ -48,7 +48,7 @@ func TestDetectionHeadCost(t *testing.T) {
 		mode   string
 		stride int
 		crop   int
-	}{{"boxes", 8, 64}, {ModeSingleStage, 4, 64}, {ModeSingleStage, 8, 48}} {
+	}{{"boxes", 8, 64}, {ModeSingleStage, 2, 64}, {ModeSingleStage, 32, 64}, {ModeSingleStage, 8, 48}} {
 		b := a
 		if bad.crop != 64 {
 			if b, err = Build(Factors{Frames: 4, SamplingRate: 12, Crop: bad.crop, Width: 2, Bottleneck: 2.25, Depth: 2.2}, "x", 9); err != nil {

@@ -1,7 +1,7 @@
 """Detection heads on the X3D backbone (docs/MODEL_CONTRACT.md, "Detection models").
 
 Both heads read the same neck: the last stages' outputs (res4, res5 for stride 16; res3..res5
-for stride 8) averaged over time, each through a 1x1x1 conv + BN, the coarser ones upsampled
+for stride 8; res2..res5 for stride 4) averaged over time, each through a 1x1x1 conv + BN, the coarser ones upsampled
 (nearest) to the finest and summed, ReLU, a 1x3x3 conv + BN + ReLU: a map of G = S/stride
 cells. Everything stays 5-D ([N,C,1,G,G]) so the backbone's ConvBN folding covers the heads.
 
@@ -161,13 +161,13 @@ class RoIHead(nn.Module):
         return self.proj(self.dropout(r))
 
 
-STRIDE_LEVELS = {8: 3, 16: 2}  # stride -> how many of the last stages the neck fuses
+STRIDE_LEVELS = {4: 4, 8: 3, 16: 2}  # stride -> how many of the last stages the neck fuses
 
 
 def levels(det):
     stride = _int(det, "stride")
     if stride not in STRIDE_LEVELS:
-        raise DetectionSpecError(f"detection.stride {stride}: want 8 (res3..res5) or 16 (res4, res5)")
+        raise DetectionSpecError(f"detection.stride {stride}: want 4 (res2..res5), 8 (res3..res5) or 16 (res4, res5)")
     return STRIDE_LEVELS[stride]
 
 

@@ -4,7 +4,8 @@ classification loop's schedule, optimizer, checkpoints and progress lines (train
 
 single_stage: CenterNet targets and losses (detect.encode, detect.centre_losses).
 roi: the true key-frame boxes, each jittered (centre shift and scale up to --roi-jitter of
-  its size), one BCE-trained multi-hot row per box.
+  its size), one BCE-trained multi-hot row per box; --roi-negatives K adds K background
+  boxes per clip (negative_rois) with all-zero rows.
 Validation: frame-level AP@0.5 per class on the val split's key frames (the contract's
 decoding for single_stage; the true boxes for roi), reported as val_map.
 """
@@ -58,8 +59,36 @@ def jitter_rois(batch_actors, gen, amount):
     return torch.tensor(rois, dtype=torch.float32).reshape(-1, 5), labels
 
 
-def multi_hot(labels, classes):
-    y = torch.zeros(len(labels), classes)
+def negative_rois(batch_actors, gen, per_clip, max_iou=0.3, tries=20):
+    """Up to per_clip background boxes per clip, rows [b, x1, y1, x2, y2] like jitter_rois:
+    each the size of one of the clip's actors (scaled 0.7-1.4 per side), placed at random
+    inside the crop, kept if its IoU with every true box is below max_iou. A box a person
+    detector puts on the backdrop (a still disc, a texture) looks like these; trained to
+    score no class, the head gives such boxes low scores."""
+    rows = []
+    for b, actors in enumerate(batch_actors):
+        if not actors or per_clip <= 0:
+            continue
+        boxes = [box for _, box in actors]
+        got = 0
+        for _ in range(tries * per_clip):
+            if got == per_clip:
+                break
+            r = torch.rand(5, generator=gen)
+            x1, y1, x2, y2 = boxes[min(int(r[0] * len(boxes)), len(boxes) - 1)]
+            w = min((x2 - x1) * (0.7 + 0.7 * float(r[1])), 1.0)
+            h = min((y2 - y1) * (0.7 + 0.7 * float(r[2])), 1.0)
+            nx, ny = float(r[3]) * (1 - w), float(r[4]) * (1 - h)
+            cand = [nx, ny, nx + w, ny + h]
+            if max(detect.iou(cand, list(t)) for t in boxes) < max_iou:
+                rows.append([float(b)] + cand)
+                got += 1
+    return torch.tensor(rows, dtype=torch.float32).reshape(-1, 5)
+
+
+def multi_hot(labels, classes, negatives=0):
+    """[K+negatives, C]: one row per label, then all-zero rows for the negatives."""
+    y = torch.zeros(len(labels) + negatives, classes)
     for i, l in enumerate(labels):
         y[i, l] = 1.0
     return y
@@ -192,16 +221,18 @@ def load_onnx_backbone(model, path):
 
 
 class FeatureCache:
-    """The frozen backbone's time-averaged res4/res5 features of every clip of a split,
-    for each flip variant (0 none, 1 horizontal, 2 vertical): the neck and head then train
-    on them without running the backbone again."""
+    """The frozen backbone's time-averaged stage outputs (every stage, finest first) of
+    every clip of a split, for each flip variant (0 none, 1 horizontal, 2 vertical): the
+    neck and head then train on them without running the backbone again. batch() gives
+    the last `levels` stages, the ones the neck reads, so one cache serves every stride."""
 
     VARIANTS = {"none": 0, "h": 1, "v": 2}
 
     def __init__(self, model, split, lut, ds, device, variants, batch, progress=None):
         self.variants = variants
+        self.levels = len(model.neck.lat)
         n = len(split)
-        levels = len(model.neck.lat)
+        levels = len(model.stages)
         per = [[] for _ in range(levels)]
         model.eval()
         with torch.no_grad():
@@ -225,12 +256,13 @@ class FeatureCache:
         self.feats = [torch.cat(p) for p in per]  # each [N, V, C, 1, H, W], finest first
 
     def batch(self, idx, variant):
-        return tuple(f[idx, variant] for f in self.feats)
+        return tuple(f[idx, variant] for f in self.feats[-self.levels:])
 
     @classmethod
-    def cached(cls, cache_dir, key, build):
+    def cached(cls, cache_dir, key, build, levels):
         """The cache stored under cache_dir for key (a dict naming the backbone, data, split
-        and variants), else build() saved there: the RoI run reuses the single-stage run's."""
+        and variants), else build() saved there: the RoI run reuses the single-stage run's,
+        whatever the strides of their necks (levels: the stages the neck reads)."""
         if not cache_dir:
             return build()
         os.makedirs(cache_dir, exist_ok=True)
@@ -239,7 +271,7 @@ class FeatureCache:
             saved = torch.load(path)
             if saved.get("key") == key:
                 c = cls.__new__(cls)
-                c.variants, c.feats = key["variants"], saved["feats"]
+                c.variants, c.feats, c.levels = key["variants"], saved["feats"], levels
                 return c
         c = build()
         _save(path, {"key": key, "feats": c.feats})
@@ -311,13 +343,15 @@ def fit(args, spec, ch):
         t0 = time.time()
         st = os.stat(args.init)
         key = {"init": os.path.abspath(args.init), "init_bytes": st.st_size, "init_mtime": st.st_mtime,
-               "data": os.path.abspath(args.data), "limit": args.limit, "levels": len(model.neck.lat)}
+               "data": os.path.abspath(args.data), "limit": args.limit, "stages": len(model.stages)}
         cache = FeatureCache.cached(args.feature_cache, dict(key, split=train.name, variants=variants), lambda: FeatureCache(
             model, train, lut, ds, device, variants, args.eval_batch,
-            lambda i, n: ch.progress("features", step=i, total=n, elapsed_s=time.time() - t0)))
+            lambda i, n: ch.progress("features", step=i, total=n, elapsed_s=time.time() - t0)),
+            len(model.neck.lat))
         if val is not None and len(val):
             val_cache = FeatureCache.cached(args.feature_cache, dict(key, split=val.name, variants=["none"]),
-                                            lambda: FeatureCache(model, val, lut, ds, device, ["none"], args.eval_batch))
+                                            lambda: FeatureCache(model, val, lut, ds, device, ["none"], args.eval_batch),
+                                            len(model.neck.lat))
 
     def train_mode():
         model.train()
@@ -369,9 +403,10 @@ def fit(args, spec, ch):
                 rois, labels = jitter_rois(acts, gen, args.roi_jitter)
                 if not labels:
                     continue
-                logits = model_forward(model, x, rois.to(device))
-                loss = F.binary_cross_entropy_with_logits(logits, multi_hot(labels, ncls).to(device))
-                correct = int((logits.argmax(1).cpu() == torch.tensor(labels)).sum())
+                neg = negative_rois(acts, gen, args.roi_negatives)
+                logits = model_forward(model, x, torch.cat([rois, neg]).to(device))
+                loss = F.binary_cross_entropy_with_logits(logits, multi_hot(labels, ncls, len(neg)).to(device))
+                correct = int((logits[:len(labels)].argmax(1).cpu() == torch.tensor(labels)).sum())
                 nact = len(labels)
             else:
                 tg = tuple(t.to(device) for t in batch_targets(acts, grid, ncls))

@@ -10,8 +10,8 @@ it reads a YOLOX export:
   input pixels, then sigmoid objectness and sigmoid class score.
 
 The network: a plain stride-2 conv stack (conv, BN, SiLU) to stride 32, a top-down path
-adding each coarser level into the finer one, and YOLOX-style decoupled heads on stride
-8 and 16. Targets: an anchor point (cell centre) inside a box and within
+adding each coarser level into the finer one, and YOLOX-style decoupled heads on strides
+8 and 16 (--strides: e.g. 4,8 for small images, such as a 64-pixel crop's key frame). Targets: an anchor point (cell centre) inside a box and within
 1.5 cells of its centre is a positive of that box (the smallest box when several claim
 it): objectness BCE over all anchors, class BCE and 1-GIoU (x5, YOLOX's weight) at the
 positives, each normalised by the number of positives.
@@ -43,8 +43,19 @@ def load(data_dir, splits):
     return s, imgs[keep], boxes
 
 
-def build(torch, width=16, classes=1):
+def level(stride):
+    """The conv stack's level (stage index 1..5) of a head stride (4, 8, 16 or 32)."""
+    k = int(round(math.log2(stride)))
+    if 2 ** k != stride or not 2 <= k <= 5:
+        raise ValueError(f"head stride {stride}: want 4, 8, 16 or 32")
+    return k
+
+
+def build(torch, width=16, classes=1, strides=STRIDES):
     nn = torch.nn
+    levels = [level(s) for s in strides]
+    if levels != sorted(set(levels)):
+        raise ValueError(f"head strides {strides}: want distinct strides, finest first")
 
     def conv(cin, cout, k=3, s=1):
         return nn.Sequential(nn.Conv2d(cin, cout, k, s, k // 2, bias=False), nn.BatchNorm2d(cout), nn.SiLU())
@@ -70,35 +81,38 @@ def build(torch, width=16, classes=1):
         def __init__(self):
             super().__init__()
             w = width
+            self.chans = {1: w, 2: 2 * w, 3: 3 * w, 4: 4 * w, 5: 4 * w}
             self.s1 = conv(3, w, 3, 2)                                   # /2
             self.s2 = nn.Sequential(conv(w, 2 * w, 3, 2), conv(2 * w, 2 * w))      # /4
             self.s3 = nn.Sequential(conv(2 * w, 3 * w, 3, 2), conv(3 * w, 3 * w))  # /8
             self.s4 = nn.Sequential(conv(3 * w, 4 * w, 3, 2), conv(4 * w, 4 * w))  # /16
             self.s5 = nn.Sequential(conv(4 * w, 4 * w, 3, 2), conv(4 * w, 4 * w))  # /32: context
-            # Top-down (FPN-like): each level adds the coarser level's features, upsampled,
-            # so a head sees a whole large shape (is it a backdrop disc or an actor?).
-            self.lat4 = conv(4 * w, 4 * w, 1)
-            self.lat3 = conv(4 * w, 3 * w, 1)
-            self.heads = nn.ModuleList([Head(3 * w, 2 * w), Head(4 * w, 2 * w)])
+            # Top-down (FPN-like): each level from res4 down to the finest head's adds the
+            # coarser level's features, upsampled, so a head sees a whole large shape (is it
+            # a backdrop disc or an actor?).
+            self.levels = levels
+            for k in range(4, levels[0] - 1, -1):
+                setattr(self, f"lat{k}", conv(self.chans[k + 1], self.chans[k], 1))
+            self.heads = nn.ModuleList([Head(self.chans[k], 2 * w) for k in levels])
 
         def forward(self, x):
-            """Raw per-level maps [N, 4+1+C, h, w] (stride 8, 16)."""
+            """Raw per-level maps [N, 4+1+C, h, w], one per head stride (finest first)."""
             F = torch.nn.functional
-            p3 = self.s3(self.s2(self.s1(x)))
-            p4 = self.s4(p3)
-            p5 = self.s5(p4)
-            p4 = p4 + self.lat4(F.interpolate(p5, size=p4.shape[-2:], mode="nearest"))
-            p3 = p3 + self.lat3(F.interpolate(p4, size=p3.shape[-2:], mode="nearest"))
-            return [self.heads[0](p3), self.heads[1](p4)]
+            p = {1: self.s1(x)}
+            for k in range(2, 6):
+                p[k] = getattr(self, f"s{k}")(p[k - 1])
+            for k in range(4, self.levels[0] - 1, -1):
+                p[k] = p[k] + getattr(self, f"lat{k}")(F.interpolate(p[k + 1], size=p[k].shape[-2:], mode="nearest"))
+            return [head(p[k]) for head, k in zip(self.heads, self.levels)]
 
     return PersonNet()
 
 
-def grids(torch, size):
+def grids(torch, size, head_strides=STRIDES):
     """Per anchor: its grid cell (x, y) and stride, levels concatenated, rows row-major
     (YOLOX's flatten order)."""
     cells, strides = [], []
-    for s in STRIDES:
+    for s in head_strides:
         g = size // s
         yv, xv = torch.meshgrid(torch.arange(g), torch.arange(g), indexing="ij")
         cells.append(torch.stack((xv, yv), 2).reshape(-1, 2))
@@ -115,8 +129,8 @@ class Decoded:
     """The export wrapper: YOLOX's inference head (sigmoid obj/cls, then decode_outputs)."""
 
     @staticmethod
-    def wrap(torch, model, size):
-        cell, stride = grids(torch, size)
+    def wrap(torch, model, size, strides=STRIDES):
+        cell, stride = grids(torch, size, strides)
 
         class Export(torch.nn.Module):
             def __init__(self):
@@ -222,10 +236,11 @@ def fit(args, ch):
     size, imgs, boxes = load(args.data, splits)
     if len(imgs) == 0:
         raise ValueError(f"{args.data}: no images of the splits {splits}")
-    if size % max(STRIDES):
-        raise ValueError(f"image size {size} is not a multiple of {max(STRIDES)}")
-    model = build(torch, width=args.width)
-    cell, stride = grids(torch, size)
+    strides = tuple(int(v) for v in args.strides.split(","))
+    model = build(torch, width=args.width, strides=strides)
+    if size % max(strides):
+        raise ValueError(f"image size {size} is not a multiple of {max(strides)}")
+    cell, stride = grids(torch, size, strides)
     opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=5e-4)
     steps_per_epoch = math.ceil(len(imgs) / args.batch)
     total = args.epochs * steps_per_epoch
@@ -250,21 +265,21 @@ def fit(args, ch):
         history.append({"epoch": epoch + 1, "loss": run[0] / n, "giou_loss": run[1] / n, "obj_loss": run[2] / n, "cls_loss": run[3] / n})
         ch.progress("fit", step=epoch + 1, total=args.epochs, loss=run[0] / n, elapsed=time.time() - t0)
     model.eval()
-    export(torch, model, size, args.out)
+    export(torch, model, size, args.out, strides)
     params = sum(p.numel() for p in model.parameters())
     ch.result(path=args.out, bytes=os.path.getsize(args.out), params=params, size=size,
               train_images=len(imgs), seconds=time.time() - t0, history=history)
 
 
-def export(torch, model, size, out):
-    wrapped = Decoded.wrap(torch, model, size).eval()
+def export(torch, model, size, out, strides=STRIDES):
+    wrapped = Decoded.wrap(torch, model, size, strides).eval()
     dummy = torch.zeros(1, 3, size, size)
     torch.onnx.export(wrapped, dummy, out, input_names=["images"], output_names=["output"],
                       dynamic_axes={"images": {0: "batch"}, "output": {0: "batch"}}, opset_version=13)
     # The exporter leaves the boxes and features axes symbolic; they are fixed by the size.
     import onnx
     m = onnx.load(out)
-    anchors = sum((size // s) ** 2 for s in STRIDES)
+    anchors = sum((size // s) ** 2 for s in strides)
     dims = m.graph.output[0].type.tensor_type.shape.dim
     feats = 5 + wrapped.model.heads[0].cls[1].out_channels
     for d, v in ((dims[1], anchors), (dims[2], feats)):
@@ -283,5 +298,7 @@ def add_parser(sub):
     f.add_argument("--lr", type=float, default=0.01)
     f.add_argument("--width", type=int, default=16)
     f.add_argument("--seed", type=int, default=0)
+    f.add_argument("--strides", default=",".join(str(s) for s in STRIDES),
+                   help="the heads' strides, finest first (4, 8, 16 or 32)")
     f.add_argument("--splits", default="train,val", help="the splits that train")
     f.set_defaults(func=fit)

@@ -361,5 +361,7 @@ def add_parser(sub, func):
                    help="detection: train only the neck and head on the --init backbone's features")
     f.add_argument("--feature-cache", help="--freeze-backbone: keep/reuse the backbone features in this directory")
     f.add_argument("--roi-jitter", type=float, default=0.1, help="roi: true boxes shifted/scaled by up to this fraction")
+    f.add_argument("--roi-negatives", type=int, default=0,
+                   help="roi: background boxes per clip (IoU < 0.3 with every actor) trained to score no class")
     f.set_defaults(func=func)
     return f

@@ -6,9 +6,10 @@ import os
 import tempfile
 import unittest
 
+import numpy as np
 import torch
 
-from actionstream_trainer import detect, detfit, export, net
+from actionstream_trainer import data, detect, detfit, export, net
 
 
 def specs():
@@ -240,7 +241,7 @@ class NetworkTest(unittest.TestCase):
 
     def test_spec_errors(self):
         s = dict(specs()["tiny-det"])
-        s["detection"] = dict(s["detection"], stride=4)
+        s["detection"] = dict(s["detection"], stride=2)
         with self.assertRaises(net.SpecError):
             net.build(s)
         s["detection"] = dict(s["detection"], stride=16, mode="boxes")
@@ -274,6 +275,77 @@ class NetworkTest(unittest.TestCase):
         for y in ys:
             self.assertGreaterEqual(float(y.min()), 0.0)
             self.assertLessEqual(float(y.max()), 1.0)
+
+
+class StrideFourTest(unittest.TestCase):
+    def test_single_stage_grid_from_res2(self):
+        s = dict(specs()["tiny-det"])
+        s["detection"] = dict(s["detection"], stride=4)
+        m = net.build(s).eval()
+        self.assertEqual(len(m.neck.lat), 4)
+        with torch.no_grad():
+            heat, _, _, act = m(torch.randn(1, 3, s["frames"], s["crop_size"], s["crop_size"]))
+        g = s["crop_size"] // 4
+        self.assertEqual(tuple(heat.shape), (1, 1, g, g))
+        self.assertEqual(tuple(act.shape), (1, s["num_classes"], g, g))
+
+
+class FeatureCacheTest(unittest.TestCase):
+    def test_one_cache_serves_every_stride(self):
+        torch.manual_seed(2)
+        s8 = specs()["tiny-det"]
+        m8 = net.build(s8).eval()
+        t, sz = s8["frames"], s8["crop_size"]
+        rng = np.random.default_rng(0)
+        clips = rng.integers(0, 256, (3, 3, t, sz, sz), dtype=np.uint8)
+        split = data.Split("train", clips, np.zeros(3, dtype=np.int64), [{}] * 3)
+        lut = torch.from_numpy(np.tile(np.linspace(-1, 1, 256, dtype=np.float32), (3, 1)))
+        ds = type("DS", (), {"crop_offset": 0, "size": sz})()
+        cache = detfit.FeatureCache(m8, split, lut, ds, torch.device("cpu"), ["none", "h"], 2)
+        self.assertEqual(len(cache.feats), len(m8.stages))  # every stage kept
+        x = cache.batch(torch.arange(3), torch.zeros(3, dtype=torch.long))
+        self.assertEqual(len(x), len(m8.neck.lat))
+        with torch.no_grad():
+            want = m8(data.centre(data.to_float(torch.from_numpy(clips), lut), 0, sz).contiguous())
+            got = detfit.model_forward(m8, x)
+        for w, g in zip(want, got):
+            self.assertLess(float((w - g).abs().max()), 1e-4)
+        # The mirrored variant is the mirrored clips' features.
+        xh = cache.batch(torch.arange(3), torch.ones(3, dtype=torch.long))
+        self.assertGreater(float((xh[0] - x[0]).abs().max()), 1e-6)
+        # A stride-4 neck reads all four stages of the same cache, a stride-16 one the last two.
+        for stride, levels in ((4, 4), (16, 2)):
+            s = dict(s8)
+            s["detection"] = dict(s8["detection"], stride=stride)
+            m = net.build(s).eval()
+            cache.levels = len(m.neck.lat)
+            self.assertEqual(cache.levels, levels)
+            with torch.no_grad():
+                heat = detfit.model_forward(m, cache.batch(torch.arange(3), torch.zeros(3, dtype=torch.long)))[0]
+            self.assertEqual(heat.shape[-1], sz // stride)
+
+
+class RoINegativesTest(unittest.TestCase):
+    def test_background_boxes_miss_every_actor(self):
+        gen = torch.Generator().manual_seed(3)
+        acts = [[(0, (0.1, 0.1, 0.3, 0.4)), (2, (0.5, 0.5, 0.7, 0.8))], [], [(1, (0.2, 0.2, 0.5, 0.5))]]
+        rows = detfit.negative_rois(acts, gen, 3)
+        self.assertEqual(tuple(rows.shape), (6, 5))
+        self.assertEqual(sorted(set(rows[:, 0].tolist())), [0.0, 2.0])  # a clip without actors gets none
+        sizes = {0: [(0.2, 0.3), (0.2, 0.3)], 2: [(0.3, 0.3)]}
+        for r in rows.tolist():
+            b, box = int(r[0]), r[1:]
+            self.assertTrue(0 <= box[0] < box[2] <= 1 and 0 <= box[1] < box[3] <= 1, box)
+            for _, truth in acts[b]:
+                self.assertLess(detect.iou(box, list(truth)), 0.3)
+            w, h = box[2] - box[0], box[3] - box[1]
+            self.assertTrue(any(0.7 * sw - 1e-6 <= w <= 1.4 * sw + 1e-6 and 0.7 * sh - 1e-6 <= h <= 1.4 * sh + 1e-6
+                                for sw, sh in sizes[b]), box)
+        self.assertEqual(detfit.negative_rois(acts, gen, 0).shape[0], 0)
+        y = detfit.multi_hot([0, 2], 4, 3)
+        self.assertEqual(tuple(y.shape), (5, 4))
+        self.assertEqual(float(y[0, 0]) + float(y[1, 2]), 2.0)
+        self.assertEqual(float(y.sum()), 2.0)
 
 
 if __name__ == "__main__":

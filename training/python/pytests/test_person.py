@@ -10,15 +10,28 @@ from actionstream_trainer import person
 
 class PersonTest(unittest.TestCase):
     def test_decode_matches_yolox(self):
+        self.check_decode(person.STRIDES, 4 * 4 + 2 * 2)
+
+    def test_decode_matches_yolox_fine_strides(self):
+        # Heads on strides 4 and 8 (a 64-pixel key frame): 8x8 + 4x4 anchors at 32 px.
+        self.check_decode((4, 8), 8 * 8 + 4 * 4)
+
+    def test_bad_strides(self):
+        for bad in ((6,), (8, 4), (8, 8), (2,), (64,)):
+            with self.assertRaises(ValueError, msg=str(bad)):
+                person.build(torch, width=8, strides=bad)
+
+    def check_decode(self, strides, anchors):
         torch.manual_seed(0)
-        model = person.build(torch, width=8).eval()
+        model = person.build(torch, width=8, strides=strides).eval()
         x = torch.rand(2, 3, 32, 32) * 255
         with torch.no_grad():
             maps = model(x)
-            got = person.Decoded.wrap(torch, model, 32)(x)
+            got = person.Decoded.wrap(torch, model, 32, strides)(x)
+        self.assertEqual([m.shape[-1] for m in maps], [32 // s for s in strides])
         # YOLOX: level by level, cells row-major (y outer, x inner), x then y in the grid.
         rows = []
-        for m, s in zip(maps, person.STRIDES):
+        for m, s in zip(maps, strides):
             n, c, h, w = m.shape
             for gy in range(h):
                 for gx in range(w):
@@ -26,7 +39,7 @@ class PersonTest(unittest.TestCase):
                     rows.append(torch.cat([(r[:, 0:1] + gx) * s, (r[:, 1:2] + gy) * s,
                                            torch.exp(r[:, 2:4]) * s, r[:, 4:].sigmoid()], 1))
         want = torch.stack(rows, 1)
-        self.assertEqual(tuple(got.shape), (2, 4 * 4 + 2 * 2, 6))
+        self.assertEqual(tuple(got.shape), (2, anchors, 6))
         self.assertTrue(torch.allclose(got, want, atol=1e-4), (got - want).abs().max())
 
     def test_assign_centre_cells_smallest_box(self):
