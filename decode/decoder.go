@@ -528,7 +528,7 @@ func (d *Decoder) convert(pts time.Duration, wall time.Time) {
 			d.errors.Add(1)
 			return
 		}
-		switch done, err := d.ff.ScaleRectPlanes(s.rgb, s.stride, size, size, d.rect, s.frame.Pixels, &d.lut); {
+		switch done, err := d.ff.ScaleRect(s.rgb, s.stride, size, size, d.rect, s.frame.Pixels, &d.lut); {
 		case errors.Is(err, media.ErrScaleRect):
 			d.whole = true
 			d.log.Debug("pixel format cannot be scaled in part: resizing sampled frames whole")

@@ -80,7 +80,7 @@ func (r *Runtime) OpenInBackground(path string) (*Model, error) {
 	if err != nil {
 		return nil, err
 	}
-	m.Provider, m.built = ProviderCPU, make(chan struct{})
+	m.built = make(chan struct{})
 	r.mu.Lock()
 	if r.closed {
 		r.mu.Unlock()
@@ -136,6 +136,7 @@ func (r *Runtime) prepare(path string) (*Model, []byte, error) {
 		classes:    mf.classes,
 		fixedBatch: int(mf.fixedBatch),
 		detectOpts: DefaultDetectionConfig().options(),
+		Provider:   r.provider, // build changes it if the session falls back
 	}, b, nil
 }
 
@@ -158,7 +159,7 @@ func (r *Runtime) build(m *Model, b []byte) error {
 				return fmt.Errorf("%s: %w", path, err)
 			}
 		}
-		if m.Provider != p { // OpenInBackground set it (cpu) before, for Info
+		if p != m.Provider { // a fallback (never in the background: cpu only)
 			m.Provider = p
 		}
 		m.sess, m.dw, m.Depthwise = sess, dw, DepthwiseORT

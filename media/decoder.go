@@ -175,23 +175,14 @@ type Rect struct{ X, Y, W, H int }
 // ScaleRect is Scale of the part r of the last received frame: only r is read and resampled
 // to w×h (r.X and r.Y move to the nearest whole chroma sample: even for 4:2:0). A pixel format
 // whose planes cannot be offset to r gives ErrScaleRect; Scale then converts it.
-func (d *Decoder) ScaleRect(dst []byte, stride, w, h int, r Rect) error {
-	_, err := d.scaleRect(dst, stride, w, h, r, nil, nil)
-	return err
-}
-
-// ScaleRectPlanes is ScaleRect that may also write the model's normalized planes: planes gets
-// lut[c][v] for every channel c and 8-bit value v of the result (3 planes of w×h), in the same
-// pass, when the frame is limited-range YUV; done says whether it did (else the caller
-// converts the RGB bytes).
-func (d *Decoder) ScaleRectPlanes(dst []byte, stride, w, h int, r Rect, planes []float32, lut *[3][256]float32) (done bool, err error) {
-	if len(planes) < 3*w*h || lut == nil {
+//
+// With planes (and lut), the same pass may also write the model's normalized planes:
+// lut[c][v] for every channel c and 8-bit value v of the result, 3 planes of w×h. It does for
+// limited-range YUV (planesDone); for other formats the caller converts the RGB bytes.
+func (d *Decoder) ScaleRect(dst []byte, stride, w, h int, r Rect, planes []float32, lut *[3][256]float32) (planesDone bool, err error) {
+	if planes != nil && (len(planes) < 3*w*h || lut == nil) {
 		return false, fmt.Errorf("%w: %d plane values for %dx%d", ErrScale, len(planes), w, h)
 	}
-	return d.scaleRect(dst, stride, w, h, r, planes, lut)
-}
-
-func (d *Decoder) scaleRect(dst []byte, stride, w, h int, r Rect, planes []float32, lut *[3][256]float32) (bool, error) {
 	if len(dst) < stride*h || stride < 3*w {
 		return false, fmt.Errorf("%w: %d bytes for %dx%d at stride %d", ErrScale, len(dst), w, h, stride)
 	}

@@ -36,11 +36,11 @@ func TestScaleRectYUVMatchesSwscaleRGB(t *testing.T) {
 			compare := func() {
 				for _, r := range []Rect{{X: 281, Y: 0, W: 719, H: 720}, {X: 0, Y: 0, W: 1280, H: 720}, {X: 10, Y: 5, W: 333, H: 161}} {
 					d.swscaleRGB(false)
-					if err := d.ScaleRect(ours, stride, w, w, r); err != nil {
+					if _, err := d.ScaleRect(ours, stride, w, w, r, nil, nil); err != nil {
 						t.Fatal(err)
 					}
 					d.swscaleRGB(true)
-					if err := d.ScaleRect(ref, stride, w, w, r); err != nil {
+					if _, err := d.ScaleRect(ref, stride, w, w, r, nil, nil); err != nil {
 						t.Fatal(err)
 					}
 					for y := range w {

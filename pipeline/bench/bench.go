@@ -110,14 +110,16 @@ func Decode(ctx context.Context, o DecodeOptions) (DecodeResult, error) {
 		}
 	}
 	mo, mr := spread(oursRuns), spread(refRuns)
-	co, cr := medianCPU(oursRuns), medianCPU(refRuns)
+	cpu := func(r decode.BenchResult) time.Duration { return r.CPU }
+	switches := func(r decode.BenchResult) int64 { return r.Switches }
+	co, cr := medianOf(oursRuns, cpu), medianOf(refRuns, cpu)
 	secs := func(m [3]decode.BenchResult) [3]float64 {
 		return [3]float64{m[0].Elapsed.Seconds(), m[1].Elapsed.Seconds(), m[2].Elapsed.Seconds()}
 	}
 	return DecodeResult{Input: o.Input, Runs: o.Runs, OursFPS: mo[1].FPS, FFmpegFPS: mr[1].FPS,
 		Ratio: mr[1].Elapsed.Seconds() / mo[1].Elapsed.Seconds(), OursSeconds: secs(mo), FFmpegSeconds: secs(mr),
 		OursCPUSeconds: co.Seconds(), FFmpegCPUSeconds: cr.Seconds(), CPURatio: cr.Seconds() / co.Seconds(),
-		OursSwitches: medianSwitches(oursRuns), FFmpegSwitches: medianSwitches(refRuns),
+		OursSwitches: medianOf(oursRuns, switches), FFmpegSwitches: medianOf(refRuns, switches),
 		Frames: mo[1].Frames, FFmpegFrames: mr[1].Frames, Converted: mo[1].Converted, Clips: mo[1].Clips,
 		Errors: mo[1].Errors, CPU: hostinfo.CPUModel(), LoadBefore: load, LoadAfter: hostinfo.LoadAverage()}, nil
 }
@@ -129,22 +131,14 @@ func spread(rs []decode.BenchResult) [3]decode.BenchResult {
 	return [3]decode.BenchResult{s[0], s[len(s)/2], s[len(s)-1]}
 }
 
-func medianCPU(rs []decode.BenchResult) time.Duration {
-	c := make([]time.Duration, len(rs))
+// medianOf is the median over the runs of one of their figures.
+func medianOf[T cmp.Ordered](rs []decode.BenchResult, of func(decode.BenchResult) T) T {
+	v := make([]T, len(rs))
 	for i, r := range rs {
-		c[i] = r.CPU
+		v[i] = of(r)
 	}
-	slices.Sort(c)
-	return c[len(c)/2]
-}
-
-func medianSwitches(rs []decode.BenchResult) int64 {
-	c := make([]int64, len(rs))
-	for i, r := range rs {
-		c[i] = r.Switches
-	}
-	slices.Sort(c)
-	return c[len(c)/2]
+	slices.Sort(v)
+	return v[len(v)/2]
 }
 
 // InferOptions are the settings of Infer.
