@@ -28,7 +28,7 @@ func cmdTrainEval(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	threads := fs.Int("threads", 0, "ONNX Runtime threads (0 = default)")
 	provider := fs.String("provider", "cpu", "ONNX Runtime provider: cpu, cuda, tensorrt")
 	batch := fs.Int("batch", 8, "clips per ONNX Runtime call")
-	task := fs.String("task", "classification", "classification or detection (frame-mAP@0.5 on each clip's key frame)")
+	task := fs.String("task", "classification", "classification, detection (frame-mAP@0.5 on each clip's key frame) or events (detection model through run: events with the true actor's box and action, actors keeping one id)")
 	boxes := fs.String("boxes", "", "detection, RoI model: where the boxes come from: true (the key frames' true boxes)")
 	boxesFile := fs.String("boxes-file", "", "detection: the actors of every frame (default: boxes.jsonl beside --labels)")
 	pd := infer.DefaultPersonDetectorConfig()
@@ -40,8 +40,8 @@ func cmdTrainEval(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	if err := cli.Parse(fs, args, "labels"); err != nil {
 		return err
 	}
-	if *task != "classification" && *task != "detection" {
-		return fmt.Errorf("train eval: --task %q: want classification or detection", *task)
+	if *task != "classification" && *task != "detection" && *task != "events" {
+		return fmt.Errorf("train eval: --task %q: want classification, detection or events", *task)
 	}
 	if (*model == "") == (*run == "") {
 		fmt.Fprintln(stderr, "train eval: give one of --model and --run")
@@ -56,6 +56,18 @@ func cmdTrainEval(ctx context.Context, args []string, stdout, stderr io.Writer) 
 			}
 			*model = p
 		}
+	}
+	if *task == "events" {
+		eo := eval.EventsOptions{Model: *model, Labels: *labels, Boxes: *boxesFile, Splits: strings.Split(*splits, ","),
+			PersonDetector: pd, Threads: *threads}
+		if !*quiet {
+			eo.Progress = cli.Progress(stderr, "eval")
+		}
+		rep, err := eval.RunEvents(ctx, eo)
+		if err != nil {
+			return err
+		}
+		return rep.Report(stdout, *out)
 	}
 	rt, err := infer.NewRuntime(infer.Options{Threads: *threads, Provider: *provider})
 	if err != nil {

@@ -1,8 +1,9 @@
 // Package track gives the actors a detection model finds stable ids across the clips of one
 // stream. Pure Go; the action lifecycle (events) owns one Tracker per stream.
 //
-// The rule: a track keeps its last box and its velocity (the centre's move per clip between its
-// last two matches), and predicts its box in the next clip by moving the last one by that velocity
+// The rule: a track keeps its last box and its velocity (the centre's move per clip, smoothed:
+// half the latest move between matches, half the velocity before; a detector's boxes jitter, and
+// the raw move sent still actors' predictions astray), and predicts its box in the next clip by moving the last one by that velocity
 // (so an actor crossing the frame in a few clips is not lost). Each clip, every (track, actor) pair
 // whose boxes overlap (IoU of the prediction and the actor >= MinIoU) or whose centres are close
 // (distance <= gate, in fractions of the frame) is a candidate, scored IoU + (1 - distance/gate);
@@ -73,6 +74,11 @@ type Tracker struct {
 	next   int
 }
 
+// velocitySmoothing is the latest move's weight in a track's velocity. On 120 held-out two-actor
+// videos through run (train eval --task events), 0.5 kept one id for 80% of the actors where the raw
+// move (1) kept 75%, on a second seed 83% against 82.5%.
+const velocitySmoothing = 0.5
+
 // New returns an empty Tracker.
 func New(cfg Config) *Tracker { return &Tracker{cfg: cfg.withDefaults(), next: 1} }
 
@@ -109,7 +115,8 @@ func (t *Tracker) Update(boxes []detect.Box) []int {
 		ox, oy := tr.box.Centre()
 		nx, ny := boxes[c.box].Centre()
 		k := float32(tr.missed + 1)
-		tr.vx, tr.vy = (nx-ox)/k, (ny-oy)/k
+		tr.vx = velocitySmoothing*(nx-ox)/k + (1-velocitySmoothing)*tr.vx
+		tr.vy = velocitySmoothing*(ny-oy)/k + (1-velocitySmoothing)*tr.vy
 		tr.box, tr.missed = boxes[c.box], 0
 	}
 	kept := t.tracks[:0]
