@@ -106,6 +106,7 @@ func RewriteDepthwise(b []byte) (out []byte, n int, err error) {
 	if err != nil || n == 0 {
 		return b, 0, err
 	}
+	out = make([]byte, 0, len(b)-len(graph)+len(newGraph)+32)
 	for _, f := range rest {
 		if out, err = appendField(out, f); err != nil {
 			return nil, 0, err
@@ -145,7 +146,9 @@ func rewriteGraph(g []byte) ([]byte, int, error) {
 	}); err != nil {
 		return nil, 0, fmt.Errorf("%w: graph: %w", ErrNotONNX, err)
 	}
-	var out []byte
+	// A rewritten node is about its old size: one allocation for the graph, not a doubling
+	// series (each a fresh run of page faults on a multi-megabyte model).
+	out := make([]byte, 0, len(g)+len(g)/64+4096)
 	n := 0
 	err := walk(g, func(f field) error {
 		if f.num == 1 && f.wire == wireLen {
