@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"sync"
+	"time"
 
 	ort "github.com/yalue/onnxruntime_go"
 
@@ -143,6 +144,7 @@ func (r *Runtime) prepare(path string) (*Model, []byte, error) {
 // build creates m's session from the model bytes b (provider fallbacks, depthwise kernel).
 func (r *Runtime) build(m *Model, b []byte) error {
 	path := m.Path
+	start := time.Now()
 	var errs []error
 	for _, p := range fallbacks(r.provider) {
 		sess, dw, err := r.newSession(b, p, m.Meta)
@@ -172,6 +174,7 @@ func (r *Runtime) build(m *Model, b []byte) error {
 	if m.sess == nil {
 		return fmt.Errorf("%s: infer: create onnx runtime session: %v", path, errs)
 	}
+	r.log.Debug("session built", "model", path, "provider", m.Provider, "took", time.Since(start).Round(time.Millisecond))
 	return nil
 }
 
