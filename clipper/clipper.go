@@ -139,6 +139,14 @@ func (c *Clipper) Want(pts time.Duration) bool {
 	return pts >= c.nextTarget()
 }
 
+// Skippable reports, before a frame at pts is decoded, that it cannot fill a sample, so the
+// decoder may leave it undecoded: it is earlier than every sample target, and at most half the
+// gap tolerance after the last frame seen, so leaving it out cannot make or hide a gap. The
+// decoder still offers its time through Want, in order, whether or not it was decoded.
+func (c *Clipper) Skippable(pts time.Duration) bool {
+	return c.seen && pts >= c.lastSeen && pts-c.lastSeen <= c.cfg.GapTolerance/2 && pts < c.nextTarget()
+}
+
 // Add adds a frame that Want accepted and returns the clips it completed, in Seq order. It copies
 // f.Pixels, so the caller may reuse f after it returns; the returned slice is valid until the next
 // call. Calling Add without Want treats the frame as seen. Add panics if len(f.Pixels) is not 3·S·S,

@@ -30,8 +30,8 @@ type BenchResult struct {
 
 // BenchFile runs file -> demux -> decode (one thread) -> sample -> convert -> clip as fast as
 // possible and measures it, for `actionstream bench decode`. cfg.Threads is forced to 1 to
-// compare with `ffmpeg -threads 1`. A nil Sampler uses a clipper with X3D-S sampling
-// (13 frames, τ 6) at cfg.Size.
+// compare with `ffmpeg -threads 1`, and every frame is decoded, as ffmpeg does (no Skipper).
+// A nil Sampler uses a clipper with X3D-S sampling (13 frames, τ 6) at cfg.Size.
 func BenchFile(ctx context.Context, path string, cfg Config, s Sampler) (BenchResult, error) {
 	var res BenchResult
 	cfg.Threads = 1
@@ -42,7 +42,7 @@ func BenchFile(ctx context.Context, path string, cfg Config, s Sampler) (BenchRe
 		}
 		s = cl
 	}
-	d, err := New(cfg, s, func(c *clipper.Clip) {
+	d, err := New(cfg, everyFrame{s}, func(c *clipper.Clip) {
 		res.Clips++
 		c.Release()
 	})
@@ -65,6 +65,9 @@ func BenchFile(ctx context.Context, path string, cfg Config, s Sampler) (BenchRe
 	}
 	return res, nil
 }
+
+// everyFrame hides a Sampler's Skipper, so the decoder decodes every frame.
+type everyFrame struct{ Sampler }
 
 // BenchFFmpeg measures the reference: `ffmpeg -threads 1 -i path -f null -` (the ffmpeg CLI
 // on PATH) as a whole process, returning its decoded frame count and wall time.

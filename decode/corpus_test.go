@@ -113,31 +113,49 @@ func TestEncodingCorpus(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			cl, err := clipper.New("corpus", ccfg)
-			if err != nil {
-				t.Fatal(err)
+			// Decoded twice: every frame, then leaving unwanted non-reference frames undecoded;
+			// the clipper must be offered the same times and make the same clips.
+			run := func(skip bool) ([]clipSpan, []time.Duration, Stats, clipper.Stats) {
+				cl, err := clipper.New("corpus", ccfg)
+				if err != nil {
+					t.Fatal(err)
+				}
+				var got []clipSpan
+				var offered []time.Duration
+				var s Sampler = &ptsRecorder{Sampler: cl, pts: &offered}
+				if skip {
+					s = &skippingRecorder{ptsRecorder{Sampler: cl, pts: &offered}, cl}
+				}
+				d, err := New(Config{Stream: c.name, Size: ccfg.Size}, s, func(c *clipper.Clip) {
+					got = append(got, clipSpan{c.Start, c.End})
+					c.Release()
+				})
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer d.Close()
+				if _, err := demux.Run(context.Background(), media.DemuxConfig{URL: path}, d.Decode); err != nil {
+					t.Fatal(err)
+				}
+				if err := d.Flush(); err != nil {
+					t.Fatal(err)
+				}
+				return got, offered, d.Stats(), cl.Stats()
 			}
-			var got []clipSpan
-			d, err := New(Config{Stream: c.name, Size: ccfg.Size}, cl, func(c *clipper.Clip) {
-				got = append(got, clipSpan{c.Start, c.End})
-				c.Release()
-			})
-			if err != nil {
-				t.Fatal(err)
+			got, offered, ds, cs := run(true)
+			gotAll, offeredAll, dsAll, _ := run(false)
+			if !slices.Equal(got, gotAll) || !slices.Equal(offered, offeredAll) {
+				t.Errorf("skipping %d unwanted frames changed the clips (%d, %d without) or the %d frame times offered (%d without)",
+					ds.FramesSkipped, len(got), len(gotAll), len(offered), len(offeredAll))
 			}
-			defer d.Close()
-			if _, err := demux.Run(context.Background(), media.DemuxConfig{URL: path}, d.Decode); err != nil {
-				t.Fatal(err)
+			if dsAll.FramesSkipped != 0 {
+				t.Errorf("%d frames skipped by a sampler that cannot tell", dsAll.FramesSkipped)
 			}
-			if err := d.Flush(); err != nil {
-				t.Fatal(err)
-			}
-			ds, cs := d.Stats(), cl.Stats()
 			if ds.BackwardSteps != 0 || cs.Discontinuities != 0 {
 				t.Errorf("backward steps: decoder %d, clipper %d; want 0", ds.BackwardSteps, cs.Discontinuities)
 			}
-			if n := int64(len(truth)); ds.FramesDecoded != n {
-				t.Errorf("decoded %d frames, ffprobe %d", ds.FramesDecoded, n)
+			if n := int64(len(truth)); ds.FramesDecoded+ds.FramesSkipped != n || dsAll.FramesDecoded != n {
+				t.Errorf("decoded %d frames and skipped %d (every frame: %d), ffprobe %d", ds.FramesDecoded, ds.FramesSkipped, dsAll.FramesDecoded, n)
 			}
 			if diff := len(got) - len(want.Clips); diff < -1 || diff > 1 {
 				t.Fatalf("%d clips, want %d (gaps %d, repairs %d)", len(got), len(want.Clips), cs.Gaps, ds.Repairs)
@@ -150,7 +168,7 @@ func TestEncodingCorpus(t *testing.T) {
 					t.Errorf("clip %d starts at %v lasting %v, want %v lasting %v", i, gs, g.end-g.start, ws, w.End-w.Start)
 				}
 			}
-			t.Logf("%d frames, %d clips (want %d), %d repairs", ds.FramesDecoded, len(got), len(want.Clips), ds.Repairs)
+			t.Logf("%d frames (%d skipped), %d clips (want %d), %d repairs", ds.FramesDecoded+ds.FramesSkipped, ds.FramesSkipped, len(got), len(want.Clips), ds.Repairs)
 		})
 	}
 }

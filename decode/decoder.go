@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -28,6 +29,15 @@ type Sampler interface {
 	// Add takes a converted frame (it copies the pixels) and returns the clips it completed,
 	// valid until the next call.
 	Add(f *clipper.Frame) []*clipper.Clip
+}
+
+// Skipper is a Sampler that can tell, before a frame is decoded, that the frame cannot be
+// wanted (*clipper.Clipper does). With one, the decoder lets FFmpeg leave such frames
+// undecoded when nothing references them (B-frames that are not references, disposable
+// P-frames: about half the frames of an x264 file), and still offers their times through Want,
+// in order, as if they had been decoded.
+type Skipper interface {
+	Skippable(pts time.Duration) bool
 }
 
 // Config configures a Decoder.
@@ -56,6 +66,7 @@ type Stats struct {
 	HWAccel         string // "cuda" while the codec decodes on the GPU, "" in software
 	Width, Height   int
 	FramesDecoded   int64 // every frame FFmpeg returned
+	FramesSkipped   int64 // non-reference frames left undecoded because no clip sample needed them
 	FramesConverted int64 // frames the Sampler wanted, resized and converted
 	DecodeErrors    int64 // packets or frames FFmpeg rejected (skipped)
 	CorruptFrames   int64 // frames returned with concealed errors
@@ -71,6 +82,7 @@ type Stats struct {
 type Decoder struct {
 	cfg     Config
 	sampler Sampler
+	skipper Skipper // the sampler, when it can tell unwanted frames ahead; nil: decode every frame
 	out     func(*clipper.Clip)
 	log     *slog.Logger
 
@@ -98,8 +110,13 @@ type Decoder struct {
 	lastInPTS, lastInDTS int64
 	seenPTS, seenDTS     bool
 	faultyPTS, faultyDTS int
+	// skips are the (frameTime) times of the packets sent with skipNonRef whose frame has
+	// not come out yet, ascending: a frame that comes out at one of them was decoded after
+	// all (a reference frame); one that never does was skipped.
+	skips []time.Duration
 
 	frames, converted, errors, corrupt, skipped, backward, repairs atomic.Int64
+	framesSkipped                                                  atomic.Int64
 	fpsBits                                                        atomic.Uint64
 	fpsFirst                                                       time.Duration // stream time of the fps window's first frame
 	fpsCount                                                       int64
@@ -157,6 +174,7 @@ func New(cfg Config, s Sampler, out func(*clipper.Clip)) (*Decoder, error) {
 		ring: newRing(cfg.RingSlots, cfg.Size),
 	}
 	d.ring.scaleHeld = ff.ScaleHeld
+	d.skipper, _ = s.(Skipper)
 	for c := 0; c < 3; c++ {
 		std := cfg.Std[c]
 		if std == 0 {
@@ -262,13 +280,14 @@ func (d *Decoder) Decode(p ingest.Packet) error {
 	if p.HasDTS {
 		dts = int64(p.DTS)
 	}
-	st := d.ff.Send(p.Data, pts, dts, int64(p.Duration), p.Key, p.Discard)
+	skip := d.skippable(p)
+	st := d.ff.Send(p.Data, pts, dts, int64(p.Duration), p.Key, p.Discard, skip)
 	if st == media.Again {
 		// Cannot happen while every send is followed by a full receive; recover anyway.
 		if err := d.receive(p.PTS, p.Wall); err != nil {
 			return err
 		}
-		st = d.ff.Send(p.Data, pts, dts, int64(p.Duration), p.Key, p.Discard)
+		st = d.ff.Send(p.Data, pts, dts, int64(p.Duration), p.Key, p.Discard, skip)
 	}
 	if st != media.OK {
 		d.errors.Add(1)
@@ -292,7 +311,54 @@ func (d *Decoder) drain() error {
 	d.ff.SendEOF()
 	err := d.receive(d.lastPTS, time.Time{})
 	d.ff.FlushBuffers()
+	d.passSkipped(time.Duration(math.MaxInt64))
 	return err
+}
+
+// maxSkips bounds the frames awaiting their turn in skips (a few per B-frame group).
+const maxSkips = 32
+
+// skipCodecs are the codecs whose packets hold one frame each and whose decoders honour a
+// per-packet skip_frame (MPEG-4 part 2 is left out: a packed B-frame shares its packet).
+var skipCodecs = map[string]bool{"h264": true, "hevc": true}
+
+// skipAfter is how many frames must have come out before any is skipped: enough for a stream
+// whose pts are its dts (VLC's MP4s with B-frames) to have shown a reordered frame, after
+// which bestEffort no longer trusts the pts.
+const skipAfter = 24
+
+// skippable decides whether p's frame may be left undecoded: only while frames are timed by
+// FFmpeg's own packet pts (so the frame's time is known before decoding) and the sampler
+// says no sample can want a frame at that time. The time is queued in skips.
+func (d *Decoder) skippable(p ingest.Packet) bool {
+	if d.skipper == nil || d.codec == nil || !skipCodecs[d.codec.Codec] || p.NoPTS || p.Key || !d.haveRaw || d.counted ||
+		d.faultyPTS > 0 || d.frames.Load() < skipAfter || len(d.skips) >= maxSkips {
+		return false
+	}
+	at := p.PTS + d.shift
+	if at < d.lastPTS || !d.skipper.Skippable(at) {
+		return false
+	}
+	i, _ := slices.BinarySearch(d.skips, at)
+	d.skips = slices.Insert(d.skips, i, at)
+	return true
+}
+
+// passSkipped offers the sampler, in time order, every skipped frame timed before pts (the
+// next frame out): what it would have seen had they been decoded. A queued time equal to pts
+// is that frame's own: it was decoded after all.
+func (d *Decoder) passSkipped(pts time.Duration) {
+	n := 0
+	for ; n < len(d.skips) && d.skips[n] <= pts; n++ {
+		at := d.skips[n]
+		if at == pts {
+			continue
+		}
+		d.framesSkipped.Add(1)
+		d.tickFPS(at)
+		d.sampler.Want(at) // false: it was before every sample target when it was skipped
+	}
+	d.skips = d.skips[:copy(d.skips, d.skips[n:])]
 }
 
 func (d *Decoder) receive(pktPTS time.Duration, pktWall time.Time) error {
@@ -318,6 +384,7 @@ func (d *Decoder) receive(pktPTS time.Duration, pktWall time.Time) error {
 			d.geometry(w, h)
 		}
 		pts, raw := d.frameTime(d.bestEffort(f.PTS, f.DTS))
+		d.passSkipped(pts)
 		d.tickFPS(pts)
 		if d.sampler.Want(pts) {
 			wall := pktWall
@@ -471,6 +538,7 @@ func (d *Decoder) NewTimeline() {
 	}
 	d.haveRaw, d.counted = false, false
 	d.seenPTS, d.seenDTS, d.faultyPTS, d.faultyDTS = false, false, 0, 0
+	d.skips = d.skips[:0] // the old connection's frames: flushed with the rest
 	d.fpsCount = 0
 }
 
@@ -590,6 +658,7 @@ func (d *Decoder) Stats() Stats {
 	st := Stats{Codec: d.codecName, Width: d.width, Height: d.height, HWAccel: d.hwaccel}
 	d.mu.Unlock()
 	st.FramesDecoded = d.frames.Load()
+	st.FramesSkipped = d.framesSkipped.Load()
 	st.FramesConverted = d.converted.Load()
 	st.DecodeErrors = d.errors.Load()
 	st.CorruptFrames = d.corrupt.Load()

@@ -116,11 +116,16 @@ func (d *Decoder) CloseCodec() {
 }
 
 // Send hands one packet (copied) with both timestamps (NoTS where unknown) to the decoder.
-func (d *Decoder) Send(data []byte, pts, dts, dur int64, key, discard bool) Status {
+// skipNonRef: its frame may be left undecoded (no frame comes out for it) when it is not a
+// reference frame; a reference frame is decoded as usual.
+func (d *Decoder) Send(data []byte, pts, dts, dur int64, key, discard, skipNonRef bool) Status {
 	if len(data) == 0 {
 		return Failed
 	}
-	flags := C.int(0)
+	flags, skip := C.int(0), C.int(0)
+	if skipNonRef {
+		skip = 1
+	}
 	if key {
 		flags |= C.AV_PKT_FLAG_KEY
 	}
@@ -128,11 +133,11 @@ func (d *Decoder) Send(data []byte, pts, dts, dur int64, key, discard bool) Stat
 		flags |= C.AV_PKT_FLAG_DISCARD
 	}
 	return status(int(C.as_send(d.rcc, d.rpkt, (*C.uint8_t)(unsafe.Pointer(&data[0])), C.int(len(data)),
-		C.int64_t(pts), C.int64_t(dts), C.int64_t(dur), flags)))
+		C.int64_t(pts), C.int64_t(dts), C.int64_t(dur), flags, skip)))
 }
 
 // SendEOF puts the decoder into draining mode: Receive returns the frames it still holds.
-func (d *Decoder) SendEOF() { C.as_send(d.rcc, d.rpkt, nil, 0, 0, 0, 0, 0) }
+func (d *Decoder) SendEOF() { C.as_send(d.rcc, d.rpkt, nil, 0, 0, 0, 0, 0, 0) }
 
 // Receive takes the next decoded frame: OK with its description, or Again, EOF or Failed.
 func (d *Decoder) Receive() (Frame, Status) {

@@ -5,10 +5,14 @@
 // as_send copies size bytes into pkt (with FFmpeg's required zero padding) and sends it with
 // both of its timestamps (AV_NOPTS_VALUE where unknown), so the decoder's
 // best_effort_timestamp can reorder them. A NULL data with size 0 enters draining mode.
-int as_send(AVCodecContext *c, AVPacket *pkt, const uint8_t *data, int size, int64_t pts, int64_t dts, int64_t dur, int flags) {
+// skip_nonref lets the decoder drop this packet's frame if no other frame references it
+// (skip_frame is read per packet, and copied to frame threads when the packet is submitted).
+int as_send(AVCodecContext *c, AVPacket *pkt, const uint8_t *data, int size, int64_t pts, int64_t dts, int64_t dur, int flags, int skip_nonref) {
 	if (data == NULL && size == 0) {
+		c->skip_frame = AVDISCARD_DEFAULT;
 		return avcodec_send_packet(c, NULL);
 	}
+	c->skip_frame = skip_nonref ? AVDISCARD_NONREF : AVDISCARD_DEFAULT;
 	av_packet_unref(pkt);
 	int r = av_new_packet(pkt, size);
 	if (r < 0) return r;

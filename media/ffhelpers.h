@@ -12,7 +12,7 @@ typedef struct {
 	int width, height, format, corrupt;
 } as_frame_info;
 
-int as_send(AVCodecContext *c, AVPacket *pkt, const uint8_t *data, int size, int64_t pts, int64_t dts, int64_t dur, int flags);
+int as_send(AVCodecContext *c, AVPacket *pkt, const uint8_t *data, int size, int64_t pts, int64_t dts, int64_t dur, int flags, int skip_nonref);
 int as_receive(AVCodecContext *c, AVFrame *f, as_frame_info *info);
 as_frame_info *as_info_alloc(void);
 // as_scaler is a cached swscale context plus the scratch planes of as_scale_rect's YUV path.

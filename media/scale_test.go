@@ -60,7 +60,7 @@ func TestScaleRectYUVMatchesSwscaleRGB(t *testing.T) {
 						return err
 					}
 				}
-				d.Send(p.Data, int64(p.PTS), int64(p.DTS), int64(p.Duration), p.Key, p.Discard)
+				d.Send(p.Data, int64(p.PTS), int64(p.DTS), int64(p.Duration), p.Key, p.Discard, false)
 				for _, st := d.Receive(); st == OK; _, st = d.Receive() {
 					compare()
 				}

@@ -84,6 +84,7 @@ var (
 	descAttempts     = prometheus.NewDesc("actionstream_stream_failed_attempts", "Failed tries in a row of the stream's source (0 once it delivers).", []string{"stream"}, nil)
 	descUp           = prometheus.NewDesc("actionstream_stream_up", "1 while the stream's source delivers packets.", []string{"stream"}, nil)
 	descFrames       = prometheus.NewDesc("actionstream_frames_decoded_total", "Frames decoded.", []string{"stream"}, nil)
+	descFramesSkip   = prometheus.NewDesc("actionstream_frames_skipped_total", "Non-reference frames no clip sample needed, left undecoded.", []string{"stream"}, nil)
 	descDecodeErrors = prometheus.NewDesc("actionstream_decode_errors_total", "Packets or frames FFmpeg rejected (skipped).", []string{"stream"}, nil)
 	descClips        = prometheus.NewDesc("actionstream_clips_total", "Clips assembled.", []string{"stream"}, nil)
 	// reason: gap (a timestamp step over the gap tolerance), backward (timestamps going back),
@@ -127,7 +128,7 @@ var (
 )
 
 func (m *metrics) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descStatus, descAttempts, descFPS, descUp, descFrames, descDecodeErrors, descClips, descClipsDropped, descMotion, descPTSBackward, descPTSRepairs,
+	for _, d := range []*prometheus.Desc{descStatus, descAttempts, descFPS, descUp, descFrames, descFramesSkip, descDecodeErrors, descClips, descClipsDropped, descMotion, descPTSBackward, descPTSRepairs,
 		descRestarts, descPending, descScored, descInferErrors, descSinkBuffered, descSinkCap, descSinkDeliv, descSinkErrors,
 		descSinkBlocked, descSinkRejected, descSinkAccepted, descSinkRetries, descSinkUndeliv, descSinkBlockedS, descSinkUp, descStateErrors,
 		descSinkDownS, descOutEntries, descOutBytes, descOutMaxEnt, descOutMaxBytes, descOutFull, descOutDiskErr, descOutDiskErrs,
@@ -156,6 +157,7 @@ func (m *metrics) Collect(ch chan<- prometheus.Metric) {
 		}
 		gauge(descAttempts, float64(st.Attempts), st.ID)
 		counter(descFrames, float64(st.FramesDecoded), st.ID)
+		counter(descFramesSkip, float64(st.FramesSkipped), st.ID)
 		counter(descDecodeErrors, float64(st.DecodeErrors), st.ID)
 		counter(descClips, float64(st.Clips), st.ID)
 		for _, reason := range dropReasons {

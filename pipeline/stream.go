@@ -30,6 +30,7 @@ type StreamStatus struct {
 	Height        int                   `json:"height,omitempty"`
 	FPS           float64               `json:"fps"`
 	FramesDecoded int64                 `json:"frames_decoded"`
+	FramesSkipped int64                 `json:"frames_skipped"` // non-reference frames no clip needed, left undecoded
 	DecodeErrors  int64                 `json:"decode_errors"`
 	Clips         uint64                `json:"clips"`
 	ClipsDropped  uint64                `json:"clips_dropped"`
@@ -545,7 +546,7 @@ func (s *stream) status(stale uint64) StreamStatus {
 	return StreamStatus{
 		ID: s.id, URL: s.url, Status: s.state, Reason: s.reason,
 		Codec: ds.Codec, Width: ds.Width, Height: ds.Height, FPS: ds.FPS,
-		FramesDecoded: ds.FramesDecoded, DecodeErrors: ds.DecodeErrors,
+		FramesDecoded: ds.FramesDecoded, FramesSkipped: ds.FramesSkipped, DecodeErrors: ds.DecodeErrors,
 		Clips: cs.Clips, ClipsDropped: cs.ClipsDropped, ClipsScored: s.scoredOK.Load(),
 		ClipsDroppedByReason: droppedByReason(cs, stale, gated), Gaps: cs.Gaps, BackwardSteps: cs.Discontinuities,
 		Restarts: s.sup.Restarts(), Attempts: s.sup.Attempts(), LastError: lastErr,

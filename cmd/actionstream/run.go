@@ -102,6 +102,10 @@ func summary(st pipeline.StreamStatus) string {
 		dropped += n
 	}
 	sort.Strings(reasons)
-	return fmt.Sprintf("%s: frames decoded %d, clips scored %d, clips dropped %d (%s), gaps %d, backward frame-time steps %d, decode errors %d",
-		st.URL, st.FramesDecoded, st.ClipsScored, dropped, strings.Join(reasons, ", "), st.Gaps, st.BackwardSteps, st.DecodeErrors)
+	skipped := ""
+	if st.FramesSkipped > 0 {
+		skipped = fmt.Sprintf(" (and %d skipped: non-reference frames no clip needed)", st.FramesSkipped)
+	}
+	return fmt.Sprintf("%s: frames decoded %d%s, clips scored %d, clips dropped %d (%s), gaps %d, backward frame-time steps %d, decode errors %d",
+		st.URL, st.FramesDecoded, skipped, st.ClipsScored, dropped, strings.Join(reasons, ", "), st.Gaps, st.BackwardSteps, st.DecodeErrors)
 }

@@ -33,9 +33,11 @@ func TestRunScoresBFrameFiles(t *testing.T) {
 		"vlc.mp4": {"-i", h264, "-c", "copy", "-bsf:v", "setts=pts=DTS"},
 		// A raw elementary stream: no timestamps at all.
 		"raw.h264": {"-i", h264, "-c", "copy"},
+		// Timed B-frames: the ones no clip needs are left undecoded, and said so.
+		"h264b.mkv": {"-i", h264, "-c", "copy"},
 	}
 	truth := testkit.FramePTS(t, src)
-	summary := regexp.MustCompile(`frames decoded (\d+), clips scored (\d+), .* backward frame-time steps (\d+),`)
+	summary := regexp.MustCompile(`frames decoded (\d+)(?: \(and (\d+) skipped: non-reference frames no clip needed\))?, clips scored (\d+), .* backward frame-time steps (\d+),`)
 	for name, args := range cases {
 		t.Run(name, func(t *testing.T) {
 			in := filepath.Join(dir, name)
@@ -46,9 +48,14 @@ func TestRunScoresBFrameFiles(t *testing.T) {
 			if code != 0 || m == nil {
 				t.Fatalf("exit %d, stderr:\n%s", code, stderr.String())
 			}
-			frames, _ := strconv.Atoi(m[1])
-			scored, _ := strconv.Atoi(m[2])
-			backward, _ := strconv.Atoi(m[3])
+			decoded, _ := strconv.Atoi(m[1])
+			skipped, _ := strconv.Atoi(m[2])
+			scored, _ := strconv.Atoi(m[3])
+			backward, _ := strconv.Atoi(m[4])
+			frames := decoded + skipped
+			if (skipped > 0) != (name == "h264b.mkv") {
+				t.Errorf("%d frames skipped; stderr:\n%s", skipped, stderr.String())
+			}
 			if frames < 1 || frames > len(truth) {
 				t.Fatalf("%d frames decoded of %d", frames, len(truth))
 			}

@@ -85,7 +85,7 @@ func StreamsPass(ctx context.Context, o StreamsOptions, n int) (StreamsPassResul
 	take := func() snap {
 		s := snap{at: time.Now(), cpu: hostinfo.ProcessCPU()}
 		for _, st := range p.Streams() {
-			s.frames = append(s.frames, st.FramesDecoded)
+			s.frames = append(s.frames, st.FramesDecoded+st.FramesSkipped) // the stream's frames, decoded or not
 			s.fps = max(s.fps, st.FPS)
 			s.clips += st.Clips
 			s.scored += st.ClipsScored

@@ -419,6 +419,9 @@ type recorder struct {
 
 func (r *recorder) Want(pts time.Duration) bool { return r.clipper.Want(pts) }
 
+// Skippable lets the decoder leave the frames no clip needs undecoded, as serving does.
+func (r *recorder) Skippable(pts time.Duration) bool { return r.clipper.Skippable(pts) }
+
 func (r *recorder) Add(f *clipper.Frame) []*clipper.Clip {
 	if r.err != nil {
 		return nil
