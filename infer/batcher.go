@@ -59,12 +59,13 @@ type Batcher struct {
 	maxBatch   int
 	maxPending int
 	maxWait    time.Duration
+	workers    int
 	streams    int // streams that can submit (SetStreams); guarded by mu
 	onBatch    func(int, time.Duration, error)
 	handle     func(Result)
 	log        *slog.Logger
 
-	kick chan struct{} // capacity 1: "the queue changed"
+	kick chan struct{} // capacity 1: "the queue changed"; a worker that leaves clips passes it on
 
 	mu       sync.Mutex
 	queue    []*pending            // arrival order
@@ -73,9 +74,17 @@ type Batcher struct {
 	state    int // batcherIdle, batcherRunning, batcherClosed
 	stats    BatcherStats
 	lastErr  time.Time
+	// taken numbers the batches in the order workers took them; delivered is how many have
+	// had their results handled. A worker hands its results over only on its turn.
+	taken, delivered uint64
+	turn             *sync.Cond // on mu: delivered moved
 
-	// Reused by the Run goroutine only.
-	input []float32 // [maxBatch][3][T][S][S]
+	own worker // the Run goroutine's
+}
+
+// worker is one model-calling goroutine's reusable buffers.
+type worker struct {
+	input []float32 // [callBatch][3][T][S][S]
 	batch []*pending
 }
 
@@ -86,9 +95,10 @@ const (
 )
 
 // NewBatcher makes a batcher in front of be (an open *Model, or a remote backend). handle is
-// called from the Run goroutine, one Result per clip taken into a batch, in batch order (Err
-// set when the model call failed); while it blocks, no further batch runs (back-pressure
-// reaches Submit only as stale drops, never as blocking).
+// called from the batcher's workers, one call at a time, one Result per clip taken into a
+// batch, in the order the batches were taken (Err set when the model call failed); while it
+// blocks, no further results are handled and no worker takes another batch once its own is
+// scored (back-pressure reaches Submit only as stale drops, never as blocking).
 func NewBatcher(be Backend, cfg BatcherConfig, handle func(Result)) (*Batcher, error) {
 	if be == nil || handle == nil {
 		return nil, fmt.Errorf("%w: batcher needs a model and a result handler", ErrBadOptions)
@@ -117,14 +127,15 @@ func NewBatcher(be Backend, cfg BatcherConfig, handle func(Result)) (*Batcher, e
 		maxBatch:   cfg.MaxBatch,
 		maxPending: cfg.MaxPending,
 		maxWait:    cfg.MaxWait.D(),
+		workers:    cfg.Workers,
 		onBatch:    cfg.OnBatch,
 		handle:     handle,
 		log:        cfg.Logger.With("component", "batcher", "model", info.Meta.Name),
 		kick:       make(chan struct{}, 1),
 		byStream:   map[string][]*pending{},
-		input:      make([]float32, callBatch*info.Meta.ClipLen()),
-		batch:      make([]*pending, 0, cfg.MaxBatch),
+		own:        worker{input: make([]float32, callBatch*info.Meta.ClipLen()), batch: make([]*pending, 0, cfg.MaxBatch)},
 	}
+	b.turn = sync.NewCond(&b.mu)
 	b.stats.BatchSizes = make([]uint64, cfg.MaxBatch+1)
 	b.stats.DroppedByStream = map[string]uint64{}
 	return b, nil
@@ -224,7 +235,7 @@ func (b *Batcher) newPending() *pending {
 
 // Run scores batches until ctx is done, then refuses new clips, flushes every clip
 // still waiting (in batches of MaxBatch) and returns nil. It returns an error only
-// when called twice. Results are delivered on this goroutine.
+// when called twice. It makes Workers-1 more goroutines that call the model alongside it.
 func (b *Batcher) Run(ctx context.Context) error {
 	b.mu.Lock()
 	if b.state != batcherIdle {
@@ -234,6 +245,29 @@ func (b *Batcher) Run(ctx context.Context) error {
 	b.state = batcherRunning
 	b.mu.Unlock()
 
+	var wg sync.WaitGroup
+	for range b.workers - 1 {
+		w := &worker{input: make([]float32, len(b.own.input)), batch: make([]*pending, 0, b.maxBatch)}
+		wg.Go(func() { b.work(ctx, w) })
+	}
+	b.work(ctx, &b.own)
+	wg.Wait()
+
+	b.mu.Lock()
+	b.state = batcherClosed
+	left := len(b.queue)
+	b.mu.Unlock()
+	if left > 0 {
+		b.log.Info("flushing pending clips on shutdown", "clips", left)
+	}
+	for b.flush(ctx, &b.own) > 0 {
+	}
+	return nil
+}
+
+// work is one worker's loop: take a batch when one is full or its oldest clip has waited
+// MaxWait, score it, repeat until ctx is done.
+func (b *Batcher) work(ctx context.Context, w *worker) {
 	timer := time.NewTimer(time.Hour)
 	timer.Stop()
 	defer timer.Stop()
@@ -246,13 +280,13 @@ func (b *Batcher) Run(ctx context.Context) error {
 		}
 		b.mu.Unlock()
 		if n >= full || (n > 0 && wait <= 0) {
-			b.flush(ctx)
+			b.flush(ctx, w)
 			if ctx.Err() == nil {
 				continue
 			}
 		}
 		if ctx.Err() != nil {
-			break
+			return
 		}
 		if wait > 0 {
 			timer.Reset(wait)
@@ -264,29 +298,26 @@ func (b *Batcher) Run(ctx context.Context) error {
 		}
 		timer.Stop()
 	}
-
-	b.mu.Lock()
-	b.state = batcherClosed
-	left := len(b.queue)
-	b.mu.Unlock()
-	if left > 0 {
-		b.log.Info("flushing pending clips on shutdown", "clips", left)
-	}
-	for b.flush(ctx) > 0 {
-	}
-	return nil
 }
 
-// flush scores up to maxBatch of the oldest waiting clips and returns how many it took.
-func (b *Batcher) flush(ctx context.Context) int {
+// flush scores up to maxBatch of the oldest waiting clips and returns how many it took. With
+// several workers it takes an even share of the queue, so the others have clips to call on.
+func (b *Batcher) flush(ctx context.Context, w *worker) int {
 	clipLen := b.clipLen
 	b.mu.Lock()
 	k := min(len(b.queue), b.maxBatch)
-	b.batch = append(b.batch[:0], b.queue[:k]...)
+	if b.workers > 1 {
+		k = min(k, (len(b.queue)+b.workers-1)/b.workers)
+	}
+	w.batch = append(w.batch[:0], b.queue[:k]...)
 	rest := copy(b.queue, b.queue[k:])
 	clear(b.queue[rest:])
 	b.queue = b.queue[:rest]
-	for _, p := range b.batch {
+	ticket := b.taken
+	if k > 0 {
+		b.taken++
+	}
+	for _, p := range w.batch {
 		// The queue is in arrival order, so a stream's taken slots are its first ones.
 		id := p.clip.Stream
 		if slots := b.byStream[id]; len(slots) > 1 {
@@ -301,12 +332,18 @@ func (b *Batcher) flush(ctx context.Context) int {
 	if k == 0 {
 		return 0
 	}
+	if rest > 0 && b.workers > 1 {
+		select { // another worker may take the rest
+		case b.kick <- struct{}{}:
+		default:
+		}
+	}
 
 	// Copy the tensors in and give them back to their pools before the (long) model call;
 	// the clip headers stay readable after Release.
 	start := time.Now()
-	for i, p := range b.batch {
-		copy(b.input[i*clipLen:(i+1)*clipLen], p.clip.Tensor)
+	for i, p := range w.batch {
+		copy(w.input[i*clipLen:(i+1)*clipLen], p.clip.Tensor)
 		p.clip.Release()
 	}
 	callN := k
@@ -315,7 +352,7 @@ func (b *Batcher) flush(ctx context.Context) int {
 	}
 	// A batch taken is scored even when shutdown has begun; a remote backend bounds the
 	// call by its own timeout.
-	outs, err := b.backend.Infer(context.WithoutCancel(ctx), b.input[:callN*clipLen], callN)
+	outs, err := b.backend.Infer(context.WithoutCancel(ctx), w.input[:callN*clipLen], callN)
 	if err == nil {
 		err = b.scorer.Check(outs, k, b.info.Where)
 	}
@@ -336,6 +373,9 @@ func (b *Batcher) flush(ctx context.Context) int {
 		}
 	}
 	nErr, nFailed := b.stats.Errors, b.stats.Failed
+	for b.delivered != ticket {
+		b.turn.Wait()
+	}
 	b.mu.Unlock()
 	if b.onBatch != nil {
 		b.onBatch(k, infer, err)
@@ -344,7 +384,7 @@ func (b *Batcher) flush(ctx context.Context) int {
 		b.log.Error("model call failed, clips lost", "err", err, "batch", k, "failed_calls_total", nErr, "clips_lost_total", nFailed)
 	}
 
-	for i, p := range b.batch {
+	for i, p := range w.batch {
 		c := p.clip
 		r := Result{
 			ScoredClip: ScoredClip{
@@ -363,7 +403,7 @@ func (b *Batcher) flush(ctx context.Context) int {
 		}
 		b.handle(r)
 		p.clip = nil
-		b.batch[i] = nil
+		w.batch[i] = nil
 		b.mu.Lock()
 		b.free = append(b.free, p)
 		if err == nil {
@@ -371,6 +411,10 @@ func (b *Batcher) flush(ctx context.Context) int {
 		}
 		b.mu.Unlock()
 	}
+	b.mu.Lock()
+	b.delivered++
+	b.turn.Broadcast()
+	b.mu.Unlock()
 	return k
 }
 

@@ -102,6 +102,10 @@ type BatcherConfig struct {
 	// MaxWait is the longest the oldest waiting clip waits for others. 0 = default. Lower
 	// trades batching (throughput with many streams) for latency with few.
 	MaxWait confkit.Duration `yaml:"max_wait"`
+	// Workers is how many model calls may run at once, each on its own thread (with the
+	// session's intra-op threads); results are still delivered one at a time, in the order
+	// the batches were taken. 0 = 1 (`run` picks its own: docs/OPERATIONS.md).
+	Workers int `yaml:"workers"`
 	// OnBatch, if set, is called after every model call (from the Run goroutine) with the
 	// batch size, the call's duration and its error: the hook for metrics histograms.
 	OnBatch func(size int, infer time.Duration, err error) `yaml:"-"`
@@ -117,7 +121,10 @@ func DefaultBatcherConfig() BatcherConfig {
 	return BatcherConfig{MaxBatch: 8, MaxPending: 2, MaxWait: confkit.Duration(40 * time.Millisecond)}
 }
 
-// WithDefaults replaces zero MaxBatch, MaxPending, MaxWait and Logger by their defaults.
+// maxWorkers bounds batcher.workers: each holds a batch's input and its own activations.
+const maxWorkers = 64
+
+// WithDefaults replaces zero MaxBatch, MaxPending, MaxWait, Workers and Logger by their defaults.
 func (c BatcherConfig) WithDefaults() BatcherConfig {
 	d := DefaultBatcherConfig()
 	if c.MaxBatch == 0 {
@@ -128,6 +135,9 @@ func (c BatcherConfig) WithDefaults() BatcherConfig {
 	}
 	if c.MaxWait == 0 {
 		c.MaxWait = d.MaxWait
+	}
+	if c.Workers == 0 {
+		c.Workers = 1
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
@@ -146,6 +156,9 @@ func (c BatcherConfig) Validate() error {
 	}
 	if c.MaxWait < 0 {
 		p.Add("max_wait", "must be > 0 (0 = default), not %v", c.MaxWait)
+	}
+	if c.Workers < 0 || c.Workers > maxWorkers {
+		p.Add("workers", "must be 1 to %d (0 = 1), not %d", maxWorkers, c.Workers)
 	}
 	return p.Err()
 }

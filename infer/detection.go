@@ -252,13 +252,13 @@ func (m *Model) checkBatch(input []float32, n int) error {
 	return nil
 }
 
-// run makes one session call with the clip input (and rois, for RoI models), serialised.
+// run makes one session call with the clip input (and rois, for RoI models); calls may overlap.
 func (m *Model) run(input []float32, n int, rois ort.Value, outs []ort.Value) error {
 	if err := m.Ready(); err != nil {
 		return err
 	}
-	m.mu.Lock()
-	defer m.mu.Unlock()
+	m.mu.RLock()
+	defer m.mu.RUnlock()
 	if m.closed {
 		return ErrClosed
 	}

@@ -32,7 +32,7 @@ type Model struct {
 	detectOpts detect.Options // single-stage decoding (SetDetection)
 	boxes      BoxSource      // RoI mode's actors (SetBoxSource)
 
-	mu     sync.Mutex // one Run at a time; guards sess
+	mu     sync.RWMutex // Runs share it (ONNX Runtime's Run is thread-safe); Close takes it whole; guards sess
 	sess   *ort.DynamicAdvancedSession
 	dw     *substitution // released after sess
 	closed bool
@@ -257,7 +257,8 @@ func (m *Model) Classes() int { return m.classes }
 func (m *Model) MaxBatch() int { return m.fixedBatch }
 
 // Run runs n clips, input laid out [n,3,T,S,S], and returns the logits [n,C] in a new
-// slice. Safe for concurrent use; calls are serialised.
+// slice. Safe for concurrent use: concurrent calls run side by side, each on its caller's
+// thread (plus the session's intra-op threads).
 func (m *Model) Run(input []float32, n int) ([]float32, error) {
 	if n <= 0 {
 		return nil, fmt.Errorf("%w: n = %d", ErrBadBatch, n)
@@ -292,8 +293,8 @@ func (m *Model) RunInto(input []float32, n int, out []float32) error {
 	if err := m.Ready(); err != nil {
 		return err
 	}
-	m.mu.Lock()
-	defer m.mu.Unlock()
+	m.mu.RLock()
+	defer m.mu.RUnlock()
 	if m.closed {
 		return ErrClosed
 	}

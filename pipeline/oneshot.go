@@ -61,67 +61,65 @@ func fileHint(url string, st StreamStatus) string {
 }
 
 // runAhead lets a one-shot stream's decoder work up to depth clips ahead of inference
-// without a clip ever being replaced: the batcher keeps one waiting clip per stream (latest
-// wins), so the stream hands it the next clip only when the previous one's result is back,
-// and the clips completed meanwhile wait here in order. Decoding and inference overlap; the
-// decoder stops only when depth clips are already waiting (bounded memory).
+// without a clip ever being replaced: the stream keeps at most inflight clips in the batcher
+// (no more than batcher.max_pending, so none is pushed out as stale; one per worker, so every
+// worker can have one), hands it the next clip only when one's result is back, and the clips
+// completed meanwhile wait here in order. Decoding and inference overlap; the decoder stops
+// only when depth clips are already waiting (bounded memory).
 type runAhead struct {
-	depth int
+	depth, inflight int
 
-	mu    sync.Mutex
-	moved *sync.Cond // signalled when the queue shrinks or the stream's clip comes back
-	queue []*clipper.Clip
-	busy  bool // one of the stream's clips is in the batcher
+	mu       sync.Mutex
+	moved    *sync.Cond // signalled when the queue shrinks or a clip comes back
+	queue    []*clipper.Clip
+	held int // the stream's clips in the batcher
 }
 
 // aheadBytes bounds the clips a one-shot stream's decoder may hold ahead of inference
 // (within 2 to 8 clips: 8 for X3D-S's 4 MiB clips).
 const aheadBytes = 64 << 20
 
-func newRunAhead(clipLen int) *runAhead {
-	q := &runAhead{depth: min(8, max(2, aheadBytes/max(4*clipLen, 1)))}
+func newRunAhead(clipLen, inflight int) *runAhead {
+	q := &runAhead{depth: min(8, max(2, aheadBytes/max(4*clipLen, 1))), inflight: max(inflight, 1)}
 	q.moved = sync.NewCond(&q.mu)
 	return q
 }
 
-// push takes a completed clip on the decoder's goroutine: submitted at once when none of the
-// stream's clips is in the batcher, else queued, waiting while depth clips are queued.
-// submit returns false when the batcher refused (and released) the clip.
+// push takes a completed clip on the decoder's goroutine: submitted at once when fewer than
+// inflight of the stream's clips are in the batcher and none waits before it, else queued,
+// waiting while depth clips are queued. submit returns false when the batcher refused (and
+// released) the clip. Clips are submitted under mu (Submit never blocks), so they reach the
+// batcher in order.
 func (q *runAhead) push(c *clipper.Clip, submit func(*clipper.Clip) bool) {
 	q.mu.Lock()
-	for q.busy && len(q.queue) >= q.depth {
+	defer q.mu.Unlock()
+	for q.held >= q.inflight && len(q.queue) >= q.depth {
 		q.moved.Wait()
 	}
-	if q.busy {
-		q.queue = append(q.queue, c)
-		q.mu.Unlock()
-		return
-	}
-	q.busy = true
-	q.mu.Unlock()
-	if !submit(c) {
-		q.back(submit)
-	}
+	q.queue = append(q.queue, c)
+	q.feed(submit)
 }
 
-// back is called when the stream's clip has come back from the batcher (its result, or a
-// refusal): the next queued clip goes in.
+// back is called when one of the stream's clips has come back from the batcher (its result,
+// or a refusal): the next queued clip goes in.
 func (q *runAhead) back(submit func(*clipper.Clip) bool) {
-	for {
-		q.mu.Lock()
-		if len(q.queue) == 0 {
-			q.busy = false
-			q.moved.Broadcast()
-			q.mu.Unlock()
-			return
-		}
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	q.held--
+	q.feed(submit)
+	q.moved.Broadcast()
+}
+
+// feed submits queued clips, oldest first, while fewer than inflight are in the batcher. mu
+// is held.
+func (q *runAhead) feed(submit func(*clipper.Clip) bool) {
+	for len(q.queue) > 0 && q.held < q.inflight {
 		c := q.queue[0]
 		q.queue[0] = nil
 		q.queue = q.queue[1:]
 		q.moved.Broadcast()
-		q.mu.Unlock()
 		if submit(c) {
-			return
+			q.held++
 		}
 	}
 }
@@ -130,7 +128,7 @@ func (q *runAhead) back(submit func(*clipper.Clip) bool) {
 // exits.
 func (q *runAhead) drain() {
 	q.mu.Lock()
-	for q.busy || len(q.queue) > 0 {
+	for q.held > 0 || len(q.queue) > 0 {
 		q.moved.Wait()
 	}
 	q.mu.Unlock()
@@ -140,12 +138,13 @@ func (q *runAhead) drain() {
 // which honours the affinity mask, so `taskset -c 0` means one) between FFmpeg and ONNX
 // Runtime; docs/OPERATIONS.md states the rule:
 //   - FFmpeg decodes each input on one thread (no frame threading: it costs CPU and frame
-//     delay, and one thread decodes a 720p30 camera many times faster than real time), and
-//     that thread keeps a core of its own.
-//   - ONNX Runtime gets threads intra-op threads: when threads is 0, every other core (one
-//     on a single core), with spinning off, so a worker that waits for the next clip sleeps.
-//     Sharing the decoder's core cost more than that core gave: a model call's parallel
-//     sections wait for the worker the decoder holds up (docs/BENCHMARKS.md).
+//     delay, and one thread decodes a 720p30 camera many times faster than real time).
+//   - With two cores or more and threads 0, two model calls run at once (OneShotWorkers), each
+//     with half the cores as intra-op threads: while the decoder runs the three share the
+//     cores, and when it waits or is done the two calls have them all. Two one-thread calls
+//     side by side scored 13 X3D-S clips 1.7× as fast as one call at a time, and 1.1× as fast
+//     as one call on two threads (docs/BENCHMARKS.md). An explicit threads is one call's
+//     threads, one call at a time. Spinning is off, so a thread that waits for work sleeps.
 //   - With two cores or more, the model is warmed up by one batch-1 call as soon as its session
 //     exists, on the cores the decoder leaves while it decodes the first clip (the first call
 //     page-faults ONNX Runtime's arena in; on one core that would only add a call).
@@ -156,7 +155,7 @@ func OneShotThreads(o infer.Options, cores int) infer.Options {
 		return o
 	}
 	if o.Threads == 0 {
-		o.Threads = max(cores-1, 1)
+		o.Threads = max(cores/OneShotWorkers(o, cores), 1)
 	}
 	if cores > 1 && len(o.WarmUpBatches) == 0 {
 		o.WarmUpBatches = []int{1}
@@ -171,6 +170,16 @@ func OneShotThreads(o infer.Options, cores int) infer.Options {
 		}
 	}
 	return o
+}
+
+// OneShotWorkers is how many model calls `run` makes at once (batcher.workers) for the
+// runtime options o as given (before OneShotThreads): two on two cores or more when the
+// threads are left to the rule on the cpu provider, else one.
+func OneShotWorkers(o infer.Options, cores int) int {
+	if o.Provider != "" && o.Provider != infer.ProviderCPU || o.Threads != 0 || cores < 2 {
+		return 1
+	}
+	return 2
 }
 
 // spinKey is ONNX Runtime's session setting for letting idle intra-op threads spin.

@@ -40,7 +40,7 @@ func (f *fakeBatcher) score() {
 // The decoder runs up to depth clips ahead of inference, no clip is replaced or lost, clips
 // reach the batcher in order, and drain waits for the last one.
 func TestRunAheadQueuesInOrderWithinDepth(t *testing.T) {
-	q := newRunAhead(1 << 20) // 4 MiB clips: depth 8
+	q := newRunAhead(1<<20, 1) // 4 MiB clips: depth 8
 	if q.depth != 8 {
 		t.Fatalf("depth %d for 4 MiB clips, want 8", q.depth)
 	}
@@ -102,7 +102,7 @@ func TestRunAheadQueuesInOrderWithinDepth(t *testing.T) {
 
 // A clip the batcher refuses (closed) does not stall the queue: the next one goes in.
 func TestRunAheadRefusedClipMovesOn(t *testing.T) {
-	q := newRunAhead(100 << 20) // larger than the byte bound: depth 2
+	q := newRunAhead(100<<20, 1) // larger than the byte bound: depth 2
 	if q.depth != 2 {
 		t.Fatalf("depth %d for 400 MiB clips, want 2", q.depth)
 	}
@@ -118,18 +118,21 @@ func TestRunAheadRefusedClipMovesOn(t *testing.T) {
 
 func TestOneShotThreads(t *testing.T) {
 	for _, tc := range []struct {
-		in         infer.Options
-		cores      int
-		threads    int
-		noSpinning bool
+		in               infer.Options
+		cores            int
+		threads, workers int
+		noSpinning       bool
 	}{
-		{infer.Options{}, 1, 1, false}, // one thread: no pool, nothing to spin
-		{infer.Options{}, 2, 1, false}, // the decoder keeps the other core
-		{infer.Options{}, 3, 2, true},
-		{infer.Options{Provider: infer.ProviderCPU}, 16, 15, true},
-		{infer.Options{Threads: 3}, 16, 3, true},
-		{infer.Options{Provider: "cuda"}, 16, 0, false}, // ORT's own default on a GPU
+		{infer.Options{}, 1, 1, 1, false}, // one thread: no pool, nothing to spin
+		{infer.Options{}, 2, 1, 2, false}, // two one-thread calls beside the decoder
+		{infer.Options{}, 3, 1, 2, false},
+		{infer.Options{Provider: infer.ProviderCPU}, 16, 8, 2, true},
+		{infer.Options{Threads: 3}, 16, 3, 1, true},        // explicit: one call at a time
+		{infer.Options{Provider: "cuda"}, 16, 0, 1, false}, // ORT's own default on a GPU
 	} {
+		if w := OneShotWorkers(tc.in, tc.cores); w != tc.workers {
+			t.Errorf("%+v on %d cores: %d workers, want %d", tc.in, tc.cores, w, tc.workers)
+		}
 		got := OneShotThreads(tc.in, tc.cores)
 		if got.Threads != tc.threads || (got.SessionConfig[spinKey] == "0") != tc.noSpinning {
 			t.Errorf("%+v on %d cores: threads %d, session config %v; want %d threads, spinning off %v",
@@ -144,5 +147,53 @@ func TestOneShotThreads(t *testing.T) {
 	in := infer.Options{SessionConfig: map[string]string{spinKey: "1"}}
 	if got := OneShotThreads(in, 4); got.SessionConfig[spinKey] != "1" {
 		t.Errorf("explicit spinning overridden: %v", got.SessionConfig)
+	}
+}
+
+// With two workers a stream keeps two clips in the batcher, never three, and results coming
+// back on other goroutines while the decoder pushes keep the clips in order.
+func TestRunAheadTwoInFlight(t *testing.T) {
+	q := newRunAhead(1<<20, 2)
+	var mu sync.Mutex
+	var held, most int
+	var taken []uint64
+	in := make(chan uint64, 100)
+	submit := func(c *clipper.Clip) bool {
+		mu.Lock()
+		defer mu.Unlock()
+		held++
+		most = max(most, held)
+		taken = append(taken, c.Seq)
+		in <- c.Seq
+		return true
+	}
+	const clips = 40
+	go func() {
+		for i := range uint64(clips) {
+			q.push(&clipper.Clip{Seq: i}, submit)
+		}
+	}()
+	var wg sync.WaitGroup
+	for range clips {
+		<-in
+		mu.Lock()
+		held--
+		mu.Unlock()
+		wg.Go(func() { q.back(submit) }) // results come back on the batcher's goroutines
+	}
+	wg.Wait()
+	q.drain()
+	mu.Lock()
+	defer mu.Unlock()
+	if most != 2 {
+		t.Errorf("at most %d clips in the batcher, want 2", most)
+	}
+	for i, s := range taken {
+		if s != uint64(i) {
+			t.Fatalf("batcher took clips %v, want 0..%d in order", taken, clips-1)
+		}
+	}
+	if len(taken) != clips {
+		t.Fatalf("batcher took %d clips, want %d", len(taken), clips)
 	}
 }

@@ -4,11 +4,13 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"runtime"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/actionstream/actionstream/decode"
@@ -78,6 +80,7 @@ type RunResult struct {
 	BoundTerm   string `json:"bound_term"` // the term that was largest in most rounds
 	RunCommand  string `json:"run_command"`
 	RawThreads  int    `json:"raw_threads"`
+	RawWorkers  int    `json:"raw_workers"` // model calls at once, as run makes them
 	RawSpinning string `json:"raw_spinning"`
 }
 
@@ -87,16 +90,19 @@ type RawPassResult struct {
 	Seconds    float64 `json:"seconds"`
 	CPUSeconds float64 `json:"cpu_seconds"` // user + system of this process over the timed calls
 	Threads    int     `json:"threads"`
+	Workers    int     `json:"workers"` // calls made at once, as run's batcher makes them
 	Spinning   string  `json:"spinning"`
 }
 
-// RawPass opens the model as `run` does (pipeline.OneShotThreads on this process's cores)
-// and times clips raw Model.RunInto calls of one random clip each.
+// RawPass opens the model as `run` does (pipeline.OneShotThreads and OneShotWorkers on this
+// process's cores) and times clips raw Model.RunInto calls of one random clip each, shared
+// over as many goroutines as `run` has model-calling workers.
 func RawPass(ctx context.Context, model string, clips, threads int) (RawPassResult, error) {
 	if clips < 1 {
 		return RawPassResult{}, fmt.Errorf("%w: clips %d", ErrOptions, clips)
 	}
-	o := pipeline.OneShotThreads(infer.Options{Threads: threads, Logger: quietLogger()}, runtime.NumCPU())
+	given := infer.Options{Threads: threads, Logger: quietLogger()}
+	o, workers := pipeline.OneShotThreads(given, runtime.NumCPU()), pipeline.OneShotWorkers(given, runtime.NumCPU())
 	rt, err := infer.NewRuntime(o)
 	if err != nil {
 		return RawPassResult{}, err
@@ -117,21 +123,32 @@ func RawPass(ctx context.Context, model string, clips, threads int) (RawPassResu
 		return RawPassResult{}, err
 	}
 	c0, t0 := hostinfo.ProcessCPU(), time.Now()
-	for range clips {
-		if err := ctx.Err(); err != nil {
-			return RawPassResult{}, err
-		}
-		if err := m.RunInto(in, 1, out); err != nil {
-			return RawPassResult{}, err
-		}
+	errs := make([]error, workers)
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Go(func() {
+			out := make([]float32, m.Classes())
+			for range clips/workers + min(1, max(0, clips%workers-w)) { // clips split as evenly as they go
+				if errs[w] = ctx.Err(); errs[w] != nil {
+					return
+				}
+				if errs[w] = m.RunInto(in, 1, out); errs[w] != nil {
+					return
+				}
+			}
+		})
 	}
+	wg.Wait()
 	elapsed, cpu := time.Since(t0), hostinfo.ProcessCPU()-c0
+	if err := errors.Join(errs...); err != nil {
+		return RawPassResult{}, err
+	}
 	spin := o.SessionConfig["session.intra_op.allow_spinning"]
 	if spin == "" {
 		spin = "default"
 	}
 	return RawPassResult{Clips: clips, Seconds: elapsed.Seconds(), CPUSeconds: cpu.Seconds(),
-		Threads: o.Threads, Spinning: spin}, nil
+		Threads: o.Threads, Workers: workers, Spinning: spin}, nil
 }
 
 // Run times `actionstream run`, `ffmpeg -threads 1` and the raw model calls, o.Runs rounds,
@@ -184,7 +201,7 @@ func Run(ctx context.Context, o RunOptions) (RunResult, error) {
 				return res, err
 			}
 		}
-		res.Frames, res.RawThreads, res.RawSpinning = ff.Frames, rp.Threads, rp.Spinning
+		res.Frames, res.RawThreads, res.RawWorkers, res.RawSpinning = ff.Frames, rp.Threads, rp.Workers, rp.Spinning
 		ct := (ff.CPU.Seconds() + rp.CPUSeconds) / float64(res.Cores)
 		b, term := ff.Elapsed.Seconds(), "ffmpeg decode"
 		if rp.Seconds > b {

@@ -60,7 +60,7 @@ func (r WHIPResult) WriteText(w io.Writer) error {
 func (r RunResult) WriteText(w io.Writer) error {
 	return writeLines(w,
 		fmt.Sprintf("input             %s, model %s: %d clips, %d frames", r.Input, r.Model, r.Clips, r.Frames),
-		fmt.Sprintf("machine           %s, %d cores for this process; ONNX Runtime %d threads (spinning %s)", r.CPU, r.Cores, r.RawThreads, r.RawSpinning),
+		fmt.Sprintf("machine           %s, %d cores for this process; ONNX Runtime %d threads per call, %d calls at once (spinning %s)", r.CPU, r.Cores, r.RawThreads, r.RawWorkers, r.RawSpinning),
 		fmt.Sprintf("rounds            %d, sides in rotating order, each a whole process; min/median/max seconds:", r.Runs),
 		fmt.Sprintf("  ffmpeg -threads 1 decode    %s  (CPU %s)", r.FFmpegWall, r.FFmpegCPU),
 		fmt.Sprintf("  clips / raw ORT rate        %s  (CPU %s; batch 1)", r.RawWall, r.RawCPU),

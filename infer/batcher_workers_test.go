@@ -1,0 +1,138 @@
+package infer
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+)
+
+// Several workers call the real model at once, each result carries its own clip's scores,
+// and the results of one stream come back in its order.
+func TestBatcherWorkersRealModel(t *testing.T) {
+	const n = 6
+	f := newBatchFixture(t, n)
+	col := newCollector()
+	b, err := NewBatcher(f.m, BatcherConfig{Logger: quiet(), MaxBatch: 1, MaxPending: n, Workers: 3}, col.handle)
+	if err != nil {
+		t.Fatal(err)
+	}
+	runBatcher(t, b)
+	for i := range n {
+		if err := b.Submit(f.clip("cam", uint64(i), i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	res := col.wait(t, n, 20*time.Second)
+	for i, r := range res {
+		if r.Err != nil || r.Seq != uint64(i) {
+			t.Fatalf("result %d: seq %d, err %v", i, r.Seq, r.Err)
+		}
+		f.checkScores(t, r, i)
+	}
+	if st := b.Stats(); st.Scored != n || st.Dropped != 0 {
+		t.Fatalf("stats %+v", st)
+	}
+}
+
+// overlapBackend records how many calls run at once; call i sleeps delays[i%len], so later
+// calls can finish before earlier ones.
+type overlapBackend struct {
+	*slowBackend
+	delays []time.Duration
+
+	mu        sync.Mutex
+	calls     int
+	now, most int
+}
+
+func (o *overlapBackend) Infer(ctx context.Context, in []float32, n int) (Outputs, error) {
+	o.mu.Lock()
+	d := o.delays[o.calls%len(o.delays)]
+	o.calls++
+	o.now++
+	o.most = max(o.most, o.now)
+	o.mu.Unlock()
+	time.Sleep(d)
+	out, err := o.slowBackend.Infer(ctx, in, n)
+	o.mu.Lock()
+	o.now--
+	o.mu.Unlock()
+	return out, err
+}
+
+// Workers overlap their model calls, and a batch that finishes early waits for the batches
+// taken before it: results are handled one at a time, in the order the clips were queued.
+func TestBatcherWorkersDeliverInOrder(t *testing.T) {
+	be := &overlapBackend{slowBackend: newSlowBackend(0, nil), delays: []time.Duration{40 * time.Millisecond, 5 * time.Millisecond, 15 * time.Millisecond}}
+	var (
+		mu       sync.Mutex
+		order    []string
+		inHandle bool
+		overlap  bool
+	)
+	done := make(chan struct{})
+	const streams, per = 2, 15
+	handle := func(r Result) {
+		mu.Lock()
+		if inHandle {
+			overlap = true
+		}
+		inHandle = true
+		mu.Unlock()
+		time.Sleep(time.Millisecond)
+		mu.Lock()
+		inHandle = false
+		order = append(order, fmt.Sprintf("%s/%d", r.Stream, r.Seq))
+		if len(order) == streams*per {
+			close(done)
+		}
+		mu.Unlock()
+	}
+	b, err := NewBatcher(be, BatcherConfig{Logger: quiet(), MaxBatch: 1, MaxPending: per, Workers: 3}, handle)
+	if err != nil {
+		t.Fatal(err)
+	}
+	runBatcher(t, b)
+	var want []string
+	for i := range per {
+		for s := range streams {
+			c := be.clip(fmt.Sprintf("cam%d", s), uint64(i))
+			want = append(want, fmt.Sprintf("%s/%d", c.Stream, c.Seq))
+			if err := b.Submit(c); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	select {
+	case <-done:
+	case <-time.After(20 * time.Second):
+		t.Fatalf("%d of %d results", len(order), streams*per)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if fmt.Sprint(order) != fmt.Sprint(want) {
+		t.Errorf("results in order\n%v\nwant\n%v", order, want)
+	}
+	if overlap {
+		t.Errorf("two results were handled at once")
+	}
+	be.mu.Lock()
+	defer be.mu.Unlock()
+	if be.most < 2 {
+		t.Errorf("at most %d model calls ran at once with 3 workers", be.most)
+	}
+}
+
+// batcher.workers out of range is refused with its key.
+func TestBatcherWorkersValidated(t *testing.T) {
+	for _, w := range []int{-1, maxWorkers + 1} {
+		_, err := NewBatcher(newSlowBackend(0, nil), BatcherConfig{Workers: w}, func(Result) {})
+		if err == nil || !strings.Contains(err.Error(), "workers") {
+			t.Errorf("workers %d: %v", w, err)
+		}
+	}
+}
