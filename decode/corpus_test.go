@@ -2,7 +2,6 @@ package decode
 
 import (
 	"bytes"
-	"context"
 	"os/exec"
 	"path/filepath"
 	"slices"
@@ -12,9 +11,7 @@ import (
 	"time"
 
 	"github.com/actionstream/actionstream/clipper"
-	"github.com/actionstream/actionstream/ingest/demux"
 	"github.com/actionstream/actionstream/internal/testkit"
-	"github.com/actionstream/actionstream/media"
 )
 
 // corpusCase is one file of the encoding corpus: how ffmpeg makes it from the source (or from an
@@ -122,25 +119,11 @@ func TestEncodingCorpus(t *testing.T) {
 				}
 				var got []clipSpan
 				var offered []time.Duration
-				var s Sampler = &ptsRecorder{Sampler: cl, pts: &offered}
-				if skip {
-					s = &skippingRecorder{ptsRecorder{Sampler: cl, pts: &offered}, cl}
-				}
-				d, err := New(Config{Stream: c.name, Size: ccfg.Size}, s, func(c *clipper.Clip) {
+				ds := decodeThrough(t, path, Config{Stream: c.name, Size: ccfg.Size}, recorderFor(cl, &offered, skip), func(c *clipper.Clip) {
 					got = append(got, clipSpan{c.Start, c.End})
 					c.Release()
 				})
-				if err != nil {
-					t.Fatal(err)
-				}
-				defer d.Close()
-				if _, err := demux.Run(context.Background(), media.DemuxConfig{URL: path}, d.Decode); err != nil {
-					t.Fatal(err)
-				}
-				if err := d.Flush(); err != nil {
-					t.Fatal(err)
-				}
-				return got, offered, d.Stats(), cl.Stats()
+				return got, offered, ds, cl.Stats()
 			}
 			got, offered, ds, cs := run(true)
 			gotAll, offeredAll, dsAll, _ := run(false)

@@ -34,14 +34,26 @@ func decodeClips(t *testing.T, path string, ccfg clipper.Config, threads int, sk
 		t.Fatal(err)
 	}
 	var r skipRun
-	var s Sampler = &ptsRecorder{Sampler: cl, pts: &r.frames}
-	if skip {
-		s = &skippingRecorder{ptsRecorder{Sampler: cl, pts: &r.frames}, cl}
-	}
-	d, err := New(Config{Size: ccfg.Size, Stream: "s", Threads: threads}, s, func(c *clipper.Clip) {
+	r.dec = decodeThrough(t, path, Config{Size: ccfg.Size, Stream: "s", Threads: threads}, recorderFor(cl, &r.frames, skip), func(c *clipper.Clip) {
 		r.clips = append(r.clips, skipClip{c.Start, c.End, slices.Clone(c.Tensor)})
 		c.Release()
 	})
+	r.clp = cl.Stats()
+	return r
+}
+
+// recorderFor records the times offered to cl in pts; skip keeps cl's Skippable.
+func recorderFor(cl *clipper.Clipper, pts *[]time.Duration, skip bool) Sampler {
+	if skip {
+		return &skippingRecorder{ptsRecorder{Sampler: cl, pts: pts}, cl}
+	}
+	return &ptsRecorder{Sampler: cl, pts: pts}
+}
+
+// decodeThrough decodes path to its end through a new Decoder and returns its counters.
+func decodeThrough(t *testing.T, path string, cfg Config, s Sampler, out func(*clipper.Clip)) Stats {
+	t.Helper()
+	d, err := New(cfg, s, out)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -52,8 +64,7 @@ func decodeClips(t *testing.T, path string, ccfg clipper.Config, threads int, sk
 	if err := d.Flush(); err != nil {
 		t.Fatal(err)
 	}
-	r.dec, r.clp = d.Stats(), cl.Stats()
-	return r
+	return d.Stats()
 }
 
 // skippingRecorder records the offered times and keeps the clipper's Skippable.
