@@ -25,7 +25,7 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	clipScored := fs.Bool("clip-scored", true, "print a clip.scored line per clip")
 	topK := fs.Int("top-k", 5, "labels per clip.scored line")
 	hop := fs.Duration("hop", 0, "time between clip starts (0 = the model's default)")
-	threads := fs.Int("threads", 0, "ONNX Runtime intra-op threads (0 = every core this process may use but one, which the decoder keeps; one on a single core: docs/OPERATIONS.md)")
+	threads := fs.Int("threads", 0, "ONNX Runtime intra-op threads of one model call, one call at a time (0 = the rule: two calls at once, each on half the cores this process may use, beside the decoder; one thread on a single core: docs/OPERATIONS.md)")
 	provider := fs.String("provider", "cpu", "execution provider: cpu, cuda or tensorrt")
 	batch := fs.Int("batch", 8, "most clips per model call")
 	logLevel := fs.String("log-level", "warn", "log level on stderr: debug, info, warn, error")
