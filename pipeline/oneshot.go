@@ -145,19 +145,22 @@ func (q *runAhead) drain() {
 //     side by side scored 13 X3D-S clips 1.7× as fast as one call at a time, and 1.1× as fast
 //     as one call on two threads (docs/BENCHMARKS.md). An explicit threads is one call's
 //     threads, one call at a time. Spinning is off, so a thread that waits for work sleeps.
-//   - With two cores or more, the model is warmed up by one batch-1 call as soon as its session
-//     exists, on the cores the decoder leaves while it decodes the first clip (the first call
-//     page-faults ONNX Runtime's arena in; on one core that would only add a call).
+//   - With two cores or more and one call at a time (an explicit threads), the model is warmed
+//     up by one batch-1 call as soon as its session exists, on the cores the decoder leaves while
+//     it decodes the first clip (the first call page-faults ONNX Runtime's arena in). With two
+//     calls at once there is none: the two first calls overlap anyway, and a warm-up beside them
+//     cost 0.12 CPU-s for no wall time (docs/BENCHMARKS.md); on one core it would only add a call.
 //
 // A GPU provider keeps ONNX Runtime's own thread default (the CPU only feeds the device).
 func OneShotThreads(o infer.Options, cores int) infer.Options {
 	if o.Provider != "" && o.Provider != infer.ProviderCPU {
 		return o
 	}
+	workers := OneShotWorkers(o, cores) // of the options as given
 	if o.Threads == 0 {
-		o.Threads = max(cores/OneShotWorkers(o, cores), 1)
+		o.Threads = max(cores/workers, 1)
 	}
-	if cores > 1 && len(o.WarmUpBatches) == 0 {
+	if cores > 1 && workers == 1 && len(o.WarmUpBatches) == 0 {
 		o.WarmUpBatches = []int{1}
 	}
 	if o.Threads > 1 {
