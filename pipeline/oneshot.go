@@ -69,10 +69,10 @@ func fileHint(url string, st StreamStatus) string {
 type runAhead struct {
 	depth, inflight int
 
-	mu       sync.Mutex
-	moved    *sync.Cond // signalled when the queue shrinks or a clip comes back
-	queue    []*clipper.Clip
-	held int // the stream's clips in the batcher
+	mu    sync.Mutex
+	moved *sync.Cond // signalled when the queue shrinks or a clip comes back
+	queue []*clipper.Clip
+	held  int // the stream's clips in the batcher
 }
 
 // aheadBytes bounds the clips a one-shot stream's decoder may hold ahead of inference
