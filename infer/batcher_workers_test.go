@@ -7,7 +7,6 @@ import (
 	"sync"
 	"testing"
 	"time"
-
 )
 
 // Several workers call the real model at once, each result carries its own clip's scores,
