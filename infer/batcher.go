@@ -144,6 +144,9 @@ func NewBatcher(be Backend, cfg BatcherConfig, handle func(Result)) (*Batcher, e
 // MaxBatch is the effective batch limit.
 func (b *Batcher) MaxBatch() int { return b.maxBatch }
 
+// Workers is how many model calls may run at once.
+func (b *Batcher) Workers() int { return b.workers }
+
 // Submit queues c for scoring and takes ownership of it: the batcher Releases it once
 // its tensor is copied into a batch, or at once when it is dropped or refused. If the
 // stream already has MaxPending clips waiting, the oldest of them is dropped (counted as

@@ -49,7 +49,6 @@ type Pipeline struct {
 	base    *slog.Logger // handed to the stages, which add their own component
 	log     *slog.Logger
 	oneShot bool
-	workers int // the batcher's model-calling workers (a one-shot stream keeps one clip per worker in it)
 	retries int
 
 	runtime *infer.Runtime // nil when inference is remote
@@ -125,13 +124,12 @@ func New(opts Options) (*Pipeline, error) {
 
 	bc := cfg.Batcher.WithDefaults()
 	bc.OnBatch, bc.Logger, bc.Detection = p.metrics.observeBatch, log, cfg.Detection
-	if p.oneShot && cfg.Batcher.Workers == 0 {
-		bc.Workers = OneShotWorkers(cfg.Model.Runtime, runtime.NumCPU())
-	}
 	if p.oneShot {
+		if cfg.Batcher.Workers == 0 {
+			bc.Workers = OneShotWorkers(cfg.Model.Runtime, runtime.NumCPU())
+		}
 		bc.MaxPending = max(bc.MaxPending, bc.Workers) // a stream keeps one clip per worker in the batcher
 	}
-	p.workers = bc.Workers
 	b, err := infer.NewBatcher(backend, bc, p.handleResult)
 	if err != nil {
 		p.closeUnstarted()

@@ -1,14 +1,11 @@
 package pipeline
 
 import (
-	"context"
 	"fmt"
 	"testing"
-	"time"
 
 	"github.com/actionstream/actionstream/events"
 	"github.com/actionstream/actionstream/internal/testkit"
-	"github.com/actionstream/actionstream/sink"
 )
 
 // `run` with three model calls at once gives the events of one call at a time, in the same
@@ -21,16 +18,7 @@ func TestOneShotWorkersKeepTheEvents(t *testing.T) {
 	run := func(workers int) []string {
 		cfg := oneShotConfig(model, path)
 		cfg.Batcher.Workers = workers
-		out := &collect{}
-		p, err := New(Options{Config: cfg, OneShot: true, Sinks: []sink.Sink{out}})
-		if err != nil {
-			t.Fatal(err)
-		}
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-		defer cancel()
-		if err := p.Run(ctx); err != nil {
-			t.Fatal(err)
-		}
+		out := runDetection(t, cfg)
 		var seq []string
 		for _, e := range out.all() {
 			if e.Type == events.TypeStreamUp || e.Type == events.TypeStreamDown {

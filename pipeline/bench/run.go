@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/actionstream/actionstream/decode"
@@ -125,10 +126,11 @@ func RawPass(ctx context.Context, model string, clips, threads int) (RawPassResu
 	c0, t0 := hostinfo.ProcessCPU(), time.Now()
 	errs := make([]error, workers)
 	var wg sync.WaitGroup
+	var calls atomic.Int64 // each goroutine takes the next call, as the batcher's workers do
 	for w := range workers {
 		wg.Go(func() {
 			out := make([]float32, m.Classes())
-			for range clips/workers + min(1, max(0, clips%workers-w)) { // clips split as evenly as they go
+			for calls.Add(1) <= int64(clips) {
 				if errs[w] = ctx.Err(); errs[w] != nil {
 					return
 				}
