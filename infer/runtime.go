@@ -18,6 +18,7 @@ import (
 	"fmt"
 	"log/slog"
 	"maps"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -130,6 +131,14 @@ func chooseLibrary(opts Options, want string, log *slog.Logger) (string, error) 
 	return LibraryPath("")
 }
 
+// TelemetryEnv turns ONNX Runtime's own usage telemetry off when "1". Its POSIX builds from
+// 1.30 on record sessions, models and devices in an offline database under
+// ~/.cache/Microsoft/DeveloperTools, keep a persistent device id there, leave a
+// /tmp/mat-debug-PID.log per process and upload to Microsoft when they can. A camera product
+// must not do that unasked: the runtime sets "1" unless the variable is already set (a user's
+// ORT_DISABLE_TELEMETRY=0 opts in). docs/OPERATIONS.md.
+const TelemetryEnv = "ORT_DISABLE_TELEMETRY"
+
 func acquireEnv(lib string) error {
 	ortState.mu.Lock()
 	defer ortState.mu.Unlock()
@@ -140,9 +149,18 @@ func acquireEnv(lib string) error {
 		ortState.refs++
 		return nil
 	}
+	if _, set := os.LookupEnv(TelemetryEnv); !set {
+		os.Setenv(TelemetryEnv, "1") // read once, when the library starts its environment
+	}
 	ort.SetSharedLibraryPath(lib)
 	if err := ort.InitializeEnvironment(ort.WithLogLevelError()); err != nil {
 		return fmt.Errorf("infer: initialise onnx runtime from %s: %w", lib, err)
+	}
+	if os.Getenv(TelemetryEnv) == "1" {
+		if err := ort.DisableTelemetry(); err != nil { // the runtime switch, for builds without the variable
+			ort.DestroyEnvironment()
+			return fmt.Errorf("infer: turn off onnx runtime's telemetry: %w", err)
+		}
 	}
 	ortState.refs, ortState.lib = 1, lib
 	return nil
