@@ -50,6 +50,11 @@ type Options struct {
 	// "session.intra_op.allow_spinning": "0" so idle ORT threads stop spinning on cores
 	// the decoders need between batches.
 	SessionConfig map[string]string `yaml:"-"`
+	// LoadInBackground loads the library and starts its environment on another goroutine
+	// (cpu provider only; others resolve their fallback first): NewRuntime returns once the
+	// library file is found, and whatever needs ONNX Runtime waits for it. `run` decodes
+	// its first frames meanwhile.
+	LoadInBackground bool `yaml:"-"`
 	// Logger receives warnings (provider fallback); nil = slog.Default().
 	Logger *slog.Logger `yaml:"-"`
 }

@@ -97,6 +97,9 @@ type LayerSession struct {
 
 // OpenLayer builds the session; in and out are X's and Y's shapes.
 func (r *Runtime) OpenLayer(model []byte, in, out []int64) (*LayerSession, error) {
+	if err := r.loaded(); err != nil {
+		return nil, err
+	}
 	so, err := ort.NewSessionOptions()
 	if err != nil {
 		return nil, err

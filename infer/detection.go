@@ -157,6 +157,9 @@ func (m *Model) newRunOutputs(maxN int) *runOutputs {
 // the clips' actors and fails with ErrNoBoxSource without one; a batch with no actor at all makes
 // no model call.
 func (m *Model) runOutputs(input []float32, n int, o *runOutputs) error {
+	if err := m.Ready(); err != nil { // the output tensors below need ONNX Runtime loaded
+		return err
+	}
 	if m.Meta.Mode == ModeRoI {
 		if m.boxes == nil {
 			return fmt.Errorf("%w: model %s", ErrNoBoxSource, m.Meta.Name)

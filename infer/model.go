@@ -143,6 +143,9 @@ func (r *Runtime) prepare(path string) (*Model, []byte, error) {
 
 // build creates m's session from the model bytes b (provider fallbacks, depthwise kernel).
 func (r *Runtime) build(m *Model, b []byte) error {
+	if err := r.loaded(); err != nil {
+		return err
+	}
 	path := m.Path
 	start := time.Now()
 	var errs []error

@@ -56,6 +56,10 @@ type Runtime struct {
 	trt        TensorRTOptions
 	warmUp     []int // batch sizes run once when a model opens
 	depthwise  string
+	// loadDone is closed once a background load (Options.LoadInBackground) ended; loadErr
+	// says why it failed. nil when NewRuntime loaded the library itself.
+	loadDone chan struct{}
+	loadErr  error
 
 	mu     sync.Mutex
 	closed bool
@@ -94,20 +98,47 @@ func NewRuntime(opts Options) (*Runtime, error) {
 	if err != nil {
 		return nil, err
 	}
+	if opts.LoadInBackground && want == ProviderCPU {
+		r := runtimeFor(lib, opts, log)
+		r.provider = ProviderCPU
+		r.loadDone = make(chan struct{})
+		go func() {
+			defer close(r.loadDone)
+			r.loadErr = acquireEnv(lib)
+		}()
+		return r, nil
+	}
 	if err := acquireEnv(lib); err != nil {
 		return nil, err
 	}
-	r := &Runtime{lib: lib, threads: opts.Threads, requireGPU: opts.RequireGPU, config: maps.Clone(opts.SessionConfig), log: log, models: map[*Model]struct{}{},
-		cuda: opts.CUDA, trt: opts.TensorRT, warmUp: slices.Clone(opts.WarmUpBatches), depthwise: opts.DepthwiseKernel}
-	if r.cuda == (CUDAOptions{}) {
-		r.cuda = DefaultCUDAOptions()
-	}
+	r := runtimeFor(lib, opts, log)
 	r.provider, err = r.resolveProvider(want, log.With("library", lib, "version", ort.GetVersion()))
 	if err != nil {
 		releaseEnv()
 		return nil, err
 	}
 	return r, nil
+}
+
+func runtimeFor(lib string, opts Options, log *slog.Logger) *Runtime {
+	r := &Runtime{lib: lib, threads: opts.Threads, requireGPU: opts.RequireGPU, config: maps.Clone(opts.SessionConfig), log: log, models: map[*Model]struct{}{},
+		cuda: opts.CUDA, trt: opts.TensorRT, warmUp: slices.Clone(opts.WarmUpBatches), depthwise: opts.DepthwiseKernel}
+	if r.cuda == (CUDAOptions{}) {
+		r.cuda = DefaultCUDAOptions()
+	}
+	return r
+}
+
+// Loaded waits for a library loading in the background (Options.LoadInBackground) and says
+// why it did not load; at once nil for a Runtime that loaded it in NewRuntime.
+func (r *Runtime) Loaded() error { return r.loaded() }
+
+func (r *Runtime) loaded() error {
+	if r.loadDone == nil {
+		return nil
+	}
+	<-r.loadDone
+	return r.loadErr
 }
 
 // chooseLibrary picks the ONNX Runtime library: an explicit `library` for every provider;
@@ -135,8 +166,8 @@ func chooseLibrary(opts Options, want string, log *slog.Logger) (string, error) 
 // 1.30 on record sessions, models and devices in an offline database under
 // ~/.cache/Microsoft/DeveloperTools, keep a persistent device id there, leave a
 // /tmp/mat-debug-PID.log per process and upload to Microsoft when they can. A camera product
-// must not do that unasked: the runtime sets "1" unless the variable is already set (a user's
-// ORT_DISABLE_TELEMETRY=0 opts in). docs/OPERATIONS.md.
+// must not do that unasked: the runtime sets "1" unless the variable already has a value (a
+// user's ORT_DISABLE_TELEMETRY=0 opts in). docs/OPERATIONS.md.
 const TelemetryEnv = "ORT_DISABLE_TELEMETRY"
 
 func acquireEnv(lib string) error {
@@ -149,7 +180,7 @@ func acquireEnv(lib string) error {
 		ortState.refs++
 		return nil
 	}
-	if _, set := os.LookupEnv(TelemetryEnv); !set {
+	if os.Getenv(TelemetryEnv) == "" {
 		os.Setenv(TelemetryEnv, "1") // read once, when the library starts its environment
 	}
 	ort.SetSharedLibraryPath(lib)
@@ -268,7 +299,12 @@ func (r *Runtime) Provider() string { return r.provider }
 func (r *Runtime) Library() string { return r.lib }
 
 // Version is the ONNX Runtime version string of the loaded library.
-func (r *Runtime) Version() string { return ort.GetVersion() }
+func (r *Runtime) Version() string {
+	if r.loaded() != nil {
+		return ""
+	}
+	return ort.GetVersion()
+}
 
 // Close closes every model still open from this Runtime, then releases its reference
 // on the environment. Idempotent.
@@ -287,6 +323,9 @@ func (r *Runtime) Close() error {
 	var errs []error
 	for _, m := range models {
 		errs = append(errs, m.Close())
+	}
+	if r.loaded() != nil {
+		return errors.Join(errs...) // no reference was taken
 	}
 	errs = append(errs, releaseEnv())
 	return errors.Join(errs...)

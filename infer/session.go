@@ -17,6 +17,9 @@ func (r *Runtime) NewSession(onnx []byte, inputs, outputs []string) (*ort.Dynami
 	if closed {
 		return nil, "", ErrClosed
 	}
+	if err := r.loaded(); err != nil {
+		return nil, "", err
+	}
 	var errs []error
 	for _, p := range fallbacks(r.provider) {
 		so, err := ort.NewSessionOptions()

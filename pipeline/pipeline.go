@@ -176,6 +176,7 @@ func (p *Pipeline) openBackend(cfg configs.Config, log *slog.Logger, boxes infer
 	ro.Logger = log
 	if p.oneShot {
 		ro = OneShotThreads(ro, runtime.NumCPU())
+		ro.LoadInBackground = true // the input opens and decodes meanwhile
 	}
 	rt, err := infer.NewRuntime(ro)
 	if err != nil {
@@ -248,8 +249,8 @@ func (p *Pipeline) Run(ctx context.Context) error {
 	}()
 
 	stopDelivery := p.startDelivery()
-	// One-shot, the session is still being built: if it cannot be, the inputs stop and Run
-	// returns why, as New would have.
+	// One-shot, ONNX Runtime is still loading and the session being built: if either
+	// fails, the inputs stop and Run returns why, as New would have.
 	var modelErr error
 	modelDone := make(chan struct{})
 	if p.oneShot && p.model != nil {
@@ -259,7 +260,11 @@ func (p *Pipeline) Run(ctx context.Context) error {
 		go func() {
 			defer close(modelDone)
 			if err := p.model.Ready(); err != nil {
-				modelErr = fmt.Errorf("model.path: %w", err)
+				key := "model.path"
+				if p.runtime.Loaded() != nil {
+					key = "model.runtime" // the library, loaded in the background, is what failed
+				}
+				modelErr = fmt.Errorf("%s: %w", key, err)
 				cancelStreams()
 			}
 		}()

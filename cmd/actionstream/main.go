@@ -5,7 +5,7 @@ package main
 import (
 	"context"
 	"flag"
-	"github.com/actionstream/actionstream/internal/thp"
+	_ "github.com/actionstream/actionstream/internal/thp/restart" // huge pages for the arenas: a tenth of run's CPU was page faults
 	"io"
 	"os"
 	"os/signal"
@@ -51,7 +51,6 @@ func commands() []cli.Command {
 }
 
 func main() {
-	thp.Reexec() // huge pages for the arenas: a tenth of run's CPU was page faults
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	code := runMain(ctx, os.Args[1:], os.Stdout, os.Stderr)
 	stop()

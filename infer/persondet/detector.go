@@ -62,6 +62,9 @@ func Open(rt *infer.Runtime, cfg infer.PersonDetectorConfig) (*Detector, error) 
 	if err != nil {
 		return nil, fmt.Errorf("person detector: %w", err)
 	}
+	if err := rt.Loaded(); err != nil { // a library still loading (Options.LoadInBackground)
+		return nil, fmt.Errorf("person detector %s: %w", cfg.Path, err)
+	}
 	ins, outs, err := ort.GetInputOutputInfoWithONNXData(b)
 	if err != nil {
 		return nil, fmt.Errorf("person detector %s: %w: %v", cfg.Path, ErrBadModel, err)

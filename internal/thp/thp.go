@@ -36,7 +36,7 @@ func Wanted(mode string, env []string) bool {
 
 // Reexec replaces the process with itself, same arguments, with Env added, when Wanted; it
 // returns only when it did not (not wanted, or the exec failed: the process goes on as it was).
-// Call it first in main, before any goroutine or file matters.
+// Call it first (internal/thp/restart does, from its init), before any goroutine or file matters.
 func Reexec() {
 	mode, err := os.ReadFile(modeFile)
 	if err != nil || !Wanted(string(mode), os.Environ()) {
