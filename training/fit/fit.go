@@ -124,8 +124,10 @@ type Options struct {
 	DetectionChannels int
 	DetectionStride   int // 0 = x3d.DefaultDetectionStride
 	// Init starts a detection network's backbone (and neck) from another run's
-	// weights.pt, or its backbone from an exported model of the contract (.onnx, e.g. the
-	// classification twin); FreezeBackbone then trains only the neck and head.
+	// weights.pt, or from an exported model of the contract (.onnx): the classification
+	// twin gives the backbone, a detection model of the same mode all its convs (to
+	// fine-tune it whole; their folded BN keeps its statistics). FreezeBackbone then
+	// trains only the neck and head.
 	Init           string
 	FreezeBackbone bool
 	// FeatureCache keeps the frozen backbone's features in this directory, so a second

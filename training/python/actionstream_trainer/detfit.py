@@ -156,16 +156,27 @@ def model_forward(model, x, rois=None):
     return model(x, rois) if model.mode == "roi" else model(x)
 
 
-def load_onnx_backbone(model, path):
-    """Backbone weights from an exported model of the contract (e.g. the classification
-    twin, models/demo.onnx): its convs carry the folded BN, so each of our BNs becomes
-    the identity plus the folded bias (running mean 0, variance 1-eps, gamma 1). With the
-    backbone frozen in eval mode it then computes exactly the exported network's features.
-    Convs are matched by execution order (the ONNX graph's Conv nodes are in trace order;
-    constant folding may rename their initializers) and checked by shape."""
+def _onnx_meta(g_model, key):
+    for p in g_model.metadata_props:
+        if p.key == key:
+            return p.value
+    return None
+
+
+def load_onnx_init(model, path):
+    """Conv weights from an exported model of the contract, matched by execution order (the
+    ONNX graph's Conv nodes are in trace order; constant folding may rename their
+    initializers) and checked by shape. The classification twin (models/demo.onnx) gives the
+    backbone. A detection model of the network's own mode (models/demo-detection.onnx) gives
+    the neck and the per-cell heads too, so it can be fine-tuned whole; an RoI head's linear
+    layer is not a conv and starts fresh. Exported convs carry the folded BN, so each BN they
+    cover becomes the identity plus the folded bias (running mean 0, variance 1-eps, gamma 1)
+    and must keep these statistics in training (eval-mode BN): batch statistics would renormalise the
+    features the init computes. Returns (tensors loaded, the modules whose BN came folded)."""
     import onnx
     from onnx import numpy_helper
-    g = onnx.load(path).graph
+    m_proto = onnx.load(path)
+    g = m_proto.graph
     w = {i.name: numpy_helper.to_array(i) for i in g.initializer}
     # The exporter shares equal initializers through Identity nodes.
     alias = {n.output[0]: n.input[0] for n in g.node if n.op_type == "Identity"}
@@ -176,23 +187,30 @@ def load_onnx_backbone(model, path):
         if src in w:
             w[out] = w[src]
     nodes = [n for n in g.node if n.op_type == "Conv"]
-    owner = {}  # conv module -> its ConvBN (None for a plain conv)
-    for m in list(model.stem.modules()) + list(model.stages.modules()):
-        if isinstance(m, net.ConvBN):
-            owner[m.conv] = m
+    parts = [model.stem, model.stages]
+    if (model.mode is not None and _onnx_meta(m_proto, "actionstream.task") == "detection"
+            and _onnx_meta(m_proto, "actionstream.detection.mode") == model.mode):
+        parts += [model.neck] + ([model.det_head] if model.mode == "single_stage" else [])
+    mods = [m for part in parts for m in part.modules()]
+    owner = {m.conv: m for m in mods if isinstance(m, net.ConvBN)}  # conv -> its ConvBN
     order = []
     hooks = [m.register_forward_hook(lambda mod, i, o: order.append(mod))
-             for m in list(model.stem.modules()) + list(model.stages.modules()) if isinstance(m, torch.nn.Conv3d)]
+             for m in mods if isinstance(m, torch.nn.Conv3d)]
     was = model.training
     model.eval()
     with torch.no_grad():
         x = torch.zeros(model.input_shape(1))
-        model.stages(model.stem(x))
+        if model.mode == "roi":
+            model(x, torch.tensor([[0.0, 0.25, 0.25, 0.75, 0.75]]))
+        elif model.mode is not None:
+            model(x)
+        else:
+            model.stages(model.stem(x))
     for h in hooks:
         h.remove()
     model.train(was)
     if len(nodes) < len(order):
-        raise ValueError(f"--init {path}: {len(nodes)} convs, the backbone has {len(order)}")
+        raise ValueError(f"--init {path}: {len(nodes)} convs, the network has {len(order)} to load")
 
     def tensor(node, k, want):
         if len(node.input) <= k or node.input[k] not in w:
@@ -217,7 +235,7 @@ def load_onnx_backbone(model, path):
                 conv.bias.copy_(tensor(node, 2, conv.bias.shape))
             elif len(node.input) > 2:
                 raise ValueError(f"--init {path}: conv {node.name} has a bias the network lacks")
-    return len(order)
+    return len(order), parts
 
 
 class FeatureCache:
@@ -309,8 +327,10 @@ def fit(args, spec, ch):
     grid = ds.size // stride
 
     model = net.build(spec).to(device)
+    fixed_bn = []  # parts whose BN statistics must stay as loaded (eval mode in training)
     if args.init and args.init.endswith(".onnx"):
-        ch.progress("init", tensors=load_onnx_backbone(model, args.init))
+        n, fixed_bn = load_onnx_init(model, args.init)
+        ch.progress("init", tensors=n)
     elif args.init:
         # Backbone (and neck) weights of another run, e.g. the single-stage model for roi.
         ck = torch.load(args.init, map_location=device)
@@ -355,9 +375,9 @@ def fit(args, spec, ch):
 
     def train_mode():
         model.train()
-        if args.freeze_backbone:  # frozen BN statistics: the twin's features exactly
-            model.stem.eval()
-            model.stages.eval()
+        # Folded or frozen BN statistics: the init's features exactly.
+        for part in fixed_bn + ([model.stem, model.stages] if args.freeze_backbone else []):
+            part.eval()
 
     train_mode()
     t_start = time.time()

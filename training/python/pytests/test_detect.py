@@ -258,13 +258,36 @@ class NetworkTest(unittest.TestCase):
             path = os.path.join(d, "cls.onnx")
             export.export(cls, path, {})
             det = net.build(specs()["tiny-det"])
-            self.assertGreater(detfit.load_onnx_backbone(det, path), 10)
+            n, fixed = detfit.load_onnx_init(det, path)
+            self.assertGreater(n, 10)
+            self.assertEqual(fixed, [det.stem, det.stages])  # a classifier has no neck or head
         det.eval()
         x = torch.randn(1, 3, cls_spec["frames"], 64, 64)
         with torch.no_grad():
             want = cls.stages(cls.stem(x))
             got = det.stages(det.stem(x))
         self.assertLess(float((want - got).abs().max()), 1e-4 * float(want.abs().max()))
+
+    def test_whole_network_from_exported_detection_model(self):
+        # Fine-tuning a shipped detection model starts from all of it: the same outputs.
+        spec = specs()["tiny-det"]
+        torch.manual_seed(3)
+        src = net.build(spec)
+        from actionstream_trainer.__main__ import randomize_bn
+        randomize_bn(src, torch)
+        meta = {"actionstream.task": "detection", "actionstream.detection.mode": "single_stage"}
+        with tempfile.TemporaryDirectory() as d:
+            path = os.path.join(d, "det.onnx")
+            export.export(src, path, meta)
+            dst = net.build(spec)
+            _, fixed = detfit.load_onnx_init(dst, path)
+        self.assertEqual(fixed, [dst.stem, dst.stages, dst.neck, dst.det_head])
+        src.eval()
+        dst.eval()
+        x = torch.randn(2, 3, spec["frames"], spec["crop_size"], spec["crop_size"])
+        with torch.no_grad():
+            for want, got in zip(src(x), dst(x)):
+                self.assertLess(float((want - got).abs().max()), 1e-4 * max(1.0, float(want.abs().max())))
 
     def test_single_stage_export_applies_sigmoids(self):
         m = net.build(specs()["tiny-det"])
