@@ -21,11 +21,31 @@ import (
 // envRunCLI makes the test binary act as the actionstream binary (TestMain).
 const envRunCLI = "TEST_ACTIONSTREAM_RUN_CLI" // not ACTIONSTREAM_*: serve reads those as settings
 
-// runCLI starts this test binary as `actionstream args...` in a process of its own.
+// cliCommand is this test binary as `actionstream args...` in a process of its own (ONNX
+// Runtime loads once per process), with env replacing the variables it names.
+func cliCommand(env []string, args ...string) *exec.Cmd {
+	cmd := exec.Command(os.Args[0], args...)
+	replaced := func(e string) bool {
+		for _, r := range env {
+			if strings.HasPrefix(e, r[:strings.IndexByte(r, '=')+1]) {
+				return true
+			}
+		}
+		return false
+	}
+	for _, e := range os.Environ() {
+		if !replaced(e) {
+			cmd.Env = append(cmd.Env, e)
+		}
+	}
+	cmd.Env = append(append(cmd.Env, envRunCLI+"=1"), env...)
+	return cmd
+}
+
+// runOwnProcess starts cliCommand(nil, args...) with its output going to stdout and stderr.
 func runOwnProcess(t *testing.T, stdout, stderr *testutil.SyncBuffer, args ...string) *exec.Cmd {
 	t.Helper()
-	cmd := exec.Command(os.Args[0], args...)
-	cmd.Env = append(os.Environ(), envRunCLI+"=1")
+	cmd := cliCommand(nil, args...)
 	cmd.Stdout, cmd.Stderr = stdout, stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)

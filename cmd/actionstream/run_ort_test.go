@@ -12,25 +12,10 @@ import (
 	"github.com/actionstream/actionstream/internal/testkit"
 )
 
-// runCLIProcess runs this test binary as the CLI in a process of its own (ONNX Runtime loads once
-// per process), with env replacing the variables it names; it returns the combined output.
+// runCLIProcess runs cliCommand(env, args...) and returns its combined output.
 func runCLIProcess(t *testing.T, env []string, args ...string) (*exec.Cmd, string, error) {
 	t.Helper()
-	cmd := exec.Command(os.Args[0], args...)
-	replaced := func(e string) bool {
-		for _, r := range env {
-			if strings.HasPrefix(e, r[:strings.IndexByte(r, '=')+1]) {
-				return true
-			}
-		}
-		return false
-	}
-	for _, e := range os.Environ() {
-		if !replaced(e) {
-			cmd.Env = append(cmd.Env, e)
-		}
-	}
-	cmd.Env = append(append(cmd.Env, envRunCLI+"=1"), env...)
+	cmd := cliCommand(env, args...)
 	out, err := cmd.CombinedOutput()
 	return cmd, string(out), err
 }
