@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"runtime"
 	"sync"
 	"time"
 
@@ -60,6 +61,7 @@ type Batcher struct {
 	maxPending int
 	maxWait    time.Duration
 	workers    int
+	nice       int
 	streams    int // streams that can submit (SetStreams); guarded by mu
 	onBatch    func(int, time.Duration, error)
 	handle     func(Result)
@@ -128,6 +130,7 @@ func NewBatcher(be Backend, cfg BatcherConfig, handle func(Result)) (*Batcher, e
 		maxPending: cfg.MaxPending,
 		maxWait:    cfg.MaxWait.D(),
 		workers:    cfg.Workers,
+		nice:       cfg.Nice,
 		onBatch:    cfg.OnBatch,
 		handle:     handle,
 		log:        cfg.Logger.With("component", "batcher", "model", info.Meta.Name),
@@ -253,7 +256,11 @@ func (b *Batcher) Run(ctx context.Context) error {
 		w := &worker{input: make([]float32, len(b.own.input)), batch: make([]*pending, 0, b.maxBatch)}
 		wg.Go(func() { b.work(ctx, w) })
 	}
-	b.work(ctx, &b.own)
+	if b.nice > 0 { // on a goroutine of its own: a thread whose nice was raised cannot lower it again
+		wg.Go(func() { b.work(ctx, &b.own) })
+	} else {
+		b.work(ctx, &b.own)
+	}
 	wg.Wait()
 
 	b.mu.Lock()
@@ -271,6 +278,13 @@ func (b *Batcher) Run(ctx context.Context) error {
 // work is one worker's loop: take a batch when one is full or its oldest clip has waited
 // MaxWait, score it, repeat until ctx is done.
 func (b *Batcher) work(ctx context.Context, w *worker) {
+	if b.nice > 0 {
+		// The thread stays this goroutine's and ends with it, so the nice value goes nowhere else.
+		runtime.LockOSThread()
+		if err := lowerThreadPriority(b.nice); err != nil {
+			b.log.Debug("model calls keep the default priority", "err", err)
+		}
+	}
 	timer := time.NewTimer(time.Hour)
 	timer.Stop()
 	defer timer.Stop()

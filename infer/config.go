@@ -111,6 +111,11 @@ type BatcherConfig struct {
 	// session's intra-op threads); results are still delivered one at a time, in the order
 	// the batches were taken. 0 = 1 (`run` picks its own: docs/OPERATIONS.md).
 	Workers int `yaml:"workers"`
+	// Nice, when above 0, runs every model call on an OS thread of its own, that many nice
+	// steps below the process's priority (Linux; elsewhere ignored), so a decoder sharing the
+	// cores gets them first and model calls take what it leaves: `run` sets it
+	// (docs/OPERATIONS.md). 0 = unchanged.
+	Nice int `yaml:"-"`
 	// OnBatch, if set, is called after every model call (from the Run goroutine) with the
 	// batch size, the call's duration and its error: the hook for metrics histograms.
 	OnBatch func(size int, infer time.Duration, err error) `yaml:"-"`
@@ -161,6 +166,9 @@ func (c BatcherConfig) Validate() error {
 	}
 	if c.MaxWait < 0 {
 		p.Add("max_wait", "must be > 0 (0 = default), not %v", c.MaxWait)
+	}
+	if c.Nice < 0 || c.Nice > 39 {
+		p.Add("nice", "must be 0 to 39, not %d", c.Nice)
 	}
 	if c.Workers < 0 || c.Workers > maxWorkers {
 		p.Add("workers", "must be 1 to %d (0 = 1), not %d", maxWorkers, c.Workers)

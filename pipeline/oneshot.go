@@ -185,5 +185,17 @@ func OneShotWorkers(o infer.Options, cores int) int {
 	return 2
 }
 
+// OneShotNice is the nice value of `run`'s model calls (batcher.Nice): on the cpu provider
+// they yield the cores to the decoder, so decoding, the one serial stage, never waits for a
+// model call and is done early; the clips it has queued then keep every core busy to the end.
+// With both at one priority the decoder got a fair share, finished last, and the final clip
+// was scored on one core while the others idled.
+func OneShotNice(o infer.Options) int {
+	if o.Provider != "" && o.Provider != infer.ProviderCPU {
+		return 0
+	}
+	return 10
+}
+
 // spinKey is ONNX Runtime's session setting for letting idle intra-op threads spin.
 const spinKey = "session.intra_op.allow_spinning"

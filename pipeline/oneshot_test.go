@@ -133,6 +133,10 @@ func TestOneShotThreads(t *testing.T) {
 		if w := OneShotWorkers(tc.in, tc.cores); w != tc.workers {
 			t.Errorf("%+v on %d cores: %d workers, want %d", tc.in, tc.cores, w, tc.workers)
 		}
+		// Model calls yield the CPU to the decoder; a GPU call only feeds the device.
+		if n := OneShotNice(tc.in); (n > 0) != (tc.in.Provider != "cuda") {
+			t.Errorf("%+v: model calls at nice +%d", tc.in, n)
+		}
 		got := OneShotThreads(tc.in, tc.cores)
 		if got.Threads != tc.threads || (got.SessionConfig[spinKey] == "0") != tc.noSpinning {
 			t.Errorf("%+v on %d cores: threads %d, session config %v; want %d threads, spinning off %v",

@@ -129,6 +129,7 @@ func New(opts Options) (*Pipeline, error) {
 			bc.Workers = OneShotWorkers(cfg.Model.Runtime, runtime.NumCPU())
 		}
 		bc.MaxPending = max(bc.MaxPending, bc.Workers) // a stream keeps one clip per worker in the batcher
+		bc.Nice = OneShotNice(cfg.Model.Runtime)
 	}
 	b, err := infer.NewBatcher(backend, bc, p.handleResult)
 	if err != nil {

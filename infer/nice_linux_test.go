@@ -1,0 +1,79 @@
+package infer
+
+import (
+	"context"
+	"runtime"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// niceBackend records the nice value of the OS thread each model call runs on.
+type niceBackend struct {
+	*slowBackend
+	mu    sync.Mutex
+	nices []int
+}
+
+func threadNice(t *testing.T) int {
+	prio, err := syscall.Getpriority(syscall.PRIO_PROCESS, syscall.Gettid())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return 20 - prio
+}
+
+func (b *niceBackend) Infer(ctx context.Context, in []float32, n int) (Outputs, error) {
+	prio, _ := syscall.Getpriority(syscall.PRIO_PROCESS, syscall.Gettid())
+	b.mu.Lock()
+	b.nices = append(b.nices, 20-prio)
+	b.mu.Unlock()
+	return b.slowBackend.Infer(ctx, in, n)
+}
+
+// With batcher.Nice every model call, the Run goroutine's own included, runs that many nice
+// steps down, and the goroutine that called Run keeps its thread's priority afterwards.
+func TestBatcherNiceLowersModelCalls(t *testing.T) {
+	runtime.LockOSThread() // this test's thread: it must come out of Run as it went in
+	defer runtime.UnlockOSThread()
+	base := threadNice(t)
+	if base+3 > 19 {
+		t.Fatalf("the test runs at nice %d already", base)
+	}
+	be := &niceBackend{slowBackend: newSlowBackend(time.Millisecond, nil)}
+	col := newCollector()
+	b, err := NewBatcher(be, BatcherConfig{Logger: quiet(), MaxBatch: 1, MaxPending: 8, Workers: 2, Nice: 3}, col.handle)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		for i := range 8 {
+			if err := b.Submit(be.clip("cam", uint64(i))); err != nil {
+				t.Error(err)
+			}
+		}
+		col.wait(t, 8, 10*time.Second)
+		cancel()
+		close(done)
+	}()
+	if err := b.Run(ctx); err != nil {
+		t.Fatal(err)
+	}
+	<-done
+	if got := threadNice(t); got != base {
+		t.Errorf("Run's caller came back at nice %d, went in at %d", got, base)
+	}
+	be.mu.Lock()
+	defer be.mu.Unlock()
+	if len(be.nices) != 8 {
+		t.Fatalf("%d model calls", len(be.nices))
+	}
+	for i, n := range be.nices {
+		if n != base+3 {
+			t.Errorf("call %d ran at nice %d, want %d", i, n, base+3)
+		}
+	}
+}
