@@ -4,7 +4,6 @@ import (
 	"context"
 	"runtime"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 )
@@ -16,18 +15,18 @@ type niceBackend struct {
 	nices []int
 }
 
-func threadNice(t *testing.T) int {
-	prio, err := syscall.Getpriority(syscall.PRIO_PROCESS, syscall.Gettid())
+func mustThreadNice(t *testing.T) int {
+	n, err := threadNice()
 	if err != nil {
 		t.Fatal(err)
 	}
-	return 20 - prio
+	return n
 }
 
 func (b *niceBackend) Infer(ctx context.Context, in []float32, n int) (Outputs, error) {
-	prio, _ := syscall.Getpriority(syscall.PRIO_PROCESS, syscall.Gettid())
+	nice, _ := threadNice()
 	b.mu.Lock()
-	b.nices = append(b.nices, 20-prio)
+	b.nices = append(b.nices, nice)
 	b.mu.Unlock()
 	return b.slowBackend.Infer(ctx, in, n)
 }
@@ -37,7 +36,7 @@ func (b *niceBackend) Infer(ctx context.Context, in []float32, n int) (Outputs, 
 func TestBatcherNiceLowersModelCalls(t *testing.T) {
 	runtime.LockOSThread() // this test's thread: it must come out of Run as it went in
 	defer runtime.UnlockOSThread()
-	base := threadNice(t)
+	base := mustThreadNice(t)
 	if base >= 19 {
 		t.Fatalf("the test runs at nice %d: no lower priority to give", base)
 	}
@@ -64,7 +63,7 @@ func TestBatcherNiceLowersModelCalls(t *testing.T) {
 		t.Fatal(err)
 	}
 	<-done
-	if got := threadNice(t); got != base {
+	if got := mustThreadNice(t); got != base {
 		t.Errorf("Run's caller came back at nice %d, went in at %d", got, base)
 	}
 	be.mu.Lock()

@@ -153,7 +153,7 @@ func (q *runAhead) drain() {
 //
 // A GPU provider keeps ONNX Runtime's own thread default (the CPU only feeds the device).
 func OneShotThreads(o infer.Options, cores int) infer.Options {
-	if o.Provider != "" && o.Provider != infer.ProviderCPU {
+	if !onCPU(o) {
 		return o
 	}
 	workers := OneShotWorkers(o, cores) // of the options as given
@@ -179,7 +179,7 @@ func OneShotThreads(o infer.Options, cores int) infer.Options {
 // runtime options o as given (before OneShotThreads): two on two cores or more when the
 // threads are left to the rule on the cpu provider, else one.
 func OneShotWorkers(o infer.Options, cores int) int {
-	if o.Provider != "" && o.Provider != infer.ProviderCPU || o.Threads != 0 || cores < 2 {
+	if !onCPU(o) || o.Threads != 0 || cores < 2 {
 		return 1
 	}
 	return 2
@@ -191,11 +191,15 @@ func OneShotWorkers(o infer.Options, cores int) int {
 // With both at one priority the decoder got a fair share, finished last, and the final clip
 // was scored on one core while the others idled.
 func OneShotNice(o infer.Options) int {
-	if o.Provider != "" && o.Provider != infer.ProviderCPU {
+	if !onCPU(o) {
 		return 0
 	}
 	return 10
 }
+
+// onCPU reports whether o runs the model on the cpu provider (the default): the case the
+// one-shot rules are for; a GPU provider keeps ONNX Runtime's own settings.
+func onCPU(o infer.Options) bool { return o.Provider == "" || o.Provider == infer.ProviderCPU }
 
 // spinKey is ONNX Runtime's session setting for letting idle intra-op threads spin.
 const spinKey = "session.intra_op.allow_spinning"
