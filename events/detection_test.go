@@ -107,8 +107,8 @@ func TestPerActorLifecycle(t *testing.T) {
 		t.Errorf("active: %+v, want actor 1's wave", act)
 	}
 	// Actor ids come from the boxes: clip 7's one actor is still actor 1.
-	if c := clips[7]; c.Actors[0].TrackID != 1 {
-		t.Errorf("Observe set TrackID %d, want 1", c.Actors[0].TrackID)
+	if a := tr.Actors(); len(a) != 1 || a[0].TrackID != 1 {
+		t.Errorf("Actors after clip 7: %+v, want actor 1", a)
 	}
 	// Flush ends actor 1's action and restarts ids.
 	fl := tr.Flush()
@@ -117,8 +117,8 @@ func TestPerActorLifecycle(t *testing.T) {
 	}
 	again := detClip(20, actor(0.6, 0.1, 0, 0))
 	observeAll(t, tr, again)
-	if again.Actors[0].TrackID != 1 {
-		t.Errorf("after Flush the first actor has id %d, want 1", again.Actors[0].TrackID)
+	if a := tr.Actors(); len(a) != 1 || a[0].TrackID != 1 {
+		t.Errorf("after Flush the first actor: %+v, want id 1", a)
 	}
 }
 

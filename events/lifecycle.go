@@ -65,6 +65,7 @@ type Tracker struct {
 	labels   []string
 	subjects []*subject // ascending actor id; the whole clip is actor 0
 	actors   *track.Tracker
+	current  []infer.Actor // the latest clip's tracked actors (nil: a classification model)
 
 	seen          bool
 	lastEnd       time.Duration
@@ -103,7 +104,7 @@ func NewTracker(stream string, cfg Config) (*Tracker, error) {
 
 // Observe feeds one clip result of the Tracker's stream (an empty r.Stream is accepted), in order, and returns the events it causes: clip.scored
 // first (when enabled), then action events in actor then label order. A clip of a detection model
-// (r.Actors not nil) first has its actors matched to tracks: Observe sets their TrackID. A clip
+// (r.Actors not nil) first has its actors matched to tracks (Actors lists them after). A clip
 // whose PTS goes backwards or jumps ahead by more than ResetGap first ends every active action (as
 // Flush does). A result whose scores do not match its labels is rejected with ErrBadResult and
 // changes nothing.
@@ -143,17 +144,27 @@ func (t *Tracker) Observe(r infer.ScoredClip) ([]Event, error) {
 	if r.Actors == nil {
 		present[0] = r.Scores
 	} else {
-		boxes := make([]detect.Box, len(r.Actors))
+		found := make([]track.Actor, len(r.Actors))
 		for i, a := range r.Actors {
-			boxes[i] = a.Box
+			found[i] = track.Actor{Box: a.Box, Score: a.Score}
 		}
-		for i, id := range t.actors.Update(boxes) {
-			r.Actors[i].TrackID = id
-			present[id] = r.Actors[i].Scores
+		// The tracker's verdict: an actor it gives no id (a duplicate, too faint to be new) is none.
+		ids := t.actors.Update(found)
+		kept := make([]infer.Actor, 0, len(r.Actors))
+		for i, id := range ids {
+			if id == 0 {
+				continue
+			}
+			a := r.Actors[i]
+			a.TrackID = id
+			kept = append(kept, a)
+			present[id] = a.Scores
 			sub := t.subject(id)
-			sub.box, sub.key = boxOf(r.Actors[i].Box), r.Key
+			sub.box, sub.key = boxOf(a.Box), r.Key
 		}
+		r.Actors = kept
 	}
+	t.current = r.Actors
 	if t.cfg.ClipScored {
 		out = append(out, t.clipScored(r))
 	}
@@ -193,6 +204,10 @@ func (t *Tracker) Observe(r infer.ScoredClip) ([]Event, error) {
 	t.subjects = kept
 	return out, nil
 }
+
+// Actors are the latest clip's actors with their track ids, those the tracker took for actors
+// (nil after a classification model's clip). The slice is the Tracker's; do not change it.
+func (t *Tracker) Actors() []infer.Actor { return t.current }
 
 // subject returns actor id's lifecycle, created (in id order) when new.
 func (t *Tracker) subject(id int) *subject {

@@ -101,7 +101,7 @@ func (p *Pipeline) lifecycle(s *stream, r infer.Result) {
 		if err != nil {
 			p.log.Error("scoring result refused", "stream", r.Stream, "err", err)
 		} else {
-			s.setActors(actorStatuses(r.ScoredClip)) // after Observe: it set the actors' track ids
+			s.setActors(actorStatuses(r.Labels, s.tracker.Actors()))
 		}
 		evs = append(evs, obs...)
 	}

@@ -444,13 +444,13 @@ type ActorStatus struct {
 	Score float32    `json:"score"`
 }
 
-func actorStatuses(r infer.ScoredClip) []ActorStatus {
-	if r.Actors == nil {
+func actorStatuses(labels []string, actors []infer.Actor) []ActorStatus {
+	if actors == nil {
 		return nil
 	}
-	out := make([]ActorStatus, 0, len(r.Actors))
-	for _, a := range r.Actors {
-		best := infer.TopK(r.Labels, a.Scores, 1)
+	out := make([]ActorStatus, 0, len(actors))
+	for _, a := range actors {
+		best := infer.TopK(labels, a.Scores, 1)
 		if len(best) == 0 {
 			continue
 		}

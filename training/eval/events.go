@@ -1,6 +1,7 @@
 package eval
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -46,8 +47,8 @@ type EventsReport struct {
 	Events  int `json:"events"`
 	Matched int `json:"matched"`
 	// Actors are the true actors on the key frames of the videos' clips; Found of them were
-	// matched (IoU >= the threshold, best match per clip) by some actor of at least one clip,
-	// and OneID of those by actors of one id only, through the video.
+	// matched (IoU >= the threshold, one box per true actor per clip: matchOneToOne) by some
+	// actor of at least one clip, and OneID of those by actors of one id only, through the video.
 	Actors  int     `json:"actors"`
 	Found   int     `json:"found"`
 	OneID   int     `json:"one_id"`
@@ -188,14 +189,10 @@ func (r *EventsReport) add(evs []events.Event, truth func(pts float64) ([]datase
 				if ids[a.ID] == nil {
 					ids[a.ID] = map[string]bool{}
 				}
-				best, bestIoU := "", r.IoU
-				for _, d := range e.Data.Actors {
-					if iou := float64(detect.IoU(boxOf(d.Box), truthBox(a.Box))); iou >= bestIoU {
-						best, bestIoU = d.ActorID, iou
-					}
-				}
-				if best != "" {
-					ids[a.ID][best] = true
+			}
+			for ti, di := range matchOneToOne(at, e.Data.Actors, r.IoU) {
+				if di >= 0 {
+					ids[at[ti].ID][e.Data.Actors[di].ActorID] = true
 				}
 			}
 		}
@@ -210,6 +207,37 @@ func (r *EventsReport) add(evs []events.Event, truth func(pts float64) ([]datase
 		}
 	}
 	return nil
+}
+
+// matchOneToOne pairs the true actors of one key frame with the clip's actors, each at most
+// once, greedily by IoU (highest first, at least min), as the MOT benchmarks count which track
+// is on which actor: a box over two overlapping actors is one of them, not both. It returns, per
+// true actor, the index of its actor or -1.
+func matchOneToOne(truth []dataset.BoxActor, found []events.ActorScore, min float64) []int {
+	type pair struct {
+		t, d int
+		iou  float64
+	}
+	var pairs []pair
+	for ti, a := range truth {
+		for di, d := range found {
+			if iou := float64(detect.IoU(boxOf(d.Box), truthBox(a.Box))); iou >= min {
+				pairs = append(pairs, pair{ti, di, iou})
+			}
+		}
+	}
+	slices.SortStableFunc(pairs, func(a, b pair) int { return cmp.Compare(b.iou, a.iou) })
+	out := make([]int, len(truth))
+	for i := range out {
+		out[i] = -1
+	}
+	used := make([]bool, len(found))
+	for _, p := range pairs {
+		if out[p.t] < 0 && !used[p.d] {
+			out[p.t], used[p.d] = p.d, true
+		}
+	}
+	return out
 }
 
 func boxOf(b events.Box) detect.Box { return detect.Box{b.X1, b.Y1, b.X2, b.Y2} }
