@@ -146,7 +146,7 @@ func (t *Tracker) Observe(r infer.ScoredClip) ([]Event, error) {
 	} else {
 		found := make([]track.Actor, len(r.Actors))
 		for i, a := range r.Actors {
-			found[i] = track.Actor{Box: a.Box, Score: a.Score}
+			found[i] = track.Actor{Box: a.Box, Score: a.Score, Scores: a.Scores}
 		}
 		// The tracker's verdict: an actor it gives no id (a duplicate, too faint to be new) is none.
 		ids := t.actors.Update(found)

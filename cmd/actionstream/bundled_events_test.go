@@ -36,8 +36,8 @@ func TestBundledDetectionModelThroughRun(t *testing.T) {
 	if actors != 48 || events < 40 {
 		t.Errorf("%d true actors (want 48: 2 in each of 24 videos), %d events (want 40 or more)", actors, events)
 	}
-	if evShare < 75 || idShare < 78 {
-		t.Errorf("events with the true box and action %.1f%%, actors keeping one id %.1f%%; want at least 75%% and 78%%", evShare, idShare)
+	if evShare < 80 || idShare < 85 {
+		t.Errorf("events with the true box and action %.1f%%, actors keeping one id %.1f%%; want at least 80%% and 85%%", evShare, idShare)
 	}
 
 	// A classification model is refused with the reason.

@@ -7,19 +7,24 @@
 // the next clip by moving the last one by that velocity (so an actor crossing the frame in a few
 // clips is not lost). Each clip, every (track, actor) pair whose boxes overlap (IoU of the
 // prediction and the actor >= MinIoU) or whose centres are close (distance <= gate, in fractions
-// of the frame) is a candidate, scored IoU + (1 - distance/gate); the gate is MaxCentreDistance
-// for a track seen in the last clip and widens by as much for each clip it was missed in (an
-// actor hidden behind another keeps moving). Candidates are taken greedily, confirmed tracks
-// (matched in two clips or more) before tentative ones (seen once: most false boxes are), then
-// best first, each track and actor at most once. (Taking recently seen tracks first, as DeepSORT's
-// matching cascade does, kept fewer ids on synthetic two-actor videos: tried, dropped.)
+// of the frame) is a candidate, scored IoU + (1 - distance/gate) + ActionWeight × the cosine
+// similarity of the actor's action scores and the track's (smoothed: half the latest, half the
+// scores before); the gate is MaxCentreDistance for a track seen in the last clip and widens by
+// as much for each clip it was missed in (an actor hidden behind another keeps moving). The
+// action scores stand in for DeepSORT's appearance features: where two actors overlap and part,
+// geometry cannot tell which is which, what each is doing mostly can. Candidates are taken
+// greedily, confirmed tracks (matched in two clips or more) before tentative ones (seen once:
+// most false boxes are), then best first, each track and actor at most once. (Taking recently
+// seen tracks first, as DeepSORT's matching cascade does, kept fewer ids on synthetic two-actor
+// videos: tried, dropped.)
 //
 // An actor left over starts a new track with the next id (1, 2, ...) only when its score reaches
-// NewTrackScore (as ByteTrack does, a faint box may continue a track but not start one) and it
-// does not overlap an actor given an id in this clip (matched, or new before it in the caller's
-// order) by DuplicateIoU or more (a second peak on the same actor); otherwise it is no actor, id 0. A track left over is kept for Memory clips in
-// which it is not seen, then forgotten. Ids are never reused within a Tracker; Reset (a
-// reconnect, a new timeline) forgets every track and restarts ids at 1.
+// NewTrackScore (as in ByteTrack, a faint box may continue a track but not start one) and it does
+// not overlap an actor given an id in this clip (matched, or new before it in the caller's order)
+// by DuplicateIoU or more (a second peak on the same actor); otherwise it is no actor, id 0. A
+// track left over is kept for Memory clips in which it is not seen, then forgotten. Ids are never
+// reused within a Tracker; Reset (a reconnect, a new timeline) forgets every track and restarts
+// ids at 1.
 package track
 
 import (
@@ -40,6 +45,7 @@ const (
 	DefaultMemory            = 3
 	DefaultNewTrackScore     = 0.4
 	DefaultDuplicateIoU      = 0.3
+	DefaultActionWeight      = 1
 )
 
 // Config tunes the matching. Zero fields take the defaults.
@@ -49,6 +55,7 @@ type Config struct {
 	Memory            int     // clips a track survives unseen
 	NewTrackScore     float32 // the score an unmatched actor needs to start a track
 	DuplicateIoU      float32 // an unmatched actor overlapping a matched one this much is the same actor
+	ActionWeight      float32 // the weight of action-score similarity in a match (negative: none)
 }
 
 func (c Config) withDefaults() Config {
@@ -67,14 +74,19 @@ func (c Config) withDefaults() Config {
 	if c.DuplicateIoU <= 0 {
 		c.DuplicateIoU = DefaultDuplicateIoU
 	}
+	if c.ActionWeight == 0 {
+		c.ActionWeight = DefaultActionWeight
+	}
+	c.ActionWeight = max(c.ActionWeight, 0)
 	return c
 }
 
-// Actor is one box of a clip to match: where it is (frame fractions) and how sure the model is
-// that an actor is there.
+// Actor is one box of a clip to match: where it is (frame fractions), how sure the model is
+// that an actor is there, and its action scores (one per class; may be nil).
 type Actor struct {
-	Box   detect.Box
-	Score float32
+	Box    detect.Box
+	Score  float32
+	Scores []float32
 }
 
 type trackState struct {
@@ -83,6 +95,7 @@ type trackState struct {
 	vx, vy float32    // the centre's move per clip
 	missed int        // clips in a row without a match
 	hits   int        // clips matched, the first included
+	scores []float32  // action scores, smoothed
 }
 
 // predicted is where the track's box should be in the next clip.
@@ -125,7 +138,8 @@ func (t *Tracker) Update(actors []Actor) []int {
 			if iou < t.cfg.MinIoU && !(d <= gate) {
 				continue
 			}
-			cands = append(cands, pair{ti, ai, tr.hits > 1, iou + max(0, 1-d/gate)})
+			score := iou + max(0, 1-d/gate) + t.cfg.ActionWeight*cosine(tr.scores, a.Scores)
+			cands = append(cands, pair{ti, ai, tr.hits > 1, score})
 		}
 	}
 	// Stable on equal keys: older tracks (lower index) and earlier actors first.
@@ -157,6 +171,7 @@ func (t *Tracker) Update(actors []Actor) []int {
 		tr.vy = w*(ny-oy)/k + (1-w)*tr.vy
 		tr.box, tr.missed = actors[c.actor].Box, 0
 		tr.hits++
+		tr.scores = smoothScores(tr.scores, actors[c.actor].Scores)
 	}
 	kept := t.tracks[:0]
 	for i, tr := range t.tracks {
@@ -173,7 +188,7 @@ func (t *Tracker) Update(actors []Actor) []int {
 			continue
 		}
 		ids[ai] = t.next
-		t.tracks = append(t.tracks, trackState{id: t.next, box: a.Box, hits: 1})
+		t.tracks = append(t.tracks, trackState{id: t.next, box: a.Box, hits: 1, scores: slices.Clone(a.Scores)})
 		t.next++
 	}
 	return ids
@@ -203,6 +218,36 @@ func (t *Tracker) Live() []int {
 func (t *Tracker) Reset() {
 	t.tracks = t.tracks[:0]
 	t.next = 1
+}
+
+// smoothScores is half the track's scores, half the latest (the latest alone when the class
+// count differs: a new model).
+func smoothScores(track, latest []float32) []float32 {
+	if len(track) != len(latest) {
+		return slices.Clone(latest)
+	}
+	for i, v := range latest {
+		track[i] = (track[i] + v) / 2
+	}
+	return track
+}
+
+// cosine is the cosine similarity of a and b, 0 where either is empty or zero or they differ in
+// length.
+func cosine(a, b []float32) float32 {
+	if len(a) == 0 || len(a) != len(b) {
+		return 0
+	}
+	var ab, aa, bb float64
+	for i := range a {
+		ab += float64(a[i]) * float64(b[i])
+		aa += float64(a[i]) * float64(a[i])
+		bb += float64(b[i]) * float64(b[i])
+	}
+	if aa == 0 || bb == 0 {
+		return 0
+	}
+	return float32(ab / math.Sqrt(aa*bb))
 }
 
 func centreDistance(a, b detect.Box) float32 {

@@ -188,3 +188,25 @@ func TestFirstMoveVelocity(t *testing.T) {
 		t.Fatalf("ids %v, want the fast actor (at 0.5) 1 and the new one 2", ids)
 	}
 }
+
+// Where two actors overlap and part, geometry cannot tell which is which; the action scores can:
+// the track keeps the actor doing what it was doing, though the other stays where the box was
+// (and is, while the two still overlap this much, a duplicate: no actor yet).
+func TestActionScoresTellOverlappingActorsApart(t *testing.T) {
+	wave, sit := []float32{1, 0}, []float32{0, 1}
+	at := box(0.5, 0.5, 0.3)
+	moved := box(0.55, 0.5, 0.3) // IoU 0.71 with at
+	for _, c := range []struct {
+		weight float32
+		want   []int
+	}{{0, []int{0, 1}}, {-1, []int{1, 0}}} {
+		tr := New(Config{ActionWeight: c.weight})
+		for range 3 { // one box over both: the waving actor's
+			tr.Update([]Actor{{Box: at, Score: 1, Scores: wave}})
+		}
+		ids := tr.Update([]Actor{{Box: at, Score: 1, Scores: sit}, {Box: moved, Score: 1, Scores: wave}})
+		if !slices.Equal(ids, c.want) {
+			t.Errorf("action weight %v: ids %v, want %v", c.weight, ids, c.want)
+		}
+	}
+}
