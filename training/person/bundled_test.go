@@ -62,6 +62,6 @@ func TestBundledDetectorOnUnseenVideos(t *testing.T) {
 
 // What models/person-detector.onnx reaches here, with a margin (models/README.md).
 const (
-	minBundledRecall    = 0.74 // measured 0.786
-	minBundledPrecision = 0.82 // measured 0.886
+	minBundledRecall    = 0.72 // measured 0.758
+	minBundledPrecision = 0.82 // measured 0.862
 )
