@@ -26,9 +26,9 @@ func TestBundledRoIModelOnUnseenVideos(t *testing.T) {
 		minMAP    float64
 		minRecall float64
 	}{
-		{"true boxes", []string{"--boxes", "true"}, 0.85, 1.0}, // measured 0.946
-		// measured 0.677, actor recall 0.785
-		{"person detector", []string{"--person-detector", "../../models/person-detector.onnx"}, 0.60, 0.70},
+		{"true boxes", []string{"--boxes", "true"}, 0.85, 1.0}, // measured 0.943
+		// measured 0.790, actor recall 0.875 (the detector of 2026-12-02: 0.677, 0.785)
+		{"person detector", []string{"--person-detector", "../../models/person-detector.onnx"}, 0.70, 0.80},
 	} {
 		args := append([]string{"train", "eval", "--task", "detection", "--model", "../../models/demo-roi.onnx",
 			"--labels", labels, "--splits", "train", "--clips-per-video", "3", "--threads", "1", "--quiet"}, c.boxes...)
