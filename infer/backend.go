@@ -2,10 +2,7 @@ package infer
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"fmt"
-	"os"
 )
 
 // Backend runs a model on batches of clips: the in-process ONNX Runtime session (*Model) or a
@@ -77,14 +74,13 @@ func (m *Model) Infer(_ context.Context, clips []float32, n int) (Outputs, error
 // ReadContract reads a model file's contract without ONNX Runtime, and its digest: what a
 // remote backend serving the same file is checked against.
 func ReadContract(path string) (Metadata, string, error) {
-	b, err := os.ReadFile(path)
+	b, digest, err := readModelFile(path)
 	if err != nil {
-		return Metadata{}, "", fmt.Errorf("infer: read model: %w", err)
+		return Metadata{}, "", err
 	}
 	mf, err := inspect(path, b)
 	if err != nil {
 		return Metadata{}, "", err
 	}
-	sum := sha256.Sum256(b)
-	return mf.meta, "sha256:" + hex.EncodeToString(sum[:]), nil
+	return mf.meta, digest, nil
 }

@@ -1,11 +1,8 @@
 package infer
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
-	"os"
 	"sync"
 	"time"
 
@@ -119,19 +116,18 @@ func (r *Runtime) prepare(path string) (*Model, []byte, error) {
 	if closed {
 		return nil, nil, ErrClosed
 	}
-	b, err := os.ReadFile(path)
+	b, digest, err := readModelFile(path)
 	if err != nil {
-		return nil, nil, fmt.Errorf("infer: read model: %w", err)
+		return nil, nil, err
 	}
 	mf, err := inspect(path, b)
 	if err != nil {
 		return nil, nil, err
 	}
-	sum := sha256.Sum256(b)
 	return &Model{
 		Meta:       mf.meta,
 		Path:       path,
-		Digest:     "sha256:" + hex.EncodeToString(sum[:]),
+		Digest:     digest,
 		rt:         r,
 		clipLen:    mf.meta.ClipLen(),
 		classes:    mf.classes,
