@@ -77,9 +77,10 @@ type Batcher struct {
 	stats    BatcherStats
 	lastErr  time.Time
 	// taken numbers the batches in the order workers took them; delivered is how many have
-	// had their results handled. A worker hands its results over only on its turn.
+	// had their results handled. Results are handed over only on their batch's turn.
 	taken, delivered uint64
-	turn             *sync.Cond // on mu: delivered moved
+	turn             *sync.Cond           // on mu: delivered moved
+	parked           map[uint64]*delivery // scored batches waiting for their turn, by ticket
 
 	own worker // the Run goroutine's
 }
@@ -99,8 +100,8 @@ const (
 // NewBatcher makes a batcher in front of be (an open *Model, or a remote backend). handle is
 // called from the batcher's workers, one call at a time, one Result per clip taken into a
 // batch, in the order the batches were taken (Err set when the model call failed); while it
-// blocks, no further results are handled and no worker takes another batch once its own is
-// scored (back-pressure reaches Submit only as stale drops, never as blocking).
+// blocks, no further results are handled and no worker takes another batch once Workers scored
+// batches wait behind it (back-pressure reaches Submit only as stale drops, never as blocking).
 func NewBatcher(be Backend, cfg BatcherConfig, handle func(Result)) (*Batcher, error) {
 	if be == nil || handle == nil {
 		return nil, fmt.Errorf("%w: batcher needs a model and a result handler", ErrBadOptions)
@@ -139,6 +140,7 @@ func NewBatcher(be Backend, cfg BatcherConfig, handle func(Result)) (*Batcher, e
 		own:        worker{input: make([]float32, callBatch*info.Meta.ClipLen()), batch: make([]*pending, 0, cfg.MaxBatch)},
 	}
 	b.turn = sync.NewCond(&b.mu)
+	b.parked = map[uint64]*delivery{}
 	b.stats.BatchSizes = make([]uint64, cfg.MaxBatch+1)
 	b.stats.DroppedByStream = map[string]uint64{}
 	return b, nil
@@ -318,13 +320,14 @@ func (b *Batcher) work(ctx context.Context, w *worker) {
 }
 
 // flush scores up to maxBatch of the oldest waiting clips and returns how many it took. With
-// several workers it takes an even share of the queue, so the others have clips to call on.
+// several workers it takes an even share of the queue, rounded down (at least one), so the
+// others have clips to call on.
 func (b *Batcher) flush(ctx context.Context, w *worker) int {
 	clipLen := b.clipLen
 	b.mu.Lock()
 	k := min(len(b.queue), b.maxBatch)
 	if b.workers > 1 {
-		k = min(k, (len(b.queue)+b.workers-1)/b.workers)
+		k = min(k, max(len(b.queue)/b.workers, 1))
 	}
 	w.batch = append(w.batch[:0], b.queue[:k]...)
 	rest := copy(b.queue, b.queue[k:])
@@ -390,20 +393,16 @@ func (b *Batcher) flush(ctx context.Context, w *worker) int {
 		}
 	}
 	nErr, nFailed := b.stats.Errors, b.stats.Failed
-	for b.delivered != ticket {
-		b.turn.Wait()
-	}
 	b.mu.Unlock()
-	if b.onBatch != nil {
-		b.onBatch(k, infer, err)
-	}
-	if logNow {
-		b.log.Error("model call failed, clips lost", "err", err, "batch", k, "failed_calls_total", nErr, "clips_lost_total", nFailed)
-	}
 
+	// Score now, from this worker's output buffers, so that the worker is free for its next
+	// call whatever the delivery order: a batch finished before an earlier one (two calls at
+	// once, one of them sharing a core with the decoder) is parked, not waited on.
+	d := &delivery{k: k, infer: infer, err: err, logNow: logNow, nErr: nErr, nFailed: nFailed, results: make([]Result, k)}
 	for i, p := range w.batch {
 		c := p.clip
-		r := Result{
+		r := &d.results[i]
+		*r = Result{
 			ScoredClip: ScoredClip{
 				Stream: c.Stream, Seq: c.Seq, Start: c.Start, End: c.End, StartWall: c.StartWall, EndWall: c.EndWall,
 				Labels: b.info.Meta.Labels, Model: b.info.Meta.Name, ModelDigest: b.info.Digest, Key: c.Key,
@@ -418,21 +417,62 @@ func (b *Batcher) flush(ctx context.Context, w *worker) int {
 				r.Err, r.Scores, r.Actors = serr, nil, nil
 			}
 		}
-		b.handle(r)
 		p.clip = nil
-		w.batch[i] = nil
-		b.mu.Lock()
-		b.free = append(b.free, p)
-		if err == nil {
-			b.stats.Scored++
-		}
-		b.mu.Unlock()
 	}
 	b.mu.Lock()
-	b.delivered++
-	b.turn.Broadcast()
+	b.free = append(b.free, w.batch...)
+	clear(w.batch)
+	// While results wait, at most Workers batches are parked: a handler that blocks holds
+	// the workers back (back-pressure) instead of letting results pile up.
+	for b.delivered != ticket && len(b.parked) >= b.workers {
+		b.turn.Wait()
+	}
+	b.parked[ticket] = d
+	// The worker whose batch is next delivers it and every parked batch after it, in order.
+	if b.delivered == ticket {
+		for {
+			next, ok := b.parked[b.delivered]
+			if !ok {
+				break
+			}
+			delete(b.parked, b.delivered)
+			b.mu.Unlock()
+			b.deliver(next)
+			b.mu.Lock()
+			b.delivered++
+			b.turn.Broadcast()
+		}
+	}
 	b.mu.Unlock()
 	return k
+}
+
+// delivery is one scored batch waiting for its turn to be handed over.
+type delivery struct {
+	k             int
+	infer         time.Duration
+	err           error
+	logNow        bool
+	nErr, nFailed uint64
+	results       []Result
+}
+
+// deliver hands one batch's results to the handler; one delivery at a time, in ticket order.
+func (b *Batcher) deliver(d *delivery) {
+	if b.onBatch != nil {
+		b.onBatch(d.k, d.infer, d.err)
+	}
+	if d.logNow {
+		b.log.Error("model call failed, clips lost", "err", d.err, "batch", d.k, "failed_calls_total", d.nErr, "clips_lost_total", d.nFailed)
+	}
+	for _, r := range d.results {
+		b.handle(r)
+	}
+	if d.err == nil {
+		b.mu.Lock()
+		b.stats.Scored += uint64(len(d.results))
+		b.mu.Unlock()
+	}
 }
 
 // Stats returns a snapshot of the counters.

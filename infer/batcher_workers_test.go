@@ -63,8 +63,8 @@ func (o *overlapBackend) Infer(ctx context.Context, in []float32, n int) (Output
 	return out, err
 }
 
-// Workers overlap their model calls, and a batch that finishes early waits for the batches
-// taken before it: results are handled one at a time, in the order the clips were queued.
+// Workers overlap their model calls, and a batch that finishes early is handed over after the
+// batches taken before it: results are handled one at a time, in the order the clips were queued.
 func TestBatcherWorkersDeliverInOrder(t *testing.T) {
 	be := &overlapBackend{slowBackend: newSlowBackend(0, nil), delays: []time.Duration{40 * time.Millisecond, 5 * time.Millisecond, 15 * time.Millisecond}}
 	var (
@@ -132,6 +132,104 @@ func TestBatcherWorkersValidated(t *testing.T) {
 		_, err := NewBatcher(newSlowBackend(0, nil), BatcherConfig{Workers: w}, func(Result) {})
 		if err == nil || !strings.Contains(err.Error(), "workers") {
 			t.Errorf("workers %d: %v", w, err)
+		}
+	}
+}
+
+// firstSlowBackend makes its first call slow and the rest quick, and counts the calls started.
+type firstSlowBackend struct {
+	*slowBackend
+	first time.Duration
+
+	mu            sync.Mutex
+	started       int
+	whenFirstDone int // calls started when the first call ended
+}
+
+func (f *firstSlowBackend) Infer(ctx context.Context, in []float32, n int) (Outputs, error) {
+	f.mu.Lock()
+	i := f.started
+	f.started++
+	f.mu.Unlock()
+	d := time.Millisecond
+	if i == 0 {
+		d = f.first
+	}
+	time.Sleep(d)
+	if i == 0 {
+		f.mu.Lock()
+		f.whenFirstDone = f.started
+		f.mu.Unlock()
+	}
+	return f.slowBackend.Infer(ctx, in, n)
+}
+
+func (f *firstSlowBackend) calls() (started, whenFirstDone int) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.started, f.whenFirstDone
+}
+
+// A worker whose call ends before an earlier one parks its results and goes on to the next
+// clips (`run`'s two calls at once: one shares a core with the decoder and ends later), up to
+// Workers parked batches; the results still come out in order.
+func TestBatcherWorkerGoesOnPastAnEarlierCall(t *testing.T) {
+	be := &firstSlowBackend{slowBackend: newSlowBackend(0, nil), first: 300 * time.Millisecond}
+	col := newCollector()
+	const n = 8
+	b, err := NewBatcher(be, BatcherConfig{Logger: quiet(), MaxBatch: 1, MaxPending: n, Workers: 2}, col.handle)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range n {
+		if err := b.Submit(be.clip("cam", uint64(i))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	runBatcher(t, b)
+	res := col.wait(t, n, 10*time.Second)
+	for i, r := range res {
+		if r.Seq != uint64(i) || r.Err != nil {
+			t.Fatalf("result %d: seq %d, err %v", i, r.Seq, r.Err)
+		}
+	}
+	// Calls 1, 2 and 3 ran on the other worker during call 0: two parked, the third waiting.
+	if _, at := be.calls(); at != 4 {
+		t.Errorf("%d calls had started when the first ended; want 4 (1 + 2 parked + 1 waiting for its turn)", at)
+	}
+}
+
+// A handler that blocks holds the workers back: no more than Workers batches are parked
+// behind it, whatever is queued.
+func TestBatcherBlockedHandlerBoundsParkedBatches(t *testing.T) {
+	be := &firstSlowBackend{slowBackend: newSlowBackend(0, nil), first: time.Millisecond}
+	release := make(chan struct{})
+	var once sync.Once
+	col := newCollector()
+	handle := func(r Result) {
+		once.Do(func() { <-release })
+		col.handle(r)
+	}
+	const n = 12
+	b, err := NewBatcher(be, BatcherConfig{Logger: quiet(), MaxBatch: 1, MaxPending: n, Workers: 2}, handle)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range n {
+		if err := b.Submit(be.clip("cam", uint64(i))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	runBatcher(t, b)
+	time.Sleep(300 * time.Millisecond)
+	if started, _ := be.calls(); started != 4 {
+		t.Errorf("%d calls started behind a blocked handler; want 4 (the one being handled, 2 parked, 1 waiting)", started)
+	}
+	close(release)
+	res := col.wait(t, n, 10*time.Second)
+	for i, r := range res {
+		if r.Seq != uint64(i) {
+			t.Fatalf("result %d: seq %d", i, r.Seq)
 		}
 	}
 }

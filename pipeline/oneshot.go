@@ -62,7 +62,7 @@ func fileHint(url string, st StreamStatus) string {
 
 // runAhead lets a one-shot stream's decoder work up to depth clips ahead of inference
 // without a clip ever being replaced: the stream keeps at most inflight clips in the batcher
-// (no more than batcher.max_pending, so none is pushed out as stale; one per worker, so every
+// (no more than batcher.max_pending, so none is pushed out as stale; oneShotInflight, so every
 // worker can have one), hands it the next clip only when one's result is back, and the clips
 // completed meanwhile wait here in order. Decoding and inference overlap; the decoder stops
 // only when depth clips are already waiting (bounded memory).
@@ -73,6 +73,17 @@ type runAhead struct {
 	moved *sync.Cond // signalled when the queue shrinks or a clip comes back
 	queue []*clipper.Clip
 	held  int // the stream's clips in the batcher
+}
+
+// oneShotInflight is how many of a one-shot stream's clips may be in the batcher at once: one
+// per worker, and with several workers one more, so that a worker whose call ended before an
+// earlier one (its results wait for their turn) has the next clip to call on instead of idling
+// until the slower call is done.
+func oneShotInflight(workers int) int {
+	if workers > 1 {
+		return workers + 1
+	}
+	return max(workers, 1)
 }
 
 // aheadBytes bounds the clips a one-shot stream's decoder may hold ahead of inference

@@ -128,7 +128,7 @@ func New(opts Options) (*Pipeline, error) {
 		if cfg.Batcher.Workers == 0 {
 			bc.Workers = OneShotWorkers(cfg.Model.Runtime, runtime.NumCPU())
 		}
-		bc.MaxPending = max(bc.MaxPending, bc.Workers) // a stream keeps one clip per worker in the batcher
+		bc.MaxPending = max(bc.MaxPending, oneShotInflight(bc.Workers)) // the clips a stream keeps in the batcher wait there unreplaced
 		bc.Nice = OneShotNice(cfg.Model.Runtime)
 	}
 	b, err := infer.NewBatcher(backend, bc, p.handleResult)

@@ -302,7 +302,7 @@ func (p *Pipeline) newStream(id, url string, src ingest.Source) (*stream, error)
 	}
 	s := &stream{id: id, url: url, src: src, clp: clp, tracker: tr, state: StatusStarting, ended: make(chan struct{})}
 	if p.oneShot {
-		s.ahead = newRunAhead(p.info.Meta.ClipLen(), p.batcher.Workers())
+		s.ahead = newRunAhead(p.info.Meta.ClipLen(), oneShotInflight(p.batcher.Workers()))
 	}
 	s.gate = newGate(p.cfg.Motion.For(id), p.motionGeometry())
 	s.tl = &timeline{Clipper: clp, meter: s.gate.meter}
