@@ -170,14 +170,10 @@ func (f *firstSlowBackend) calls() (started, whenFirstDone int) {
 	return f.started, f.whenFirstDone
 }
 
-// A worker whose call ends before an earlier one parks its results and goes on to the next
-// clips (`run`'s two calls at once: one shares a core with the decoder and ends later), up to
-// Workers parked batches; the results still come out in order.
-func TestBatcherWorkerGoesOnPastAnEarlierCall(t *testing.T) {
-	be := &firstSlowBackend{slowBackend: newSlowBackend(0, nil), first: 300 * time.Millisecond}
-	col := newCollector()
-	const n = 8
-	b, err := NewBatcher(be, BatcherConfig{Logger: quiet(), MaxBatch: 1, MaxPending: n, Workers: 2}, col.handle)
+// twoWorkersOn queues n clips of one stream and starts a two-worker batcher on be.
+func twoWorkersOn(t *testing.T, be *firstSlowBackend, n int, handle func(Result)) {
+	t.Helper()
+	b, err := NewBatcher(be, BatcherConfig{Logger: quiet(), MaxBatch: 1, MaxPending: n, Workers: 2}, handle)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -187,12 +183,27 @@ func TestBatcherWorkerGoesOnPastAnEarlierCall(t *testing.T) {
 		}
 	}
 	runBatcher(t, b)
-	res := col.wait(t, n, 10*time.Second)
+}
+
+// inOrder fails unless the results are the stream's clips 0, 1, ... unfailed.
+func inOrder(t *testing.T, res []Result) {
+	t.Helper()
 	for i, r := range res {
 		if r.Seq != uint64(i) || r.Err != nil {
 			t.Fatalf("result %d: seq %d, err %v", i, r.Seq, r.Err)
 		}
 	}
+}
+
+// A worker whose call ends before an earlier one parks its results and goes on to the next
+// clips (`run`'s two calls at once: one shares a core with the decoder and ends later), up to
+// Workers parked batches; the results still come out in order.
+func TestBatcherWorkerGoesOnPastAnEarlierCall(t *testing.T) {
+	be := &firstSlowBackend{slowBackend: newSlowBackend(0, nil), first: 300 * time.Millisecond}
+	col := newCollector()
+	const n = 8
+	twoWorkersOn(t, be, n, col.handle)
+	inOrder(t, col.wait(t, n, 10*time.Second))
 	// Calls 1, 2 and 3 ran on the other worker during call 0: two parked, the third waiting.
 	if _, at := be.calls(); at != 4 {
 		t.Errorf("%d calls had started when the first ended; want 4 (1 + 2 parked + 1 waiting for its turn)", at)
@@ -206,30 +217,20 @@ func TestBatcherBlockedHandlerBoundsParkedBatches(t *testing.T) {
 	release := make(chan struct{})
 	var once sync.Once
 	col := newCollector()
-	handle := func(r Result) {
+	const n = 12
+	twoWorkersOn(t, be, n, func(r Result) {
 		once.Do(func() { <-release })
 		col.handle(r)
-	}
-	const n = 12
-	b, err := NewBatcher(be, BatcherConfig{Logger: quiet(), MaxBatch: 1, MaxPending: n, Workers: 2}, handle)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for i := range n {
-		if err := b.Submit(be.clip("cam", uint64(i))); err != nil {
-			t.Fatal(err)
+	})
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(time.Millisecond) {
+		if started, _ := be.calls(); started >= 4 {
+			break
 		}
 	}
-	runBatcher(t, b)
-	time.Sleep(300 * time.Millisecond)
+	time.Sleep(200 * time.Millisecond) // time for a fifth call, were one allowed
 	if started, _ := be.calls(); started != 4 {
 		t.Errorf("%d calls started behind a blocked handler; want 4 (the one being handled, 2 parked, 1 waiting)", started)
 	}
 	close(release)
-	res := col.wait(t, n, 10*time.Second)
-	for i, r := range res {
-		if r.Seq != uint64(i) {
-			t.Fatalf("result %d: seq %d", i, r.Seq)
-		}
-	}
+	inOrder(t, col.wait(t, n, 10*time.Second))
 }
