@@ -398,7 +398,7 @@ func (b *Batcher) flush(ctx context.Context, w *worker) int {
 	// Score now, from this worker's output buffers, so that the worker is free for its next
 	// call whatever the delivery order: a batch finished before an earlier one (two calls at
 	// once, one of them sharing a core with the decoder) is parked, not waited on.
-	d := &delivery{k: k, infer: infer, err: err, logNow: logNow, nErr: nErr, nFailed: nFailed, results: make([]Result, k)}
+	d := &delivery{infer: infer, err: err, logNow: logNow, nErr: nErr, nFailed: nFailed, results: make([]Result, k)}
 	for i, p := range w.batch {
 		c := p.clip
 		r := &d.results[i]
@@ -449,7 +449,6 @@ func (b *Batcher) flush(ctx context.Context, w *worker) int {
 
 // delivery is one scored batch waiting for its turn to be handed over.
 type delivery struct {
-	k             int
 	infer         time.Duration
 	err           error
 	logNow        bool
@@ -460,10 +459,10 @@ type delivery struct {
 // deliver hands one batch's results to the handler; one delivery at a time, in ticket order.
 func (b *Batcher) deliver(d *delivery) {
 	if b.onBatch != nil {
-		b.onBatch(d.k, d.infer, d.err)
+		b.onBatch(len(d.results), d.infer, d.err)
 	}
 	if d.logNow {
-		b.log.Error("model call failed, clips lost", "err", d.err, "batch", d.k, "failed_calls_total", d.nErr, "clips_lost_total", d.nFailed)
+		b.log.Error("model call failed, clips lost", "err", d.err, "batch", len(d.results), "failed_calls_total", d.nErr, "clips_lost_total", d.nFailed)
 	}
 	for _, r := range d.results {
 		b.handle(r)
